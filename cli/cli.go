@@ -1,0 +1,114 @@
+// Package cli is nook's command line: one kong struct per verb, each with a
+// Run method that validates its flags, builds the options of a library call
+// and reports the result. It makes no system calls of its own.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/alecthomas/kong"
+)
+
+// Version is set at build time with -ldflags "-X nook/cli.Version=...".
+var Version = "0.1.0-dev"
+
+// Globals are the flags every verb accepts, plus the streams verbs write to.
+type Globals struct {
+	Root     string           `name:"root" env:"NOOK_ROOT" type:"path" help:"Store directory (default: $XDG_DATA_HOME/nook)."`
+	LogLevel string           `name:"log-level" enum:"debug,info,warn,error" default:"warn" help:"Log level on stderr (${enum})."`
+	Version  kong.VersionFlag `name:"version" short:"v" help:"Print the version and exit."`
+
+	Args   []string     `kong:"-"` // as given, for re-running the verb in a namespace
+	Stdin  io.Reader    `kong:"-"`
+	Stdout io.Writer    `kong:"-"`
+	Stderr io.Writer    `kong:"-"`
+	Log    *slog.Logger `kong:"-"`
+}
+
+// CLI lists the verbs. Only verbs that work are listed.
+type CLI struct {
+	Globals
+
+	Images  ImagesCmd     `cmd:"" help:"List images."`
+	Import  ImportCmd     `cmd:"" help:"Create an image from a root filesystem tar."`
+	Inspect InspectCmd    `cmd:"" help:"Show low-level information on images as JSON."`
+	Rmi     RmiCmd        `cmd:"" help:"Remove images."`
+	Tag     TagCmd        `cmd:"" help:"Give an image another name."`
+	Prune   ImagePruneCmd `cmd:"" help:"Remove dangling images."`
+	Image   ImageCmd      `cmd:"" help:"Manage images (ls, rm, tag, inspect, import, prune)."`
+	Info    InfoCmd       `cmd:"" help:"Check this host for rootless containers and show nook's setup."`
+	Mount   MountCmd      `cmd:"" help:"Mount a union of layer directories (fuse-overlayfs compatible command line)."`
+}
+
+// ExitError carries an exit status other than nook's own failure (125) to
+// main, such as a container's exit code.
+type ExitError struct{ Code int }
+
+func (e ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
+
+// Exit codes shared with Docker.
+const (
+	ExitNookFailed = 125
+	ExitCannotExec = 126
+	ExitNotFound   = 127
+)
+
+// Stages lists the re-exec stages main hands to rootless.Dispatch.
+func Stages() map[string]func() int {
+	return map[string]func() int{
+		stageCLI:         func() int { return Main(os.Args[1:]) },
+		stageProbeUserNS: probeUserNSStage,
+		stageMount:       mountStage,
+	}
+}
+
+// Main parses args, runs the verb and returns the process exit code.
+func Main(args []string) int {
+	return run(args, os.Stdin, os.Stdout, os.Stderr)
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var c CLI
+	exitCode := -1
+	parser, err := kong.New(&c,
+		kong.Name("nook"),
+		kong.Description("Run containers as an unprivileged user: Docker's verbs, no daemon, no root."),
+		kong.UsageOnError(),
+		kong.Vars{"version": Version},
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { exitCode = code }),
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "nook: %v\n", err)
+		return ExitNookFailed
+	}
+	ctx, err := parser.Parse(args)
+	if exitCode >= 0 {
+		return exitCode
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "nook: %v\n", err)
+		return ExitNookFailed
+	}
+	c.Args, c.Stdin, c.Stdout, c.Stderr = args, stdin, stdout, stderr
+	c.Log = newLogger(stderr, c.LogLevel)
+	if err := ctx.Run(&c.Globals); err != nil {
+		var ee ExitError
+		if errors.As(err, &ee) {
+			return ee.Code
+		}
+		fmt.Fprintf(stderr, "nook: %v\n", err)
+		return ExitNookFailed
+	}
+	return 0
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}

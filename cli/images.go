@@ -1,0 +1,182 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"path"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	units "github.com/docker/go-units"
+
+	"nook/image"
+)
+
+// ImagesCmd is `nook images` (and `nook image ls`).
+type ImagesCmd struct {
+	Repository string   `arg:"" optional:"" help:"Only images of this repository (REPOSITORY[:TAG])."`
+	All        bool     `short:"a" help:"Show all images (nook keeps no intermediate images, so this changes nothing)."`
+	Quiet      bool     `short:"q" help:"Only image ids."`
+	Digests    bool     `help:"Show digests."`
+	NoTrunc    bool     `help:"Do not truncate ids."`
+	Format     string   `help:"Output: table, json, or a Go template such as '{{.Repository}}:{{.Tag}}'."`
+	Filter     []string `short:"f" sep:"none" help:"Filter: dangling=true|false, reference=PATTERN."`
+}
+
+// imageRow is one line of `images`, with Docker's field names for --format.
+type imageRow struct {
+	Containers   string
+	CreatedAt    string
+	CreatedSince string
+	Digest       string
+	ID           string
+	Repository   string
+	SharedSize   string
+	Size         string
+	Tag          string
+	UniqueSize   string
+	VirtualSize  string
+}
+
+// Run lists.
+func (c *ImagesCmd) Run(g *Globals) error {
+	s, err := g.openStore()
+	if err != nil {
+		return err
+	}
+	imgs, err := s.Images()
+	if err != nil {
+		return err
+	}
+	rows, err := c.rows(imgs)
+	if err != nil {
+		return err
+	}
+	switch {
+	case c.Quiet:
+		for _, r := range rows {
+			fmt.Fprintln(g.Stdout, r.ID)
+		}
+		return nil
+	case c.Format == "json":
+		enc := json.NewEncoder(g.Stdout)
+		for _, r := range rows {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	case c.Format != "" && c.Format != "table":
+		return printTemplate(g, c.Format, rows)
+	}
+	tw := tabwriter.NewWriter(g.Stdout, 10, 1, 3, ' ', 0)
+	if c.Digests {
+		fmt.Fprintln(tw, "REPOSITORY\tTAG\tDIGEST\tIMAGE ID\tCREATED\tSIZE")
+	} else {
+		fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
+	}
+	for _, r := range rows {
+		if c.Digests {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Repository, r.Tag, r.Digest, r.ID, r.CreatedSince, r.Size)
+		} else {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Repository, r.Tag, r.ID, r.CreatedSince, r.Size)
+		}
+	}
+	return tw.Flush()
+}
+
+func (c *ImagesCmd) rows(imgs []image.Image) ([]imageRow, error) {
+	match, err := c.matcher()
+	if err != nil {
+		return nil, err
+	}
+	var rows []imageRow
+	for _, img := range imgs {
+		names := img.Names
+		if len(names) == 0 {
+			names = []string{""}
+		}
+		for _, n := range names {
+			r := newImageRow(img, n, c.NoTrunc)
+			if match(img, r) {
+				rows = append(rows, r)
+			}
+		}
+	}
+	return rows, nil
+}
+
+func newImageRow(img image.Image, name string, noTrunc bool) imageRow {
+	repo, tag := "<none>", "<none>"
+	if name != "" {
+		repo, tag = image.FamiliarRepoTag(name)
+	}
+	id := img.ShortID()
+	if noTrunc {
+		id = img.ID.String()
+	}
+	created := img.Created()
+	size := humanSize(img.Size)
+	return imageRow{
+		Containers: "N/A", CreatedAt: created.Format("2006-01-02 15:04:05 -0700 MST"),
+		CreatedSince: units.HumanDuration(time.Since(created)) + " ago", Digest: img.Digest.String(),
+		ID: id, Repository: repo, SharedSize: "N/A", Size: size, Tag: tag, UniqueSize: "N/A", VirtualSize: size,
+	}
+}
+
+// matcher builds the filter of the repository argument and --filter flags.
+func (c *ImagesCmd) matcher() (func(image.Image, imageRow) bool, error) {
+	var preds []func(image.Image, imageRow) bool
+	if c.Repository != "" {
+		repo, tag, _ := strings.Cut(c.Repository, ":")
+		preds = append(preds, func(_ image.Image, r imageRow) bool {
+			return r.Repository == repo && (tag == "" || r.Tag == tag)
+		})
+	}
+	for _, f := range c.Filter {
+		key, val, _ := strings.Cut(f, "=")
+		switch key {
+		case "dangling":
+			want := val == "true" || val == "1"
+			preds = append(preds, func(img image.Image, _ imageRow) bool { return (len(img.Names) == 0) == want })
+		case "reference":
+			if _, err := path.Match(val, ""); err != nil {
+				return nil, fmt.Errorf("bad reference filter %q: %w", val, err)
+			}
+			preds = append(preds, func(_ image.Image, r imageRow) bool {
+				ok1, _ := path.Match(val, r.Repository)
+				ok2, _ := path.Match(val, r.Repository+":"+r.Tag)
+				return ok1 || ok2
+			})
+		default:
+			return nil, fmt.Errorf("invalid filter %q (dangling and reference are supported)", f)
+		}
+	}
+	return func(img image.Image, r imageRow) bool {
+		for _, p := range preds {
+			if !p(img, r) {
+				return false
+			}
+		}
+		return true
+	}, nil
+}
+
+// printTemplate renders one line per row with a Go template, as Docker's --format.
+func printTemplate[T any](g *Globals, format string, rows []T) error {
+	tmpl, err := parseInspectFormat(strings.TrimPrefix(format, "table "))
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if err := tmpl.Execute(g.Stdout, r); err != nil {
+			return fmt.Errorf("formatting: %w", err)
+		}
+		fmt.Fprintln(g.Stdout)
+	}
+	return nil
+}
+
+// humanSize prints sizes as Docker does: 4.26MB.
+func humanSize(n int64) string { return units.HumanSizeWithPrecision(float64(n), 3) }

@@ -1,0 +1,60 @@
+package cli
+
+import (
+	"reflect"
+	"testing"
+
+	"nook/fusefs"
+)
+
+func TestParseMountOptions(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    []string
+		lowers  []string
+		upper   string
+		xattrs  fusefs.XattrMode
+		squash  bool
+		wantErr bool
+	}{
+		{name: "fuse-overlayfs line", opts: []string{"lowerdir=/a:/b,upperdir=/u,workdir=/w"}, lowers: []string{"/a", "/b"}, upper: "/u"},
+		{name: "podman extras ignored", opts: []string{"lowerdir=/a,upperdir=/u,workdir=/w,fsync=0,noacl,context=\"x\"", "threaded=1"}, lowers: []string{"/a"}, upper: "/u"},
+		{name: "read-only", opts: []string{"lowerdir=/a:/b"}, lowers: []string{"/a", "/b"}},
+		{name: "escaped comma", opts: []string{`lowerdir=/a\,b,upperdir=/u,workdir=/w`}, lowers: []string{"/a,b"}, upper: "/u"},
+		{name: "xattrs off", opts: []string{"lowerdir=/a", "xattrs=off"}, lowers: []string{"/a"}, xattrs: fusefs.XattrsOff},
+		{name: "noxattrs", opts: []string{"lowerdir=/a,noxattrs=1"}, lowers: []string{"/a"}, xattrs: fusefs.XattrsOff},
+		{name: "squash", opts: []string{"lowerdir=/a,squash_to_root"}, lowers: []string{"/a"}, squash: true},
+		{name: "no lowerdir", opts: []string{"upperdir=/u,workdir=/w"}, wantErr: true},
+		{name: "upper without work", opts: []string{"lowerdir=/a,upperdir=/u"}, wantErr: true},
+		{name: "bad xattrs", opts: []string{"lowerdir=/a,xattrs=maybe"}, wantErr: true},
+		{name: "uidmapping unsupported", opts: []string{"lowerdir=/a,uidmapping=0:1000:1"}, wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sp, err := parseMountOptions(tc.opts)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			if !reflect.DeepEqual(sp.lowers, tc.lowers) || sp.upper != tc.upper {
+				t.Errorf("lowers %q upper %q, want %q %q", sp.lowers, sp.upper, tc.lowers, tc.upper)
+			}
+			if sp.opts.Xattrs != tc.xattrs || sp.opts.SquashToRoot != tc.squash || !sp.opts.AllowOther {
+				t.Errorf("options %+v", sp.opts)
+			}
+		})
+	}
+}
+
+func FuzzParseMountOptions(f *testing.F) {
+	f.Add("lowerdir=/a:/b,upperdir=/u,workdir=/w")
+	f.Add(`lowerdir=/a\,b\\,xattrs=on,`)
+	f.Fuzz(func(t *testing.T, s string) {
+		sp, err := parseMountOptions([]string{s})
+		if err == nil && len(sp.lowers) == 0 {
+			t.Errorf("accepted %q without a lower layer", s)
+		}
+	})
+}

@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"fmt"
+
+	"nook/image"
+)
+
+// RmiCmd is `nook rmi`.
+type RmiCmd struct {
+	Images []string `arg:"" help:"Images to remove: names, ids or digests."`
+	Force  bool     `short:"f" help:"Remove an image with several names, or untag one a container uses."`
+}
+
+// Run removes each image, reporting every failure and going on.
+func (c *RmiCmd) Run(g *Globals) error {
+	if done, err := g.enterUserNS(); done {
+		return err
+	}
+	s, err := g.openStore()
+	if err != nil {
+		return err
+	}
+	failed := 0
+	for _, ref := range c.Images {
+		rep, err := s.Remove(ref, image.RemoveOptions{Force: c.Force})
+		printRemoval(g, rep)
+		if err != nil {
+			fmt.Fprintf(g.Stderr, "nook: removing %s: %v\n", ref, err)
+			failed++
+		}
+	}
+	if failed > 0 {
+		return ExitError{Code: ExitNookFailed}
+	}
+	return nil
+}
+
+func printRemoval(g *Globals, rep image.RemoveReport) {
+	for _, n := range rep.Untagged {
+		fmt.Fprintf(g.Stdout, "Untagged: %s\n", n)
+	}
+	for _, d := range rep.Deleted {
+		fmt.Fprintf(g.Stdout, "Deleted: %s\n", d)
+	}
+}
+
+// ImagePruneCmd is `nook image prune`.
+type ImagePruneCmd struct {
+	All   bool `short:"a" help:"Remove every image no container uses, not only dangling ones."`
+	Force bool `short:"f" help:"Do not ask for confirmation."`
+}
+
+// Run prunes.
+func (c *ImagePruneCmd) Run(g *Globals) error {
+	if done, err := g.enterUserNS(); done {
+		return err
+	}
+	if !c.Force {
+		what := "all dangling images"
+		if c.All {
+			what = "all images without at least one container associated to them"
+		}
+		if !confirm(g, "WARNING! This will remove "+what+".\nAre you sure you want to continue? [y/N] ") {
+			return nil
+		}
+	}
+	s, err := g.openStore()
+	if err != nil {
+		return err
+	}
+	rep, err := s.Prune(image.PruneOptions{All: c.All})
+	if len(rep.Untagged)+len(rep.Deleted) > 0 {
+		fmt.Fprintln(g.Stdout, "Deleted Images:")
+		printRemoval(g, rep)
+		fmt.Fprintln(g.Stdout)
+	}
+	fmt.Fprintf(g.Stdout, "Total reclaimed space: %s\n", humanSize(rep.Reclaimed))
+	return err
+}
+
+// confirm asks on stderr and reads one line of stdin.
+func confirm(g *Globals, question string) bool {
+	fmt.Fprint(g.Stderr, question)
+	var answer string
+	_, _ = fmt.Fscanln(g.Stdin, &answer)
+	return answer == "y" || answer == "Y" || answer == "yes"
+}

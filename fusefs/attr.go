@@ -1,0 +1,164 @@
+package fusefs
+
+import (
+	"context"
+	"strings"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+)
+
+var _ = (gofs.NodeSetattrer)((*node)(nil))
+
+func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	u := n.u
+	if !u.writable {
+		return syscall.EROFS
+	}
+	if fh, ok := f.(*file); ok && fh.upper {
+		return fh.Setattr(ctx, in, out)
+	}
+	if errno := n.copyUp(); errno != 0 {
+		return errno
+	}
+	// Path operations run with u.mu held so no rename swaps the path.
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	p := n.realPath()
+	if err := setattrPath(p, in); err != nil {
+		return u.hostErr("setattr", p, err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Lstat(p, &st); err != nil {
+		return u.hostErr("stat", p, err)
+	}
+	u.fillAttr(&out.Attr, &st)
+	return 0
+}
+
+// setattrPath applies a SETATTR to path p: owner before mode (chown clears
+// setuid bits), size before times (truncate sets mtime).
+func setattrPath(p string, in *fuse.SetAttrIn) error {
+	uid, uok := in.GetUID()
+	gid, gok := in.GetGID()
+	if uok || gok {
+		su, sg := -1, -1
+		if uok {
+			su = int(uid)
+		}
+		if gok {
+			sg = int(gid)
+		}
+		if err := unix.Fchownat(unix.AT_FDCWD, p, su, sg, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return err
+		}
+	}
+	if m, ok := in.GetMode(); ok {
+		if err := syscall.Chmod(p, m&0o7777); err != nil {
+			return err
+		}
+	}
+	if sz, ok := in.GetSize(); ok {
+		if err := syscall.Truncate(p, int64(sz)); err != nil {
+			return err
+		}
+	}
+	mtime, mok := in.GetMTime()
+	atime, aok := in.GetATime()
+	if mok || aok {
+		ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, {Nsec: unix.UTIME_OMIT}}
+		if aok {
+			ts[0] = unix.NsecToTimespec(atime.UnixNano())
+		}
+		if mok {
+			ts[1] = unix.NsecToTimespec(mtime.UnixNano())
+		}
+		if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// The overlay markers (user.overlay.*) are the layers' business: hidden
+// from the mount and refused as overlayfs refuses them.
+
+var _ = (gofs.NodeGetxattrer)((*node)(nil))
+
+func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	if strings.HasPrefix(attr, overlayPrefix) {
+		return 0, syscall.ENODATA
+	}
+	n.u.mu.RLock()
+	defer n.u.mu.RUnlock()
+	p := n.realPath()
+	sz, err := unix.Lgetxattr(p, attr, dest)
+	if err == syscall.ERANGE {
+		sz, err = unix.Lgetxattr(p, attr, nil)
+		if err == nil {
+			return uint32(sz), syscall.ERANGE
+		}
+	}
+	if err != nil {
+		return 0, n.u.hostErr("getxattr", p, err)
+	}
+	return uint32(sz), 0
+}
+
+var _ = (gofs.NodeListxattrer)((*node)(nil))
+
+func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	n.u.mu.RLock()
+	defer n.u.mu.RUnlock()
+	p := n.realPath()
+	names, err := listXattrs(p)
+	if err != nil {
+		return 0, n.u.hostErr("listxattr", p, err)
+	}
+	var b []byte
+	for _, name := range names {
+		if !strings.HasPrefix(name, overlayPrefix) {
+			b = append(append(b, name...), 0)
+		}
+	}
+	if len(dest) == 0 {
+		return uint32(len(b)), 0
+	}
+	if len(b) > len(dest) {
+		return uint32(len(b)), syscall.ERANGE
+	}
+	return uint32(copy(dest, b)), 0
+}
+
+var _ = (gofs.NodeSetxattrer)((*node)(nil))
+
+func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	return n.changeXattr(attr, func(p string) error { return unix.Lsetxattr(p, attr, data, int(flags)) })
+}
+
+var _ = (gofs.NodeRemovexattrer)((*node)(nil))
+
+func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	return n.changeXattr(attr, func(p string) error { return unix.Lremovexattr(p, attr) })
+}
+
+func (n *node) changeXattr(attr string, change func(p string) error) syscall.Errno {
+	if strings.HasPrefix(attr, overlayPrefix) {
+		return syscall.EPERM
+	}
+	if !n.u.writable {
+		return syscall.EROFS
+	}
+	if errno := n.copyUp(); errno != 0 {
+		return errno
+	}
+	n.u.mu.RLock()
+	defer n.u.mu.RUnlock()
+	p := n.realPath()
+	if err := change(p); err != nil {
+		return n.u.hostErr("changing xattr", p, err)
+	}
+	return 0
+}

@@ -1,0 +1,411 @@
+// Package fusefs is nook's union filesystem: N read-only lower directories
+// under one writable upper directory, served over FUSE with the semantics of
+// Linux overlayfs mounted with -o userxattr. The layer directories use the
+// overlay on-disk format of internal/overlay (whiteouts are character devices
+// 0/0, opaque directories carry user.overlay.opaque=y), so kernel overlayfs
+// and this server can read the same directories, and every change a
+// container makes lands in the upper directory alone.
+//
+// The server reads the layer directories directly: whiteouts and opaque
+// markers are honoured whatever the mount's own xattr setting is.
+package fusefs
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+)
+
+// XattrMode says whether the mount serves extended attributes.
+type XattrMode int
+
+const (
+	// XattrsAuto serves xattrs only when some layer directory carries an
+	// xattr other than the overlay markers. Without xattrs the kernel stops
+	// asking after the first ENOSYS, which saves `ls -l` two round trips per
+	// file (security.selinux and system.posix_acl_access are never cached)
+	// and saves every write a security.capability lookup. The price: the
+	// container cannot set xattrs of its own on such a mount.
+	XattrsAuto XattrMode = iota
+	// XattrsOn always serves xattrs (user.* and security.capability pass
+	// through; the overlay markers stay hidden).
+	XattrsOn
+	// XattrsOff never serves xattrs.
+	XattrsOff
+)
+
+// Options configures a union mount.
+type Options struct {
+	// Logger receives warnings and unexpected host errors; nil discards.
+	Logger *slog.Logger
+	// Debug logs every FUSE request to Logger at debug level.
+	Debug bool
+	// FsName is the source column of /proc/mounts (default "nook").
+	FsName string
+	// Xattrs selects whether xattrs are served; see XattrMode.
+	Xattrs XattrMode
+	// AllowOther lets users other than the mounter use the mount. When a
+	// mount through fusermount3 is refused for it (no user_allow_other in
+	// /etc/fuse.conf), Mount retries without it and logs a warning.
+	AllowOther bool
+	// Timeout is how long the kernel may cache entries and attributes
+	// (default one hour). Long timeouts are safe because the layers change
+	// only through the mount.
+	Timeout time.Duration
+	// SquashToRoot reports every file as owned by root (uid and gid 0).
+	SquashToRoot bool
+}
+
+// Sentinel errors callers may branch on.
+var (
+	// ErrNoFuse means /dev/fuse cannot be opened: FUSE is unavailable.
+	ErrNoFuse = errors.New("/dev/fuse is not usable")
+	// ErrBadLayout means the layer, upper or work directories are unusable.
+	ErrBadLayout = errors.New("unusable layer directories")
+)
+
+// defaultTimeout is the kernel cache lifetime for entries and attributes.
+const defaultTimeout = time.Hour
+
+// union is the state shared by every node of one mount.
+type union struct {
+	// layers holds the layer directories, top first; layers[0] is the
+	// upper directory when writable is set.
+	layers   []string
+	writable bool
+	ldev     []uint64 // st_dev of each layer directory
+	work     string   // private directory on the upper's filesystem
+	log      *slog.Logger
+	squash   bool
+	umask    uint32 // this process's umask, undone after creating files
+
+	// mu orders changes to the layers: lookups and listings take it
+	// shared, anything that creates, removes or copies up takes it alone,
+	// so a lookup never sees a copy-up or whiteout half done.
+	mu sync.RWMutex
+
+	inoMu sync.Mutex
+	devs  map[uint64]uint64 // st_dev -> index mixed into inode numbers
+	// origin maps the inode number of an upper copy made by this mount to
+	// the number the file had before copy-up, so numbers stay stable.
+	origin map[uint64]uint64
+	tmpSeq uint64
+}
+
+func (u *union) upperPath(rel string) string { return u.layerPath(0, rel) }
+
+func (u *union) layerPath(layer int, rel string) string {
+	if rel == "" {
+		return u.layers[layer]
+	}
+	return u.layers[layer] + "/" + rel
+}
+
+// vino turns a layer file's device and inode into the mount's inode number.
+func (u *union) vino(st *syscall.Stat_t) uint64 {
+	u.inoMu.Lock()
+	defer u.inoMu.Unlock()
+	idx, ok := u.devs[st.Dev]
+	if !ok {
+		idx = uint64(len(u.devs))
+		u.devs[st.Dev] = idx
+	}
+	ino := st.Ino ^ idx<<56
+	if o, ok := u.origin[ino]; ok {
+		return o
+	}
+	if ino == 1 || ino == 0 {
+		// 1 is the mount's root inode; 0 lets go-fuse pick numbers.
+		ino |= 1 << 62
+	}
+	return ino
+}
+
+// recordOrigin makes the upper copy described by st keep inode number ino.
+func (u *union) recordOrigin(st *syscall.Stat_t, ino uint64) {
+	u.inoMu.Lock()
+	defer u.inoMu.Unlock()
+	idx, ok := u.devs[st.Dev]
+	if !ok {
+		idx = uint64(len(u.devs))
+		u.devs[st.Dev] = idx
+	}
+	u.origin[st.Ino^idx<<56] = ino
+}
+
+// forgetOrigin drops the mapping of an upper file that is gone, so a new
+// file reusing its inode number gets a number of its own.
+func (u *union) forgetOrigin(st *syscall.Stat_t) {
+	u.inoMu.Lock()
+	defer u.inoMu.Unlock()
+	if idx, ok := u.devs[st.Dev]; ok {
+		delete(u.origin, st.Ino^idx<<56)
+	}
+}
+
+// tmpName returns a fresh name in the work directory.
+func (u *union) tmpName() string {
+	u.inoMu.Lock()
+	u.tmpSeq++
+	n := u.tmpSeq
+	u.inoMu.Unlock()
+	return fmt.Sprintf("%s/#nook.%d.%d", u.work, os.Getpid(), n)
+}
+
+// Server is a mounted union.
+type Server struct {
+	srv        *fuse.Server
+	mountpoint string
+}
+
+// Wait blocks until the mount is unmounted.
+func (s *Server) Wait() { s.srv.Wait() }
+
+// Unmount unmounts the union; Wait returns afterwards.
+func (s *Server) Unmount() error {
+	if err := s.srv.Unmount(); err != nil {
+		return fmt.Errorf("unmounting %s: %w", s.mountpoint, err)
+	}
+	return nil
+}
+
+// Mount serves the union of lowers (top layer first) under upper at
+// mountpoint. work must be an empty or nook-owned directory on the same
+// filesystem as upper. With upper == "" the mount is read-only.
+func Mount(lowers []string, upper, work, mountpoint string, opts Options) (*Server, error) {
+	u, err := newUnion(lowers, upper, work, opts)
+	if err != nil {
+		return nil, err
+	}
+	xattrs, err := u.wantXattrs(opts.Xattrs)
+	if err != nil {
+		return nil, err
+	}
+	if f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0); err != nil {
+		return nil, fmt.Errorf("opening /dev/fuse: %w: %w", ErrNoFuse, err)
+	} else {
+		f.Close()
+	}
+	fo := u.fuseOptions(opts, xattrs)
+	root := &node{u: u}
+	if err := root.initRoot(); err != nil {
+		return nil, err
+	}
+	srv, err := fuse.NewServer(gofs.NewNodeFS(root, fo), mountpoint, &fo.MountOptions)
+	if err != nil && fo.AllowOther {
+		u.log.Warn("mounting with allow_other was refused; mounting for the current user only (add user_allow_other to /etc/fuse.conf to share the mount)",
+			"mountpoint", mountpoint, "err", err)
+		fo.AllowOther = false
+		srv, err = fuse.NewServer(gofs.NewNodeFS(root, fo), mountpoint, &fo.MountOptions)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mounting union at %s: %w", mountpoint, err)
+	}
+	go srv.Serve()
+	if err := srv.WaitMount(); err != nil {
+		_ = srv.Unmount()
+		return nil, fmt.Errorf("waiting for the union at %s: %w", mountpoint, err)
+	}
+	return &Server{srv: srv, mountpoint: mountpoint}, nil
+}
+
+func newUnion(lowers []string, upper, work string, opts Options) (*union, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	u := &union{
+		log:    log,
+		squash: opts.SquashToRoot,
+		devs:   map[uint64]uint64{},
+		origin: map[uint64]uint64{},
+		umask:  readUmask(),
+	}
+	if len(lowers) == 0 && upper == "" {
+		return nil, fmt.Errorf("no layers: %w", ErrBadLayout)
+	}
+	if upper != "" {
+		if work == "" {
+			return nil, fmt.Errorf("upper directory %s without a work directory: %w", upper, ErrBadLayout)
+		}
+		u.writable = true
+		lowers = append([]string{upper}, lowers...)
+	}
+	for _, d := range lowers {
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			return nil, fmt.Errorf("resolving layer %s: %w", d, err)
+		}
+		if fi, err := os.Stat(abs); err != nil {
+			return nil, fmt.Errorf("layer %s: %w: %w", d, ErrBadLayout, err)
+		} else if !fi.IsDir() {
+			return nil, fmt.Errorf("layer %s is not a directory: %w", d, ErrBadLayout)
+		}
+		u.layers = append(u.layers, abs)
+	}
+	if u.writable {
+		if err := u.initWork(work); err != nil {
+			return nil, err
+		}
+	}
+	return u, nil
+}
+
+// initWork prepares work/work as overlayfs does, so kernel overlayfs can
+// later use the same work directory: it empties it on mount, as we do.
+func (u *union) initWork(work string) error {
+	abs, err := filepath.Abs(work)
+	if err != nil {
+		return fmt.Errorf("resolving work directory %s: %w", work, err)
+	}
+	var ust, wst syscall.Stat_t
+	if err := syscall.Stat(u.layers[0], &ust); err != nil {
+		return fmt.Errorf("upper directory %s: %w", u.layers[0], err)
+	}
+	if err := syscall.Stat(abs, &wst); err != nil {
+		return fmt.Errorf("work directory %s: %w: %w", work, ErrBadLayout, err)
+	}
+	if ust.Dev != wst.Dev {
+		return fmt.Errorf("work directory %s is not on the upper directory's filesystem: %w", work, ErrBadLayout)
+	}
+	u.work = abs + "/work"
+	// Leftovers of an interrupted copy-up are never visible; drop them.
+	if err := os.RemoveAll(u.work); err != nil {
+		return fmt.Errorf("cleaning work directory %s: %w", u.work, err)
+	}
+	if err := os.Mkdir(u.work, 0o700); err != nil {
+		return fmt.Errorf("creating work directory %s: %w", u.work, err)
+	}
+	return nil
+}
+
+// readUmask reads the process umask without changing it (Umask() would
+// race with other goroutines creating files).
+func readUmask() uint32 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0o777 // unknown: always fix modes up after creation
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Umask:"); ok {
+			var m uint32
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%o", &m); err == nil {
+				return m
+			}
+		}
+	}
+	return 0o777
+}
+
+// wantXattrs decides whether the mount serves xattrs.
+func (u *union) wantXattrs(m XattrMode) (bool, error) {
+	switch m {
+	case XattrsOn:
+		return true, nil
+	case XattrsOff:
+		return false, nil
+	}
+	for _, l := range u.layers {
+		found, err := carriesXattrs(l)
+		if err != nil {
+			return false, err
+		}
+		if found {
+			u.log.Debug("layer carries xattrs; serving xattrs", "layer", l)
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+var errFound = errors.New("found")
+
+// carriesXattrs reports whether any entry under dir has an xattr other than
+// the overlay markers.
+func carriesXattrs(dir string) (bool, error) {
+	buf := make([]byte, 4096)
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type()&(fs.ModeSymlink|fs.ModeDevice|fs.ModeNamedPipe|fs.ModeSocket) != 0 {
+			return nil // user.* cannot be set there; security.* rarely is
+		}
+		n, err := unix.Llistxattr(p, buf)
+		if errors.Is(err, unix.ERANGE) {
+			return errFound // too many names to be only our markers
+		}
+		if err != nil || n == 0 {
+			return nil
+		}
+		for _, name := range strings.Split(string(buf[:n]), "\x00") {
+			if name != "" && !strings.HasPrefix(name, overlayPrefix) {
+				return errFound
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, errFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("scanning layer %s for xattrs: %w", dir, err)
+	}
+	return false, nil
+}
+
+// overlayPrefix names the xattrs overlayfs keeps for itself.
+const overlayPrefix = "user.overlay."
+
+func (u *union) fuseOptions(opts Options, xattrs bool) *gofs.Options {
+	t := opts.Timeout
+	if t <= 0 {
+		t = defaultTimeout
+	}
+	name := opts.FsName
+	if name == "" {
+		name = "nook"
+	}
+	fo := &gofs.Options{
+		EntryTimeout:    &t,
+		AttrTimeout:     &t,
+		NegativeTimeout: &t,
+		NullPermissions: true,
+		RootStableAttr:  &gofs.StableAttr{Ino: 1},
+	}
+	mo := &fo.MountOptions
+	mo.FsName = name
+	mo.Name = "nook"
+	mo.AllowOther = opts.AllowOther
+	mo.DisableXAttrs = !xattrs
+	mo.EnableLocks = true
+	mo.MaxWrite = 1 << 20
+	mo.DirectMount = true
+	// The kernel checks permissions from the modes we report; the server
+	// itself acts as (namespace) root and would otherwise let anyone in.
+	mo.Options = []string{"default_permissions"}
+	if os.Geteuid() == 0 {
+		// Setuid binaries in images must work; device nodes never exist.
+		mo.Options = append(mo.Options, "suid", "nodev")
+		mo.DirectMountFlags = syscall.MS_NODEV
+	}
+	if opts.Debug {
+		mo.Debug = true
+		mo.Logger = slog.NewLogLogger(u.log.Handler(), slog.LevelDebug)
+	}
+	if !u.writable {
+		mo.Options = append(mo.Options, "ro")
+	}
+	return fo
+}

@@ -1,0 +1,301 @@
+package fusefs
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"nook/internal/overlay"
+)
+
+// need fails under CI=true and skips otherwise when a capability is missing.
+func need(t testing.TB, ok bool, why string) {
+	t.Helper()
+	if ok {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("missing capability: %s", why)
+	}
+	t.Skipf("skipping: %s", why)
+}
+
+func needFuse(t testing.TB) {
+	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
+	if err == nil {
+		f.Close()
+	}
+	need(t, err == nil, "/dev/fuse is not usable")
+}
+
+// layout is one set of union directories.
+type layout struct {
+	lowers           []string // top first
+	upper, work, mnt string
+}
+
+// newLayout builds the lower layers (top first) in a temporary directory.
+func newLayout(t testing.TB, lowers ...[]ent) *layout {
+	t.Helper()
+	root := t.TempDir()
+	// The test runs as another user inside the mount: let it through.
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l := &layout{upper: root + "/upper", work: root + "/work", mnt: root + "/mnt"}
+	for i, ents := range lowers {
+		d := fmt.Sprintf("%s/l%d", root, i)
+		buildLayer(t, d, ents)
+		l.lowers = append(l.lowers, d)
+	}
+	for _, d := range []string{l.upper, l.work, l.mnt} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return l
+}
+
+// watchdog aborts the FUSE connection of mnt if the test outlives d, so a
+// hung server fails the test instead of leaving processes in state D.
+func watchdog(t testing.TB, mnt string, d time.Duration) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(mnt, &st); err != nil {
+		return
+	}
+	minor := unix.Minor(st.Dev)
+	timer := time.AfterFunc(d, func() {
+		_ = syscall.Mount("fusectl", "/sys/fs/fuse/connections", "fusectl", 0, "")
+		_ = os.WriteFile(fmt.Sprintf("/sys/fs/fuse/connections/%d/abort", minor), []byte("1"), 0)
+		_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
+	})
+	t.Cleanup(func() { timer.Stop() })
+}
+
+// mountNook mounts the layout with our server; the returned function
+// unmounts it (once; cleanup does it otherwise).
+func mountNook(t testing.TB, l *layout, opts Options) func() {
+	t.Helper()
+	needFuse(t)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	srv, err := Mount(l.lowers, l.upper, l.work, l.mnt, opts)
+	if err != nil {
+		t.Fatalf("mounting: %v", err)
+	}
+	watchdog(t, l.mnt, 3*time.Minute)
+	var once sync.Once
+	unmount := func() {
+		once.Do(func() {
+			if err := srv.Unmount(); err != nil {
+				t.Errorf("unmounting: %v", err)
+				_ = syscall.Unmount(l.mnt, syscall.MNT_DETACH)
+			}
+			srv.Wait()
+		})
+	}
+	t.Cleanup(unmount)
+	return unmount
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
+// mountKernel mounts the layout with kernel overlayfs as the reference.
+func mountKernel(t testing.TB, l *layout) func() {
+	t.Helper()
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s,userxattr", strings.Join(l.lowers, ":"), l.upper, l.work)
+	err := syscall.Mount("overlay", l.mnt, "overlay", 0, opts)
+	need(t, err == nil, fmt.Sprintf("kernel overlayfs mount refused: %v", err))
+	var once sync.Once
+	unmount := func() {
+		once.Do(func() {
+			if err := syscall.Unmount(l.mnt, 0); err != nil {
+				t.Errorf("unmounting overlay: %v", err)
+				_ = syscall.Unmount(l.mnt, syscall.MNT_DETACH)
+			}
+		})
+	}
+	t.Cleanup(unmount)
+	return unmount
+}
+
+// tree describes every entry under root: path -> type, mode, owner, size,
+// content digest or link target, user xattrs; whiteouts and opaque markers
+// are shown as such (they only appear when root is a layer directory).
+func tree(t testing.TB, root string, links bool) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		var st syscall.Stat_t
+		if err := syscall.Lstat(p, &st); err != nil {
+			return err
+		}
+		out[rel] = describe(t, p, &st, links)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("walking %s: %v", root, err)
+	}
+	return out
+}
+
+func describe(t testing.TB, p string, st *syscall.Stat_t, links bool) string {
+	var b strings.Builder
+	switch st.Mode & syscall.S_IFMT {
+	case syscall.S_IFDIR:
+		fmt.Fprintf(&b, "dir")
+		if isOpaque(p) {
+			b.WriteString(" opaque")
+		}
+	case syscall.S_IFREG:
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatalf("reading %s: %v", p, err)
+		}
+		fmt.Fprintf(&b, "file %x", sha256.Sum256(data))
+		if links {
+			fmt.Fprintf(&b, " nlink=%d", st.Nlink)
+		}
+	case syscall.S_IFLNK:
+		target, _ := os.Readlink(p)
+		fmt.Fprintf(&b, "symlink %s", target)
+	case syscall.S_IFCHR:
+		if st.Rdev == 0 {
+			return "whiteout"
+		}
+		b.WriteString("chr")
+	case syscall.S_IFIFO:
+		b.WriteString("fifo")
+	case syscall.S_IFSOCK:
+		b.WriteString("sock")
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFLNK {
+		fmt.Fprintf(&b, " %04o", st.Mode&0o7777)
+	}
+	fmt.Fprintf(&b, " %d:%d", st.Uid, st.Gid)
+	if st.Mode&syscall.S_IFMT != syscall.S_IFLNK {
+		names, _ := listXattrs(p)
+		sort.Strings(names)
+		for _, n := range names {
+			if strings.HasPrefix(n, "user.overlay.") {
+				continue
+			}
+			v, _ := getXattr(p, n, make([]byte, 256))
+			fmt.Fprintf(&b, " %s=%q", n, v)
+		}
+	}
+	return b.String()
+}
+
+// merged computes offline what a union of the layer directories (top
+// first) shows, as an export would read it: the upper directory must hold
+// every change, no mount involved.
+func merged(t testing.TB, layers []string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	var walk func(rel string, dirs []string)
+	walk = func(rel string, dirs []string) {
+		seen := map[string]bool{}
+		for _, d := range dirs {
+			ents, err := os.ReadDir(filepath.Join(d, rel))
+			if err != nil {
+				continue
+			}
+			for _, e := range ents {
+				if seen[e.Name()] {
+					continue
+				}
+				seen[e.Name()] = true
+				crel := filepath.Join(rel, e.Name())
+				var st syscall.Stat_t
+				p := filepath.Join(d, crel)
+				if err := syscall.Lstat(p, &st); err != nil {
+					t.Fatal(err)
+				}
+				if isWhiteout(&st) {
+					continue
+				}
+				out[crel] = strings.Replace(describe(t, p, &st, false), " opaque", "", 1)
+				if !e.IsDir() {
+					continue
+				}
+				// The directory merges with the ones below until one is
+				// opaque or a non-directory/whiteout stops it.
+				var sub []string
+				for _, d2 := range dirs[indexOf(dirs, d):] {
+					var st2 syscall.Stat_t
+					p2 := filepath.Join(d2, crel)
+					if syscall.Lstat(p2, &st2) != nil {
+						continue
+					}
+					if st2.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+						break
+					}
+					sub = append(sub, d2)
+					if isOpaque(p2) {
+						break
+					}
+				}
+				walk(crel, sub)
+			}
+		}
+	}
+	walk("", layers)
+	return out
+}
+
+func indexOf(s []string, v string) int {
+	for i, x := range s {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
+
+// diffTrees reports the differences between two tree descriptions.
+func diffTrees(a, b map[string]string) []string {
+	var diffs []string
+	for k, v := range a {
+		if b[k] != v {
+			diffs = append(diffs, fmt.Sprintf("%s: %q vs %q", k, v, b[k]))
+		}
+	}
+	for k, v := range b {
+		if _, ok := a[k]; !ok {
+			diffs = append(diffs, fmt.Sprintf("%s: missing vs %q", k, v))
+		}
+	}
+	sort.Strings(diffs)
+	return diffs
+}
+
+// withoutRoot drops the root entry, whose mode differs between a mount and
+// an offline merge.
+func withoutRoot(m map[string]string) map[string]string {
+	delete(m, ".")
+	return m
+}
+
+var _ = overlay.OpaqueXattr

@@ -1,0 +1,342 @@
+package fusefs
+
+import (
+	"context"
+	"os"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+
+	"nook/internal/overlay"
+)
+
+// Every change takes u.mu exclusively: it may copy parents up, place or
+// remove whiteouts, and must not interleave with another change or a lookup.
+
+// upperWhiteout reports whether the upper layer holds a whiteout at rel.
+func (u *union) upperWhiteout(rel string) bool {
+	var st syscall.Stat_t
+	return syscall.Lstat(u.upperPath(rel), &st) == nil && isWhiteout(&st)
+}
+
+// lowerHas reports what the layers below the upper (of the parent's dirs)
+// hold at rel: entry if a visible entry, any if anything, whiteouts too.
+func (u *union) lowerHas(dirs []int32, rel string) (entry, any bool) {
+	for _, l := range dirs {
+		if l == 0 && u.writable {
+			continue
+		}
+		var st syscall.Stat_t
+		if err := syscall.Lstat(u.layerPath(int(l), rel), &st); err != nil {
+			if err == syscall.ENOENT || err == syscall.ENOTDIR {
+				continue
+			}
+			return true, true // unreadable: assume the worst, keep it hidden
+		}
+		return !isWhiteout(&st), true
+	}
+	return false, false
+}
+
+// owner returns the owner of an entry created by the caller in the upper
+// directory dir: the caller's ids, or the directory's group when it is
+// setgid (also inherited by directories).
+func (u *union) owner(ctx context.Context, dir string) (uid, gid int, sgid bool) {
+	uid, gid = os.Geteuid(), os.Getegid()
+	if c, ok := fuse.FromContext(ctx); ok {
+		uid, gid = int(c.Uid), int(c.Gid)
+	}
+	var st syscall.Stat_t
+	if syscall.Stat(dir, &st) == nil && st.Mode&syscall.S_ISGID != 0 {
+		gid, sgid = int(st.Gid), true
+	}
+	return uid, gid, sgid
+}
+
+// own gives a new entry p its owner and exactly the requested mode: the
+// server's umask may have dropped bits, and chown drops setuid bits.
+func (u *union) own(ctx context.Context, dir, p string, mode uint32, isDir, isLink bool) error {
+	uid, gid, sgid := u.owner(ctx, dir)
+	if err := os.Lchown(p, uid, gid); err != nil && uid != os.Geteuid() {
+		// Without privilege (a plain user's mount), or an id outside the
+		// namespace: the entry stays the server's, as with any FUSE fs.
+		u.log.Debug("cannot give new entry its owner", "path", p, "uid", uid, "err", err)
+	}
+	if isLink {
+		return nil
+	}
+	want := mode & 0o7777
+	if isDir && sgid {
+		want |= syscall.S_ISGID
+	}
+	if want&0o7000 != 0 || mode&u.umask != 0 {
+		return syscall.Chmod(p, want)
+	}
+	return nil
+}
+
+// place creates a non-directory at rel in the upper layer with mk. A
+// whiteout there is replaced atomically: the entry is made complete in the
+// work directory, then renamed over it.
+func (u *union) place(rel string, mk func(p string) error) error {
+	dst := u.upperPath(rel)
+	if !u.upperWhiteout(rel) {
+		return mk(dst)
+	}
+	tmp := u.tmpName()
+	if err := mk(tmp); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if err := syscall.Rename(tmp, dst); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// created registers a new upper entry rel of directory n.
+func (n *node) created(ctx context.Context, rel string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	l := loc{layer: 0}
+	p := n.u.upperPath(rel)
+	if err := syscall.Lstat(p, &l.st); err != nil {
+		return nil, n.u.hostErr("stat", p, err)
+	}
+	if l.st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
+		l.dirs = []int32{0}
+	}
+	return n.newNode(ctx, l, out), 0
+}
+
+// lockForChange takes u.mu and copies directory n up.
+func (n *node) lockForChange() (string, syscall.Errno) {
+	u := n.u
+	if !u.writable {
+		return "", syscall.EROFS
+	}
+	u.mu.Lock()
+	if errno := n.copyUpLocked(); errno != 0 {
+		u.mu.Unlock()
+		return "", errno
+	}
+	return n.path(), 0
+}
+
+var _ = (gofs.NodeCreater)((*node)(nil))
+
+func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	dir, errno := n.lockForChange()
+	if errno != 0 {
+		return nil, nil, 0, errno
+	}
+	defer n.u.mu.Unlock()
+	u, rel := n.u, childPath(dir, name)
+	fd := -1
+	err := u.place(rel, func(p string) error {
+		f, err := syscall.Open(p, int(flags&^syscall.O_DIRECT)|syscall.O_CREAT|syscall.O_CLOEXEC, mode&0o7777)
+		if err != nil {
+			return err
+		}
+		fd = f
+		return u.own(ctx, u.upperPath(dir), p, mode, false, false)
+	})
+	if err != nil {
+		if fd >= 0 {
+			syscall.Close(fd)
+		}
+		return nil, nil, 0, u.hostErr("create", rel, err)
+	}
+	in, errno := n.created(ctx, rel, out)
+	if errno != 0 {
+		syscall.Close(fd)
+		return nil, nil, 0, errno
+	}
+	return in, newFile(fd, true), fuse.FOPEN_KEEP_CACHE, 0
+}
+
+var _ = (gofs.NodeMknoder)((*node)(nil))
+
+func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	dir, errno := n.lockForChange()
+	if errno != 0 {
+		return nil, errno
+	}
+	defer n.u.mu.Unlock()
+	u, rel := n.u, childPath(dir, name)
+	err := u.place(rel, func(p string) error {
+		if err := syscall.Mknod(p, mode, int(dev)); err != nil {
+			return err
+		}
+		return u.own(ctx, u.upperPath(dir), p, mode, false, false)
+	})
+	if err != nil {
+		return nil, u.hostErr("mknod", rel, err)
+	}
+	return n.created(ctx, rel, out)
+}
+
+var _ = (gofs.NodeSymlinker)((*node)(nil))
+
+func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	dir, errno := n.lockForChange()
+	if errno != 0 {
+		return nil, errno
+	}
+	defer n.u.mu.Unlock()
+	u, rel := n.u, childPath(dir, name)
+	err := u.place(rel, func(p string) error {
+		if err := syscall.Symlink(target, p); err != nil {
+			return err
+		}
+		return u.own(ctx, u.upperPath(dir), p, 0, false, true)
+	})
+	if err != nil {
+		return nil, u.hostErr("symlink", rel, err)
+	}
+	return n.created(ctx, rel, out)
+}
+
+var _ = (gofs.NodeLinker)((*node)(nil))
+
+func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	dir, errno := n.lockForChange()
+	if errno != 0 {
+		return nil, errno
+	}
+	defer n.u.mu.Unlock()
+	tn := target.(*node)
+	if errno := tn.copyUpLocked(); errno != 0 {
+		return nil, errno
+	}
+	u, rel := n.u, childPath(dir, name)
+	src := u.upperPath(tn.path())
+	if err := u.place(rel, func(p string) error { return syscall.Link(src, p) }); err != nil {
+		return nil, u.hostErr("link", rel, err)
+	}
+	return n.created(ctx, rel, out)
+}
+
+var _ = (gofs.NodeMkdirer)((*node)(nil))
+
+func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	dir, errno := n.lockForChange()
+	if errno != 0 {
+		return nil, errno
+	}
+	defer n.u.mu.Unlock()
+	u, rel := n.u, childPath(dir, name)
+	dst := u.upperPath(rel)
+	wh := u.upperWhiteout(rel)
+	_, below := u.lowerHas(n.dirs, rel)
+	if !wh && !below {
+		if err := syscall.Mkdir(dst, mode&0o7777); err != nil {
+			return nil, u.hostErr("mkdir", rel, err)
+		}
+		if err := u.own(ctx, u.upperPath(dir), dst, mode, true, false); err != nil {
+			return nil, u.hostErr("mkdir", rel, err)
+		}
+		return n.created(ctx, rel, out)
+	}
+	// Something of that name existed below: the new directory must not
+	// show its old entries, so it is opaque from the start.
+	tmp := u.tmpName()
+	err := syscall.Mkdir(tmp, mode&0o7777)
+	if err == nil {
+		err = u.own(ctx, u.upperPath(dir), tmp, mode, true, false)
+	}
+	if err == nil {
+		err = unix.Lsetxattr(tmp, overlay.OpaqueXattr, []byte(overlay.OpaqueValue), 0)
+	}
+	if err == nil && wh {
+		if err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dst, unix.RENAME_EXCHANGE); err == nil {
+			err = syscall.Unlink(tmp) // the whiteout
+		}
+	} else if err == nil {
+		err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dst, unix.RENAME_NOREPLACE)
+	}
+	if err != nil {
+		_ = os.RemoveAll(tmp)
+		return nil, u.hostErr("mkdir", rel, err)
+	}
+	return n.created(ctx, rel, out)
+}
+
+// whiteout makes rel a whiteout in the upper layer, replacing whatever
+// upper entry is there in one step.
+func (u *union) whiteout(rel string) error {
+	dst := u.upperPath(rel)
+	var st syscall.Stat_t
+	if err := syscall.Lstat(dst, &st); err == syscall.ENOENT {
+		return syscall.Mknod(dst, syscall.S_IFCHR, 0)
+	} else if err != nil {
+		return err
+	}
+	tmp := u.tmpName()
+	if err := syscall.Mknod(tmp, syscall.S_IFCHR, 0); err != nil {
+		return err
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		return syscall.Rename(tmp, dst)
+	}
+	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dst, unix.RENAME_EXCHANGE); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return os.RemoveAll(tmp) // the old directory, holding only whiteouts
+}
+
+var _ = (gofs.NodeUnlinker)((*node)(nil))
+
+func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	return n.remove(name, false)
+}
+
+var _ = (gofs.NodeRmdirer)((*node)(nil))
+
+func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	return n.remove(name, true)
+}
+
+func (n *node) remove(name string, isDir bool) syscall.Errno {
+	u := n.u
+	if !u.writable {
+		return syscall.EROFS
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	rel := childPath(n.path(), name)
+	l, errno := u.resolve(n.dirs, rel)
+	if errno != 0 {
+		return errno
+	}
+	if isDir {
+		ents, errno := u.list(l.dirs, rel, false)
+		if errno != 0 {
+			return errno
+		}
+		if len(ents) > 0 {
+			return syscall.ENOTEMPTY
+		}
+	}
+	inUpper := l.layer == 0
+	if below, _ := u.lowerHas(n.dirs, rel); below {
+		if errno := n.copyUpLocked(); errno != 0 {
+			return errno
+		}
+		if err := u.whiteout(rel); err != nil {
+			return u.hostErr("whiteout", rel, err)
+		}
+	} else if isDir {
+		if err := os.RemoveAll(u.upperPath(rel)); err != nil { // only whiteouts inside
+			return u.hostErr("rmdir", rel, err)
+		}
+	} else if err := syscall.Unlink(u.upperPath(rel)); err != nil {
+		return u.hostErr("unlink", rel, err)
+	}
+	if inUpper && l.st.Nlink <= 1 {
+		u.forgetOrigin(&l.st)
+	}
+	return 0
+}

@@ -1,0 +1,278 @@
+package fusefs
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// semCase is one overlayfs behaviour: layers, an operation through the
+// mount, and what must hold afterwards. Each case runs over nook's union
+// and over kernel overlayfs; both must show the same tree, the upper
+// directories must match (unless upperDiffers says why not), and the upper
+// directory read offline over the lowers must show the same tree again.
+type semCase struct {
+	name         string
+	lowers       [][]ent // top first
+	upper        []ent
+	op           func(t *testing.T, mnt string)
+	check        func(t *testing.T, view map[string]string)
+	upperDiffers string // why the upper directories may differ
+}
+
+var t0 = time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func semCases() []semCase {
+	base := []ent{
+		D("d").Owner(1000, 1000).Mode(0o750).Mtime(t0),
+		F("d/a", "lower a").Owner(1000, 1000).Mode(0o640).Xattr("user.k", "v").Mtime(t0),
+		F("d/b", "lower b"),
+		D("d/sub"), F("d/sub/x", "x"),
+		D("e"),
+		F("top", "top"),
+		L("link", "d/a"),
+	}
+	return []semCase{
+		{name: "merge", lowers: [][]ent{
+			{F("d/a", "upper layer a"), W("d/b"), O("o"), F("o/new", "n"), D("d/sub"), F("d/sub/y", "y")},
+			{F("d/a", "old a"), F("d/b", "b"), D("o"), F("o/old", "o"), F("d/sub/x", "x"), F("gone", "g")},
+			{F("gone", "deep"), F("o/older", "o")},
+		}, check: wantView(map[string]string{"d/a": "", "o/new": "", "d/sub/x": "", "d/sub/y": ""},
+			"d/b", "o/old", "o/older")},
+		{name: "whiteout in middle layer", lowers: [][]ent{{F("x", "1")}, {W("y"), W("d")}, {F("y", "y"), D("d"), F("d/z", "z")}},
+			check: wantView(map[string]string{"x": ""}, "y", "d")},
+		{name: "append copies up", lowers: [][]ent{base}, op: func(t *testing.T, m string) {
+			appendFile(t, m+"/d/a", " more")
+		}},
+		{name: "truncate", lowers: [][]ent{base}, op: func(t *testing.T, m string) {
+			must(t, os.Truncate(m+"/d/sub/x", 0))
+		}},
+		{name: "chmod chown utimes", lowers: [][]ent{base}, op: func(t *testing.T, m string) {
+			must(t, os.Chmod(m+"/d/a", 0o600))
+			must(t, os.Lchown(m+"/d/b", 123, 456))
+			must(t, os.Chtimes(m+"/top", t0, t0))
+		}},
+		{name: "setxattr", lowers: [][]ent{base}, op: func(t *testing.T, m string) {
+			must(t, unix.Setxattr(m+"/d/b", "user.new", []byte("1"), 0))
+			must(t, unix.Removexattr(m+"/d/a", "user.k"))
+		}},
+		{name: "unlink", lowers: [][]ent{base}, upper: []ent{F("u", "u"), F("d/b", "upper b")}, op: func(t *testing.T, m string) {
+			must(t, os.Remove(m+"/d/a"))
+			must(t, os.Remove(m+"/d/b"))
+			must(t, os.Remove(m+"/u"))
+			must(t, os.Remove(m+"/link"))
+		}, check: wantView(nil, "d/a", "d/b", "u", "link")},
+		{name: "rmdir", lowers: [][]ent{base}, op: func(t *testing.T, m string) {
+			must(t, os.Remove(m+"/e"))
+			if err := os.Remove(m + "/d/sub"); !errors.Is(err, syscall.ENOTEMPTY) {
+				t.Errorf("rmdir of a non-empty lower dir: %v, want ENOTEMPTY", err)
+			}
+		}, check: wantView(nil, "e")},
+		{name: "rm -rf then mkdir is opaque", lowers: [][]ent{base}, op: func(t *testing.T, m string) {
+			must(t, os.RemoveAll(m+"/d"))
+			must(t, os.Mkdir(m+"/d", 0o700))
+			must(t, os.WriteFile(m+"/d/fresh", []byte("f"), 0o644))
+		}, check: wantView(map[string]string{"d/fresh": ""}, "d/a", "d/sub")},
+		{name: "create over whiteout", lowers: [][]ent{base}, op: func(t *testing.T, m string) {
+			must(t, os.Remove(m+"/top"))
+			must(t, os.WriteFile(m+"/top", []byte("again"), 0o600))
+			must(t, os.Remove(m+"/e"))
+			must(t, os.Symlink("x", m+"/e"))
+		}},
+		{name: "rename file in and across dirs", lowers: [][]ent{base}, op: func(t *testing.T, m string) {
+			must(t, os.Rename(m+"/d/a", m+"/d/a2"))
+			must(t, os.Rename(m+"/d/b", m+"/e/b"))
+			must(t, os.Rename(m+"/top", m+"/d/sub/x"))
+		}, check: wantView(map[string]string{"d/a2": "", "e/b": "", "d/sub/x": ""}, "d/a", "d/b", "top")},
+		{name: "rename new file over lower", lowers: [][]ent{base}, op: func(t *testing.T, m string) {
+			must(t, os.WriteFile(m+"/new", []byte("n"), 0o644))
+			must(t, os.Rename(m+"/new", m+"/top"))
+			must(t, os.Mkdir(m+"/nd", 0o755))
+			must(t, syscall.Rename(m+"/nd", m+"/e"))
+		}},
+		{name: "mv lower dir", lowers: [][]ent{base}, upperDiffers: "kernel answers EXDEV and mv copies; nook renames a self-contained copy",
+			op: func(t *testing.T, m string) {
+				must(t, os.WriteFile(m+"/d/sub/new", []byte("n"), 0o644))
+				mv(t, m+"/d", m+"/moved")
+				mv(t, m+"/moved/sub", m+"/e/sub")
+			}, check: wantView(map[string]string{"moved/a": "", "e/sub/x": "", "e/sub/new": ""}, "d", "moved/sub")},
+		{name: "mv dir onto whiteout", lowers: [][]ent{base}, upperDiffers: "kernel answers EXDEV",
+			op: func(t *testing.T, m string) {
+				must(t, os.RemoveAll(m+"/d"))
+				mv(t, m+"/e", m+"/d")
+			}},
+		{name: "hard link", lowers: [][]ent{base}, op: func(t *testing.T, m string) {
+			must(t, os.Link(m+"/d/b", m+"/e/b2"))
+			must(t, os.Link(m+"/e/b2", m+"/b3"))
+			appendFile(t, m+"/b3", "+")
+		}, check: func(t *testing.T, v map[string]string) {
+			if v["d/b"] != v["e/b2"] || v["d/b"] != v["b3"] {
+				t.Errorf("hard links differ: %q %q %q", v["d/b"], v["e/b2"], v["b3"])
+			}
+		}},
+		{name: "special files", lowers: [][]ent{base}, op: func(t *testing.T, m string) {
+			must(t, syscall.Mkfifo(m+"/d/fifo", 0o640))
+			must(t, syscall.Mknod(m+"/sock", syscall.S_IFSOCK|0o600, 0))
+			must(t, os.Symlink("../top", m+"/d/sl"))
+		}},
+		{name: "deep create copies parents", lowers: [][]ent{{D("a").Mode(0o711).Owner(7, 8).Mtime(t0), D("a/b").Mode(0o750).Owner(9, 9).Xattr("user.d", "1"), F("a/b/f", "f")}},
+			op: func(t *testing.T, m string) {
+				must(t, os.WriteFile(m+"/a/b/new", []byte("n"), 0o644))
+			}},
+		{name: "mode and owner of new entries", lowers: [][]ent{{D("g").Mode(0o2775).Owner(0, 50)}}, op: func(t *testing.T, m string) {
+			must(t, os.WriteFile(m+"/g/f", nil, 0o4755))
+			must(t, os.Chmod(m+"/g/f", 0o4755))
+			must(t, os.Mkdir(m+"/g/sub", 0o777))
+		}},
+	}
+}
+
+// wantView checks that present paths are shown and absent ones are not.
+func wantView(present map[string]string, absent ...string) func(t *testing.T, v map[string]string) {
+	return func(t *testing.T, v map[string]string) {
+		for p := range present {
+			if _, ok := v[p]; !ok {
+				t.Errorf("%s missing from the view", p)
+			}
+		}
+		for _, p := range absent {
+			if _, ok := v[p]; ok {
+				t.Errorf("%s should be hidden, is %q", p, v[p])
+			}
+		}
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func appendFile(t *testing.T, p, s string) {
+	t.Helper()
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+	must(t, err)
+	_, err = f.WriteString(s)
+	must(t, err)
+	must(t, f.Close())
+}
+
+// mv renames like mv(1): on EXDEV it copies, then removes the source.
+func mv(t *testing.T, src, dst string) {
+	t.Helper()
+	err := syscall.Rename(src, dst)
+	if !errors.Is(err, syscall.EXDEV) {
+		must(t, err)
+		return
+	}
+	must(t, copyTreeForMv(src, dst))
+	must(t, os.RemoveAll(src))
+}
+
+func copyTreeForMv(src, dst string) error {
+	return filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		d := filepath.Join(dst, rel)
+		st := fi.Sys().(*syscall.Stat_t)
+		switch {
+		case fi.IsDir():
+			if err := os.Mkdir(d, fi.Mode().Perm()); err != nil {
+				return err
+			}
+		case fi.Mode()&os.ModeSymlink != 0:
+			target, _ := os.Readlink(p)
+			if err := os.Symlink(target, d); err != nil {
+				return err
+			}
+		default:
+			in, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			out, err := os.OpenFile(d, os.O_CREATE|os.O_WRONLY, fi.Mode().Perm())
+			if err == nil {
+				_, err = io.Copy(out, in)
+				out.Close()
+			}
+			in.Close()
+			if err != nil {
+				return err
+			}
+		}
+		if err := os.Lchown(d, int(st.Uid), int(st.Gid)); err != nil {
+			return err
+		}
+		if fi.Mode()&os.ModeSymlink == 0 {
+			if err := os.Chmod(d, fi.Mode()&os.ModePerm|fi.Mode()&(os.ModeSetuid|os.ModeSetgid|os.ModeSticky)); err != nil {
+				return err
+			}
+			names, _ := listXattrs(p)
+			for _, n := range names {
+				v, _ := getXattr(p, n, make([]byte, 256))
+				_ = unix.Lsetxattr(d, n, v, 0)
+			}
+		}
+		return nil
+	})
+}
+
+// runSem applies c to a fresh layout mounted by mount and returns the view
+// (with link counts), the offline view of the layers and the upper tree.
+func runSem(t *testing.T, c semCase, mount func(*layout) func()) (view, offline, upper map[string]string) {
+	l := newLayout(t, c.lowers...)
+	buildLayer(t, l.upper, c.upper)
+	unmount := mount(l)
+	if c.op != nil {
+		c.op(t, l.mnt)
+	}
+	view = withoutRoot(tree(t, l.mnt, true))
+	plain := withoutRoot(tree(t, l.mnt, false))
+	unmount()
+	offline = merged(t, append([]string{l.upper}, l.lowers...))
+	if d := diffTrees(plain, offline); len(d) > 0 {
+		t.Errorf("the upper directory does not hold the changes; mount vs offline:\n%s", lines(d))
+	}
+	return view, offline, withoutRoot(tree(t, l.upper, false))
+}
+
+func lines(s []string) string {
+	out := ""
+	for _, l := range s {
+		out += "  " + l + "\n"
+	}
+	return out
+}
+
+func TestSemantics(t *testing.T) {
+	need(t, os.Geteuid() == 0, "the fixtures' owners need (namespace) root")
+	for _, c := range semCases() {
+		t.Run(c.name, func(t *testing.T) {
+			nview, _, nupper := runSem(t, c, func(l *layout) func() {
+				return mountNook(t, l, Options{Xattrs: XattrsOn, Debug: os.Getenv("NOOK_DEBUG") != ""})
+			})
+			if c.check != nil {
+				c.check(t, nview)
+			}
+			kview, _, kupper := runSem(t, c, func(l *layout) func() { return mountKernel(t, l) })
+			if d := diffTrees(kview, nview); len(d) > 0 {
+				t.Errorf("views differ, kernel overlayfs vs nook:\n%s", lines(d))
+			}
+			if c.upperDiffers == "" {
+				if d := diffTrees(kupper, nupper); len(d) > 0 {
+					t.Errorf("upper directories differ, kernel overlayfs vs nook:\n%s", lines(d))
+				}
+			}
+		})
+	}
+}

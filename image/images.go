@@ -1,0 +1,251 @@
+package image
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Image is one image of the store: a manifest, its config, and the names
+// that point at it.
+type Image struct {
+	ID       digest.Digest      // the config's digest: Docker's image id
+	Digest   digest.Digest      // the manifest's digest
+	Desc     ocispec.Descriptor // the manifest's descriptor, without annotations
+	Names    []string           // full normalized names (docker.io/library/busybox:latest), sorted
+	Manifest ocispec.Manifest
+	Config   ocispec.Image
+	Size     int64 // bytes of the unpacked layers
+}
+
+// ShortID is the id as Docker prints it: 12 hex digits.
+func (i Image) ShortID() string { return i.ID.Encoded()[:12] }
+
+// Created is the config's creation time, zero when absent.
+func (i Image) Created() time.Time {
+	if i.Config.Created == nil {
+		return time.Time{}
+	}
+	return *i.Config.Created
+}
+
+// Images lists the store's images, newest first.
+func (s *Store) Images() ([]Image, error) {
+	idx, err := s.readIndex()
+	if err != nil {
+		return nil, err
+	}
+	return s.images(idx)
+}
+
+func (s *Store) images(idx ocispec.Index) ([]Image, error) {
+	byDigest := map[digest.Digest]*Image{}
+	var order []digest.Digest
+	for _, desc := range idx.Manifests {
+		img, ok := byDigest[desc.Digest]
+		if !ok {
+			loaded, err := s.loadImage(desc)
+			if err != nil {
+				return nil, err
+			}
+			img = &loaded
+			byDigest[desc.Digest] = img
+			order = append(order, desc.Digest)
+		}
+		if name := desc.Annotations[AnnotationRefName]; name != "" {
+			img.Names = append(img.Names, name)
+		}
+	}
+	out := make([]Image, 0, len(order))
+	for _, d := range order {
+		sort.Strings(byDigest[d].Names)
+		out = append(out, *byDigest[d])
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Created().After(out[j].Created()) })
+	return out, nil
+}
+
+func (s *Store) loadImage(desc ocispec.Descriptor) (Image, error) {
+	img := Image{Digest: desc.Digest}
+	img.Desc = ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size, Platform: desc.Platform}
+	if desc.MediaType != ocispec.MediaTypeImageManifest && desc.MediaType != mediaTypeDockerManifest {
+		return img, fmt.Errorf("%w: index entry %s has media type %q, want an image manifest", ErrCorruptStore, desc.Digest, desc.MediaType)
+	}
+	b, err := s.readBlob(desc.Digest)
+	if err != nil {
+		return img, fmt.Errorf("reading manifest: %w", err)
+	}
+	if err := json.Unmarshal(b, &img.Manifest); err != nil {
+		return img, fmt.Errorf("%w: parsing manifest %s: %v", ErrCorruptStore, desc.Digest, err)
+	}
+	img.ID = img.Manifest.Config.Digest
+	cb, err := s.readBlob(img.ID)
+	if err != nil {
+		return img, fmt.Errorf("reading config of manifest %s: %w", desc.Digest, err)
+	}
+	if err := json.Unmarshal(cb, &img.Config); err != nil {
+		return img, fmt.Errorf("%w: parsing config %s: %v", ErrCorruptStore, img.ID, err)
+	}
+	for i, l := range img.Manifest.Layers {
+		img.Size += s.layerSize(img.Config.RootFS.DiffIDs, i, l)
+	}
+	return img, nil
+}
+
+// layerSize is the unpacked size of a layer when it is known, else its blob size.
+func (s *Store) layerSize(diffIDs []digest.Digest, i int, l ocispec.Descriptor) int64 {
+	if i < len(diffIDs) {
+		if meta, err := s.readLayerMeta(diffIDs[i]); err == nil {
+			return meta.Size
+		}
+	}
+	return l.Size
+}
+
+const mediaTypeDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
+
+var hexPrefix = regexp.MustCompile(`^(sha256:)?[a-f0-9]{1,64}$`)
+
+// Resolve finds the image a user's reference names: a name (busybox,
+// busybox:1.36, registry:5000/team/app@sha256:…), a full image id
+// (sha256:… or 64 hex digits) or a unique prefix of one, as Docker prints.
+func (s *Store) Resolve(ref string) (Image, error) {
+	imgs, err := s.Images()
+	if err != nil {
+		return Image{}, err
+	}
+	img, _, err := resolveIn(imgs, ref)
+	return img, err
+}
+
+// resolveIn also returns the stored name the reference matched, "" when it
+// named the image by id or digest.
+func resolveIn(imgs []Image, ref string) (Image, string, error) {
+	if ref == "" {
+		return Image{}, "", fmt.Errorf("%w: empty reference", ErrInvalidReference)
+	}
+	isID := hexPrefix.MatchString(ref)
+	if isID && (strings.HasPrefix(ref, "sha256:") || len(ref) == 64) {
+		img, err := byIDPrefix(imgs, ref)
+		return img, "", err
+	}
+	named, perr := ParseName(ref)
+	if perr == nil {
+		for _, img := range imgs {
+			if matchesName(img, named) {
+				if _, digested := named.(reference.Digested); digested {
+					return img, "", nil
+				}
+				return img, named.String(), nil
+			}
+		}
+	}
+	if isID {
+		img, err := byIDPrefix(imgs, ref)
+		return img, "", err
+	}
+	if perr != nil {
+		return Image{}, "", perr
+	}
+	return Image{}, "", fmt.Errorf("%w: %s", ErrNotFound, reference.FamiliarString(named))
+}
+
+func matchesName(img Image, named reference.Named) bool {
+	if dg, ok := named.(reference.Digested); ok {
+		if img.Digest != dg.Digest() {
+			return false
+		}
+		for _, n := range img.Names {
+			if r, err := reference.ParseNamed(n); err == nil && r.Name() == named.Name() {
+				return true
+			}
+		}
+		return false
+	}
+	for _, n := range img.Names {
+		if n == named.String() {
+			return true
+		}
+	}
+	return false
+}
+
+func byIDPrefix(imgs []Image, ref string) (Image, error) {
+	prefix := strings.TrimPrefix(ref, "sha256:")
+	var found []Image
+	for _, img := range imgs {
+		if strings.HasPrefix(img.ID.Encoded(), prefix) {
+			found = append(found, img)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return Image{}, fmt.Errorf("%w: %s", ErrNotFound, ref)
+	case 1:
+		return found[0], nil
+	}
+	return Image{}, fmt.Errorf("%w: %s matches %d images", ErrAmbiguous, ref, len(found))
+}
+
+// ParseName parses a user's image name into its full normalized form,
+// adding docker.io/library/ and :latest as Docker does.
+func ParseName(s string) (reference.Named, error) {
+	named, err := reference.ParseNormalizedNamed(s)
+	if err != nil {
+		why := strings.TrimPrefix(err.Error(), reference.ErrReferenceInvalidFormat.Error()+": ")
+		return nil, fmt.Errorf("%w: %q: %s", ErrInvalidReference, s, why)
+	}
+	return reference.TagNameOnly(named), nil
+}
+
+// FamiliarRepoTag splits a stored name into Docker's REPOSITORY and TAG
+// columns: docker.io/library/busybox:latest → busybox, latest.
+func FamiliarRepoTag(name string) (repo, tag string) {
+	r, err := reference.ParseNormalizedNamed(name)
+	if err != nil {
+		return name, ""
+	}
+	repo = reference.FamiliarName(r)
+	if t, ok := r.(reference.Tagged); ok {
+		tag = t.Tag()
+	}
+	return repo, tag
+}
+
+// FamiliarName is a stored name as Docker prints it: busybox:latest.
+func FamiliarName(name string) string {
+	r, err := reference.ParseNormalizedNamed(name)
+	if err != nil {
+		return name
+	}
+	return reference.FamiliarString(r)
+}
+
+// layerMeta is what the store keeps beside an unpacked layer.
+type layerMeta struct {
+	DiffID digest.Digest `json:"diffID"`
+	Size   int64         `json:"size"`
+}
+
+// LayerDir is the unpacked root of the layer with the given diff id.
+func (s *Store) LayerDir(diffID digest.Digest) string {
+	return s.path("layers", diffID.Encoded(), "diff")
+}
+
+func (s *Store) readLayerMeta(diffID digest.Digest) (layerMeta, error) {
+	var m layerMeta
+	b, err := os.ReadFile(s.path("layers", diffID.Encoded(), "layer.json"))
+	if err != nil {
+		return m, err
+	}
+	err = json.Unmarshal(b, &m)
+	return m, err
+}

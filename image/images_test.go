@@ -1,0 +1,179 @@
+package image
+
+import (
+	"errors"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+func fakeImages() []Image {
+	mk := func(cfg, man string, names ...string) Image {
+		return Image{
+			ID:     digest.NewDigestFromEncoded(digest.SHA256, cfg+strings.Repeat("0", 64-len(cfg))),
+			Digest: digest.NewDigestFromEncoded(digest.SHA256, man+strings.Repeat("0", 64-len(man))),
+			Names:  names,
+		}
+	}
+	return []Image{
+		mk("abc1", "f1", "docker.io/library/busybox:latest", "docker.io/library/busybox:1.36"),
+		mk("abc2", "f2", "registry.lab:5000/team/app:v1"),
+		mk("dead", "f3"),
+	}
+}
+
+func TestResolve(t *testing.T) {
+	imgs := fakeImages()
+	cases := []struct {
+		ref      string
+		wantID   string // prefix of the id, "" when an error is wanted
+		wantName string
+		wantErr  error
+	}{
+		{"busybox", "abc1", "docker.io/library/busybox:latest", nil},
+		{"busybox:1.36", "abc1", "docker.io/library/busybox:1.36", nil},
+		{"docker.io/library/busybox", "abc1", "docker.io/library/busybox:latest", nil},
+		{"library/busybox:latest", "abc1", "docker.io/library/busybox:latest", nil},
+		{"registry.lab:5000/team/app:v1", "abc2", "registry.lab:5000/team/app:v1", nil},
+		{"registry.lab:5000/team/app@sha256:f2" + strings.Repeat("0", 62), "abc2", "", nil},
+		{"busybox@sha256:f2" + strings.Repeat("0", 62), "", "", ErrNotFound},
+		{"dead", "dead", "", nil},
+		{"sha256:dead", "dead", "", nil},
+		{"abc2" + strings.Repeat("0", 60), "abc2", "", nil},
+		{"abc", "", "", ErrAmbiguous},
+		{"busybox:2", "", "", ErrNotFound},
+		{"app:v1", "", "", ErrNotFound},
+		{"Upper/Case", "", "", ErrInvalidReference},
+		{"a::b", "", "", ErrInvalidReference},
+		{"", "", "", ErrInvalidReference},
+		{"beef", "", "", ErrNotFound},
+	}
+	for _, tc := range cases {
+		t.Run(tc.ref, func(t *testing.T) {
+			img, name, err := resolveIn(imgs, tc.ref)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tc.wantErr)
+				}
+				if tc.ref != "" && !strings.Contains(err.Error(), tc.ref) && !errors.Is(err, ErrNotFound) {
+					t.Errorf("error %q does not name %q", err, tc.ref)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(img.ID.Encoded(), tc.wantID) || name != tc.wantName {
+				t.Errorf("got %s via %q, want %s via %q", img.ID, name, tc.wantID, tc.wantName)
+			}
+		})
+	}
+}
+
+func FuzzResolve(f *testing.F) {
+	for _, s := range []string{"busybox", "sha256:abc", "a/b:c@sha256:00", "localhost:5000/x", "ABC", "dead"} {
+		f.Add(s)
+	}
+	imgs := fakeImages()
+	f.Fuzz(func(t *testing.T, ref string) {
+		img, _, err := resolveIn(imgs, ref)
+		if err == nil && img.ID == "" {
+			t.Fatalf("resolved %q to an empty image", ref)
+		}
+		if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrInvalidReference) && !errors.Is(err, ErrAmbiguous) {
+			t.Fatalf("resolving %q: unexpected error class: %v", ref, err)
+		}
+	})
+}
+
+func TestIndexNames(t *testing.T) {
+	d1 := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString("1"), Size: 1}
+	d2 := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString("2"), Size: 1}
+	var idx ocispec.Index
+	names := func() string {
+		var out []string
+		for _, d := range idx.Manifests {
+			out = append(out, d.Digest.Encoded()[:4]+"="+d.Annotations[AnnotationRefName])
+		}
+		sort.Strings(out)
+		return strings.Join(out, " ")
+	}
+	one, two := d1.Digest.Encoded()[:4], d2.Digest.Encoded()[:4]
+	steps := []struct {
+		do   func()
+		want string
+	}{
+		{func() { setName(&idx, d1, "") }, one + "="},
+		{func() { setName(&idx, d1, "") }, one + "="},
+		{func() { setName(&idx, d1, "a") }, one + "=a"},
+		{func() { setName(&idx, d1, "b") }, one + "=a " + one + "=b"},
+		{func() { setName(&idx, d2, "a") }, one + "=b " + two + "=a"},
+		{func() { removeName(&idx, "b") }, one + "= " + two + "=a"},
+		{func() { setName(&idx, d2, "a") }, one + "= " + two + "=a"},
+		{func() { dropImage(&idx, d1.Digest) }, two + "=a"},
+	}
+	for i, s := range steps {
+		s.do()
+		if got := names(); got != s.want {
+			t.Fatalf("step %d: index = %q, want %q", i, got, s.want)
+		}
+	}
+}
+
+func TestApplyChanges(t *testing.T) {
+	cases := []struct {
+		changes []string
+		check   func(ocispec.ImageConfig) bool
+		wantErr bool
+	}{
+		{[]string{`CMD ["a", "b"]`}, func(c ocispec.ImageConfig) bool { return strings.Join(c.Cmd, ",") == "a,b" }, false},
+		{[]string{`CMD echo hi`}, func(c ocispec.ImageConfig) bool { return strings.Join(c.Cmd, ",") == "/bin/sh,-c,echo hi" }, false},
+		{[]string{`ENTRYPOINT ["/init"]`}, func(c ocispec.ImageConfig) bool { return c.Entrypoint[0] == "/init" }, false},
+		{[]string{`ENV A=1 B="two words"`, `ENV A=3`}, func(c ocispec.ImageConfig) bool {
+			return strings.Join(c.Env, ",") == "A=3,B=two words"
+		}, false},
+		{[]string{`WORKDIR /srv`, `WORKDIR app`}, func(c ocispec.ImageConfig) bool { return c.WorkingDir == "/srv/app" }, false},
+		{[]string{`USER 1000:1000`}, func(c ocispec.ImageConfig) bool { return c.User == "1000:1000" }, false},
+		{[]string{`LABEL a=b "c d"=e`}, func(c ocispec.ImageConfig) bool { return c.Labels["a"] == "b" && c.Labels["c d"] == "e" }, false},
+		{[]string{`EXPOSE 80 53/udp`}, func(c ocispec.ImageConfig) bool {
+			_, tcp := c.ExposedPorts["80/tcp"]
+			_, udp := c.ExposedPorts["53/udp"]
+			return tcp && udp
+		}, false},
+		{[]string{`STOPSIGNAL SIGINT`}, func(c ocispec.ImageConfig) bool { return c.StopSignal == "SIGINT" }, false},
+		{[]string{`VOLUME /data`}, func(c ocispec.ImageConfig) bool { _, ok := c.Volumes["/data"]; return ok }, false},
+		{[]string{`RUN rm -rf /`}, nil, true},
+		{[]string{`FROM scratch`}, nil, true},
+		{[]string{`NOTANINSTRUCTION x`}, nil, true},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.changes, "|"), func(t *testing.T) {
+			var cfg ocispec.ImageConfig
+			err := ApplyChanges(&cfg, tc.changes)
+			if tc.wantErr {
+				if !errors.Is(err, ErrBadChange) {
+					t.Fatalf("err = %v, want ErrBadChange", err)
+				}
+				return
+			}
+			if err != nil || !tc.check(cfg) {
+				t.Fatalf("config = %+v, err = %v", cfg, err)
+			}
+		})
+	}
+}
+
+func FuzzApplyChanges(f *testing.F) {
+	for _, s := range []string{`CMD ["a"]`, "ENV A=1", "LABEL a=b", "EXPOSE 80/tcp", "WORKDIR x", "USER u"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, change string) {
+		var cfg ocispec.ImageConfig
+		if err := ApplyChanges(&cfg, []string{change}); err != nil && !errors.Is(err, ErrBadChange) {
+			t.Fatalf("unexpected error class: %v", err)
+		}
+	})
+}

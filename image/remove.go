@@ -1,0 +1,117 @@
+package image
+
+import (
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// RemoveOptions describe `nook rmi`.
+type RemoveOptions struct {
+	Force bool
+	// InUse names a container that uses the image, "" when none does.
+	// Containers live above this package, so the caller answers.
+	InUse func(Image) string
+}
+
+// RemoveReport lists what a removal did, in Docker's words.
+type RemoveReport struct {
+	Untagged  []string        // familiar names
+	Deleted   []digest.Digest // image ids
+	Reclaimed int64
+}
+
+// Remove untags or deletes the image ref names, as `docker rmi` does: a
+// name of an image with other names only loses that name; an image's last
+// name, or its id, deletes the image, unless a container uses it.
+func (s *Store) Remove(ref string, opts RemoveOptions) (RemoveReport, error) {
+	var rep RemoveReport
+	unlock, err := s.lock(true)
+	if err != nil {
+		return rep, err
+	}
+	defer unlock()
+	s.clearTmp()
+	idx, err := s.readIndex()
+	if err != nil {
+		return rep, err
+	}
+	imgs, err := s.images(idx)
+	if err != nil {
+		return rep, err
+	}
+	img, name, err := resolveIn(imgs, ref)
+	if err != nil {
+		return rep, err
+	}
+	user := ""
+	if opts.InUse != nil {
+		user = opts.InUse(img)
+	}
+	switch {
+	case name != "" && (len(img.Names) > 1 || user != ""):
+		if user != "" && !opts.Force {
+			return rep, fmt.Errorf("%w: unable to remove repository reference %q (must force) - container %s is using its referenced image %s", ErrConflict, ref, user, img.ShortID())
+		}
+		removeName(&idx, name)
+		rep.Untagged = append(rep.Untagged, FamiliarName(name))
+	case user != "":
+		return rep, fmt.Errorf("%w: unable to delete %s (cannot be forced) - image is being used by container %s", ErrConflict, img.ShortID(), user)
+	case len(img.Names) > 1 && !opts.Force:
+		return rep, fmt.Errorf("%w: unable to delete %s (must be forced) - image is referenced in multiple repositories", ErrConflict, img.ShortID())
+	default:
+		for _, n := range img.Names {
+			rep.Untagged = append(rep.Untagged, FamiliarName(n))
+		}
+		dropImage(&idx, img.Digest)
+		rep.Deleted = append(rep.Deleted, img.ID)
+	}
+	if err := s.writeIndex(idx); err != nil {
+		return rep, err
+	}
+	rep.Reclaimed, err = s.gc(idx)
+	return rep, err
+}
+
+// PruneOptions describe `nook image prune`.
+type PruneOptions struct {
+	All   bool // every image no container uses, not only dangling ones
+	InUse func(Image) string
+}
+
+// Prune deletes dangling images (with All, every unused image).
+func (s *Store) Prune(opts PruneOptions) (RemoveReport, error) {
+	var rep RemoveReport
+	unlock, err := s.lock(true)
+	if err != nil {
+		return rep, err
+	}
+	defer unlock()
+	s.clearTmp()
+	idx, err := s.readIndex()
+	if err != nil {
+		return rep, err
+	}
+	imgs, err := s.images(idx)
+	if err != nil {
+		return rep, err
+	}
+	for _, img := range imgs {
+		if len(img.Names) > 0 && !opts.All {
+			continue
+		}
+		if opts.InUse != nil && opts.InUse(img) != "" {
+			continue
+		}
+		for _, n := range img.Names {
+			rep.Untagged = append(rep.Untagged, FamiliarName(n))
+		}
+		dropImage(&idx, img.Digest)
+		rep.Deleted = append(rep.Deleted, img.ID)
+	}
+	if err := s.writeIndex(idx); err != nil {
+		return rep, err
+	}
+	rep.Reclaimed, err = s.gc(idx)
+	return rep, err
+}

@@ -1,0 +1,122 @@
+package rootless
+
+// The parent and the child talk over one unix stream socket, the child's
+// fd 3 (syncFD). Every message is a frame: one type byte, a big-endian
+// uint32 payload length, the payload. Frames are read with exact-length
+// reads, never buffered, so nothing meant for a later phase of the child is
+// swallowed by an earlier one that then execs.
+//
+//	parent (Cmd.Start)                        child (Dispatch)
+//	socketpair, clone(flags), exec   ──────▶  [newuidmap mode only, phase 1]
+//	newuidmap PID ...; newgidmap PID ...      blocks reading: it has uid 0 but
+//	                                          no capabilities until mapped
+//	           ──── msgMapped ─────────────▶  re-exec /proc/self/exe (phase 2):
+//	                                          full capabilities in the namespace
+//	           ──── msgConfig {json} ──────▶  (queued until the stage calls
+//	                (own goroutine, then        ReadConfig)
+//	                 shutdown(SHUT_WR))
+//	                                          setresgid/setresuid(0), pdeathsig,
+//	                                          look up the stage
+//	           ◀─── msgReady | msgError{text}
+//	Start returns                             fd 3 becomes close-on-exec;
+//	Wait: exit status                         the stage runs
+//
+// With Go's own UidMappings (single map, or root) and with no user
+// namespace there is no phase 1 and no msgMapped. If newuidmap fails the
+// parent kills the child; if the child dies before msgReady the parent
+// reports its exit status.
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	msgMapped = 'M' // parent → child: uid_map and gid_map are written
+	msgConfig = 'C' // parent → child: the JSON of Cmd.Config
+	msgReady  = 'R' // child → parent: setup done, the stage runs now
+	msgError  = 'E' // child → parent: setup failed; payload is the text
+)
+
+// syncFD is the child's end of the socket. It is fixed, not named in the
+// environment, so ReadConfig finds it after Dispatch has cleaned the
+// environment. Cmd.ExtraFiles therefore start at fd 4 (ExtraFilesFD).
+const syncFD = 3
+
+// ExtraFilesFD is the child's fd number of Cmd.ExtraFiles[0].
+const ExtraFilesFD = syncFD + 1
+
+// maxFrame bounds what a reader allocates on a corrupt length.
+const maxFrame = 64 << 20
+
+func writeFrame(w io.Writer, typ byte, payload []byte) error {
+	if len(payload) > maxFrame {
+		return fmt.Errorf("frame of %d bytes exceeds %d", len(payload), maxFrame)
+	}
+	buf := make([]byte, 5, 5+len(payload))
+	buf[0] = typ
+	binary.BigEndian.PutUint32(buf[1:], uint32(len(payload)))
+	_, err := w.Write(append(buf, payload...))
+	return err
+}
+
+// readFrame returns io.EOF only when the peer closed before a frame began.
+func readFrame(r io.Reader) (byte, []byte, error) {
+	var hdr [5]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[1:])
+	if n > maxFrame {
+		return 0, nil, fmt.Errorf("frame of %d bytes exceeds %d", n, maxFrame)
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, nil, err
+	}
+	return hdr[0], payload, nil
+}
+
+// fdReader reads a raw descriptor without os.File, which would close it
+// when garbage collected.
+type fdReader int
+
+func (f fdReader) Read(p []byte) (int, error) {
+	for {
+		n, err := unix.Read(int(f), p)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		if n == 0 && len(p) > 0 {
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+type fdWriter int
+
+func (f fdWriter) Write(p []byte) (int, error) {
+	total := 0
+	for total < len(p) {
+		n, err := unix.Write(int(f), p[total:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}
