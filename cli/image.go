@@ -8,4 +8,6 @@ type ImageCmd struct {
 	Inspect InspectCmd    `cmd:"" help:"Show low-level information on images as JSON."`
 	Import  ImportCmd     `cmd:"" help:"Create an image from a root filesystem tar."`
 	Prune   ImagePruneCmd `cmd:"" help:"Remove dangling images."`
+	Save    SaveCmd       `cmd:"" help:"Write images to a tar archive (Docker and OCI layout)."`
+	Load    LoadCmd       `cmd:"" help:"Load images from a tar archive or an OCI layout directory."`
 }

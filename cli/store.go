@@ -52,6 +52,7 @@ func (g *Globals) enterUserNS() (done bool, err error) {
 		Stdin:      g.Stdin,
 		Stdout:     g.Stdout,
 		Stderr:     g.Stderr,
+		Pdeathsig:  syscall.SIGKILL, // the verb dies with the command the user sees
 	}
 	code, err := cmd.Run()
 	if err != nil {

@@ -233,11 +233,26 @@ func FamiliarName(name string) string {
 type layerMeta struct {
 	DiffID digest.Digest `json:"diffID"`
 	Size   int64         `json:"size"`
+	Xattrs bool          `json:"xattrs,omitempty"` // some file carries an xattr beyond the overlay markers
 }
 
 // LayerDir is the unpacked root of the layer with the given diff id.
 func (s *Store) LayerDir(diffID digest.Digest) string {
 	return s.path("layers", diffID.Encoded(), "diff")
+}
+
+// LayersHaveXattrs reports whether any of the layers carries xattrs (beyond
+// the overlay markers), as recorded when each was unpacked. A union over
+// layers without any can leave xattrs off, which keeps `ls -l` from paying
+// a FUSE round trip per file. An unreadable record counts as "has".
+func (s *Store) LayersHaveXattrs(diffIDs []digest.Digest) bool {
+	for _, d := range diffIDs {
+		m, err := s.readLayerMeta(d)
+		if err != nil || m.Xattrs {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Store) readLayerMeta(diffID digest.Digest) (layerMeta, error) {

@@ -154,7 +154,7 @@ func (s *Store) ingestLayer(r io.Reader, tmp string, chown bool) (digest.Digest,
 	if err := s.commitBlob(blob.Name(), diffID); err != nil {
 		return "", applied, err
 	}
-	return diffID, applied, s.commitLayer(layerDir, diffID, applied.Size)
+	return diffID, applied, s.commitLayer(layerDir, layerMeta{DiffID: diffID, Size: applied.Size, Xattrs: applied.Xattrs})
 }
 
 // commitBlob renames a synced temporary file into blobs/ unless the blob is there already.
@@ -172,13 +172,14 @@ func (s *Store) commitBlob(tmpPath string, d digest.Digest) error {
 }
 
 // commitLayer makes an unpacked layer durable and renames it into layers/.
-func (s *Store) commitLayer(layerDir string, diffID digest.Digest, size int64) error {
+func (s *Store) commitLayer(layerDir string, meta layerMeta) error {
+	diffID := meta.DiffID
 	dest := s.path("layers", diffID.Encoded())
 	if _, err := os.Stat(dest); err == nil {
 		return nil
 	}
-	meta, _ := json.Marshal(layerMeta{DiffID: diffID, Size: size})
-	if err := os.WriteFile(filepath.Join(layerDir, "layer.json"), meta, 0o644); err != nil {
+	b, _ := json.Marshal(meta)
+	if err := os.WriteFile(filepath.Join(layerDir, "layer.json"), b, 0o644); err != nil {
 		return fmt.Errorf("writing metadata of layer %s: %w", diffID, err)
 	}
 	if err := syncFS(layerDir); err != nil {

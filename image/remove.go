@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // RemoveOptions describe `nook rmi`.
@@ -25,24 +26,15 @@ type RemoveReport struct {
 // name of an image with other names only loses that name; an image's last
 // name, or its id, deletes the image, unless a container uses it.
 func (s *Store) Remove(ref string, opts RemoveOptions) (RemoveReport, error) {
-	var rep RemoveReport
-	unlock, err := s.lock(true)
-	if err != nil {
-		return rep, err
-	}
-	defer unlock()
-	s.clearTmp()
-	idx, err := s.readIndex()
-	if err != nil {
-		return rep, err
-	}
-	imgs, err := s.images(idx)
-	if err != nil {
-		return rep, err
-	}
+	return s.removeWith(func(idx *ocispec.Index, imgs []Image, rep *RemoveReport) error {
+		return removeOne(idx, imgs, ref, opts, rep)
+	})
+}
+
+func removeOne(idx *ocispec.Index, imgs []Image, ref string, opts RemoveOptions, rep *RemoveReport) error {
 	img, name, err := resolveIn(imgs, ref)
 	if err != nil {
-		return rep, err
+		return err
 	}
 	user := ""
 	if opts.InUse != nil {
@@ -51,26 +43,22 @@ func (s *Store) Remove(ref string, opts RemoveOptions) (RemoveReport, error) {
 	switch {
 	case name != "" && (len(img.Names) > 1 || user != ""):
 		if user != "" && !opts.Force {
-			return rep, fmt.Errorf("%w: unable to remove repository reference %q (must force) - container %s is using its referenced image %s", ErrConflict, ref, user, img.ShortID())
+			return fmt.Errorf("%w: unable to remove repository reference %q (must force) - container %s is using its referenced image %s", ErrConflict, ref, user, img.ShortID())
 		}
-		removeName(&idx, name)
+		removeName(idx, name)
 		rep.Untagged = append(rep.Untagged, FamiliarName(name))
 	case user != "":
-		return rep, fmt.Errorf("%w: unable to delete %s (cannot be forced) - image is being used by container %s", ErrConflict, img.ShortID(), user)
+		return fmt.Errorf("%w: unable to delete %s (cannot be forced) - image is being used by container %s", ErrConflict, img.ShortID(), user)
 	case len(img.Names) > 1 && !opts.Force:
-		return rep, fmt.Errorf("%w: unable to delete %s (must be forced) - image is referenced in multiple repositories", ErrConflict, img.ShortID())
+		return fmt.Errorf("%w: unable to delete %s (must be forced) - image is referenced in multiple repositories", ErrConflict, img.ShortID())
 	default:
 		for _, n := range img.Names {
 			rep.Untagged = append(rep.Untagged, FamiliarName(n))
 		}
-		dropImage(&idx, img.Digest)
+		dropImage(idx, img.Digest)
 		rep.Deleted = append(rep.Deleted, img.ID)
 	}
-	if err := s.writeIndex(idx); err != nil {
-		return rep, err
-	}
-	rep.Reclaimed, err = s.gc(idx)
-	return rep, err
+	return nil
 }
 
 // PruneOptions describe `nook image prune`.
@@ -81,6 +69,27 @@ type PruneOptions struct {
 
 // Prune deletes dangling images (with All, every unused image).
 func (s *Store) Prune(opts PruneOptions) (RemoveReport, error) {
+	return s.removeWith(func(idx *ocispec.Index, imgs []Image, rep *RemoveReport) error {
+		for _, img := range imgs {
+			if len(img.Names) > 0 && !opts.All {
+				continue
+			}
+			if opts.InUse != nil && opts.InUse(img) != "" {
+				continue
+			}
+			for _, n := range img.Names {
+				rep.Untagged = append(rep.Untagged, FamiliarName(n))
+			}
+			dropImage(idx, img.Digest)
+			rep.Deleted = append(rep.Deleted, img.ID)
+		}
+		return nil
+	})
+}
+
+// removeWith runs a change of the index under the lock, writes the index,
+// then collects what no entry reaches any more.
+func (s *Store) removeWith(change func(*ocispec.Index, []Image, *RemoveReport) error) (RemoveReport, error) {
 	var rep RemoveReport
 	unlock, err := s.lock(true)
 	if err != nil {
@@ -96,18 +105,8 @@ func (s *Store) Prune(opts PruneOptions) (RemoveReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	for _, img := range imgs {
-		if len(img.Names) > 0 && !opts.All {
-			continue
-		}
-		if opts.InUse != nil && opts.InUse(img) != "" {
-			continue
-		}
-		for _, n := range img.Names {
-			rep.Untagged = append(rep.Untagged, FamiliarName(n))
-		}
-		dropImage(&idx, img.Digest)
-		rep.Deleted = append(rep.Deleted, img.ID)
+	if err := change(&idx, imgs, &rep); err != nil {
+		return RemoveReport{}, err
 	}
 	if err := s.writeIndex(idx); err != nil {
 		return rep, err

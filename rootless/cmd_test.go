@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"nook/internal/testutil"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -377,9 +378,7 @@ func alive(pid int) bool {
 }
 
 func TestRootIdentityMap(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the identity map of the whole range is root's")
-	}
+	testutil.RequireRoot(t) // the identity map of the whole range is root's
 	f := chownTarget(t)
 	r := runReport(t, &rootless.Cmd{Args: []string{f}, Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS})
 	if r.UIDMap != "0 0 4294967295" || !r.InUserNS || r.ChownErrno != 0 {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -378,5 +379,47 @@ func TestApplySourceError(t *testing.T) {
 		if !errors.Is(err, errNetwork) || errors.Is(err, ErrCorrupt) {
 			t.Errorf("source failing at %d: %v, want the source's error and not ErrCorrupt", at, err)
 		}
+	}
+}
+
+// TestApplyDeep walks past the descriptors dirs holds (maxHeld levels),
+// back up, and replaces a deep directory with a file: the cached chain must
+// never point into a removed directory.
+func TestApplyDeep(t *testing.T) {
+	deep := func(n int) string { return strings.Repeat("d/", n) }
+	var ents []ent
+	for i := 1; i <= maxHeld+40; i++ {
+		ents = append(ents, dirEnt(deep(i), 0o755))
+	}
+	ents = append(ents,
+		reg(deep(maxHeld+40)+"bottom", "b", 0o644),
+		reg(deep(maxHeld+5)+"mid", "m", 0o644),
+		reg(deep(maxHeld+40)+"bottom2", "b2", 0o644),
+		reg(deep(maxHeld+20)+"d", "now a file", 0o644), // replaces the directory below it
+		reg(deep(maxHeld+20)+"after", "a", 0o644),
+		reg(deep(10)+"d", "shallow file", 0o644), // replaces a held directory
+		reg(deep(10)+"x", "x", 0o644),
+	)
+	layer, _ := layout(t)
+	if _, err := Apply(bytes.NewReader(mkTar(t, ents...)), layer, ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	wantFile(deep(10)+"d", "shallow file")(t, layer, "", ApplyResult{})
+	wantFile(deep(10)+"x", "x")(t, layer, "", ApplyResult{})
+	if _, err := os.Lstat(filepath.Join(layer, deep(12))); err == nil {
+		t.Error("the replaced directory still exists")
+	}
+	// Before the shallow replacement, check on a second layer without it.
+	layer2, _ := layout(t)
+	if _, err := Apply(bytes.NewReader(mkTar(t, ents[:len(ents)-2]...)), layer2, ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	wantFile(deep(maxHeld+5)+"mid", "m")(t, layer2, "", ApplyResult{})
+	wantFile(deep(maxHeld+20)+"d", "now a file")(t, layer2, "", ApplyResult{})
+	wantFile(deep(maxHeld+20)+"after", "a")(t, layer2, "", ApplyResult{})
+	n := 0
+	filepath.WalkDir(layer2, func(string, fs.DirEntry, error) error { n++; return nil })
+	if want := 1 + maxHeld + 20 + 3; n != want { // root, dirs down to the file, mid, d, after
+		t.Errorf("%d entries after replacing the deep directory, want %d", n, want)
 	}
 }

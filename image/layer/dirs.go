@@ -10,18 +10,22 @@ import (
 
 // dirs hands out descriptors of directories under the root, resolved one
 // component at a time with O_NOFOLLOW so a symlink anywhere on the way is
-// an error rather than a detour. It keeps the last directory open: tar
-// entries come grouped by directory, so most lookups cost no system call,
-// and at most two descriptors are open however deep the tree.
+// an error rather than a detour. It keeps the chain of directories last
+// asked for open: tar entries come depth first, grouped by directory, so
+// most lookups cost nothing and going back up costs no system call.
 type dirs struct {
 	root    int
-	cur     int    // -1 when nothing is cached
-	curPath string // cleaned path of cur relative to root
+	curPath string   // the path last opened
+	names   []string // components of the held chain
+	fds     []int    // fds[i] is the directory names[:i+1]
+	tail    int      // beyond maxHeld levels: the one deep descriptor, or -1
 }
 
 const (
 	openDir  = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	implicit = 0o755 // mode of a parent directory the tar never names
+	// maxHeld bounds the descriptors held however deep a hostile tar nests.
+	maxHeld = 64
 )
 
 func openDirs(dir string) (*dirs, error) {
@@ -29,19 +33,25 @@ func openDirs(dir string) (*dirs, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening layer directory %s: %w", dir, err)
 	}
-	return &dirs{root: fd, cur: -1}, nil
+	return &dirs{root: fd, curPath: ".", tail: -1}, nil
 }
 
 func (d *dirs) close() {
-	d.forget()
+	d.truncate(0)
 	unix.Close(d.root)
 }
 
-func (d *dirs) forget() {
-	if d.cur >= 0 {
-		unix.Close(d.cur)
+// truncate keeps the first n levels of the chain and drops the tail.
+func (d *dirs) truncate(n int) {
+	for _, fd := range d.fds[n:] {
+		unix.Close(fd)
 	}
-	d.cur, d.curPath = -1, ""
+	d.fds, d.names = d.fds[:n], d.names[:n]
+	if d.tail >= 0 {
+		unix.Close(d.tail)
+		d.tail = -1
+	}
+	d.curPath = ""
 }
 
 // open returns a descriptor of the directory rel ("." for the root), owned
@@ -51,29 +61,66 @@ func (d *dirs) open(rel string, create bool) (int, error) {
 	if rel == "." {
 		return d.root, nil
 	}
-	if d.cur >= 0 && rel == d.curPath {
-		return d.cur, nil
+	if rel == d.curPath {
+		return d.current(), nil
 	}
-	from, fromPath, rest := d.root, ".", rel
-	if d.cur >= 0 && strings.HasPrefix(rel, d.curPath+"/") {
-		from, fromPath, rest = d.cur, d.curPath, rel[len(d.curPath)+1:]
+	comps := strings.Split(rel, "/")
+	k := 0
+	for k < len(d.names) && k < len(comps) && d.names[k] == comps[k] {
+		k++
 	}
-	fd, err := walk(from, fromPath, rest, create)
-	if err != nil {
-		return -1, err
+	d.truncate(k)
+	parent := d.root
+	if k > 0 {
+		parent = d.fds[k-1]
 	}
-	d.forget()
-	d.cur, d.curPath = fd, rel
-	return fd, nil
+	for i := k; i < len(comps); i++ {
+		fd, err := openComponent(parent, comps[i], create)
+		if i > maxHeld {
+			unix.Close(parent) // a transient deep level
+		}
+		if err != nil {
+			return -1, describeWalkError(strings.Join(comps[:i+1], "/"), err)
+		}
+		if i < maxHeld {
+			d.fds, d.names = append(d.fds, fd), append(d.names, comps[i])
+		}
+		parent = fd
+	}
+	if len(comps) > maxHeld {
+		d.tail = parent
+	}
+	d.curPath = rel
+	return parent, nil
 }
 
-// invalidate drops the cached descriptor if it is rel or lies below it:
-// rel is about to be removed, and writing into an unlinked directory
-// would lose entries silently.
-func (d *dirs) invalidate(rel string) {
-	if d.cur >= 0 && (d.curPath == rel || strings.HasPrefix(d.curPath, rel+"/")) {
-		d.forget()
+func (d *dirs) current() int {
+	if d.tail >= 0 {
+		return d.tail
 	}
+	return d.fds[len(d.fds)-1]
+}
+
+// invalidate drops what is held of rel and below: rel is about to be
+// removed, and writing into an unlinked directory would lose entries
+// silently. rel's parent, which the caller is using, stays open. (Every
+// removal today follows an open of rel's parent, which already dropped the
+// deeper levels; this keeps that true if callers change.)
+func (d *dirs) invalidate(rel string) {
+	comps := strings.Split(rel, "/")
+	if len(comps) > len(d.names) {
+		if d.tail >= 0 && (d.curPath == rel || strings.HasPrefix(d.curPath, rel+"/")) {
+			unix.Close(d.tail)
+			d.tail, d.curPath = -1, ""
+		}
+		return
+	}
+	for i, c := range comps {
+		if d.names[i] != c {
+			return
+		}
+	}
+	d.truncate(len(comps) - 1)
 }
 
 // walk opens rest below the directory from (whose path is fromPath) and

@@ -123,6 +123,16 @@ func layout(t testing.TB) (layer, sentinel string) {
 	if err := os.WriteFile(filepath.Join(sentinel, "victim"), []byte("precious"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Read-only directories from fixtures would stop an unprivileged
+	// TempDir cleanup; this runs first (cleanups run last-in first-out).
+	t.Cleanup(func() {
+		filepath.WalkDir(layer, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				os.Chmod(p, 0o755)
+			}
+			return nil
+		})
+	})
 	return layer, sentinel
 }
 

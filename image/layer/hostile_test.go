@@ -138,13 +138,14 @@ func hostileCases() []hostileCase {
 			tar: tarOf(dirEnt("d/", 0o755), linkEnt("h", "d"))},
 
 		// Not refused, but must do no harm.
-		{name: "device nodes are skipped and listed", tar: tarOf(
+		{name: "device nodes (and hardlinks to them) are skipped and listed", tar: tarOf(
 			ent{hdr: tar.Header{Typeflag: tar.TypeChar, Name: "dev/null", Devmajor: 1, Devminor: 3, Mode: 0o666}},
 			ent{hdr: tar.Header{Typeflag: tar.TypeBlock, Name: "dev/sda", Devmajor: 8, Mode: 0o660}},
-			ent{hdr: tar.Header{Typeflag: tar.TypeChar, Name: "dev/wh", Mode: 0o600}}),
+			ent{hdr: tar.Header{Typeflag: tar.TypeChar, Name: "dev/wh", Mode: 0o600}},
+			linkEnt("dev/null2", "dev/null")),
 			check: func(t *testing.T, layer, _ string, res ApplyResult) {
-				for _, n := range []string{"dev/null", "dev/sda", "dev/wh"} {
-					if !slices.ContainsFunc(res.Skipped, func(s string) bool { return strings.HasPrefix(s, n+": device node") }) {
+				for _, n := range []string{"dev/null", "dev/sda", "dev/wh", "dev/null2"} {
+					if !slices.ContainsFunc(res.Skipped, func(s string) bool { return strings.HasPrefix(s, n+": ") }) {
 						t.Errorf("Skipped %q does not list %s", res.Skipped, n)
 					}
 					if _, err := os.Lstat(filepath.Join(layer, n)); !os.IsNotExist(err) {

@@ -45,6 +45,7 @@ func (a *applier) setXattrs(fd int, name string, xattrs []xattr) error {
 		err := unix.Fsetxattr(fd, x.name, x.value, 0)
 		switch err {
 		case nil:
+			a.res.Xattrs = true
 		case unix.EPERM, unix.ENOTSUP, unix.E2BIG, unix.ERANGE, unix.ENOSPC, unix.EINVAL:
 			a.skip(name, fmt.Sprintf("xattr %s: %v", x.name, err))
 		default:

@@ -1,0 +1,98 @@
+#!/bin/bash
+# save/load benchmark: nook vs rootless Podman, same image, same disk.
+#
+#   bench/saveload.sh            # a ~300 MB image, 5 runs each (hyperfine, min reported)
+#   SIZE_MB=50 RUNS=2 bench/saveload.sh   # quick
+#   NOOK=/path/to/nook bench/saveload.sh  # a prebuilt binary
+#
+# The image is one layer: a large file of incompressible data plus 2000
+# small files. Measured, each as the bench user (nook-ci when started as
+# root, else the current user):
+#   save  nook save -o FILE         vs  podman save --format docker-archive -o FILE
+#   load  nook load -i FILE         vs  podman load -i FILE   (into an empty store each run)
+# Both load the archive nook saved. Podman uses its own XDG dirs and
+# storage.conf (overlay with fuse-overlayfs, as PEERS.md measured; set
+# PODMAN_DRIVER=vfs for vfs). The Markdown table goes to stdout.
+set -euo pipefail
+
+say() { echo "saveload.sh: $*" >&2; }
+repo=$(cd "$(dirname "$0")/.." && pwd)
+bench_user=${BENCH_USER:-nook-ci}
+if [ "$(id -u)" = 0 ]; then
+	work=${BENCH_WORK:-/var/tmp/nook-saveload-$bench_user}
+	mkdir -p "$work"
+	if [ -n "${NOOK:-}" ]; then
+		cp "$NOOK" "$work/nook"
+	else
+		say "building nook"
+		(cd "$repo" && CGO_ENABLED=0 go build -o "$work/nook" .)
+	fi
+	chown -R "$bench_user" "$work"
+	exec runuser -u "$bench_user" -- env HOME="$(getent passwd "$bench_user" | cut -d: -f6)" \
+		BENCH_WORK="$work" NOOK="$work/nook" SIZE_MB="${SIZE_MB:-300}" RUNS="${RUNS:-5}" \
+		PODMAN_DRIVER="${PODMAN_DRIVER:-overlay}" bash "$0"
+fi
+work=${BENCH_WORK:-${TMPDIR:-/var/tmp}/nook-saveload-$(id -un)}
+mkdir -p "$work"
+nook=${NOOK:-}
+if [ -z "$nook" ]; then
+	nook=$work/nook
+	(cd "$repo" && CGO_ENABLED=0 go build -o "$nook" .)
+fi
+size_mb=${SIZE_MB:-300}
+runs=${RUNS:-5}
+for tool in hyperfine podman python3; do
+	command -v "$tool" >/dev/null || { say "$tool is not installed"; exit 1; }
+done
+
+# Private worlds for both tools.
+export NOOK_ROOT=$work/nook-store
+pod=$work/podman
+mkdir -p "$pod/config/containers" "$pod/data" "$pod/run"
+chmod 700 "$pod/run"
+if [ "${PODMAN_DRIVER:-overlay}" = vfs ]; then
+	printf '[storage]\ndriver = "vfs"\n' >"$pod/config/containers/storage.conf"
+else
+	printf '[storage]\ndriver = "overlay"\n[storage.options.overlay]\nmount_program = "/usr/bin/fuse-overlayfs"\n' >"$pod/config/containers/storage.conf"
+fi
+export XDG_CONFIG_HOME=$pod/config XDG_DATA_HOME=$pod/data XDG_RUNTIME_DIR=$pod/run
+
+rootfs=$work/rootfs-${size_mb}.tar
+if [ ! -f "$rootfs" ]; then
+	say "writing a ${size_mb} MB root filesystem"
+	python3 - "$rootfs" "$size_mb" <<'PY'
+import io, os, sys, tarfile
+path, mb = sys.argv[1], int(sys.argv[2])
+small, n = 4096, 2000
+with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tf:
+    def add(name, size):
+        ti = tarfile.TarInfo(name); ti.size = size; ti.mode = 0o644
+        tf.addfile(ti, io.BytesIO(os.urandom(size)))
+    add("data/large.bin", mb * 1024 * 1024 - small * n)
+    for i in range(n):
+        add(f"data/d{i % 20}/f{i}", small)
+PY
+fi
+
+say "importing the image"
+"$nook" image prune -a -f >/dev/null 2>&1 || true
+"$nook" import -q "$rootfs" bench/saveload:1 >/dev/null
+"$nook" save -o "$work/nook.tar" bench/saveload:1
+podman load -q -i "$work/nook.tar" >/dev/null
+ls -l "$work/nook.tar" >&2
+
+hyperfine --runs "$runs" --export-markdown "$work/save.md" \
+	-n "nook save" "$nook save -o $work/out-nook.tar bench/saveload:1" \
+	-n "podman save" "rm -f $work/out-podman.tar; podman save --format docker-archive -o $work/out-podman.tar docker.io/bench/saveload:1" >&2
+hyperfine --runs "$runs" --export-markdown "$work/load.md" \
+	-n "nook load" --prepare "$nook image prune -a -f" "$nook load -q -i $work/nook.tar" \
+	-n "podman load" --prepare "podman rmi -a -f" "podman load -q -i $work/nook.tar" >&2
+
+echo "### save/load of a ${size_mb} MB image ($(nproc) CPUs, min of $runs runs in hyperfine's table)"
+echo
+cat "$work/save.md"
+echo
+cat "$work/load.md"
+rm -f "$work/out-nook.tar" "$work/out-podman.tar"
+"$nook" image prune -a -f >/dev/null 2>&1 || true
+podman rmi -a -f >/dev/null 2>&1 || true

@@ -1,0 +1,263 @@
+package image
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"nook/image/layer"
+	"nook/internal/compression"
+)
+
+// layer verifies one layer blob against its descriptor (when the archive
+// has one) and its diff id, staging the blob and the unpacked layer unless
+// the store or this load has them already. It returns the blob's
+// descriptor.
+func (tx *loadTx) layer(l LoadLayer, diffID digest.Digest) (ocispec.Descriptor, error) {
+	desc := l.Desc
+	key := string(desc.Digest)
+	if desc.Digest == "" {
+		key = "member:" + l.Member
+		if d, ok := tx.legacy[l.Member]; ok {
+			desc = d
+		}
+	} else if err := checkDigest(desc.Digest); err != nil {
+		return desc, fmt.Errorf("%w: %s: %v", ErrVerify, l.Member, err)
+	}
+	if seen, ok := tx.verified[key]; ok {
+		if seen != diffID {
+			return desc, fmt.Errorf("%w: %s has diff id %s, the config says %s", ErrVerify, l.Member, seen, diffID)
+		}
+		return desc, nil
+	}
+	_, blobStaged := tx.blobs[desc.Digest]
+	_, layerStaged := tx.layers[diffID]
+	blobHave := blobStaged || (desc.Digest != "" && tx.s.exists(tx.s.blobPath(desc.Digest)))
+	layerHave := layerStaged || tx.s.exists(tx.s.path("layers", diffID.Encoded()))
+	// An uncompressed blob already stored under its diff id was unpacked
+	// from those very bytes: there is nothing to read or check.
+	if blobHave && layerHave && desc.Digest == diffID {
+		tx.verified[key] = diffID
+		return desc, nil
+	}
+	got, err := tx.readLayer(l, desc, diffID, !blobHave, !layerHave)
+	if err != nil {
+		return desc, err
+	}
+	tx.verified[key] = diffID
+	if l.Desc.Digest == "" {
+		tx.legacy[l.Member] = got
+	}
+	return got, nil
+}
+
+func checkDigest(d digest.Digest) error {
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	if d.Algorithm() != digest.SHA256 {
+		return fmt.Errorf("digest %s: only sha256 is supported", d)
+	}
+	return nil
+}
+
+func (s *Store) exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+// hashCounter hashes and counts what passes through it.
+type hashCounter struct {
+	h hash.Hash
+	n int64
+}
+
+func (c *hashCounter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return c.h.Write(p)
+}
+
+// readLayer streams a layer blob once: the raw bytes are hashed (and
+// staged as the blob when wanted), the decompressed tar is hashed for the
+// diff id (and unpacked when wanted). Every check happens before the
+// caller may commit anything.
+func (tx *loadTx) readLayer(l LoadLayer, desc ocispec.Descriptor, diffID digest.Digest, wantBlob, wantLayer bool) (ocispec.Descriptor, error) {
+	rc, err := l.Open()
+	if err != nil {
+		return desc, fmt.Errorf("opening %s: %w", l.Member, err)
+	}
+	defer rc.Close()
+	raw := &hashCounter{h: sha256.New()}
+	sinks := []io.Writer{raw}
+	var blob *os.File
+	var bw *bufio.Writer
+	if wantBlob {
+		if blob, err = os.Create(tx.tempPath("blob")); err != nil {
+			return desc, fmt.Errorf("staging %s: %w", l.Member, err)
+		}
+		defer blob.Close()
+		bw = bufio.NewWriterSize(blob, 1<<20)
+		sinks = append(sinks, bw)
+	}
+	src := io.TeeReader(rc, io.MultiWriter(sinks...))
+	kind, detected, err := compression.Detect(src)
+	if err != nil {
+		return desc, fmt.Errorf("reading %s: %w", l.Member, err)
+	}
+	if kind != compression.None && kind != compression.Gzip && kind != compression.Zstd {
+		return desc, fmt.Errorf("%w: %s is compressed with %s, which an image layer cannot be", ErrVerify, l.Member, kind)
+	}
+	dec, _, err := compression.Decompress(detected)
+	if err != nil {
+		return desc, fmt.Errorf("reading %s: %w", l.Member, err)
+	}
+	defer dec.Close()
+	// An uncompressed blob is its own tar: its digest is the diff id, and
+	// hashing the same bytes twice would cost a second pass of SHA-256.
+	tarHash := raw
+	var tarStream io.Reader = dec
+	if kind != compression.None {
+		tarHash = &hashCounter{h: sha256.New()}
+		tarStream = io.TeeReader(dec, tarHash)
+	}
+	var dir string
+	var applied layer.ApplyResult
+	if wantLayer {
+		dir = tx.tempPath("layer")
+		root := filepath.Join(dir, "diff")
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			return desc, fmt.Errorf("creating layer directory: %w", err)
+		}
+		if applied, err = layer.Apply(tarStream, root, layer.ApplyOptions{Chown: tx.opts.Chown, Logger: tx.s.log}); err != nil {
+			return desc, fmt.Errorf("unpacking %s: %w", l.Member, err)
+		}
+	}
+	// The tar reader stops at the end-of-archive marker and a decoder at
+	// the end of its stream; the digests cover every byte after them.
+	if _, err := io.Copy(io.Discard, tarStream); err != nil {
+		return desc, fmt.Errorf("reading %s: %w", l.Member, err)
+	}
+	if _, err := io.Copy(io.Discard, src); err != nil {
+		return desc, fmt.Errorf("reading %s: %w", l.Member, err)
+	}
+	got := ocispec.Descriptor{MediaType: desc.MediaType, Digest: digest.NewDigest(digest.SHA256, raw.h), Size: raw.n}
+	tarDigest := got.Digest
+	if tarHash != raw {
+		tarDigest = digest.NewDigest(digest.SHA256, tarHash.h)
+	}
+	if desc.Digest == "" {
+		got.MediaType = layerMediaType(kind)
+	} else if got.Digest != desc.Digest || got.Size != desc.Size {
+		return desc, fmt.Errorf("%w: blob %s (%s) is %s, %d bytes; its descriptor says %s, %d bytes", ErrVerify, desc.Digest, l.Member, got.Digest, got.Size, desc.Digest, desc.Size)
+	}
+	if tarDigest != diffID {
+		return desc, fmt.Errorf("%w: layer %s has diff id %s, the config's rootfs.diff_ids says %s", ErrVerify, l.Member, tarDigest, diffID)
+	}
+	if wantBlob {
+		if err := bw.Flush(); err != nil {
+			return desc, fmt.Errorf("staging %s: %w", l.Member, err)
+		}
+		if err := blob.Sync(); err != nil {
+			return desc, fmt.Errorf("staging %s: %w", l.Member, err)
+		}
+		tx.blobs[got.Digest] = blob.Name()
+	} else if _, ok := tx.blobs[got.Digest]; !ok {
+		tx.blobs[got.Digest] = ""
+	}
+	if wantLayer {
+		tx.layers[diffID] = stagedLayer{dir: dir, size: tarHash.n, xattrs: applied.Xattrs}
+		tx.res.SingleID = tx.res.SingleID || applied.SingleID
+		for _, s := range applied.Skipped {
+			if !slices.Contains(tx.res.Skipped, s) {
+				tx.res.Skipped = append(tx.res.Skipped, s)
+			}
+		}
+	}
+	return got, nil
+}
+
+func layerMediaType(k compression.Kind) string {
+	switch k {
+	case compression.Gzip:
+		return ocispec.MediaTypeImageLayerGzip
+	case compression.Zstd:
+		return ocispec.MediaTypeImageLayerZstd
+	}
+	return ocispec.MediaTypeImageLayer
+}
+
+// commit moves what the load staged into the store: blobs, then layers,
+// then the index, so a crash in between leaves only unreferenced data
+// that gc removes.
+func (tx *loadTx) commit() error {
+	for d, p := range tx.blobs {
+		if p == "" {
+			continue
+		}
+		if err := tx.s.commitBlob(p, d); err != nil {
+			return err
+		}
+	}
+	for d, l := range tx.layers {
+		if l.dir == "" {
+			continue
+		}
+		if err := tx.s.commitLayer(l.dir, layerMeta{DiffID: d, Size: l.size, Xattrs: l.xattrs}); err != nil {
+			return err
+		}
+	}
+	idx, err := tx.s.readIndex()
+	if err != nil {
+		return err
+	}
+	before, err := tx.s.images(idx)
+	if err != nil {
+		return err
+	}
+	for _, img := range tx.images {
+		if len(img.names) == 0 {
+			setName(&idx, img.desc, "")
+		}
+		for _, n := range img.names {
+			for _, old := range before {
+				// The same config under another manifest (its layers
+				// compressed differently) is no news to the user.
+				if old.ID != img.id && slices.Contains(old.Names, n) {
+					tx.res.Renamed = append(tx.res.Renamed, Renamed{Name: n, OldID: old.ID})
+				}
+			}
+			setName(&idx, img.desc, n)
+		}
+	}
+	return tx.s.writeIndex(idx)
+}
+
+// result lists the loaded images in the order the archive gave them.
+func (tx *loadTx) result() (LoadResult, error) {
+	res := tx.res
+	for _, st := range tx.images {
+		i := slices.IndexFunc(res.Images, func(l Loaded) bool { return l.Image.Digest == st.desc.Digest })
+		if i < 0 {
+			img, err := tx.s.imageByDigest(st.desc.Digest)
+			if err != nil {
+				return res, err
+			}
+			res.Images = append(res.Images, Loaded{Image: img})
+			i = len(res.Images) - 1
+		}
+		for _, n := range st.names {
+			if !slices.Contains(res.Images[i].Names, n) {
+				res.Images[i].Names = append(res.Images[i].Names, n)
+			}
+		}
+	}
+	return res, nil
+}
