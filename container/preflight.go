@@ -45,10 +45,11 @@ type Check struct {
 
 // PreflightOptions configure Preflight.
 type PreflightOptions struct {
-	// StoreRoot is the image store's directory. It need not exist: its
-	// nearest existing ancestor is checked then, and nothing is created.
+	// StoreRoot is the image store's directory (required). It need not
+	// exist: its nearest existing ancestor is checked then, and nothing is
+	// created.
 	StoreRoot string
-	// ProbeTimeout bounds each namespace probe; 0 means 5 s.
+	// ProbeTimeout bounds the namespace probes together; 0 means 5 s.
 	ProbeTimeout time.Duration
 	Logger       *slog.Logger // nil discards
 }
@@ -105,14 +106,15 @@ func Preflight(ctx context.Context, opts PreflightOptions) []Check {
 
 // host is where the checks look. Tests point root at a fixture tree.
 type host struct {
-	root   string // prefix of every absolute host path read; "" is the real host
-	euid   int
-	egid   int
-	getenv func(string) string
+	root     string // prefix of every absolute host path read; "" is the real host
+	euid     int
+	egid     int
+	inUserNS bool // uid 0 of a user namespace, not the host's root
+	getenv   func(string) string
 }
 
 func realHost() host {
-	return host{euid: os.Geteuid(), egid: os.Getegid(), getenv: os.Getenv}
+	return host{euid: os.Geteuid(), egid: os.Getegid(), inUserNS: rootless.InUserNS(), getenv: os.Getenv}
 }
 
 func (h host) path(p string) string { return h.root + p }
@@ -236,7 +238,11 @@ func judgeUserNS(s userNSSysctls, euid int, maps rootless.IDMaps, p nsProbes) Ch
 			how = "full map written by newuidmap/newgidmap"
 		}
 		ids, _ := probeFacts(p.main.out)
-		c.Detail = fmt.Sprintf("a user namespace starts: %s uids mapped (%s)", ids, how)
+		unit := "uids"
+		if ids == "1" {
+			unit = "uid"
+		}
+		c.Detail = fmt.Sprintf("a user namespace starts: %s %s mapped (%s)", ids, unit, how)
 		return c
 	}
 	c.Verdict = VerdictFail
@@ -459,21 +465,24 @@ func hostRanges(m []rootless.IDMap) string {
 // --- 5. kernel overlayfs ---
 
 func judgeOverlay(p nsProbes) Check {
-	c := Check{Name: "kernel overlayfs"}
-	err := errors.New("not tried: no user namespace could be started")
+	c := Check{Name: "kernel overlayfs", Verdict: VerdictInfo,
+		Detail: "not tried: no user namespace could be started"}
+	var out *string
 	switch {
 	case p.main.err == nil:
-		_, err = probeFacts(p.main.out)
+		out = &p.main.out
 	case p.single != nil && p.single.err == nil:
-		_, err = probeFacts(p.single.out)
+		out = &p.single.out
 	}
-	if err == nil {
-		c.Verdict = VerdictOK
-		c.Detail = "mounts in a user namespace with userxattr; whiteouts and opaque directories are honoured"
-		return c
+	if out != nil {
+		_, err := probeFacts(*out)
+		if err == nil {
+			c.Verdict = VerdictOK
+			c.Detail = "mounts in a user namespace with userxattr; whiteouts and opaque directories are honoured"
+			return c
+		}
+		c.Detail = fmt.Sprintf("not usable in a user namespace: %v", err)
 	}
-	c.Verdict = VerdictInfo
-	c.Detail = fmt.Sprintf("not usable in a user namespace: %v", err)
 	c.Action = "nook does not need it: its union is FUSE; kernel overlayfs (Linux 5.11+) is only the reference and a fallback"
 	return c
 }

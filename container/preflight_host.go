@@ -339,7 +339,7 @@ func checkKernel(h host) Check {
 	if unix.Uname(&u) == nil {
 		release = unix.ByteSliceToString(u.Release[:])
 	}
-	return judgeKernel(release, h.euid, h.userName())
+	return judgeKernel(release, h.euid, h.userName(), h.inUserNS)
 }
 
 // kernelVersion parses "6.18.44-fc-v769" into 6, 18.
@@ -354,7 +354,7 @@ func kernelVersion(release string) (major, minor int, ok bool) {
 	return major, minor, ok1 && err1 == nil && err2 == nil
 }
 
-func judgeKernel(release string, euid int, name string) Check {
+func judgeKernel(release string, euid int, name string, inUserNS bool) Check {
 	c := Check{Name: "kernel and user", Verdict: VerdictOK,
 		Detail: fmt.Sprintf("Linux %s, running as %s (uid %d)", release, name, euid)}
 	if major, minor, ok := kernelVersion(release); ok && (major < 4 || major == 4 && minor < 18) {
@@ -364,7 +364,12 @@ func judgeKernel(release string, euid int, name string) Check {
 		c.Remedy = "upgrade the kernel to 4.18 or later (5.11+ for kernel overlayfs in a user namespace)"
 		return c
 	}
-	if euid == 0 {
+	switch {
+	case euid == 0 && inUserNS:
+		c.Verdict = VerdictInfo
+		c.Detail = fmt.Sprintf("Linux %s, running as uid 0 of a user namespace, not the host's root", release)
+		c.Action = "nook runs nested, with the ids this namespace maps"
+	case euid == 0:
 		c.Verdict = VerdictWarn
 		c.Action = "nook is meant for unprivileged users; as root it uses the real ids: " +
 			"files in images keep their real owners and containers run as real root"

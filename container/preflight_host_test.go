@@ -297,17 +297,19 @@ func TestJudgeKernel(t *testing.T) {
 		name    string
 		release string
 		euid    int
+		inNS    bool
 		verdict Verdict
 		want    string
 	}{
-		{"user", "6.18.44", 1001, VerdictOK, "Linux 6.18.44, running as u (uid 1001)"},
-		{"root", "6.18.44", 0, VerdictWarn, "real ids"},
-		{"old", "4.15.0", 1001, VerdictFail, "need Linux 4.18"},
-		{"unparsable", "weird", 1001, VerdictOK, "Linux weird"},
+		{"user", "6.18.44", 1001, false, VerdictOK, "Linux 6.18.44, running as u (uid 1001)"},
+		{"root", "6.18.44", 0, false, VerdictWarn, "real ids"},
+		{"namespace root", "6.18.44", 0, true, VerdictInfo, "uid 0 of a user namespace, not the host's root"},
+		{"old", "4.15.0", 1001, false, VerdictFail, "need Linux 4.18"},
+		{"unparsable", "weird", 1001, false, VerdictOK, "Linux weird"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := judgeKernel(tt.release, tt.euid, "u")
+			c := judgeKernel(tt.release, tt.euid, "u", tt.inNS)
 			if c.Verdict != tt.verdict || !strings.Contains(c.Detail+c.Action, tt.want) {
 				t.Errorf("got %+v, want %s with %q", c, tt.verdict, tt.want)
 			}
