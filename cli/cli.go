@@ -11,6 +11,9 @@ import (
 	"os"
 
 	"github.com/alecthomas/kong"
+
+	"nook/container"
+	"nook/rootless"
 )
 
 // Version is set at build time with -ldflags "-X nook/cli.Version=...".
@@ -20,7 +23,7 @@ var Version = "0.1.0-dev"
 type Globals struct {
 	Root     string           `name:"root" env:"NOOK_ROOT" type:"path" help:"Store directory (default: $XDG_DATA_HOME/nook)."`
 	LogLevel string           `name:"log-level" enum:"debug,info,warn,error" default:"warn" help:"Log level on stderr (${enum})."`
-	Version  kong.VersionFlag `name:"version" short:"v" help:"Print the version and exit."`
+	Version  kong.VersionFlag `name:"version" help:"Print the version and exit."`
 
 	Args   []string     `kong:"-"` // as given, for re-running the verb in a namespace
 	Stdin  io.Reader    `kong:"-"`
@@ -33,15 +36,32 @@ type Globals struct {
 type CLI struct {
 	Globals
 
-	Images  ImagesCmd     `cmd:"" help:"List images."`
-	Import  ImportCmd     `cmd:"" help:"Create an image from a root filesystem tar."`
-	Inspect InspectCmd    `cmd:"" help:"Show low-level information on images as JSON."`
-	Rmi     RmiCmd        `cmd:"" help:"Remove images."`
-	Tag     TagCmd        `cmd:"" help:"Give an image another name."`
-	Prune   ImagePruneCmd `cmd:"" help:"Remove dangling images."`
-	Image   ImageCmd      `cmd:"" help:"Manage images (ls, rm, tag, inspect, import, prune)."`
-	Info    InfoCmd       `cmd:"" help:"Check this host for rootless containers and show nook's setup."`
-	Mount   MountCmd      `cmd:"" help:"Mount a union of layer directories (fuse-overlayfs compatible command line)."`
+	Images    ImagesCmd     `cmd:"" help:"List images."`
+	Import    ImportCmd     `cmd:"" help:"Create an image from a root filesystem tar."`
+	Inspect   InspectCmd    `cmd:"" help:"Show low-level information on images as JSON."`
+	Rmi       RmiCmd        `cmd:"" help:"Remove images."`
+	Tag       TagCmd        `cmd:"" help:"Give an image another name."`
+	Prune     ImagePruneCmd `cmd:"" help:"Remove dangling images."`
+	Image     ImageCmd      `cmd:"" help:"Manage images (ls, rm, tag, inspect, import, prune, save, load)."`
+	Info      InfoCmd       `cmd:"" help:"Check this host for rootless containers and show nook's setup."`
+	Mount     MountCmd      `cmd:"" help:"Mount a union of layer directories (fuse-overlayfs compatible command line)."`
+	Run       RunCmd        `cmd:"" help:"Create and start a container."`
+	Create    CreateCmd     `cmd:"" help:"Create a container without starting it."`
+	Start     StartCmd      `cmd:"" help:"Start containers."`
+	Ps        PsCmd         `cmd:"" help:"List containers."`
+	Stop      StopCmd       `cmd:"" help:"Stop containers: the stop signal, then SIGKILL."`
+	Kill      KillCmd       `cmd:"" help:"Send a signal to containers."`
+	Wait      WaitCmd       `cmd:"" help:"Wait for containers to stop and print their exit codes."`
+	Rm        RmCmd         `cmd:"" help:"Remove containers."`
+	Logs      LogsCmd       `cmd:"" help:"Print a container's output."`
+	Restart   RestartCmd    `cmd:"" help:"Restart containers."`
+	Exec      ExecCmd       `cmd:"" help:"Run a command in a running container."`
+	Top       TopCmd        `cmd:"" help:"List a container's processes."`
+	Attach    AttachCmd     `cmd:"" help:"Attach to a container started with -d (detach with ctrl-p ctrl-q)."`
+	Stats     StatsCmd      `cmd:"" help:"Show containers' resource use (from /proc)."`
+	Container ContainerCmd  `cmd:"" help:"Manage containers (ls, inspect, prune, and the verbs above)."`
+	Save      SaveCmd       `cmd:"" help:"Save images to a tar archive (Docker's format; or OCI)."`
+	Load      LoadCmd       `cmd:"" help:"Load images from a tar archive or an OCI layout directory."`
 }
 
 // ExitError carries an exit status other than nook's own failure (125) to
@@ -60,9 +80,11 @@ const (
 // Stages lists the re-exec stages main hands to rootless.Dispatch.
 func Stages() map[string]func() int {
 	return map[string]func() int{
-		stageCLI:         func() int { return Main(os.Args[1:]) },
-		stageProbeUserNS: probeUserNSStage,
-		stageMount:       mountStage,
+		stageCLI:            func() int { return Main(os.Args[1:]) },
+		stageProbeUserNS:    probeUserNSStage,
+		stageMount:          mountStage,
+		container.StageShim: container.ShimStage,
+		rootless.StageInit:  rootless.InitStage,
 	}
 }
 

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 
+	"nook/container"
 	"nook/image"
 )
 
@@ -17,13 +18,13 @@ func (c *RmiCmd) Run(g *Globals) error {
 	if done, err := g.enterUserNS(); done {
 		return err
 	}
-	s, err := g.openStore()
+	s, users, err := g.storeAndImageUsers()
 	if err != nil {
 		return err
 	}
 	failed := 0
 	for _, ref := range c.Images {
-		rep, err := s.Remove(ref, image.RemoveOptions{Force: c.Force})
+		rep, err := s.Remove(ref, image.RemoveOptions{Force: c.Force, InUse: users})
 		printRemoval(g, rep)
 		if err != nil {
 			fmt.Fprintf(g.Stderr, "nook: removing %s: %v\n", ref, err)
@@ -65,11 +66,11 @@ func (c *ImagePruneCmd) Run(g *Globals) error {
 			return nil
 		}
 	}
-	s, err := g.openStore()
+	s, users, err := g.storeAndImageUsers()
 	if err != nil {
 		return err
 	}
-	rep, err := s.Prune(image.PruneOptions{All: c.All})
+	rep, err := s.Prune(image.PruneOptions{All: c.All, InUse: users})
 	if len(rep.Untagged)+len(rep.Deleted) > 0 {
 		fmt.Fprintln(g.Stdout, "Deleted Images:")
 		printRemoval(g, rep)
@@ -85,4 +86,21 @@ func confirm(g *Globals, question string) bool {
 	var answer string
 	_, _ = fmt.Fscanln(g.Stdin, &answer)
 	return answer == "y" || answer == "Y" || answer == "yes"
+}
+
+// storeAndImageUsers opens the store and learns which images containers use.
+func (g *Globals) storeAndImageUsers() (*image.Store, func(image.Image) string, error) {
+	s, err := g.openStore()
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := container.Open(s, container.Options{Logger: g.Log})
+	if err != nil {
+		return nil, nil, err
+	}
+	users, err := m.ImageUsers()
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing containers: %w", err)
+	}
+	return s, users, nil
 }

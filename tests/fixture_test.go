@@ -101,7 +101,8 @@ func busyboxRootfs(t testing.TB) []byte {
 		{name: "home/nobody/owned", typ: tar.TypeReg, mode: 0o640, uid: 65534, gid: 65534, body: []byte("nobody's\n")},
 		{name: "etc/secret", typ: tar.TypeReg, mode: 0o600, body: []byte("root only\n")},
 	}
-	for _, applet := range []string{"sh", "ls", "cat", "echo", "id", "stat", "true", "false", "sleep", "env"} {
+	for _, applet := range []string{"sh", "ls", "cat", "echo", "id", "stat", "true", "false", "sleep", "env",
+		"hostname", "pwd", "touch", "mkdir", "kill", "grep", "tty", "stty", "head", "wc"} {
 		es = append(es, symlink("bin/"+applet, "busybox"))
 	}
 	return tarOf(t, es...)

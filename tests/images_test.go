@@ -245,3 +245,32 @@ func subordinateRange(t *testing.T) (start, count int) {
 	t.Fatalf("no subordinate ids for uid %s in /etc/subuid", uid)
 	return 0, 0
 }
+
+// TestRmiRefusesImageInUse: an image a container uses is not deleted from
+// under it; -f only untags it, and the container still starts.
+func TestRmiRefusesImageInUse(t *testing.T) {
+	e := newEnv(t)
+	id := strings.TrimSpace(e.ok(busyboxRootfs(t), "import", "-", "used"))
+	e.ok(nil, "create", "--name", "user1", "used", "true")
+	t.Cleanup(func() { e.nook(nil, "rm", "-f", "user1") })
+
+	r := e.nook(nil, "rmi", "used")
+	if r.code != 125 || !strings.Contains(r.stderr, "is using its referenced image") {
+		t.Fatalf("rmi of an image in use: %s", r)
+	}
+	if r := e.nook(nil, "rmi", id[7:19]); r.code != 125 || !strings.Contains(r.stderr, "being used by container") {
+		t.Fatalf("rmi by id of an image in use: %s", r)
+	}
+	if out := e.ok(nil, "image", "prune", "-a", "-f"); strings.Contains(out, "Deleted") {
+		t.Fatalf("prune -a deleted an image in use: %q", out)
+	}
+	if got := e.ok(nil, "rmi", "-f", "used"); got != "Untagged: used:latest\n" {
+		t.Errorf("rmi -f of an image in use printed %q, want only the untag", got)
+	}
+	if got := e.ok(nil, "images", "-q"); got != id[7:19]+"\n" {
+		t.Errorf("the untagged image is gone: images -q = %q", got)
+	}
+	if r := e.nook(nil, "start", "-a", "user1"); r.code != 0 {
+		t.Errorf("the container no longer starts: %s", r)
+	}
+}

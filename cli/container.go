@@ -1,0 +1,155 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"text/template"
+	"time"
+
+	"nook/container"
+)
+
+// ContainerCmd is `nook container ...`: the container verbs under one name.
+type ContainerCmd struct {
+	Ls      PsCmd               `cmd:"" aliases:"ps,list" help:"List containers."`
+	Run     RunCmd              `cmd:"" help:"Create and start a container."`
+	Create  CreateCmd           `cmd:"" help:"Create a container."`
+	Start   StartCmd            `cmd:"" help:"Start containers."`
+	Stop    StopCmd             `cmd:"" help:"Stop containers."`
+	Restart RestartCmd          `cmd:"" help:"Restart containers."`
+	Kill    KillCmd             `cmd:"" help:"Send a signal to containers."`
+	Wait    WaitCmd             `cmd:"" help:"Wait for containers to stop."`
+	Rm      RmCmd               `cmd:"" help:"Remove containers."`
+	Logs    LogsCmd             `cmd:"" help:"Print a container's output."`
+	Inspect ContainerInspectCmd `cmd:"" help:"Show containers as JSON."`
+	Prune   ContainerPruneCmd   `cmd:"" help:"Remove all stopped containers."`
+}
+
+// RestartCmd is `nook restart`.
+type RestartCmd struct {
+	Time       *int     `short:"t" aliases:"timeout" help:"Seconds to wait for the stop before killing."`
+	Containers []string `arg:"" help:"Containers to restart."`
+}
+
+// Run stops and starts each container in the background.
+func (c *RestartCmd) Run(g *Globals) error {
+	var timeout *time.Duration
+	if c.Time != nil {
+		d := time.Duration(*c.Time) * time.Second
+		timeout = &d
+	}
+	return g.eachContainer(c.Containers, func(m *container.Manager, ctr *container.Container) error {
+		if err := m.Stop(ctr, timeout); err != nil {
+			return err
+		}
+		if _, err := m.Start(ctr, container.StartOptions{Detach: true, LogLevel: g.slogLevel()}); err != nil {
+			return err
+		}
+		fmt.Fprintln(g.Stdout, echoRef(c.Containers, ctr))
+		return nil
+	})
+}
+
+// ContainerInspectCmd is `nook container inspect`.
+type ContainerInspectCmd struct {
+	Format     string   `short:"f" help:"Format each container with a Go template, e.g. '{{.State.Status}}'."`
+	Containers []string `arg:"" help:"Containers to inspect."`
+}
+
+// Run prints a JSON array of the containers, or one templated line each.
+func (c *ContainerInspectCmd) Run(g *Globals) error {
+	m, err := g.openContainers()
+	if err != nil {
+		return err
+	}
+	var out []any
+	failed := false
+	for _, ref := range c.Containers {
+		ctr, err := m.Get(ref)
+		if err != nil {
+			if errors.Is(err, container.ErrNotFound) {
+				err = fmt.Errorf("no such container: %s", ref)
+			}
+			fmt.Fprintf(g.Stderr, "nook: %v\n", err)
+			failed = true
+			continue
+		}
+		out = append(out, m.Inspect(ctr))
+	}
+	if err := printObjects(g, c.Format, out); err != nil {
+		return err
+	}
+	if failed {
+		return ExitError{Code: 1}
+	}
+	return nil
+}
+
+// printObjects prints objects as a JSON array or through a template that
+// sees their JSON shape, as Docker's inspect does.
+func printObjects(g *Globals, format string, out []any) error {
+	if format == "" {
+		if out == nil {
+			out = []any{}
+		}
+		b, err := json.MarshalIndent(out, "", "    ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(g.Stdout, string(b))
+		return nil
+	}
+	var tmpl *template.Template
+	tmpl, err := parseInspectFormat(format)
+	if err != nil {
+		return err
+	}
+	for _, o := range out {
+		var shaped any
+		b, err := json.Marshal(o)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, &shaped); err != nil {
+			return err
+		}
+		if err := tmpl.Execute(g.Stdout, shaped); err != nil {
+			return fmt.Errorf("formatting: %w", err)
+		}
+		fmt.Fprintln(g.Stdout)
+	}
+	return nil
+}
+
+// ContainerPruneCmd is `nook container prune`.
+type ContainerPruneCmd struct {
+	Force bool `short:"f" help:"Do not ask for confirmation (nook never asks)."`
+}
+
+// Run removes every container that is not running.
+func (c *ContainerPruneCmd) Run(g *Globals) error {
+	if done, err := g.enterUserNS(); done {
+		return err
+	}
+	m, err := g.openContainers()
+	if err != nil {
+		return err
+	}
+	all, err := m.List()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(g.Stdout, "Deleted Containers:")
+	for _, ctr := range all {
+		if ctr.Running() {
+			continue
+		}
+		if err := m.Remove(ctr, false); err != nil {
+			fmt.Fprintf(g.Stderr, "nook: %v\n", err)
+			continue
+		}
+		fmt.Fprintln(g.Stdout, ctr.ID)
+	}
+	return nil
+}

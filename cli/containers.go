@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"nook/container"
+)
+
+// openContainers opens the container manager of the store.
+func (g *Globals) openContainers() (*container.Manager, error) {
+	s, err := g.openStore()
+	if err != nil {
+		return nil, err
+	}
+	return container.Open(s, container.Options{Logger: g.Log})
+}
+
+func (g *Globals) slogLevel() slog.Level {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(g.LogLevel))
+	return l
+}
+
+// startStatus turns the outcome of a container start into the CLI's: a
+// container that could not start exits 125, 126 or 127 as Docker's does.
+func (g *Globals) startStatus(code int, err error) error {
+	var se *container.StartError
+	if errors.As(err, &se) {
+		fmt.Fprintf(g.Stderr, "nook: %s\n", se.Msg)
+		return ExitError{Code: se.Code}
+	}
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return ExitError{Code: code}
+	}
+	return nil
+}
+
+// eachContainer runs fn on every named container, printing errors as it
+// goes as Docker does, and fails at the end when any failed.
+func (g *Globals) eachContainer(refs []string, fn func(*container.Manager, *container.Container) error) error {
+	m, err := g.openContainers()
+	if err != nil {
+		return err
+	}
+	failed := 0
+	for _, ref := range refs {
+		c, err := m.Get(ref)
+		if err == nil {
+			err = fn(m, c)
+		}
+		if err != nil {
+			fmt.Fprintf(g.Stderr, "nook: %v\n", err)
+			failed++
+		}
+	}
+	if failed > 0 {
+		return ExitError{Code: ExitNookFailed}
+	}
+	return nil
+}
+
+// readEnvFiles reads --env-file files.
+func readEnvFiles(paths []string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, fmt.Errorf("opening env file: %w", err)
+		}
+		env, err := container.ParseEnvFile(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("env file %s: %w", p, err)
+		}
+		out = append(out, env...)
+	}
+	return out, nil
+}

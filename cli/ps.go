@@ -1,0 +1,176 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	units "github.com/docker/go-units"
+
+	"nook/container"
+)
+
+// PsCmd is `nook ps` (and `nook container ls`).
+type PsCmd struct {
+	All     bool     `short:"a" help:"Show all containers (default: running ones)."`
+	Quiet   bool     `short:"q" help:"Only container ids."`
+	NoTrunc bool     `help:"Do not truncate ids and commands."`
+	Latest  bool     `short:"l" help:"Only the latest created container."`
+	Filter  []string `short:"f" sep:"none" help:"Filter: id=, name=, status=created|running|exited, label=KEY[=VALUE], ancestor=IMAGE, exited=CODE."`
+	Format  string   `help:"Output: table, json, or a Go template such as '{{.Names}} {{.Status}}'."`
+}
+
+// psRow is one line of `ps`, with Docker's field names for --format.
+type psRow struct {
+	Command      string
+	CreatedAt    string
+	ID           string
+	Image        string
+	Labels       string
+	Mounts       string
+	Names        string
+	Networks     string
+	Ports        string
+	RunningFor   string
+	Size         string
+	State        string
+	Status       string
+	LocalVolumes string
+}
+
+// Run lists containers.
+func (c *PsCmd) Run(g *Globals) error {
+	m, err := g.openContainers()
+	if err != nil {
+		return err
+	}
+	all, err := m.List()
+	if err != nil {
+		return err
+	}
+	keep, err := psFilter(c.Filter)
+	if err != nil {
+		return err
+	}
+	var rows []psRow
+	for _, ctr := range all {
+		if !c.All && !c.Latest && !ctr.Running() && len(c.Filter) == 0 {
+			continue
+		}
+		if !keep(ctr) {
+			continue
+		}
+		rows = append(rows, c.row(ctr))
+		if c.Latest {
+			break
+		}
+	}
+	switch {
+	case c.Quiet:
+		for _, r := range rows {
+			fmt.Fprintln(g.Stdout, r.ID)
+		}
+		return nil
+	case c.Format == "json":
+		enc := json.NewEncoder(g.Stdout)
+		for _, r := range rows {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	case c.Format != "" && c.Format != "table":
+		return printTemplate(g, c.Format, rows)
+	}
+	tw := tabwriter.NewWriter(g.Stdout, 10, 1, 3, ' ', 0)
+	fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Image, r.Command, r.RunningFor, r.Status, r.Ports, r.Names)
+	}
+	return tw.Flush()
+}
+
+func (c *PsCmd) row(ctr *container.Container) psRow {
+	id, cmd := ctr.ID, strings.Join(ctr.Args(), " ")
+	if !c.NoTrunc {
+		id = id[:12]
+		if len(cmd) > 20 {
+			cmd = cmd[:19] + "…"
+		}
+	}
+	var labels []string
+	for k, v := range ctr.Labels {
+		labels = append(labels, k+"="+v)
+	}
+	sort.Strings(labels)
+	return psRow{
+		Command: `"` + cmd + `"`, CreatedAt: ctr.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
+		ID: id, Image: ctr.Image, Labels: strings.Join(labels, ","), Names: ctr.Name,
+		Networks: ctr.Network, RunningFor: units.HumanDuration(time.Since(ctr.Created)) + " ago",
+		State: ctr.State.Status, Status: statusText(ctr),
+	}
+}
+
+// statusText is Docker's STATUS column: "Up 3 minutes", "Exited (0) 2
+// seconds ago", "Created".
+func statusText(c *container.Container) string {
+	switch c.State.Status {
+	case container.StatusRunning:
+		return "Up " + units.HumanDuration(time.Since(c.State.StartedAt))
+	case container.StatusExited:
+		return fmt.Sprintf("Exited (%d) %s ago", c.State.ExitCode, units.HumanDuration(time.Since(c.State.FinishedAt)))
+	}
+	return "Created"
+}
+
+// psFilter turns --filter values into a predicate; filters of one key
+// are alternatives, different keys must all match, as in Docker.
+func psFilter(filters []string) (func(*container.Container) bool, error) {
+	byKey := map[string][]string{}
+	for _, f := range filters {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok {
+			return nil, fmt.Errorf("filter %q: want KEY=VALUE", f)
+		}
+		switch k {
+		case "id", "name", "status", "label", "ancestor", "exited":
+		default:
+			return nil, fmt.Errorf("filter %q: unknown key %q", f, k)
+		}
+		byKey[k] = append(byKey[k], v)
+	}
+	match := func(c *container.Container, k, v string) bool {
+		switch k {
+		case "id":
+			return strings.HasPrefix(c.ID, v)
+		case "name":
+			return strings.Contains(c.Name, v)
+		case "status":
+			return c.State.Status == v
+		case "label":
+			lk, lv, hasValue := strings.Cut(v, "=")
+			got, ok := c.Labels[lk]
+			return ok && (!hasValue || got == lv)
+		case "ancestor":
+			return c.Image == v || strings.HasPrefix(strings.TrimPrefix(c.ImageID, "sha256:"), strings.TrimPrefix(v, "sha256:"))
+		case "exited":
+			return c.State.Status == container.StatusExited && fmt.Sprint(c.State.ExitCode) == v
+		}
+		return false
+	}
+	return func(c *container.Container) bool {
+		for k, vs := range byKey {
+			any := false
+			for _, v := range vs {
+				any = any || match(c, k, v)
+			}
+			if !any {
+				return false
+			}
+		}
+		return true
+	}, nil
+}

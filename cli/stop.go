@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"fmt"
+	"time"
+
+	"nook/container"
+)
+
+// StopCmd is `nook stop`.
+type StopCmd struct {
+	Time       *int     `short:"t" aliases:"timeout" help:"Seconds to wait after the stop signal before killing (default: the container's, else 10)."`
+	Containers []string `arg:"" help:"Containers to stop."`
+}
+
+// Run stops each container and echoes its name.
+func (c *StopCmd) Run(g *Globals) error {
+	var timeout *time.Duration
+	if c.Time != nil {
+		d := time.Duration(*c.Time) * time.Second
+		timeout = &d
+	}
+	return g.eachContainer(c.Containers, func(m *container.Manager, ctr *container.Container) error {
+		if err := m.Stop(ctr, timeout); err != nil {
+			return err
+		}
+		fmt.Fprintln(g.Stdout, echoRef(c.Containers, ctr))
+		return nil
+	})
+}
+
+// KillCmd is `nook kill`.
+type KillCmd struct {
+	Signal     string   `short:"s" default:"KILL" help:"Signal to send."`
+	Containers []string `arg:"" help:"Containers to signal."`
+}
+
+// Run signals each container.
+func (c *KillCmd) Run(g *Globals) error {
+	sig, err := container.ParseSignal(c.Signal)
+	if err != nil {
+		return err
+	}
+	return g.eachContainer(c.Containers, func(m *container.Manager, ctr *container.Container) error {
+		if err := m.Kill(ctr, sig); err != nil {
+			return err
+		}
+		fmt.Fprintln(g.Stdout, echoRef(c.Containers, ctr))
+		return nil
+	})
+}
+
+// WaitCmd is `nook wait`.
+type WaitCmd struct {
+	Containers []string `arg:"" help:"Containers to wait for."`
+}
+
+// Run prints each container's exit code once it stops.
+func (c *WaitCmd) Run(g *Globals) error {
+	return g.eachContainer(c.Containers, func(m *container.Manager, ctr *container.Container) error {
+		code, err := m.Wait(ctr)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(g.Stdout, code)
+		return nil
+	})
+}
+
+// RmCmd is `nook rm`.
+type RmCmd struct {
+	Force      bool     `short:"f" help:"Kill a running container first."`
+	Volumes    bool     `short:"v" help:"Accepted for Docker's sake: nook has no anonymous volumes."`
+	Containers []string `arg:"" help:"Containers to remove."`
+}
+
+// Run removes each container. Its writable layer holds files of the
+// container's ids, so removal runs inside the user namespace.
+func (c *RmCmd) Run(g *Globals) error {
+	if done, err := g.enterUserNS(); done {
+		return err
+	}
+	return g.eachContainer(c.Containers, func(m *container.Manager, ctr *container.Container) error {
+		if err := m.Remove(ctr, c.Force); err != nil {
+			return err
+		}
+		fmt.Fprintln(g.Stdout, echoRef(c.Containers, ctr))
+		return nil
+	})
+}
+
+// echoRef is how the user named a container, which Docker echoes back.
+func echoRef(refs []string, ctr *container.Container) string {
+	for _, r := range refs {
+		if r == ctr.Name || r == ctr.ID {
+			return r
+		}
+	}
+	for _, r := range refs {
+		if len(r) < len(ctr.ID) && ctr.ID[:len(r)] == r {
+			return r
+		}
+	}
+	return ctr.Name
+}

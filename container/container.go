@@ -1,0 +1,280 @@
+package container
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"nook/image"
+)
+
+// Sentinel errors callers branch on.
+var (
+	ErrNotFound   = errors.New("no such container")
+	ErrAmbiguous  = errors.New("ambiguous container id")
+	ErrNameInUse  = errors.New("container name already in use")
+	ErrRunning    = errors.New("container is running")
+	ErrNotRunning = errors.New("container is not running")
+)
+
+// Container statuses, as Docker names them.
+const (
+	StatusCreated = "created"
+	StatusRunning = "running"
+	StatusExited  = "exited"
+)
+
+// Config is what a container was created with; it never changes.
+type Config struct {
+	ID          string            `json:"id"`
+	Name        string            `json:"name"`
+	Created     time.Time         `json:"created"`
+	Image       string            `json:"image"` // as the user named it
+	ImageID     string            `json:"imageId"`
+	DiffIDs     []string          `json:"diffIds"` // the image's layers, bottom first
+	Entrypoint  []string          `json:"entrypoint,omitempty"`
+	Cmd         []string          `json:"cmd,omitempty"`
+	Env         []string          `json:"env,omitempty"`
+	WorkingDir  string            `json:"workingDir"`
+	User        string            `json:"user,omitempty"`
+	Hostname    string            `json:"hostname"`
+	Network     string            `json:"network"` // host or none
+	Mounts      []MountSpec       `json:"mounts,omitempty"`
+	ReadOnly    bool              `json:"readOnly,omitempty"`
+	Tty         bool              `json:"tty,omitempty"`
+	OpenStdin   bool              `json:"openStdin,omitempty"`
+	AutoRemove  bool              `json:"autoRemove,omitempty"`
+	StopSignal  string            `json:"stopSignal,omitempty"`
+	StopTimeout *int              `json:"stopTimeout,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+}
+
+// Args is the payload's command line: entrypoint then cmd.
+func (c *Config) Args() []string { return append(append([]string{}, c.Entrypoint...), c.Cmd...) }
+
+// State is where a container is in its life. The shim writes it.
+type State struct {
+	Status       string    `json:"status"`
+	Pid          int       `json:"pid,omitempty"`          // init, in the host's pid namespace
+	ShimPid      int       `json:"shimPid,omitempty"`      // the shim serving the root
+	ExecSocket   string    `json:"execSocket,omitempty"`   // init's exec listener
+	AttachSocket string    `json:"attachSocket,omitempty"` // a detached shim's attach listener
+	ExitCode     int       `json:"exitCode"`
+	Error        string    `json:"error,omitempty"`
+	StartedAt    time.Time `json:"startedAt"`
+	FinishedAt   time.Time `json:"finishedAt"`
+}
+
+// Container is a container's configuration and current state.
+type Container struct {
+	Config
+	State State
+	dir   string
+}
+
+// Dir is the container's directory in the store.
+func (c *Container) Dir() string { return c.dir }
+
+// Options configure a Manager.
+type Options struct {
+	Logger *slog.Logger // nil discards
+}
+
+// Manager keeps the containers of one image store, under root/containers.
+type Manager struct {
+	store *image.Store
+	root  string
+	log   *slog.Logger
+}
+
+// Open returns the manager of the containers of store.
+func Open(store *image.Store, opts Options) (*Manager, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	// containers/ is made by the first create: opening only to read (rmi
+	// asking which images are in use) leaves the store as it was.
+	return &Manager{store: store, root: filepath.Join(store.Root(), "containers"), log: log}, nil
+}
+
+// Files of a container directory.
+const (
+	configFile = "config.json"
+	stateFile  = "state.json"
+	lockFile   = "lock" // held by the shim while the container runs
+	logFile    = "container.log"
+)
+
+func (m *Manager) dir(id string) string { return filepath.Join(m.root, id) }
+
+// newID returns a random 64-hex-digit container id.
+func newID() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// lockAll serializes creation and removal, which must see every name.
+func (m *Manager) lockAll() (func(), error) {
+	if err := os.MkdirAll(m.root, 0o700); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", m.root, err)
+	}
+	f, err := os.OpenFile(filepath.Join(m.root, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening the containers lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// List returns every container, newest first.
+func (m *Manager) List() ([]*Container, error) {
+	ents, err := os.ReadDir(m.root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing containers: %w", err)
+	}
+	var out []*Container
+	for _, e := range ents {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		c, err := m.load(e.Name())
+		if err != nil {
+			// Half created or half removed: not a container.
+			m.log.Debug("skipping container directory", "id", e.Name(), "err", err)
+			continue
+		}
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, nil
+}
+
+// Get finds a container by full id, unique id prefix, or name.
+func (m *Manager) Get(ref string) (*Container, error) {
+	ref = strings.TrimPrefix(ref, "/")
+	if ref == "" {
+		return nil, fmt.Errorf("container %q: %w", ref, ErrNotFound)
+	}
+	all, err := m.List()
+	if err != nil {
+		return nil, err
+	}
+	var byPrefix []*Container
+	for _, c := range all {
+		if c.ID == ref || c.Name == ref {
+			return c, nil
+		}
+		if strings.HasPrefix(c.ID, ref) {
+			byPrefix = append(byPrefix, c)
+		}
+	}
+	switch len(byPrefix) {
+	case 0:
+		return nil, fmt.Errorf("%s: %w", ref, ErrNotFound)
+	case 1:
+		return byPrefix[0], nil
+	}
+	return nil, fmt.Errorf("%s matches %d containers: %w", ref, len(byPrefix), ErrAmbiguous)
+}
+
+// load reads a container's files and settles its state: a container whose
+// shim is gone is exited, whatever its state file says.
+func (m *Manager) load(id string) (*Container, error) {
+	c := &Container{dir: m.dir(id)}
+	b, err := os.ReadFile(filepath.Join(c.dir, configFile))
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, &c.Config); err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", configFile, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(c.dir, stateFile)); err == nil {
+		if err := json.Unmarshal(b, &c.State); err != nil {
+			return nil, fmt.Errorf("decoding %s: %w", stateFile, err)
+		}
+	}
+	if c.State.Status == "" {
+		c.State.Status = StatusCreated
+	}
+	if c.State.Status == StatusRunning && !c.shimAlive() {
+		c.State.Status = StatusExited
+		if c.State.Error == "" {
+			c.State.ExitCode = 255
+			c.State.Error = "the container's shim died"
+		}
+	}
+	return c, nil
+}
+
+// shimAlive reports whether a shim holds the container's lock.
+func (c *Container) shimAlive() bool {
+	f, err := os.Open(filepath.Join(c.dir, lockFile))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	err = unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+	return errors.Is(err, unix.EWOULDBLOCK)
+}
+
+// Running reports whether the container runs now.
+func (c *Container) Running() bool { return c.State.Status == StatusRunning }
+
+// writeJSON replaces path by rename, so readers never see half a file. It
+// does not fsync: that would cost `run` milliseconds, and after a crash
+// the state is settled again from the shim's lock anyway.
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := fmt.Sprintf("%s.tmp-%d", path, os.Getpid())
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeState records st; only the shim and Create call it.
+func writeState(dir string, st State) error {
+	return writeJSON(filepath.Join(dir, stateFile), st)
+}
+
+// ImageUsers tells, for an image, which container uses it ("" for none),
+// so the store can refuse to delete an image from under a container.
+func (m *Manager) ImageUsers() (func(image.Image) string, error) {
+	cs, err := m.List()
+	if err != nil {
+		return nil, err
+	}
+	users := map[string]string{}
+	for _, c := range cs {
+		if _, taken := users[c.ImageID]; !taken {
+			users[c.ImageID] = c.ID[:12]
+		}
+	}
+	return func(img image.Image) string { return users[img.ID.String()] }, nil
+}

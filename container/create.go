@@ -1,0 +1,210 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"nook/image"
+)
+
+// CreateOptions are `nook create`'s (and `run`'s) settings. Zero values
+// take the image's.
+type CreateOptions struct {
+	Image      string
+	Name       string   // empty: a generated one
+	Cmd        []string // replaces the image's Cmd when not empty
+	Entrypoint *string  // replaces the image's Entrypoint; "" clears it
+	Env        []string // KEY=VALUE over the image's; a bare KEY takes the caller's value
+	WorkingDir string
+	User       string
+	Hostname   string
+	Network    string // host (default) or none
+	Mounts     []MountSpec
+	ReadOnly   bool
+	Tty        bool
+	OpenStdin  bool
+	AutoRemove bool
+	StopSignal string
+	// StopTimeout is the default of `stop -t`; nil means 10 s.
+	StopTimeout *int
+	Labels      map[string]string
+}
+
+// ErrNoCommand means neither the options nor the image give a command.
+var ErrNoCommand = errors.New("no command specified")
+
+var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+// Create makes a container from an image: its directory with an empty
+// writable layer, its configuration, and state "created".
+func (m *Manager) Create(opts CreateOptions) (*Container, error) {
+	img, err := m.store.Resolve(opts.Image)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := configFor(img, opts)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := m.lockAll()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := m.pickName(&cfg); err != nil {
+		return nil, err
+	}
+	dir := m.dir(cfg.ID)
+	for _, d := range []string{"upper", "work", "merged"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return nil, fmt.Errorf("creating container %s: %w", cfg.ID, err)
+		}
+	}
+	st := State{Status: StatusCreated}
+	if err := writeState(dir, st); err != nil {
+		return nil, err
+	}
+	// The config last: a directory without it is not a container yet.
+	if err := writeJSON(filepath.Join(dir, configFile), cfg); err != nil {
+		return nil, err
+	}
+	return &Container{Config: cfg, State: st, dir: dir}, nil
+}
+
+// configFor merges the options over the image's configuration.
+func configFor(img image.Image, o CreateOptions) (Config, error) {
+	ic := img.Config.Config
+	c := Config{
+		ID: newID(), Name: o.Name, Created: time.Now().UTC(), Image: o.Image,
+		ImageID: img.ID.String(), Entrypoint: ic.Entrypoint, Cmd: ic.Cmd,
+		WorkingDir: ic.WorkingDir, User: ic.User, Hostname: o.Hostname, Network: o.Network,
+		Mounts: o.Mounts, ReadOnly: o.ReadOnly, Tty: o.Tty, OpenStdin: o.OpenStdin,
+		AutoRemove: o.AutoRemove, StopSignal: ic.StopSignal, StopTimeout: o.StopTimeout,
+		Labels: o.Labels,
+	}
+	for _, d := range img.Config.RootFS.DiffIDs {
+		c.DiffIDs = append(c.DiffIDs, d.String())
+	}
+	if o.Entrypoint != nil {
+		c.Entrypoint = nil
+		if *o.Entrypoint != "" {
+			c.Entrypoint = []string{*o.Entrypoint}
+		}
+		// Docker drops the image's Cmd along with its Entrypoint.
+		c.Cmd = nil
+	}
+	if len(o.Cmd) > 0 {
+		c.Cmd = o.Cmd
+	}
+	if len(c.Args()) == 0 {
+		return c, ErrNoCommand
+	}
+	if o.WorkingDir != "" {
+		c.WorkingDir = o.WorkingDir
+	}
+	if c.WorkingDir == "" {
+		c.WorkingDir = "/"
+	}
+	if !path.IsAbs(c.WorkingDir) {
+		return c, fmt.Errorf("working directory %q is not absolute", c.WorkingDir)
+	}
+	if o.User != "" {
+		c.User = o.User
+	}
+	if o.StopSignal != "" {
+		c.StopSignal = o.StopSignal
+	}
+	if c.StopSignal != "" {
+		if _, err := ParseSignal(c.StopSignal); err != nil {
+			return c, err
+		}
+	}
+	switch c.Network {
+	case "":
+		c.Network = "host"
+	case "host", "none":
+	default:
+		return c, fmt.Errorf("network %q: only host and none are supported", c.Network)
+	}
+	if c.Hostname == "" {
+		c.Hostname = c.ID[:12]
+		if c.Network == "host" {
+			// Docker's host network shares the host's name too.
+			if h, err := os.Hostname(); err == nil {
+				c.Hostname = h
+			}
+		}
+	}
+	c.Env = mergeEnv(img.Config.Config.Env, append([]string{"HOSTNAME=" + c.Hostname}, o.Env...))
+	return c, nil
+}
+
+// mergeEnv sets each KEY=VALUE of over on base, in order; a bare KEY takes
+// the caller's value and is dropped when the caller has none.
+func mergeEnv(base, over []string) []string {
+	out := append([]string(nil), base...)
+	for _, kv := range over {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok {
+			v, set := os.LookupEnv(k)
+			if !set {
+				continue
+			}
+			kv = k + "=" + v
+		}
+		replaced := false
+		for i, e := range out {
+			if ek, _, _ := strings.Cut(e, "="); ek == k {
+				out[i], replaced = kv, true
+			}
+		}
+		if !replaced {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// pickName checks or generates the name; called under lockAll.
+func (m *Manager) pickName(c *Config) error {
+	all, err := m.List()
+	if err != nil {
+		return err
+	}
+	taken := map[string]bool{}
+	for _, o := range all {
+		taken[o.Name] = true
+	}
+	if c.Name != "" {
+		c.Name = strings.TrimPrefix(c.Name, "/")
+		if !validName.MatchString(c.Name) {
+			return fmt.Errorf("invalid container name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", c.Name)
+		}
+		if taken[c.Name] {
+			return fmt.Errorf("%q: %w", c.Name, ErrNameInUse)
+		}
+		return nil
+	}
+	for {
+		if n := randomName(); !taken[n] {
+			c.Name = n
+			return nil
+		}
+	}
+}
+
+// randomName makes a Docker-like adjective_noun name.
+func randomName() string {
+	adj := []string{"brave", "calm", "eager", "fond", "gentle", "happy", "keen", "lucid",
+		"merry", "nimble", "quiet", "rapid", "sharp", "tender", "vivid", "witty", "zen"}
+	noun := []string{"badger", "crane", "dingo", "egret", "finch", "gecko", "heron", "ibis",
+		"koala", "lynx", "marten", "newt", "otter", "puffin", "quokka", "raven", "stoat", "wren"}
+	return fmt.Sprintf("%s_%s%d", adj[rand.IntN(len(adj))], noun[rand.IntN(len(noun))], rand.IntN(100))
+}

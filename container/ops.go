@@ -1,0 +1,134 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Kill sends sig to the container's init, which passes it on to the
+// payload; SIGKILL ends the container at once.
+func (m *Manager) Kill(c *Container, sig syscall.Signal) error {
+	if !c.Running() || c.State.Pid <= 0 {
+		return fmt.Errorf("%s: %w", c.Name, ErrNotRunning)
+	}
+	// init dies with its shim (parent-death signal), so while the shim
+	// holds the lock the recorded pid is still init's.
+	if err := unix.Kill(c.State.Pid, sig); err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("%s: %w", c.Name, ErrNotRunning)
+		}
+		return fmt.Errorf("signalling %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+// Stop sends the stop signal, waits up to timeout (nil: the container's
+// own, else 10 s; negative: forever) and then kills the container.
+func (m *Manager) Stop(c *Container, timeout *time.Duration) error {
+	if !c.Running() {
+		return nil
+	}
+	t := 10 * time.Second
+	if c.StopTimeout != nil {
+		t = time.Duration(*c.StopTimeout) * time.Second
+	}
+	if timeout != nil {
+		t = *timeout
+	}
+	sig := syscall.SIGTERM
+	if c.StopSignal != "" {
+		if s, err := ParseSignal(c.StopSignal); err == nil {
+			sig = s
+		}
+	}
+	if err := m.Kill(c, sig); err != nil {
+		if errors.Is(err, ErrNotRunning) {
+			return nil
+		}
+		return err
+	}
+	if c.waitStopped(t) {
+		return nil
+	}
+	if err := m.Kill(c, syscall.SIGKILL); err != nil && !errors.Is(err, ErrNotRunning) {
+		return err
+	}
+	c.waitStopped(-1)
+	return nil
+}
+
+// waitStopped waits until the shim is gone, at most d (negative: no
+// limit), and reports whether it is.
+func (c *Container) waitStopped(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for c.shimAlive() {
+		if d >= 0 && time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
+}
+
+// Wait blocks until the container stops and returns its exit code. A
+// container removed on exit (--rm) reports 0 once gone.
+func (m *Manager) Wait(c *Container) (int, error) {
+	if f, err := os.Open(filepath.Join(c.dir, lockFile)); err == nil {
+		// The shim holds the lock exclusively for its whole life.
+		for {
+			err = unix.Flock(int(f.Fd()), unix.LOCK_SH)
+			if !errors.Is(err, unix.EINTR) {
+				break
+			}
+		}
+		f.Close()
+	}
+	fresh, err := m.load(c.ID)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return fresh.State.ExitCode, nil
+}
+
+// Remove deletes a stopped container and its writable layer; with force a
+// running one is killed first. Files of the writable layer belong to the
+// container's ids: call it inside the user namespace.
+func (m *Manager) Remove(c *Container, force bool) error {
+	if c.Running() {
+		if !force {
+			return fmt.Errorf("cannot remove %s: %w: stop it first or use -f", c.Name, ErrRunning)
+		}
+		if err := m.Kill(c, syscall.SIGKILL); err != nil && !errors.Is(err, ErrNotRunning) {
+			return err
+		}
+		c.waitStopped(-1)
+	}
+	unlock, err := m.lockAll()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	// The config goes first: from then on it is no container.
+	if err := os.Remove(filepath.Join(c.dir, configFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing %s: %w", c.Name, err)
+	}
+	if err := os.RemoveAll(c.dir); err != nil {
+		return fmt.Errorf("removing %s: %w", c.Name, err)
+	}
+	// Left behind by a shim that was killed.
+	for _, sock := range []string{c.State.ExecSocket, c.State.AttachSocket} {
+		if sock != "" {
+			_ = os.Remove(sock)
+		}
+	}
+	return nil
+}

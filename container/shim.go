@@ -1,0 +1,452 @@
+package container
+
+// The shim: the stage `start` runs in a new user, mount, UTS and IPC
+// namespace (and network namespace for --network none), with the full id
+// map. It serves the container's root over FUSE from outside the
+// container's pid namespace, for as long as the container lives.
+//
+//	CLI (Manager.Start)                        shim (ShimStage, namespace root)
+//	flock(lock, EX|NB)
+//	rootless.Cmd{NEWUSER|NEWNS|NEWUTS|NEWIPC[|NEWNET], Setsid}
+//	  fd 4 = lock, fd 5 = ready pipe (-d)
+//	  ──── shimConfig ───────────────────────▶ / rprivate; hostname; [lo up]
+//	                                            fusefs.Mount(layers, upper) on merged
+//	                                            rootless.StartInit (ladder in rootless/init.go)
+//	                                            state.json: running, init's pid
+//	  ◀─── ready pipe: "ok" | "error CODE MSG" ─ (-d: the CLI exits now)
+//	  signals (foreground) ──────────────────▶  passed to init, which passes them on
+//	  CLI gone (foreground: fd 3 hangs up) ──▶  SIGKILL to init
+//	                                            init exits: logs flushed, union
+//	                                            unmounted, state.json: exited CODE,
+//	  ◀─── exit status = payload's ──────────── [--rm: directory removed]; lock freed
+//
+// A shim killed outright takes its mount namespace, and with it the union,
+// along; init dies of its parent-death signal and the kernel ends the rest
+// of the pid namespace. Whoever then reads the state finds the lock free
+// and reports the container exited.
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+
+	"nook/fusefs"
+	"nook/rootless"
+)
+
+// StageShim names the shim stage; main dispatches it to ShimStage.
+const StageShim = "shim"
+
+// Descriptors the CLI hands the shim (rootless.ExtraFilesFD onwards).
+const (
+	shimLockFD  = rootless.ExtraFilesFD
+	shimReadyFD = rootless.ExtraFilesFD + 1
+	shimSyncFD  = rootless.ExtraFilesFD - 1 // rootless's sync socket: hangs up when the CLI dies
+)
+
+// shimConfig is the shim's stage configuration.
+type shimConfig struct {
+	Dir    string
+	Lowers []string // layer directories, top first
+	// Xattrs is whether the union serves xattrs: on only when a layer
+	// carries some, as the store recorded when it unpacked them.
+	Xattrs   fusefs.XattrMode
+	Init     rootless.InitConfig
+	Detached bool
+	Remove   bool
+	Hostname string
+	NetNone  bool
+	LogLevel slog.Level
+	// ExecSocket is where init serves exec sessions.
+	ExecSocket string
+	// AttachSocket is where a detached shim serves attach clients.
+	AttachSocket string
+	OpenStdin    bool
+}
+
+// forwarded are the signals a foreground shim passes to the container.
+func forwarded() []os.Signal {
+	return []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT,
+		unix.SIGUSR1, unix.SIGUSR2, unix.SIGCONT, unix.SIGWINCH}
+}
+
+// ShimStage is the shim stage.
+func ShimStage() int {
+	var cfg shimConfig
+	if err := rootless.ReadConfig(&cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "nook: shim: %v\n", err)
+		return rootless.ExitSetupFailed
+	}
+	// Neither init nor the payload may inherit these.
+	unix.CloseOnExec(shimLockFD)
+	// A reader of our output who went away must not kill the shim (Go
+	// dies of SIGPIPE on fd 1 and 2 unless it is caught); caught, not
+	// ignored, so init does not inherit it ignored.
+	signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
+	s := &shim{cfg: cfg, log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))}
+	if cfg.Detached {
+		unix.CloseOnExec(shimReadyFD)
+		s.ready = os.NewFile(shimReadyFD, "ready")
+	}
+	return s.run()
+}
+
+type shim struct {
+	cfg   shimConfig
+	log   *slog.Logger
+	ready *os.File // detached: the CLI waits on it
+	srv   *fusefs.Server
+	copy  sync.WaitGroup // log and terminal copiers
+	logTo *os.File       // the container's log, unless foreground --rm
+	pipes []*os.File     // init's ends of the stdio pipes, closed here once it holds them
+	// console is a foreground terminal's pty master, resized on SIGWINCH.
+	console *os.File
+	execL   *net.UnixListener
+	hub     *attachHub // detached: attached clients
+	stdinW  *os.File   // detached -i: the payload's stdin, fed by clients
+}
+
+func (s *shim) run() int {
+	start := time.Now().UTC()
+	ctr, err := s.setup()
+	if err != nil {
+		code := rootless.ExitSetupFailed
+		var ie *rootless.InitError
+		if errors.As(err, &ie) {
+			code = ie.Code
+		}
+		s.report(code, err)
+		return s.finish(code, err.Error(), start)
+	}
+	st := State{Status: StatusRunning, Pid: ctr.Pid(), ShimPid: os.Getpid(), ExecSocket: s.cfg.ExecSocket, StartedAt: start}
+	if s.hub != nil {
+		st.AttachSocket = s.cfg.AttachSocket
+		go s.hub.serve()
+	}
+	_ = writeState(s.cfg.Dir, st)
+	s.report(0, nil)
+	done := make(chan struct{})
+	go s.forwardSignals(ctr, done)
+	if !s.cfg.Detached {
+		go watchParent(func() { _ = ctr.Signal(unix.SIGKILL) })
+	}
+	code, err := ctr.Wait()
+	close(done)
+	if err != nil {
+		s.log.Warn("waiting for init", "err", err)
+	}
+	return s.finish(code, "", start)
+}
+
+// setup makes the namespaces' world and starts init.
+func (s *shim) setup() (*rootless.Init, error) {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return nil, fmt.Errorf("making / private: %w", err)
+	}
+	if err := unix.Sethostname([]byte(s.cfg.Hostname)); err != nil {
+		return nil, fmt.Errorf("setting hostname %q: %w", s.cfg.Hostname, err)
+	}
+	if s.cfg.NetNone {
+		if err := loopbackUp(); err != nil {
+			return nil, err
+		}
+	}
+	dir := s.cfg.Dir
+	srv, err := fusefs.Mount(s.cfg.Lowers, filepath.Join(dir, "upper"), filepath.Join(dir, "work"),
+		s.cfg.Init.Rootfs, fusefs.Options{Logger: s.log, AllowOther: true, FsName: "nook",
+			Xattrs: s.cfg.Xattrs})
+	if err != nil {
+		return nil, err
+	}
+	s.srv = srv
+	if s.cfg.Detached && s.cfg.AttachSocket != "" {
+		if s.hub, err = newAttachHub(s.cfg.AttachSocket); err != nil {
+			return nil, err
+		}
+	}
+	stdin, stdout, stderr, err := s.stdio()
+	if err != nil {
+		return nil, err
+	}
+	execL, err := s.execListener()
+	if err != nil {
+		return nil, err
+	}
+	ctr, err := rootless.StartInit(s.cfg.Init, rootless.InitStdio{Stdin: stdin, Stdout: stdout, Stderr: stderr, Exec: execL})
+	execL.Close() // init's now
+	for _, w := range s.pipes {
+		w.Close() // init holds the write ends now
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ctr.Console != nil {
+		s.serveConsole(ctr.Console)
+	}
+	return ctr, nil
+}
+
+// execListener listens on the exec socket; closing the listener at the
+// end removes the socket file.
+func (s *shim) execListener() (*os.File, error) {
+	_ = os.Remove(s.cfg.ExecSocket)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: s.cfg.ExecSocket, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("listening for exec sessions: %w", err)
+	}
+	s.execL = l
+	f, err := l.File()
+	if err != nil {
+		return nil, fmt.Errorf("listening for exec sessions: %w", err)
+	}
+	return f, nil
+}
+
+// stdio gives init its streams. Output goes to the container's log,
+// and in the foreground also to the CLI's streams; a foreground --rm
+// container, whose log nobody could read, gets the CLI's streams as they
+// are.
+func (s *shim) stdio() (io.Reader, io.Writer, io.Writer, error) {
+	fg, tty := !s.cfg.Detached, s.cfg.Init.Process.Terminal
+	if fg && s.cfg.Remove {
+		if tty {
+			return nil, nil, nil, nil // the payload talks to the pty
+		}
+		return os.Stdin, os.Stdout, os.Stderr, nil
+	}
+	lf, err := os.OpenFile(filepath.Join(s.cfg.Dir, logFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("opening the container log: %w", err)
+	}
+	s.logTo = lf
+	if tty {
+		return nil, nil, nil, nil
+	}
+	var stdin io.Reader
+	if fg {
+		stdin = os.Stdin
+	} else if s.cfg.OpenStdin && s.hub != nil {
+		// Kept open by the shim, so the payload waits for attached input.
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("creating stdin pipe: %w", err)
+		}
+		s.pipes = append(s.pipes, r)
+		s.stdinW, s.hub.input, stdin = w, w, r
+	}
+	var ws [2]io.Writer
+	for i, stream := range []string{"stdout", "stderr"} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("creating log pipe: %w", err)
+		}
+		ws[i] = w
+		s.pipes = append(s.pipes, w)
+		var echo io.Writer
+		if fg {
+			echo = []io.Writer{os.Stdout, os.Stderr}[i]
+		}
+		frame := []byte{frameStdout, frameStderr}[i]
+		s.copy.Add(1)
+		go func() {
+			defer s.copy.Done()
+			s.pump(r, newLogWriter(lf, stream), echo, frame)
+			r.Close()
+		}()
+	}
+	return stdin, ws[0], ws[1], nil
+}
+
+// pump copies r into the log and, when echo is set, to the user. When the
+// user's end breaks it stops, so the payload's next write fails as it
+// would writing there directly (`nook run img yes | head -1` ends).
+func (s *shim) pump(r io.Reader, log *logWriter, echo io.Writer, frame byte) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			_, _ = log.Write(buf[:n])
+			if s.hub != nil {
+				s.hub.output(frame, buf[:n])
+			}
+			if echo != nil {
+				if _, werr := echo.Write(buf[:n]); werr != nil {
+					err = werr
+				}
+			}
+		}
+		if err != nil {
+			log.Close()
+			return
+		}
+	}
+}
+
+// serveConsole copies the pty: to the log when detached, else between the
+// shim's own terminal streams and the pty.
+func (s *shim) serveConsole(console *os.File) {
+	var echo io.Writer
+	if !s.cfg.Detached {
+		s.console = console
+		resizeFrom(os.Stdin, console)
+		go func() { _, _ = io.Copy(console, os.Stdin) }()
+		echo = os.Stdout
+	} else if s.hub != nil {
+		s.hub.console = console
+		if s.cfg.OpenStdin {
+			s.hub.input = console
+		}
+	}
+	var log *logWriter
+	if s.logTo != nil {
+		log = newLogWriter(s.logTo, "stdout")
+	}
+	s.copy.Add(1)
+	go func() {
+		defer s.copy.Done()
+		// Reading ends with EIO once the last holder of the slave is gone.
+		if log != nil {
+			s.pump(console, log, echo, frameStdout)
+		} else {
+			_, _ = io.Copy(echo, console)
+		}
+		console.Close()
+	}()
+}
+
+// resizeFrom gives the pty the size of the user's terminal: stdin's, or
+// stdout's when stdin is not attached.
+func resizeFrom(from, console *os.File) {
+	for _, f := range []*os.File{from, os.Stdout} {
+		if f == nil || !term.IsTerminal(int(f.Fd())) {
+			continue
+		}
+		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil {
+			_ = unix.IoctlSetWinsize(int(console.Fd()), unix.TIOCSWINSZ, ws)
+			return
+		}
+	}
+}
+
+// forwardSignals passes signals sent to the shim on to init, until done.
+func (s *shim) forwardSignals(ctr *rootless.Init, done chan struct{}) {
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, forwarded()...)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == unix.SIGWINCH && s.console != nil {
+				resizeFrom(os.Stdin, s.console)
+				continue
+			}
+			_ = ctr.Signal(sig)
+		case <-done:
+			return
+		}
+	}
+}
+
+// watchParent calls kill once the CLI that started a foreground shim is
+// gone: its end of the sync socket closes, which the kernel reports as a
+// hang-up (events 0 asks for nothing else).
+func watchParent(kill func()) {
+	fds := []unix.PollFd{{Fd: shimSyncFD}}
+	for {
+		n, err := unix.Poll(fds, -1)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		if n > 0 && fds[0].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
+			if fds[0].Revents&unix.POLLNVAL == 0 {
+				kill()
+			}
+			return
+		}
+	}
+}
+
+// report tells the CLI how the start went: a detached CLI on the ready
+// pipe; a foreground one reads errors on stderr.
+func (s *shim) report(code int, err error) {
+	if s.ready == nil {
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "nook: %v\n", err)
+		}
+		return
+	}
+	msg := "ok"
+	if err != nil {
+		msg = fmt.Sprintf("error %d %s", code, err)
+	}
+	_, _ = io.WriteString(s.ready, msg)
+	s.ready.Close()
+	s.ready = nil
+}
+
+// finish records the exit and cleans up; it returns the shim's status.
+func (s *shim) finish(code int, why string, start time.Time) int {
+	s.copy.Wait()
+	if s.execL != nil {
+		s.execL.Close()
+	}
+	if s.hub != nil {
+		s.hub.close()
+	}
+	if s.stdinW != nil {
+		s.stdinW.Close()
+	}
+	if s.srv != nil {
+		if err := s.srv.Unmount(); err != nil {
+			s.log.Warn("unmounting the container's root; detaching it", "err", err)
+			_ = unix.Unmount(s.cfg.Init.Rootfs, unix.MNT_DETACH)
+		}
+	}
+	if s.cfg.Remove {
+		if err := os.RemoveAll(s.cfg.Dir); err != nil {
+			s.log.Warn("removing the container", "err", err)
+		}
+		return code
+	}
+	st := State{Status: StatusExited, ExitCode: code, Error: strings.TrimSpace(why),
+		StartedAt: start, FinishedAt: time.Now().UTC()}
+	if err := writeState(s.cfg.Dir, st); err != nil {
+		s.log.Warn("recording the exit", "err", err)
+	}
+	return code
+}
+
+// loopbackUp brings lo up in a new network namespace.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("bringing lo up: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("bringing lo up: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("reading lo's flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bringing lo up: %w", err)
+	}
+	return nil
+}

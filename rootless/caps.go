@@ -1,0 +1,47 @@
+package rootless
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// dockerCaps are the capabilities Docker leaves a container by default.
+// Everything else leaves init's bounding set before the payload starts, so
+// no process of the container, root or setuid, can hold it: without that,
+// root in the container would keep the user namespace's every capability
+// (mount, unshare, ptrace of the shim's other children...).
+func dockerCaps() []uintptr {
+	return []uintptr{
+		unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_FSETID, unix.CAP_FOWNER, unix.CAP_MKNOD,
+		unix.CAP_NET_RAW, unix.CAP_SETGID, unix.CAP_SETUID, unix.CAP_SETFCAP, unix.CAP_SETPCAP,
+		unix.CAP_NET_BIND_SERVICE, unix.CAP_SYS_CHROOT, unix.CAP_KILL, unix.CAP_AUDIT_WRITE,
+	}
+}
+
+// dropCapabilities narrows the bounding set to dockerCaps. init keeps its
+// own effective set, which it needs to start exec sessions as any user.
+func dropCapabilities() error {
+	last := unix.CAP_LAST_CAP
+	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			last = n
+		}
+	}
+	keep := map[uintptr]bool{}
+	for _, c := range dockerCaps() {
+		keep[c] = true
+	}
+	for c := uintptr(0); c <= uintptr(last); c++ {
+		if keep[c] {
+			continue
+		}
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, c, 0, 0, 0); err != nil {
+			return fmt.Errorf("dropping capability %d: %w", c, err)
+		}
+	}
+	return nil
+}

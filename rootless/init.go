@@ -1,0 +1,336 @@
+package rootless
+
+// The container's init: a stage the shim starts in a new mount and pid
+// namespace. It prepares the root filesystem the shim mounted, becomes the
+// container's pid 1 and runs the payload under it.
+//
+//	shim (StartInit)                           init (InitStage: pid 1 of a new pid namespace)
+//	Cmd{NEWNS|NEWPID, Setsid, Pdeathsig KILL}
+//	  fd 4 = status socket ─ msgConfig ─────▶  mounts proc, sys, dev, the files and
+//	                                           volumes under Rootfs; pivot_root(".", ".");
+//	                                           umount2(".", MNT_DETACH); [ro root];
+//	                                           bounding set cut to Docker's default
+//	                                           [Terminal: a pty of its own devpts]
+//	                                           user and command looked up in the
+//	                                           container's files; fork + exec payload
+//	  ◀── status: one JSON InitStatus {Pid} | {Code 125|126|127, Error}
+//	      [Terminal: the pty master rides along as SCM_RIGHTS]
+//	  Init.Signal(sig) ─────────────────────▶  forwarded to the payload
+//	                                           reaps every child; once the payload
+//	  Init.Wait() = payload's status ◀──────── is gone, exits with its status
+//	                                           (128+N when killed by signal N); the
+//	                                           kernel then kills what is left
+//
+// A failure before the payload runs is sent as InitStatus and also ends
+// init with that code; the shim's StartInit returns it as *InitError.
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// StageInit names the init stage; main dispatches it to InitStage.
+const StageInit = "init"
+
+// InitConfig is what init needs to set up a container.
+type InitConfig struct {
+	// Rootfs is the container's root directory, already mounted by the
+	// caller; init never changes the caller's mount namespace.
+	Rootfs string
+	// ReadOnly makes the root mount read-only once set up.
+	ReadOnly bool
+	// Mounts are made after proc, sys and dev, in order: the container's
+	// /etc/hosts and friends, volumes, tmpfs.
+	Mounts []Mount
+	// Process is the payload.
+	Process InitProcess
+}
+
+// Mount is one mount inside the container.
+type Mount struct {
+	Type    string   // "bind" or a filesystem type such as "tmpfs"
+	Source  string   // host path for "bind"
+	Target  string   // absolute path inside the container
+	Options []string // ro, nosuid, nodev, noexec, and filesystem data such as size=64m
+}
+
+// InitProcess is the payload init runs.
+type InitProcess struct {
+	Args []string
+	Env  []string
+	Cwd  string // created when missing, as Docker does
+	// User is user[:group], by name or number, looked up in the
+	// container's /etc/passwd and /etc/group; empty means root.
+	User     string
+	Terminal bool // run on a new pseudo-terminal whose master goes to the shim
+}
+
+// InitStatus is init's one report to the shim.
+type InitStatus struct {
+	Pid   int    `json:"pid,omitempty"`   // the payload, in init's pid namespace
+	Code  int    `json:"code,omitempty"`  // 125, 126 or 127 when it could not start
+	Error string `json:"error,omitempty"` // why
+}
+
+// InitError is a payload that never started; Code is Docker's exit status
+// for it: 125 setup failed, 126 cannot execute, 127 not found.
+type InitError struct {
+	Code int
+	Msg  string
+}
+
+func (e *InitError) Error() string { return e.Msg }
+
+// Init is a started container init.
+type Init struct {
+	proc *Process
+	// Console is the pty master of a Terminal payload, else nil.
+	Console *os.File
+}
+
+// Pid is init's pid in the caller's pid namespace.
+func (i *Init) Pid() int { return i.proc.Pid() }
+
+// Signal sends sig to init, which passes it on to the payload; SIGKILL
+// ends the whole container.
+func (i *Init) Signal(sig os.Signal) error { return i.proc.Signal(sig) }
+
+// Wait returns the payload's exit status (128+N when killed by signal N).
+func (i *Init) Wait() (int, error) { return i.proc.Wait() }
+
+// InitStdio are init's standard streams (nil means /dev/null; *os.File
+// values are passed on as they are) and, optionally, a listening unix
+// socket on which init serves exec sessions (exec.go).
+type InitStdio struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Exec           *os.File
+}
+
+// StartInit starts init for cfg and returns once the payload runs, or an
+// *InitError when it could not be started.
+func StartInit(cfg InitConfig, stdio InitStdio) (*Init, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("creating init status socket: %w", err)
+	}
+	mine, theirs := os.NewFile(uintptr(fds[0]), "status"), os.NewFile(uintptr(fds[1]), "status-child")
+	defer mine.Close()
+	extra := []*os.File{theirs}
+	if stdio.Exec != nil {
+		extra = append(extra, stdio.Exec)
+	}
+	cmd := &Cmd{
+		Stage:      StageInit,
+		Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID,
+		Stdin:      stdio.Stdin,
+		Stdout:     stdio.Stdout,
+		Stderr:     stdio.Stderr,
+		ExtraFiles: extra,
+		Config:     cfg,
+		Setsid:     true,
+		// The container must not outlive the shim that serves its root.
+		Pdeathsig: unix.SIGKILL,
+	}
+	p, err := cmd.Start()
+	theirs.Close()
+	if err != nil {
+		return nil, err
+	}
+	st, console, err := readStatus(int(mine.Fd()))
+	if err == nil && st.Code != 0 {
+		err = &InitError{Code: st.Code, Msg: st.Error}
+	}
+	if err != nil {
+		if console != nil {
+			console.Close()
+		}
+		_ = p.Signal(unix.SIGKILL)
+		_, _ = p.Wait()
+		return nil, err
+	}
+	return &Init{proc: p, Console: console}, nil
+}
+
+// readStatus reads init's status message and the fd that may ride along.
+func readStatus(fd int) (InitStatus, *os.File, error) {
+	var st InitStatus
+	buf := make([]byte, 64<<10)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	for errors.Is(err, unix.EINTR) {
+		n, oobn, _, _, err = unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	}
+	if err != nil {
+		return st, nil, fmt.Errorf("reading init status: %w", err)
+	}
+	var console *os.File
+	if oobn > 0 {
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err == nil && len(msgs) == 1 {
+			if fds, err := unix.ParseUnixRights(&msgs[0]); err == nil && len(fds) == 1 {
+				console = os.NewFile(uintptr(fds[0]), "console")
+			}
+		}
+	}
+	if n == 0 {
+		return st, console, errors.New("init exited before reporting")
+	}
+	if err := json.Unmarshal(buf[:n], &st); err != nil {
+		return st, console, fmt.Errorf("decoding init status: %w", err)
+	}
+	return st, console, nil
+}
+
+// Init's descriptors: Cmd.ExtraFiles of StartInit.
+const (
+	statusFD = ExtraFilesFD     // the status socket
+	execFD   = ExtraFilesFD + 1 // the exec listener, when given
+)
+
+// InitStage is the init stage: main hands it to Dispatch under StageInit.
+func InitStage() int {
+	// The payload must not inherit these.
+	unix.CloseOnExec(statusFD)
+	hasExec := isSocket(execFD)
+	if hasExec {
+		unix.CloseOnExec(execFD)
+	}
+	// Before the payload exists, so no signal to it is lost.
+	sigs := make(chan os.Signal, 64)
+	signal.Notify(sigs)
+	var cfg InitConfig
+	if err := ReadConfig(&cfg); err != nil {
+		return initFailed(ExitSetupFailed, err)
+	}
+	if err := setupRootfs(&cfg); err != nil {
+		return initFailed(ExitSetupFailed, err)
+	}
+	if err := dropCapabilities(); err != nil {
+		return initFailed(ExitSetupFailed, err)
+	}
+	pid, console, code, err := startProcess(cfg.Process, nil)
+	if err != nil {
+		return initFailed(code, err)
+	}
+	msg, _ := json.Marshal(InitStatus{Pid: pid})
+	var rights []byte
+	if console != nil {
+		rights = unix.UnixRights(int(console.Fd()))
+	}
+	if err := unix.Sendmsg(statusFD, msg, rights, nil, 0); err != nil {
+		// The shim is gone; so must the container be.
+		_ = unix.Kill(pid, unix.SIGKILL)
+		return ExitSetupFailed
+	}
+	if console != nil {
+		console.Close()
+	}
+	unix.Close(statusFD)
+	r := &reaper{waiters: map[int]chan int{}, early: map[int]int{}}
+	if hasExec {
+		go serveExec(os.NewFile(execFD, "exec"), r)
+	}
+	return r.run(pid, sigs)
+}
+
+func isSocket(fd int) bool {
+	var st unix.Stat_t
+	return unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK
+}
+
+// Exit statuses of a payload that never ran, shared with Docker.
+const (
+	ExitSetupFailed = 125
+	ExitCannotExec  = 126
+	ExitNotFound    = 127
+)
+
+// initFailed reports err to the shim, which prints it, and returns code.
+func initFailed(code int, err error) int {
+	msg, _ := json.Marshal(InitStatus{Code: code, Error: err.Error()})
+	_, _ = fdWriter(statusFD).Write(msg)
+	return code
+}
+
+// reaper reaps every child of init (orphans are reparented to pid 1) and
+// hands the statuses of exec sessions to their waiters.
+type reaper struct {
+	mu      sync.Mutex
+	waiters map[int]chan int // exec'd pid -> its session
+	early   map[int]int      // statuses reaped before their session asked
+}
+
+// wait returns a channel that receives pid's exit status.
+func (r *reaper) wait(pid int) chan int {
+	ch := make(chan int, 1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if code, ok := r.early[pid]; ok {
+		delete(r.early, pid)
+		ch <- code
+		return ch
+	}
+	r.waiters[pid] = ch
+	return ch
+}
+
+// run forwards signals to the payload and reaps until the payload is
+// gone, then returns its status.
+func (r *reaper) run(pid int, sigs chan os.Signal) int {
+	for sig := range sigs {
+		switch sig {
+		case unix.SIGCHLD:
+			if code, done := r.reapAll(pid); done {
+				return code
+			}
+		case unix.SIGURG, unix.SIGPIPE:
+			// The Go runtime's preemption signal, and init's own writes
+			// to a closed exec session: not meant for the payload.
+		default:
+			_ = unix.Kill(pid, sig.(syscall.Signal))
+		}
+	}
+	return ExitSetupFailed
+}
+
+// reapAll collects every exited child; done says the payload was one.
+func (r *reaper) reapAll(payload int) (code int, done bool) {
+	for {
+		var ws unix.WaitStatus
+		wpid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil || wpid <= 0 {
+			return code, done
+		}
+		if wpid == payload {
+			code, done = statusCode(ws), true
+			continue
+		}
+		r.mu.Lock()
+		if ch, ok := r.waiters[wpid]; ok {
+			delete(r.waiters, wpid)
+			ch <- statusCode(ws)
+		} else {
+			r.early[wpid] = statusCode(ws)
+		}
+		r.mu.Unlock()
+	}
+}
+
+func statusCode(ws unix.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
