@@ -38,7 +38,7 @@ type CLI struct {
 
 	Images    ImagesCmd     `cmd:"" help:"List images."`
 	Import    ImportCmd     `cmd:"" help:"Create an image from a root filesystem tar."`
-	Inspect   InspectCmd    `cmd:"" help:"Show low-level information on images as JSON."`
+	Inspect   InspectCmd    `cmd:"" help:"Show low-level information on containers and images as JSON."`
 	Rmi       RmiCmd        `cmd:"" help:"Remove images."`
 	Tag       TagCmd        `cmd:"" help:"Give an image another name."`
 	Prune     ImagePruneCmd `cmd:"" help:"Remove dangling images."`

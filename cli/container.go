@@ -1,10 +1,7 @@
 package cli
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"text/template"
 	"time"
 
 	"nook/container"
@@ -49,77 +46,6 @@ func (c *RestartCmd) Run(g *Globals) error {
 		fmt.Fprintln(g.Stdout, echoRef(c.Containers, ctr))
 		return nil
 	})
-}
-
-// ContainerInspectCmd is `nook container inspect`.
-type ContainerInspectCmd struct {
-	Format     string   `short:"f" help:"Format each container with a Go template, e.g. '{{.State.Status}}'."`
-	Containers []string `arg:"" help:"Containers to inspect."`
-}
-
-// Run prints a JSON array of the containers, or one templated line each.
-func (c *ContainerInspectCmd) Run(g *Globals) error {
-	m, err := g.openContainers()
-	if err != nil {
-		return err
-	}
-	var out []any
-	failed := false
-	for _, ref := range c.Containers {
-		ctr, err := m.Get(ref)
-		if err != nil {
-			if errors.Is(err, container.ErrNotFound) {
-				err = fmt.Errorf("no such container: %s", ref)
-			}
-			fmt.Fprintf(g.Stderr, "nook: %v\n", err)
-			failed = true
-			continue
-		}
-		out = append(out, m.Inspect(ctr))
-	}
-	if err := printObjects(g, c.Format, out); err != nil {
-		return err
-	}
-	if failed {
-		return ExitError{Code: 1}
-	}
-	return nil
-}
-
-// printObjects prints objects as a JSON array or through a template that
-// sees their JSON shape, as Docker's inspect does.
-func printObjects(g *Globals, format string, out []any) error {
-	if format == "" {
-		if out == nil {
-			out = []any{}
-		}
-		b, err := json.MarshalIndent(out, "", "    ")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(g.Stdout, string(b))
-		return nil
-	}
-	var tmpl *template.Template
-	tmpl, err := parseInspectFormat(format)
-	if err != nil {
-		return err
-	}
-	for _, o := range out {
-		var shaped any
-		b, err := json.Marshal(o)
-		if err != nil {
-			return err
-		}
-		if err := json.Unmarshal(b, &shaped); err != nil {
-			return err
-		}
-		if err := tmpl.Execute(g.Stdout, shaped); err != nil {
-			return fmt.Errorf("formatting: %w", err)
-		}
-		fmt.Fprintln(g.Stdout)
-	}
-	return nil
 }
 
 // ContainerPruneCmd is `nook container prune`.

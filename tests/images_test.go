@@ -274,3 +274,29 @@ func TestRmiRefusesImageInUse(t *testing.T) {
 		t.Errorf("the container no longer starts: %s", r)
 	}
 }
+
+// TestInspectBothKinds: `inspect` finds containers first, then images, as
+// Docker's does; --type narrows the search.
+func TestInspectBothKinds(t *testing.T) {
+	e := newEnv(t)
+	id := strings.TrimSpace(e.ok(busyboxRootfs(t), "import", "-", "both"))
+	e.ok(nil, "create", "--name", "both", "both", "true")
+	t.Cleanup(func() { e.nook(nil, "rm", "-f", "both") })
+	if got := strings.TrimSpace(e.ok(nil, "inspect", "-f", "{{.State.Status}} {{.Image}}", "both")); got != "created "+id {
+		t.Errorf("inspect of a name both kinds have = %q, want the container", got)
+	}
+	if got := strings.TrimSpace(e.ok(nil, "inspect", "--type", "image", "-f", "{{.Id}}", "both")); got != id {
+		t.Errorf("inspect --type image = %q, want %s", got, id)
+	}
+	if got := strings.TrimSpace(e.ok(nil, "image", "inspect", "-f", "{{.Id}}", "both")); got != id {
+		t.Errorf("image inspect = %q, want %s", got, id)
+	}
+	r := e.nook(nil, "inspect", "--type", "container", id[7:19])
+	if r.code != 1 || !strings.Contains(r.stderr, "no such container: "+id[7:19]) {
+		t.Errorf("inspect --type container of an image id: %s", r)
+	}
+	r = e.nook(nil, "inspect", "nothing-here")
+	if r.code != 1 || !strings.Contains(r.stderr, "no such object: nothing-here") || strings.TrimSpace(r.stdout) != "[]" {
+		t.Errorf("inspect of nothing: %s", r)
+	}
+}
