@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"path"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	units "github.com/docker/go-units"
@@ -53,37 +51,18 @@ func (c *ImagesCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case c.Quiet:
-		for _, r := range rows {
-			fmt.Fprintln(g.Stdout, r.ID)
-		}
-		return nil
-	case c.Format == "json":
-		enc := json.NewEncoder(g.Stdout)
-		for _, r := range rows {
-			if err := enc.Encode(r); err != nil {
-				return err
-			}
-		}
-		return nil
-	case c.Format != "" && c.Format != "table":
-		return printTemplate(g, c.Format, rows)
+	l := listing[imageRow]{
+		header: "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE",
+		cells:  func(r imageRow) []string { return []string{r.Repository, r.Tag, r.ID, r.CreatedSince, r.Size} },
+		id:     func(r imageRow) string { return r.ID },
 	}
-	tw := tabwriter.NewWriter(g.Stdout, 10, 1, 3, ' ', 0)
 	if c.Digests {
-		fmt.Fprintln(tw, "REPOSITORY\tTAG\tDIGEST\tIMAGE ID\tCREATED\tSIZE")
-	} else {
-		fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
-	}
-	for _, r := range rows {
-		if c.Digests {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Repository, r.Tag, r.Digest, r.ID, r.CreatedSince, r.Size)
-		} else {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Repository, r.Tag, r.ID, r.CreatedSince, r.Size)
+		l.header = "REPOSITORY\tTAG\tDIGEST\tIMAGE ID\tCREATED\tSIZE"
+		l.cells = func(r imageRow) []string {
+			return []string{r.Repository, r.Tag, r.Digest, r.ID, r.CreatedSince, r.Size}
 		}
 	}
-	return tw.Flush()
+	return l.print(g, c.Format, c.Quiet, rows)
 }
 
 func (c *ImagesCmd) rows(imgs []image.Image) ([]imageRow, error) {
@@ -162,21 +141,3 @@ func (c *ImagesCmd) matcher() (func(image.Image, imageRow) bool, error) {
 		return true
 	}, nil
 }
-
-// printTemplate renders one line per row with a Go template, as Docker's --format.
-func printTemplate[T any](g *Globals, format string, rows []T) error {
-	tmpl, err := parseInspectFormat(strings.TrimPrefix(format, "table "))
-	if err != nil {
-		return err
-	}
-	for _, r := range rows {
-		if err := tmpl.Execute(g.Stdout, r); err != nil {
-			return fmt.Errorf("formatting: %w", err)
-		}
-		fmt.Fprintln(g.Stdout)
-	}
-	return nil
-}
-
-// humanSize prints sizes as Docker does: 4.26MB.
-func humanSize(n int64) string { return units.HumanSizeWithPrecision(float64(n), 3) }

@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	units "github.com/docker/go-units"
@@ -68,29 +66,13 @@ func (c *PsCmd) Run(g *Globals) error {
 			break
 		}
 	}
-	switch {
-	case c.Quiet:
-		for _, r := range rows {
-			fmt.Fprintln(g.Stdout, r.ID)
-		}
-		return nil
-	case c.Format == "json":
-		enc := json.NewEncoder(g.Stdout)
-		for _, r := range rows {
-			if err := enc.Encode(r); err != nil {
-				return err
-			}
-		}
-		return nil
-	case c.Format != "" && c.Format != "table":
-		return printTemplate(g, c.Format, rows)
-	}
-	tw := tabwriter.NewWriter(g.Stdout, 10, 1, 3, ' ', 0)
-	fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Image, r.Command, r.RunningFor, r.Status, r.Ports, r.Names)
-	}
-	return tw.Flush()
+	return listing[psRow]{
+		header: "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES",
+		cells: func(r psRow) []string {
+			return []string{r.ID, r.Image, r.Command, r.RunningFor, r.Status, r.Ports, r.Names}
+		},
+		id: func(r psRow) string { return r.ID },
+	}.print(g, c.Format, c.Quiet, rows)
 }
 
 func (c *PsCmd) row(ctr *container.Container) psRow {
