@@ -100,6 +100,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		kong.Name("nook"),
 		kong.Description("Run containers as an unprivileged user: Docker's verbs, no daemon, no root."),
 		kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: true}),
 		kong.Vars{"version": Version},
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { exitCode = code }),
