@@ -5,8 +5,11 @@
 #   all   every suite (today: fs)
 #
 # Flags go to the driver (bench/cmd/nookbench): -quick (smoke test, < 1 min),
-# -runs N (default 5; the minimum is reported), -timeout D, -work DIR, -keep,
-# -reuse, -v. The Markdown table goes to stdout, progress to stderr.
+# -runs N (default 5; the minimum is reported), -timeout D, -keep, -reuse,
+# -no-cold (as root, cold runs drop the whole machine's page cache), -v.
+# The Markdown table goes to stdout, progress to stderr. The work dir (fixture
+# and scratch trees, on the disk measured) is $BENCH_WORK, default
+# /var/tmp/nookbench-USER (as non-root: under $TMPDIR if set).
 #
 # As root it sets the machine up (Debian packages, /dev/fuse 0666, the bench
 # user $BENCH_USER, default nook-ci, with subordinate ids), then runs the
@@ -18,6 +21,8 @@
 # `nook mount --help` succeeds.
 set -euo pipefail
 
+say() { echo "run.sh: $*" >&2; }
+
 suite=all
 case "${1:-}" in
 fs | all) suite=$1; shift ;;
@@ -26,28 +31,14 @@ esac
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 bench_user=${BENCH_USER:-nook-ci}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/nookbench-bin.XXXXXX")
-chmod 755 "$tmp"
-
-say() { echo "run.sh: $*" >&2; }
-
-# Leave no mount behind, whatever happened to the driver.
-cleanup() {
-	local dev mnt
-	while read -r dev mnt; do
-		say "removing leftover mount $mnt"
-		if [ "$(id -u)" = 0 ]; then
-			mountpoint -q /sys/fs/fuse/connections || mount -t fusectl none /sys/fs/fuse/connections 2>/dev/null || true
-			echo 1 >"/sys/fs/fuse/connections/${dev#*:}/abort" 2>/dev/null || true
-			umount -l "$mnt" || true
-		else
-			fusermount3 -u -z "$mnt" || true
-		fi
-	done < <(awk '$5 ~ /\/nookbench-/ && $9 ~ /^fuse/ { print $3, $5 }' /proc/self/mountinfo)
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+if [ "$(id -u)" = 0 ]; then
+	work=${BENCH_WORK:-/var/tmp/nookbench-$bench_user}
+else
+	work=${BENCH_WORK:-${TMPDIR:-/var/tmp}/nookbench-$(id -un)}
+fi
+for a in "$@"; do
+	case "$a" in -work | --work | -work=* | --work=*) say "set the work dir with BENCH_WORK, not -work"; exit 2 ;; esac
+done
 
 if [ "$(id -u)" = 0 ]; then
 	need=()
@@ -75,15 +66,44 @@ else
 	user_flag=()
 fi
 
+# One run per work dir: a second one would tear down the first one's mounts.
+# The lock file belongs to the bench user, so its own runs can take it too.
+exec 9>>"$work.lock"
+if [ "$(id -u)" = 0 ]; then chown "$bench_user" "$work.lock"; fi
+flock -n 9 || { say "another run is using $work ($work.lock is locked)"; exit 1; }
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/nookbench-bin.XXXXXX")
+chmod 755 "$tmp"
+
+# Leave no mount of this run's work dir behind, whatever happened to the
+# driver (and touch no one else's).
+cleanup() {
+	local dev mnt
+	while read -r dev mnt; do
+		say "removing leftover mount $mnt"
+		if [ "$(id -u)" = 0 ]; then
+			mountpoint -q /sys/fs/fuse/connections || mount -t fusectl none /sys/fs/fuse/connections 2>/dev/null || true
+			echo 1 >"/sys/fs/fuse/connections/${dev#*:}/abort" 2>/dev/null || true
+			umount -l "$mnt" || true
+		else
+			fusermount3 -u -z "$mnt" || true
+		fi
+	done < <(awk -v w="$work/" 'index($5, w) == 1 && $9 ~ /^fuse/ { print $3, $5 }' /proc/self/mountinfo)
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
 command -v go >/dev/null || { say "go is needed to build the driver and nook (Go 1.26; Debian 12 has none that new: https://go.dev/dl)"; exit 1; }
 cd "$repo"
-CGO_ENABLED=0 go build -o "$tmp/nookbench" ./bench/cmd/nookbench
+CGO_ENABLED=0 go build -buildvcs=false -o "$tmp/nookbench" ./bench/cmd/nookbench
 nook_flag=()
-if CGO_ENABLED=0 go build -o "$tmp/nook" . 2>"$tmp/nook-build.log" && "$tmp/nook" mount --help >/dev/null 2>&1; then
-	nook_flag=(-nook "$tmp/nook")
+if ! CGO_ENABLED=0 go build -buildvcs=false -o "$tmp/nook" . 2>"$tmp/nook-build.log"; then
+	say "nook column left out: nook does not build ($(tail -n 1 "$tmp/nook-build.log"))"
+elif ! "$tmp/nook" mount --help >/dev/null 2>&1; then
+	say "nook column left out: nook has no mount verb yet (nook mount --help fails)"
 else
-	say "nook column left out: no nook binary with a mount verb yet ($(tail -n 1 "$tmp/nook-build.log"))"
+	nook_flag=(-nook "$tmp/nook")
 fi
 chmod -R a+rX "$tmp"
 
-"$tmp/nookbench" "${user_flag[@]}" "${nook_flag[@]}" "$@" "$suite"
+"$tmp/nookbench" -work "$work" "${user_flag[@]}" "${nook_flag[@]}" "$@" "$suite"

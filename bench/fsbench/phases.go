@@ -19,6 +19,7 @@ type target struct {
 	root string
 	m    *mount      // nil for native
 	base host.Memory // the server right after mounting
+	dir  string      // scratch dir of the mount, removed after the phase
 }
 
 // serverMemory is a union server's memory before and after the walks.
@@ -48,6 +49,7 @@ func (s *suite) reads(ctx context.Context, ws []workload, rows []report.Row) (ma
 		}
 		if t.m != nil {
 			s.unmount(t.m)
+			s.clean(t.dir)
 		}
 		for i := range rows {
 			rows[i].Miss(t.cfg.name, "mount torn down after: "+oneLine(err))
@@ -58,9 +60,13 @@ func (s *suite) reads(ctx context.Context, ws []workload, rows []report.Row) (ma
 			continue
 		}
 		row := &rows[wi]
-		if w.cold && !host.IsRoot() {
+		if w.cold && (!host.IsRoot() || s.opts.NoCold) {
+			why := "cold runs drop the page cache, which needs root"
+			if s.opts.NoCold {
+				why = "cold runs switched off (-no-cold)"
+			}
 			for _, t := range ts {
-				row.Miss(t.cfg.name, "cold runs drop the page cache, which needs root")
+				row.Miss(t.cfg.name, why)
 			}
 			continue
 		}
@@ -99,6 +105,7 @@ func (s *suite) reads(ctx context.Context, ws []workload, rows []report.Row) (ma
 			mem[t.cfg.name] = serverMemory{base: t.base, peak: peak}
 		}
 		s.unmount(t.m)
+		s.clean(t.dir)
 	}
 	return mem, ctx.Err()
 }
@@ -115,7 +122,7 @@ func (s *suite) readTarget(ctx context.Context, c *config) (*target, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &target{cfg: c, root: m.dir, m: m}
+	t := &target{cfg: c, root: m.dir, m: m, dir: base}
 	t.base, err = host.TreeMemory(m.server.Process.Pid)
 	return t, err
 }
@@ -179,11 +186,7 @@ func (s *suite) writeRun(ctx context.Context, c *config, w workload) (ms float64
 	if err != nil {
 		return 0, err
 	}
-	defer func() {
-		if _, rmErr := s.work(context.WithoutCancel(ctx), nil, "clean", base); err == nil {
-			err = rmErr
-		}
-	}()
+	defer s.clean(base)
 	root := base
 	var m *mount
 	if c.native() {
@@ -240,6 +243,14 @@ func (s *suite) memoryRows(mem map[string]serverMemory) []report.Row {
 		}
 	}
 	return []report.Row{peak, per}
+}
+
+// clean removes a scratch dir, also after ctx ended; a failure only warns,
+// as the next run starts from a fresh dir anyway.
+func (s *suite) clean(dir string) {
+	if _, err := s.work(context.Background(), nil, "clean", dir); err != nil {
+		s.log.Warn("removing scratch dir", "dir", dir, "err", err)
+	}
 }
 
 func oneLine(err error) string {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"nook/bench/fixture"
 )
 
@@ -17,6 +19,9 @@ func (s *suite) prepare(ctx context.Context) error {
 		return fmt.Errorf("creating work dir %s: %w", s.opts.Work, err)
 	}
 	if err := s.opts.User.Chown(s.opts.Work); err != nil {
+		return err
+	}
+	if err := s.lock(); err != nil {
 		return err
 	}
 	if _, err := s.work(ctx, nil, "noop"); err != nil {
@@ -84,6 +89,25 @@ func readManifest(dir string) (*fixture.Manifest, error) {
 		return nil, fmt.Errorf("decoding fixture manifest in %s: %w", dir, err)
 	}
 	return &m, nil
+}
+
+// lock keeps a second run off this work dir, whose mounts and scratch
+// trees it would tear down. The lock goes with the process.
+func (s *suite) lock() error {
+	f, err := os.OpenFile(filepath.Join(s.opts.Work, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return fmt.Errorf("opening work dir lock: %w", err)
+	}
+	if err := s.opts.User.Chown(f.Name()); err != nil { // so the user's own runs can lock it
+		f.Close()
+		return err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return fmt.Errorf("locking work dir %s (is another run using it?): %w", s.opts.Work, err)
+	}
+	s.lockFile = f
+	return nil
 }
 
 // nookConfig checks that nook has a mount verb and finds how it mounts for

@@ -40,6 +40,7 @@ type Options struct {
 	Nook          string        // nook binary; "" leaves the column out
 	NookUserns    string        // "auto", "always" or "never": mount nook inside unshare -Urm
 	Reuse         bool          // keep a fixture whose spec matches, from an earlier -keep run
+	NoCold        bool          // skip cold runs: dropping the page cache disturbs everyone's timings
 	Log           *slog.Logger
 }
 
@@ -47,13 +48,14 @@ type Options struct {
 var ErrTimeout = errors.New("timed out")
 
 type suite struct {
-	opts    Options
-	log     *slog.Logger
-	fx      *fixture.Manifest
-	configs []*config
-	live    map[*mount]bool
-	seq     int // numbers scratch dirs
-	notes   []string
+	opts     Options
+	log      *slog.Logger
+	fx       *fixture.Manifest
+	configs  []*config
+	live     map[*mount]bool
+	seq      int // numbers scratch dirs
+	notes    []string
+	lockFile *os.File
 	// nookMissing says why nook has no column, when it has none.
 	nookMissing string
 }
@@ -150,6 +152,9 @@ func (s *suite) teardown() {
 		if c.ns != nil {
 			c.ns.close()
 		}
+	}
+	if s.lockFile != nil {
+		s.lockFile.Close()
 	}
 }
 

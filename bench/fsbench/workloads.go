@@ -90,6 +90,9 @@ func workloads(fx *fixture.Manifest, writeTotal int64) []workload {
 				}
 				return []string{"append", filepath.Join(root, fixture.BigName)}
 			},
+			want: func(fx *fixture.Manifest, r Result) error {
+				return expect("size after append", r.Bytes, fx.Spec.BigSize+1)
+			},
 			bars: []report.Bar{fasterThanFO()}},
 		{name: fmt.Sprintf("write %d MiB as %d new files", writeTotal>>20, writeFileCount), write: true,
 			args: func(_ *fixture.Manifest, root string, _ bool) []string {
@@ -100,6 +103,9 @@ func workloads(fx *fixture.Manifest, writeTotal int64) []workload {
 		{name: "untar " + files + " into it", write: true,
 			args: func(fx *fixture.Manifest, root string, _ bool) []string {
 				return []string{"untar", fx.Tar, filepath.Join(root, "untar")}
+			},
+			want: func(fx *fixture.Manifest, r Result) error {
+				return expect("entries untarred", r.Count, int64(fx.TarSet.Entries))
 			},
 			bars: []report.Bar{fasterThanFO()}},
 		{name: "`rm -rf` the lower tree of " + files, write: true,
@@ -139,7 +145,7 @@ func Method(quick bool) []string {
 		"RSS: VmHWM of the server's process tree after the read workloads; per file = (VmHWM − VmRSS right after mounting) / entries in the tree.",
 	}
 	if quick {
-		notes = append(notes, "QUICK MODE: small fixture, one run, 128 MiB written: a smoke test, not a measurement.")
+		notes = append(notes, "QUICK MODE: small fixture, 128 MiB written, one run unless -runs: a smoke test, not a measurement.")
 	}
 	return notes
 }

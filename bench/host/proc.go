@@ -103,6 +103,16 @@ func Machine(dir string) string {
 		FSType(dir), dir, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 }
 
+// LoadAverage is the one-minute load average, to show how busy the
+// (shared) machine was around a run.
+func LoadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
+}
+
 func cpuModel() string {
 	b, err := os.ReadFile("/proc/cpuinfo")
 	if err != nil {
@@ -116,10 +126,15 @@ func cpuModel() string {
 	return "unknown CPU"
 }
 
-// FSType names the filesystem holding path, from its statfs magic number.
+// FSType names the filesystem holding path (or, before path exists, its
+// nearest existing parent), from its statfs magic number.
 func FSType(path string) string {
 	var st unix.Statfs_t
-	if err := unix.Statfs(path, &st); err != nil {
+	for unix.Statfs(path, &st) != nil {
+		if parent := filepath.Dir(path); parent != path {
+			path = parent
+			continue
+		}
 		return "unknown filesystem"
 	}
 	names := map[int64]string{

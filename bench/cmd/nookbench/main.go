@@ -2,7 +2,7 @@
 // builds and runs it; it prints each suite's Markdown table on stdout and
 // its progress on stderr.
 //
-//	nookbench [flags] fs|all   run the filesystem suite (all: every suite)
+//	nookbench [flags] [fs|all]  run the filesystem suite, or every suite (default)
 //	nookbench worker OP ARGS   one timed operation (the driver runs this as the bench user)
 package main
 
@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"nook/bench/fixture"
 	"nook/bench/fsbench"
 	"nook/bench/host"
+	"nook/bench/report"
 )
 
 func main() {
@@ -51,22 +53,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 		userns  = fl.String("nook-userns", "auto", "mount nook inside unshare -Urm: auto (if plain fails), always, never")
 		keep    = fl.Bool("keep", false, "keep the work dir (and its fixture) afterwards")
 		reuse   = fl.Bool("reuse", false, "reuse a kept fixture built from the same spec")
+		noCold  = fl.Bool("no-cold", false, "skip the cold runs (as root they drop the whole machine's page cache)")
 		verbose = fl.Bool("v", false, "log every run")
 	)
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: nookbench [flags] fs|all\n       nookbench worker OP ARGS...")
+		fmt.Fprintln(stderr, "usage: nookbench [flags] [fs|all]\n       nookbench worker OP ARGS...")
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil {
 		return 2
 	}
-	suite := "fs"
-	if fl.NArg() > 1 || (fl.NArg() == 1 && fl.Arg(0) != "fs" && fl.Arg(0) != "all") {
+	which := "all"
+	if fl.NArg() == 1 {
+		which = fl.Arg(0)
+	}
+	if fl.NArg() > 1 || (which != "all" && !slices.ContainsFunc(suites(), func(s suite) bool { return s.name == which })) {
 		fl.Usage()
 		return 2
-	}
-	if fl.NArg() == 1 {
-		suite = fl.Arg(0)
 	}
 	level := slog.LevelInfo
 	if *verbose {
@@ -83,7 +86,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *quick {
 		opts.Spec, opts.WriteBytes = fixture.Quick(), 128<<20
 	}
-	opts.Runs, opts.Quick, opts.Timeout, opts.NookUserns, opts.Reuse, opts.Log = *runs, *quick, *timeout, *userns, *reuse, log
+	opts.Runs, opts.Quick, opts.Timeout, opts.NookUserns, opts.Reuse, opts.NoCold, opts.Log =
+		*runs, *quick, *timeout, *userns, *reuse, *noCold, log
 	set := map[string]bool{}
 	fl.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *quick && !set["runs"] {
@@ -99,33 +103,60 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	code := runSuites(ctx, suite, opts, stdout)
+	code := runSuites(ctx, which, opts, stdout)
 	if !*keep {
 		cleanWork(opts)
 	}
 	return code
 }
 
-// runSuites runs the suites "all" names; today that is the filesystem suite.
-func runSuites(ctx context.Context, suite string, opts fsbench.Options, stdout io.Writer) int {
-	_ = suite // "fs" and "all" are the same until the run/exec and save/load suites land
-	tab, notes, err := fsbench.Run(ctx, opts)
-	if tab != nil {
-		fmt.Fprintf(stdout, "Machine: %s. Each cell: the minimum of %d run(s), as user %s.\n\n",
-			host.Machine(opts.Work), opts.Runs, opts.User.Name)
-		if werr := tab.Markdown(stdout); werr != nil {
-			err = errors.Join(err, werr)
+// suite is one table of the benchmark. A new suite (run/exec/ps latency,
+// save/load) is a package like fsbench with a Run of this shape, listed in
+// suites.
+type suite struct {
+	name string
+	run  func(context.Context, fsbench.Options) (*report.Table, []string, error)
+}
+
+func suites() []suite {
+	return []suite{
+		{"fs", func(ctx context.Context, o fsbench.Options) (*report.Table, []string, error) {
+			tab, notes, err := fsbench.Run(ctx, o)
+			return tab, append(fsbench.Method(o.Quick), notes...), err
+		}},
+	}
+}
+
+// runSuites runs the named suite, or every suite for "all", printing the
+// machine line once and each suite's table with its notes.
+func runSuites(ctx context.Context, name string, opts fsbench.Options, stdout io.Writer) int {
+	code := 0
+	fmt.Fprintf(stdout, "Machine: %s · load average %s at the start. Each cell: the minimum of %d run(s), as user %s.\n\n",
+		host.Machine(opts.Work), host.LoadAverage(), opts.Runs, opts.User.Name)
+	for _, s := range suites() {
+		if name != "all" && name != s.name {
+			continue
 		}
-		fmt.Fprintln(stdout)
-		for _, n := range append(fsbench.Method(opts.Quick), notes...) {
-			fmt.Fprintf(stdout, "- %s\n", n)
+		tab, notes, err := s.run(ctx, opts)
+		if tab != nil {
+			if werr := tab.Markdown(stdout); werr != nil {
+				err = errors.Join(err, werr)
+			}
+			fmt.Fprintln(stdout)
+			for _, n := range notes {
+				fmt.Fprintf(stdout, "- %s\n", n)
+			}
+			fmt.Fprintf(stdout, "- Load average at the end: %s.\n\n", host.LoadAverage())
+		}
+		if err != nil {
+			opts.Log.Error("suite failed", "suite", s.name, "err", err)
+			code = 1
+		}
+		if ctx.Err() != nil {
+			break
 		}
 	}
-	if err != nil {
-		opts.Log.Error("filesystem suite", "err", err)
-		return 1
-	}
-	return 0
+	return code
 }
 
 // options resolves who runs the workloads, where, and which binaries.

@@ -1,0 +1,150 @@
+#!/bin/bash
+# Start-up benchmark: nook vs bwrap, ch-run and rootless Podman, same busybox root.
+#
+#   bench/runbench.sh                 # 30 runs per command (hyperfine -N, min reported)
+#   RUNS=10 bench/runbench.sh         # quick
+#   NOOK=/path/to/nook bench/runbench.sh   # a prebuilt binary
+#
+# Measured, each as the bench user (nook-ci when started as root, else the
+# current user), in one hyperfine run per workload so the machine's load is
+# shared alike:
+#   run   nook run --rm IMG /bin/true   bwrap and ch-run on the unpacked root,
+#         podman run --rm --network none IMG /bin/true (runc; PEERS.md: crun
+#         refuses hybrid cgroups)
+#   exec  nook exec CTR /bin/true       podman exec CTR /bin/true
+#   ps    nook ps with 20 running       podman ps with 20 running
+# A tool that is missing gets "-" (as root the script installs bubblewrap,
+# charliecloud-runtime, runc and podman). The Markdown table goes to stdout,
+# with nook's time over each peer's; progress goes to stderr. NOOK_TRACE=1
+# on a single `nook run` shows where its time goes.
+set -euo pipefail
+
+say() { echo "runbench.sh: $*" >&2; }
+repo=$(cd "$(dirname "$0")/.." && pwd)
+bench_user=${BENCH_USER:-nook-ci}
+if [ "$(id -u)" = 0 ]; then
+	need=()
+	for p in bwrap:bubblewrap ch-run:charliecloud-runtime runc:runc podman:podman hyperfine:hyperfine busybox:busybox-static newuidmap:uidmap; do
+		command -v "${p%%:*}" >/dev/null || need+=("${p#*:}")
+	done
+	if [ ${#need[@]} -gt 0 ]; then
+		say "installing ${need[*]}"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2
+	fi
+	chmod 0666 /dev/fuse
+	work=${BENCH_WORK:-/var/tmp/nook-runbench-$bench_user}
+	mkdir -p "$work"
+	if [ -n "${NOOK:-}" ]; then
+		cp "$NOOK" "$work/nook"
+	else
+		say "building nook"
+		(cd "$repo" && CGO_ENABLED=0 go build -o "$work/nook" .)
+	fi
+	chown -R "$bench_user" "$work"
+	exec runuser -u "$bench_user" -- env -i PATH="$PATH" USER="$bench_user" \
+		HOME="$(getent passwd "$bench_user" | cut -d: -f6)" \
+		BENCH_WORK="$work" NOOK="$work/nook" RUNS="${RUNS:-30}" bash "$0"
+fi
+work=${BENCH_WORK:-${TMPDIR:-/var/tmp}/nook-runbench-$(id -un)}
+mkdir -p "$work"
+nook=${NOOK:-}
+if [ -z "$nook" ]; then
+	nook=$work/nook
+	(cd "$repo" && CGO_ENABLED=0 go build -o "$nook" .)
+fi
+runs=${RUNS:-30}
+export USER=${USER:-$(id -un)}
+for tool in hyperfine python3 busybox; do
+	command -v "$tool" >/dev/null || { say "$tool is not installed"; exit 1; }
+done
+has() { command -v "$1" >/dev/null; }
+
+# Private worlds: nook's store, Podman's dirs (runc, overlay on fuse-overlayfs).
+export NOOK_ROOT=$work/nook-store
+pod=$work/podman
+mkdir -p "$pod/config/containers" "$pod/data" "$pod/run"
+chmod 700 "$pod/run"
+printf '[storage]\ndriver = "overlay"\n[storage.options.overlay]\nmount_program = "/usr/bin/fuse-overlayfs"\n' >"$pod/config/containers/storage.conf"
+printf '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n' >"$pod/config/containers/containers.conf"
+export XDG_CONFIG_HOME=$pod/config XDG_DATA_HOME=$pod/data XDG_RUNTIME_DIR=$pod/run
+
+# The image: the host's static busybox and a few applets.
+root=$work/rootfs
+if [ ! -x "$root/bin/busybox" ]; then
+	say "writing the busybox root"
+	rm -rf "$root"
+	mkdir -p "$root/bin" "$root/etc" "$root/tmp" "$root/proc" "$root/sys" "$root/dev" "$root/root"
+	cp "$(command -v busybox)" "$root/bin/busybox"
+	for a in sh true sleep cat ls ps; do ln -s busybox "$root/bin/$a"; done
+	echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
+	echo 'root:x:0:' >"$root/etc/group"
+	touch "$root/etc/hosts" "$root/etc/resolv.conf" "$root/etc/hostname"
+fi
+img=bench/busybox:1
+say "importing the image"
+"$nook" rm -f $("$nook" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
+"$nook" image prune -a -f >/dev/null 2>&1 || true
+tar -C "$root" -cf "$work/rootfs.tar" .
+"$nook" import "$work/rootfs.tar" "$img" >/dev/null
+podman_ok=false
+if has podman && has runc; then
+	"$nook" save -o "$work/image.tar" "$img"
+	podman rm -a -f >/dev/null 2>&1 || true
+	podman rmi -a -f >/dev/null 2>&1 || true
+	if podman load -q -i "$work/image.tar" >/dev/null &&
+		podman run --rm --network none --pull=never "docker.io/$img" /bin/true; then
+		podman_ok=true
+	else
+		say "podman cannot run here; its column stays empty"
+	fi
+fi
+
+# bench NAME CMD...: hyperfine's minimum in ms goes to $work/NAME.ms.
+results=$work/results
+rm -rf "$results"
+mkdir -p "$results"
+bench() {
+	local json=$work/hf.json
+	local args=() names=()
+	while [ $# -gt 0 ]; do names+=("$1"); args+=(-n "$1" "$2"); shift 2; done
+	hyperfine -N -w 3 -r "$runs" --export-json "$json" "${args[@]}" >&2
+	python3 - "$json" "$results" <<'PY'
+import json, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    open(f"{sys.argv[2]}/{r['command']}.ms", "w").write("%.1f" % (min(r["times"]) * 1e3))
+PY
+}
+
+say "run --rm"
+cmds=(run.nook "$nook run --rm $img /bin/true")
+has bwrap && cmds+=(run.bwrap "bwrap --unshare-user --unshare-pid --unshare-ipc --unshare-uts --bind $root / --proc /proc --dev /dev /bin/true")
+has ch-run && cmds+=(run.ch-run "ch-run $root -- /bin/true")
+$podman_ok && cmds+=(run.podman "podman run --rm --network none --pull=never docker.io/$img /bin/true")
+bench "${cmds[@]}"
+
+say "exec and ps with 20 running containers"
+for i in $(seq 20); do "$nook" run -d --name "rb$i" "$img" sleep 1000 >/dev/null; done
+if $podman_ok; then
+	for i in $(seq 20); do podman run -d --network none --pull=never --name "rb$i" "docker.io/$img" sleep 1000 >/dev/null; done
+fi
+cmds=(exec.nook "$nook exec rb1 /bin/true" ps.nook "$nook ps")
+$podman_ok && cmds+=(exec.podman "podman exec rb1 /bin/true" ps.podman "podman ps")
+bench "${cmds[@]}"
+"$nook" rm -f $("$nook" ps -aq) >/dev/null
+$podman_ok && podman rm -a -f -t 0 >/dev/null
+
+ms() { cat "$results/$1.ms" 2>/dev/null || echo -; }
+ratio() {
+	local a b
+	a=$(ms "$1") b=$(ms "$2")
+	if [ "$a" = - ] || [ "$b" = - ]; then echo -; else python3 -c "print('%.1fx' % ($a / $b))"; fi
+}
+echo "### start-up, busybox image ($(nproc) CPUs, min of $runs runs, ms)"
+echo
+echo "| workload | nook | bwrap | ch-run | podman | nook / bwrap | nook / ch-run | podman / nook |"
+echo "|---|---|---|---|---|---|---|---|"
+for w in run exec ps; do
+	echo "| $w | $(ms $w.nook) | $(ms $w.bwrap) | $(ms $w.ch-run) | $(ms $w.podman) |" \
+		"$(ratio $w.nook $w.bwrap) | $(ratio $w.nook $w.ch-run) | $(ratio $w.podman $w.nook) |"
+done
