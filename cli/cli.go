@@ -59,6 +59,10 @@ type CLI struct {
 	Top       TopCmd        `cmd:"" help:"List a container's processes."`
 	Attach    AttachCmd     `cmd:"" help:"Attach to a container started with -d (detach with ctrl-p ctrl-q)."`
 	Stats     StatsCmd      `cmd:"" help:"Show containers' resource use (from /proc)."`
+	Diff      DiffCmd       `cmd:"" help:"List the changes in a container's filesystem."`
+	Commit    CommitCmd     `cmd:"" help:"Create an image from a container's changes."`
+	Export    ExportCmd     `cmd:"" help:"Write a container's filesystem as a tar archive."`
+	Cp        CpCmd         `cmd:"" help:"Copy files between a container and the host."`
 	Container ContainerCmd  `cmd:"" help:"Manage containers (ls, inspect, prune, and the verbs above)."`
 	Save      SaveCmd       `cmd:"" help:"Save images to a tar archive (Docker's format; or OCI)."`
 	Load      LoadCmd       `cmd:"" help:"Load images from a tar archive or an OCI layout directory."`

@@ -21,6 +21,10 @@ type ContainerCmd struct {
 	Logs    LogsCmd             `cmd:"" help:"Print a container's output."`
 	Inspect ContainerInspectCmd `cmd:"" help:"Show containers as JSON."`
 	Prune   ContainerPruneCmd   `cmd:"" help:"Remove all stopped containers."`
+	Diff    DiffCmd             `cmd:"" help:"List the changes in a container's filesystem."`
+	Commit  CommitCmd           `cmd:"" help:"Create an image from a container's changes."`
+	Export  ExportCmd           `cmd:"" help:"Write a container's filesystem as a tar archive."`
+	Cp      CpCmd               `cmd:"" help:"Copy files between a container and the host."`
 }
 
 // RestartCmd is `nook restart`.

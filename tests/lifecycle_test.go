@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -156,7 +157,9 @@ func shimPid(t *testing.T, e *env, name string) int {
 
 func TestShimKilled(t *testing.T) {
 	e := runEnv(t)
-	e.ok(nil, "run", "-d", "--name", "victim", "bb", "sleep", "1000")
+	// A duration no other run uses, so pgrep finds this payload only.
+	secs := strconv.Itoa(100000 + rand.IntN(800000))
+	e.ok(nil, "run", "-d", "--name", "victim", "bb", "sleep", secs)
 	pid := shimPid(t, e, "victim")
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -166,7 +169,7 @@ func TestShimKilled(t *testing.T) {
 		t.Errorf("a container whose shim died shows as %q", got)
 	}
 	eventually(t, "the container's processes to go", func() bool {
-		out, _ := exec.Command("pgrep", "-u", strconv.Itoa(os.Getuid()), "-f", "sleep 1000").Output()
+		out, _ := exec.Command("pgrep", "-u", strconv.Itoa(os.Getuid()), "-f", "sleep "+secs).Output()
 		return len(bytes.TrimSpace(out)) == 0
 	})
 	e.assertNothingLeft()

@@ -20,7 +20,11 @@ import (
 type WriteOptions struct {
 	// Root also writes a "./" entry with dir's own mode, owner and mtime,
 	// which a flat rootfs export wants and a layer diff does not.
-	Root   bool
+	Root bool
+	// Skip, when set, leaves out the entries (and everything below the
+	// directories) it returns true for; names are as in the tar, without
+	// "./" or a trailing slash.
+	Skip   func(name string) bool
 	Logger *slog.Logger // nil discards
 }
 
@@ -31,6 +35,7 @@ type writer struct {
 	log   *slog.Logger
 	buf   []byte
 	links map[devIno]string // first name written for each multiply-linked inode
+	skip  func(name string) bool
 }
 
 // Write writes dir (an overlay upper directory or an unpacked layer) to w
@@ -48,7 +53,7 @@ type writer struct {
 // would read back as whiteouts) and are left out with a warning, as are
 // sockets.
 func Write(w io.Writer, dir string, opts WriteOptions) error {
-	wr := &writer{tw: tar.NewWriter(w), log: opts.Logger, buf: make([]byte, copyBufSize), links: map[devIno]string{}}
+	wr := &writer{tw: tar.NewWriter(w), log: opts.Logger, buf: make([]byte, copyBufSize), links: map[devIno]string{}, skip: opts.Skip}
 	if wr.log == nil {
 		wr.log = slog.New(slog.DiscardHandler)
 	}
@@ -103,6 +108,9 @@ func (wr *writer) dir(fd int, prefix string) error {
 }
 
 func (wr *writer) entry(pfd int, base, name string) error {
+	if wr.skip != nil && wr.skip(name) {
+		return nil
+	}
 	if strings.HasPrefix(base, overlay.WhiteoutPrefix) {
 		wr.log.Warn("leaving out a file whose name reads as a whiteout marker", "path", name)
 		return nil

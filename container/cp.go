@@ -1,0 +1,334 @@
+package container
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"nook/image/layer"
+	"nook/internal/overlay"
+)
+
+// Errors of cp that callers and tests branch on.
+var (
+	ErrNoSuchPath = errors.New("no such file or directory")
+	ErrCopyTarget = errors.New("cannot copy there")
+)
+
+// CopyOptions are `nook cp`'s flags.
+type CopyOptions struct {
+	Archive    bool // keep owners (-a); otherwise the receiving side's root owns the copy
+	FollowLink bool // follow a symbolic link given as the source (-L)
+}
+
+// side is one end of a copy: the host, where paths resolve as usual, or a
+// container's mounted filesystem, where every path, symbolic links
+// included, resolves inside its root (openat2 RESOLVE_IN_ROOT), so a link
+// to / or ../../.. never leads outside it (CVE-2018-15664).
+type side struct {
+	root   int // directory descriptor paths resolve from
+	inRoot bool
+	name   string // for messages: "container c1" or "host"
+}
+
+func (s side) resolve() uint64 {
+	if s.inRoot {
+		return unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS
+	}
+	return 0
+}
+
+// open returns an O_PATH descriptor of p; a symbolic link as the last
+// component is followed only with follow.
+func (s side) open(p string, follow bool) (int, error) {
+	flags := uint64(unix.O_PATH | unix.O_CLOEXEC)
+	if !follow {
+		flags |= unix.O_NOFOLLOW
+	}
+	for {
+		fd, err := unix.Openat2(s.root, p, &unix.OpenHow{Flags: flags, Resolve: s.resolve()})
+		if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
+			continue // openat2 asks for a retry when a rename raced the lookup
+		}
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+			return -1, fmt.Errorf("%s: %q: %w", s.name, p, ErrNoSuchPath)
+		}
+		if err != nil {
+			return -1, fmt.Errorf("%s: resolving %q: %w", s.name, p, err)
+		}
+		return fd, nil
+	}
+}
+
+// fdPath names an open descriptor for the functions that take a path;
+// opening it reopens the very file, wherever it was found.
+func fdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
+
+// archive writes the file or tree at p as tar entries named under name
+// ("" for a directory's contents alone; a file needs a name).
+func (s side) archive(w io.Writer, p string, follow bool, name string, log *slog.Logger) error {
+	fd, err := s.open(p, follow)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("%s: inspecting %q: %w", s.name, p, err)
+	}
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+	names := treeNames(name)
+	if !isDir {
+		names = func(string) string { return name } // the one entry
+	}
+	go func() {
+		err := retar(pr, w, names)
+		pr.CloseWithError(io.ErrClosedPipe) // a writer still writing stops
+		done <- err
+	}()
+	var werr error
+	if isDir {
+		werr = layer.Write(pw, fdPath(fd), layer.WriteOptions{Root: true, Logger: log})
+	} else {
+		// One entry: its parent written with every other name left out,
+		// so the entry is made exactly as a tree's entries are.
+		werr = s.archiveOne(pw, fd, p, log)
+	}
+	pw.CloseWithError(werr)
+	if err := <-done; err != nil {
+		return err
+	}
+	return werr
+}
+
+// archiveOne writes the single non-directory open at fd as one entry
+// named by its base name (renamed by the caller), made exactly as a
+// tree's entries are: its parent is written with every other name left
+// out. The parent is found by the kernel's path of fd; a check of device
+// and inode makes sure the name there is still the file resolved.
+func (s side) archiveOne(w io.Writer, fd int, p string, log *slog.Logger) error {
+	real, err := os.Readlink(fdPath(fd))
+	if err != nil {
+		return fmt.Errorf("%s: locating %q: %w", s.name, p, err)
+	}
+	base := path.Base(real)
+	dir, err := unix.Open(path.Dir(real), unix.O_PATH|unix.O_CLOEXEC|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return fmt.Errorf("%s: opening the directory of %q: %w", s.name, p, err)
+	}
+	defer unix.Close(dir)
+	var a, b unix.Stat_t
+	if unix.Fstat(fd, &a) != nil || unix.Fstatat(dir, base, &b, unix.AT_SYMLINK_NOFOLLOW) != nil || a.Dev != b.Dev || a.Ino != b.Ino {
+		return fmt.Errorf("%s: %q moved while being copied", s.name, p)
+	}
+	return layer.Write(w, fdPath(dir), layer.WriteOptions{Skip: func(n string) bool { return n != base }, Logger: log})
+}
+
+// retar copies a tar from r to w with each entry's name (and a
+// hardlink's target) mapped by rename; an entry mapped to "" is left out,
+// and so is any name that reads as an overlay whiteout, which is never a
+// copied file's and must not become a deletion on the receiving side.
+func retar(r io.Reader, w io.Writer, rename func(string) string) error {
+	tr := tar.NewReader(r)
+	tw := tar.NewWriter(w)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("reading the archive: %w", err)
+		}
+		hdr.Name = rename(hdr.Name)
+		if hdr.Typeflag == tar.TypeLink {
+			hdr.Linkname = rename(hdr.Linkname)
+		}
+		if hdr.Name == "" || strings.HasPrefix(path.Base(hdr.Name), overlay.WhiteoutPrefix) {
+			continue
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return fmt.Errorf("reading the archive: %w", err)
+		}
+	}
+	return tw.Close()
+}
+
+// treeNames maps a tree written with its root entry "./" to sit under
+// name, or with name "" to its contents alone.
+func treeNames(name string) func(string) string {
+	return func(n string) string {
+		rest := strings.TrimPrefix(n, "./")
+		switch {
+		case name == "":
+			return rest
+		case rest == "":
+			return name + "/"
+		}
+		return name + "/" + rest
+	}
+}
+
+// extract unpacks a tar into the existing directory dir of this side.
+func (s side) extract(r io.Reader, dir string, chown bool, log *slog.Logger) error {
+	fd, err := s.open(dir, true)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("%s: inspecting %q: %w", s.name, dir, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return fmt.Errorf("%s: %q is not a directory: %w", s.name, dir, ErrCopyTarget)
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(retar(r, pw, func(n string) string { return n })) }()
+	_, err = layer.Apply(pr, fdPath(fd), layer.ApplyOptions{Chown: chown, Logger: log})
+	pr.CloseWithError(io.ErrClosedPipe)
+	if err != nil {
+		return fmt.Errorf("%s: copying into %q: %w", s.name, dir, err)
+	}
+	return nil
+}
+
+// CopyFromContainer copies src, a path in the container, to dst on the
+// host, or as a tar to w when dst is "-", as `docker cp` does. It reads a
+// read-only view of the container's filesystem, so the container may be
+// running. Call it inside the user namespace, in a private mount
+// namespace (see MountRootfs).
+func (m *Manager) CopyFromContainer(c *Container, src, dst string, w io.Writer, o CopyOptions) error {
+	root, err := m.MountRootfs(c, RootfsOptions{})
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	from, err := openSide(root.Dir, "container "+c.Name)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(from.root)
+	host := side{root: unix.AT_FDCWD, name: "host"}
+	return m.copy(from, containerPath(src), host, dst, nil, w, o)
+}
+
+// CopyToContainer copies src on the host (a tar read from r when src is
+// "-") to dst, a path in the container. The container must be stopped:
+// its writable layer is changed through a union mount of its own, and
+// the container cannot start until the copy is done.
+func (m *Manager) CopyToContainer(c *Container, src string, r io.Reader, dst string, o CopyOptions) error {
+	root, err := m.MountRootfs(c, RootfsOptions{Writable: true})
+	if errors.Is(err, ErrRunning) {
+		return fmt.Errorf("copying into %s: %w: copying into a running container is not supported; stop it first", c.Name, ErrRunning)
+	}
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	to, err := openSide(root.Dir, "container "+c.Name)
+	if err != nil {
+		return err
+	}
+	host := side{root: unix.AT_FDCWD, name: "host"}
+	err = m.copy(host, src, to, containerPath(dst), r, nil, o)
+	unix.Close(to.root)
+	if err != nil {
+		return err
+	}
+	return root.Close() // an unmount error here may be lost data: report it
+}
+
+func openSide(dir, name string) (side, error) {
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return side{}, fmt.Errorf("opening the filesystem of %s: %w", name, err)
+	}
+	return side{root: fd, inRoot: true, name: name}, nil
+}
+
+// containerPath makes a container path absolute: Docker takes paths in a
+// container relative to its root.
+func containerPath(p string) string {
+	if p == "-" {
+		return p
+	}
+	return "/" + strings.TrimLeft(p, "/")
+}
+
+// copy carries src of one side to dst of the other with `docker cp`'s
+// rules: into dst when it is a directory (a source ending "/." gives its
+// contents), else as dst, whose parent must exist.
+func (m *Manager) copy(from side, src string, to side, dst string, r io.Reader, w io.Writer, o CopyOptions) error {
+	if src == "-" {
+		return to.extract(r, dst, o.Archive, m.log)
+	}
+	srcIsDir, err := from.isDir(src, o.FollowLink)
+	if err != nil {
+		return err
+	}
+	name := path.Base(path.Clean(src))
+	contents := srcIsDir && (strings.HasSuffix(src, "/.") || src == ".")
+	if name == "/" || name == "." {
+		name, contents = ".", true
+	}
+	if dst == "-" {
+		if contents {
+			name = ""
+		}
+		return from.archive(w, src, o.FollowLink, name, m.log)
+	}
+	dir := dst
+	dstIsDir, err := to.isDir(dst, true)
+	switch {
+	case err == nil && dstIsDir:
+		if contents {
+			name = ""
+		}
+	case err == nil && srcIsDir:
+		return fmt.Errorf("%s: cannot copy a directory onto the file %q: %w", to.name, dst, ErrCopyTarget)
+	case err == nil || errors.Is(err, ErrNoSuchPath):
+		if strings.HasSuffix(dst, "/") {
+			return fmt.Errorf("%s: the directory %q does not exist: %w", to.name, dst, ErrNoSuchPath)
+		}
+		dir, name = path.Dir(strings.TrimRight(dst, "/")), path.Base(dst)
+	default:
+		return err
+	}
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pw.CloseWithError(from.archive(pw, src, o.FollowLink, name, m.log))
+	}()
+	err = to.extract(pr, dir, o.Archive, m.log)
+	pr.CloseWithError(io.ErrClosedPipe)
+	<-done // nothing reads the source after the copy returns
+	return err
+}
+
+// isDir reports whether p is a directory (following a final link with follow).
+func (s side) isDir(p string, follow bool) (bool, error) {
+	fd, err := s.open(p, follow)
+	if err != nil {
+		return false, err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return false, fmt.Errorf("%s: inspecting %q: %w", s.name, p, err)
+	}
+	return st.Mode&unix.S_IFMT == unix.S_IFDIR, nil
+}
