@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -125,7 +126,10 @@ func printObjects(g *Globals, format string, out []any) error {
 		if err != nil {
 			return err
 		}
-		if err := json.Unmarshal(b, &shaped); err != nil {
+		// Numbers stay numbers ({{.Size}} prints 1996800, not 1.9968e+06).
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		if err := dec.Decode(&shaped); err != nil {
 			return err
 		}
 		if err := tmpl.Execute(g.Stdout, shaped); err != nil {

@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"syscall"
 
@@ -13,12 +14,32 @@ import (
 var _ = (gofs.NodeSetattrer)((*node)(nil))
 
 func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	u := n.u
+	u := n.un()
 	if !u.writable {
 		return syscall.EROFS
 	}
+	var handle gofs.FileHandle
 	if fh, ok := f.(*file); ok && fh.upper {
-		return fh.Setattr(ctx, in, out)
+		handle = fh
+	}
+	if handle != nil || n.orphan.Load() != 0 {
+		// An open upper handle, or a file with no name left: change the
+		// data through a descriptor.
+		fd, done, errno := n.ioFd(handle, true)
+		if errno != 0 {
+			return errno
+		}
+		defer done()
+		var st syscall.Stat_t
+		if err := setattrFd(fd, in); err != nil {
+			return u.hostErr("setattr", n.path(), err)
+		}
+		if err := syscall.Fstat(fd, &st); err != nil {
+			return u.hostErr("stat", n.path(), err)
+		}
+		u.fillAttr(&out.Attr, &st)
+		out.SetTimeout(u.timeout) // go-fuse leaves SETATTR replies at 0: a GETATTR each
+		return 0
 	}
 	if errno := n.copyUp(); errno != 0 {
 		return errno
@@ -35,7 +56,58 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrI
 		return u.hostErr("stat", p, err)
 	}
 	u.fillAttr(&out.Attr, &st)
+	out.SetTimeout(u.timeout)
 	return 0
+}
+
+// setattrFd is setattrPath for an open regular file.
+func setattrFd(fd int, in *fuse.SetAttrIn) error {
+	uid, uok := in.GetUID()
+	gid, gok := in.GetGID()
+	if uok || gok {
+		su, sg := -1, -1
+		if uok {
+			su = int(uid)
+		}
+		if gok {
+			sg = int(gid)
+		}
+		if err := syscall.Fchown(fd, su, sg); err != nil {
+			return err
+		}
+	}
+	if m, ok := in.GetMode(); ok {
+		if err := syscall.Fchmod(fd, m&0o7777); err != nil {
+			return err
+		}
+	}
+	if sz, ok := in.GetSize(); ok {
+		if err := syscall.Ftruncate(fd, int64(sz)); err != nil {
+			return err
+		}
+	}
+	if ts, ok := setattrTimes(in); ok {
+		// utimensat(2) takes no descriptor from Go: go through /proc.
+		return unix.UtimesNanoAt(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", fd), ts, 0)
+	}
+	return nil
+}
+
+// setattrTimes returns the times a SETATTR sets, UTIME_OMIT for the other.
+func setattrTimes(in *fuse.SetAttrIn) ([]unix.Timespec, bool) {
+	mtime, mok := in.GetMTime()
+	atime, aok := in.GetATime()
+	if !mok && !aok {
+		return nil, false
+	}
+	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, {Nsec: unix.UTIME_OMIT}}
+	if aok {
+		ts[0] = unix.NsecToTimespec(atime.UnixNano())
+	}
+	if mok {
+		ts[1] = unix.NsecToTimespec(mtime.UnixNano())
+	}
+	return ts, true
 }
 
 // setattrPath applies a SETATTR to path p: owner before mode (chown clears
@@ -65,19 +137,8 @@ func setattrPath(p string, in *fuse.SetAttrIn) error {
 			return err
 		}
 	}
-	mtime, mok := in.GetMTime()
-	atime, aok := in.GetATime()
-	if mok || aok {
-		ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, {Nsec: unix.UTIME_OMIT}}
-		if aok {
-			ts[0] = unix.NsecToTimespec(atime.UnixNano())
-		}
-		if mok {
-			ts[1] = unix.NsecToTimespec(mtime.UnixNano())
-		}
-		if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return err
-		}
+	if ts, ok := setattrTimes(in); ok {
+		return unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW)
 	}
 	return nil
 }
@@ -91,8 +152,8 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 	if strings.HasPrefix(attr, overlayPrefix) {
 		return 0, syscall.ENODATA
 	}
-	n.u.mu.RLock()
-	defer n.u.mu.RUnlock()
+	n.un().mu.RLock()
+	defer n.un().mu.RUnlock()
 	p := n.realPath()
 	sz, err := unix.Lgetxattr(p, attr, dest)
 	if err == syscall.ERANGE {
@@ -102,7 +163,7 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 		}
 	}
 	if err != nil {
-		return 0, n.u.hostErr("getxattr", p, err)
+		return 0, n.un().hostErr("getxattr", p, err)
 	}
 	return uint32(sz), 0
 }
@@ -110,12 +171,12 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 var _ = (gofs.NodeListxattrer)((*node)(nil))
 
 func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	n.u.mu.RLock()
-	defer n.u.mu.RUnlock()
+	n.un().mu.RLock()
+	defer n.un().mu.RUnlock()
 	p := n.realPath()
 	names, err := listXattrs(p)
 	if err != nil {
-		return 0, n.u.hostErr("listxattr", p, err)
+		return 0, n.un().hostErr("listxattr", p, err)
 	}
 	var b []byte
 	for _, name := range names {
@@ -148,17 +209,17 @@ func (n *node) changeXattr(attr string, change func(p string) error) syscall.Err
 	if strings.HasPrefix(attr, overlayPrefix) {
 		return syscall.EPERM
 	}
-	if !n.u.writable {
+	if !n.un().writable {
 		return syscall.EROFS
 	}
 	if errno := n.copyUp(); errno != 0 {
 		return errno
 	}
-	n.u.mu.RLock()
-	defer n.u.mu.RUnlock()
+	n.un().mu.RLock()
+	defer n.un().mu.RUnlock()
 	p := n.realPath()
 	if err := change(p); err != nil {
-		return n.u.hostErr("changing xattr", p, err)
+		return n.un().hostErr("changing xattr", p, err)
 	}
 	return 0
 }

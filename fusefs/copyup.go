@@ -18,7 +18,7 @@ import (
 
 // copyUp copies the node into the upper layer if it is not there yet.
 func (n *node) copyUp() syscall.Errno {
-	u := n.u
+	u := n.un()
 	u.mu.RLock()
 	done := n.inUpper()
 	u.mu.RUnlock()
@@ -32,7 +32,7 @@ func (n *node) copyUp() syscall.Errno {
 
 // copyUpLocked is copyUp with u.mu held exclusively.
 func (n *node) copyUpLocked() syscall.Errno {
-	if !n.u.writable {
+	if !n.un().writable {
 		return syscall.EROFS
 	}
 	if n.inUpper() {
@@ -45,22 +45,23 @@ func (n *node) copyUpLocked() syscall.Errno {
 	if parent == nil {
 		return syscall.ESTALE // unlinked meanwhile
 	}
-	if errno := parent.Operations().(*node).copyUpLocked(); errno != 0 {
+	if errno := asNode(parent.Operations()).copyUpLocked(); errno != 0 {
 		return errno
 	}
 	rel := n.path()
 	src := n.realPath()
 	var st syscall.Stat_t
 	if err := syscall.Lstat(src, &st); err != nil {
-		return n.u.hostErr("copy-up stat", src, err)
+		return n.un().hostErr("copy-up stat", src, err)
 	}
-	if errno := n.u.copyUpPath(rel, int(n.layer), &st, n.StableAttr().Ino); errno != 0 {
+	if errno := n.un().copyUpPath(rel, int(n.top()), &st, n.StableAttr().Ino); errno != 0 {
 		return errno
 	}
+	var dirs []int32
 	if n.IsDir() {
-		n.dirs = append([]int32{0}, n.dirs...)
+		dirs = append([]int32{0}, n.merged()...)
 	}
-	n.layer = 0
+	n.setLoc(0, dirs)
 	return 0
 }
 
@@ -108,7 +109,7 @@ func (u *union) copyEntry(src, dst string, st *syscall.Stat_t) error {
 	case syscall.S_IFDIR:
 		err = syscall.Mkdir(dst, 0o700)
 	case syscall.S_IFREG:
-		err = copyData(src, dst, st.Size)
+		err = copyData(src, dst, st.Size, !u.volatile)
 	case syscall.S_IFLNK:
 		var target string
 		if target, err = os.Readlink(src); err == nil {
@@ -215,8 +216,9 @@ func getXattr(p, name string, buf []byte) ([]byte, error) {
 
 // copyData copies a regular file's content, keeping holes: only the data
 // extents are copied, with copy_file_range (reflinks where the filesystem
-// can), and the copy is synced before it is renamed into sight.
-func copyData(src, dst string, size int64) (err error) {
+// can), and the copy is synced (with sync set) before it is renamed into
+// sight, as overlayfs does.
+func copyData(src, dst string, size int64, sync bool) (err error) {
 	in, err := os.OpenFile(src, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return err
@@ -252,6 +254,9 @@ func copyData(src, dst string, size int64) (err error) {
 	if err := out.Truncate(size); err != nil {
 		return err
 	}
+	if !sync {
+		return nil
+	}
 	return out.Sync()
 }
 
@@ -284,9 +289,9 @@ func (dn *node) makeSelfContained() syscall.Errno {
 	if errno := dn.copyUpLocked(); errno != 0 {
 		return errno
 	}
-	u := dn.u
-	if len(dn.dirs) > 1 {
-		if errno := u.copyTree(dn.path(), dn.dirs); errno != 0 {
+	u := dn.un()
+	if dirs := dn.merged(); len(dirs) > 1 {
+		if errno := u.copyTree(dn.path(), dirs); errno != 0 {
 			return errno
 		}
 		p := u.upperPath(dn.path())
@@ -331,11 +336,12 @@ func (u *union) copyTree(rel string, dirs []int32) syscall.Errno {
 // markUpper records that n and every known node below it now live wholly
 // in the upper layer.
 func markUpper(n *node) {
-	n.layer = 0
-	if n.IsDir() {
-		n.dirs = []int32{0}
-		for _, c := range n.Children() {
-			markUpper(c.Operations().(*node))
-		}
+	if !n.IsDir() {
+		n.setLoc(0, nil)
+		return
+	}
+	n.setLoc(0, []int32{0})
+	for _, c := range n.Children() {
+		markUpper(c.Operations().(*node))
 	}
 }

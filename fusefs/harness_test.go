@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"nook/internal/overlay"
 )
 
 // need fails under CI=true and skips otherwise when a capability is missing.
@@ -87,9 +85,20 @@ func watchdog(t testing.TB, mnt string, d time.Duration) {
 // unmounts it (once; cleanup does it otherwise).
 func mountNook(t testing.TB, l *layout, opts Options) func() {
 	t.Helper()
+	_, unmount := mountNookServer(t, l, opts)
+	return unmount
+}
+
+// mountNookServer is mountNook, also returning the server.
+func mountNookServer(t testing.TB, l *layout, opts Options) (*Server, func()) {
+	t.Helper()
 	needFuse(t)
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		level := slog.LevelWarn
+		if os.Getenv("NOOK_DEBUG") != "" {
+			level = slog.LevelDebug
+		}
+		opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
 	}
 	srv, err := Mount(l.lowers, l.upper, l.work, l.mnt, opts)
 	if err != nil {
@@ -107,7 +116,7 @@ func mountNook(t testing.TB, l *layout, opts Options) func() {
 		})
 	}
 	t.Cleanup(unmount)
-	return unmount
+	return srv, unmount
 }
 
 type testWriter struct{ t testing.TB }
@@ -297,5 +306,3 @@ func withoutRoot(m map[string]string) map[string]string {
 	delete(m, ".")
 	return m
 }
-
-var _ = overlay.OpaqueXattr

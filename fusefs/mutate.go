@@ -100,9 +100,9 @@ func (u *union) place(rel string, mk func(p string) error) error {
 // created registers a new upper entry rel of directory n.
 func (n *node) created(ctx context.Context, rel string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	l := loc{layer: 0}
-	p := n.u.upperPath(rel)
+	p := n.un().upperPath(rel)
 	if err := syscall.Lstat(p, &l.st); err != nil {
-		return nil, n.u.hostErr("stat", p, err)
+		return nil, n.un().hostErr("stat", p, err)
 	}
 	if l.st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
 		l.dirs = []int32{0}
@@ -112,7 +112,7 @@ func (n *node) created(ctx context.Context, rel string, out *fuse.EntryOut) (*go
 
 // lockForChange takes u.mu and copies directory n up.
 func (n *node) lockForChange() (string, syscall.Errno) {
-	u := n.u
+	u := n.un()
 	if !u.writable {
 		return "", syscall.EROFS
 	}
@@ -131,8 +131,8 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
-	defer n.u.mu.Unlock()
-	u, rel := n.u, childPath(dir, name)
+	defer n.un().mu.Unlock()
+	u, rel := n.un(), childPath(dir, name)
 	fd := -1
 	err := u.place(rel, func(p string) error {
 		f, err := syscall.Open(p, int(flags&^syscall.O_DIRECT)|syscall.O_CREAT|syscall.O_CLOEXEC, mode&0o7777)
@@ -153,7 +153,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		syscall.Close(fd)
 		return nil, nil, 0, errno
 	}
-	return in, newFile(fd, true), fuse.FOPEN_KEEP_CACHE, 0
+	return in, &file{fd: fd, upper: true}, fuse.FOPEN_KEEP_CACHE, 0
 }
 
 var _ = (gofs.NodeMknoder)((*node)(nil))
@@ -163,8 +163,8 @@ func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, 
 	if errno != 0 {
 		return nil, errno
 	}
-	defer n.u.mu.Unlock()
-	u, rel := n.u, childPath(dir, name)
+	defer n.un().mu.Unlock()
+	u, rel := n.un(), childPath(dir, name)
 	err := u.place(rel, func(p string) error {
 		if err := syscall.Mknod(p, mode, int(dev)); err != nil {
 			return err
@@ -184,8 +184,8 @@ func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.Entry
 	if errno != 0 {
 		return nil, errno
 	}
-	defer n.u.mu.Unlock()
-	u, rel := n.u, childPath(dir, name)
+	defer n.un().mu.Unlock()
+	u, rel := n.un(), childPath(dir, name)
 	err := u.place(rel, func(p string) error {
 		if err := syscall.Symlink(target, p); err != nil {
 			return err
@@ -205,12 +205,12 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 	if errno != 0 {
 		return nil, errno
 	}
-	defer n.u.mu.Unlock()
+	defer n.un().mu.Unlock()
 	tn := target.(*node)
 	if errno := tn.copyUpLocked(); errno != 0 {
 		return nil, errno
 	}
-	u, rel := n.u, childPath(dir, name)
+	u, rel := n.un(), childPath(dir, name)
 	src := u.upperPath(tn.path())
 	if err := u.place(rel, func(p string) error { return syscall.Link(src, p) }); err != nil {
 		return nil, u.hostErr("link", rel, err)
@@ -225,11 +225,11 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 	if errno != 0 {
 		return nil, errno
 	}
-	defer n.u.mu.Unlock()
-	u, rel := n.u, childPath(dir, name)
+	defer n.un().mu.Unlock()
+	u, rel := n.un(), childPath(dir, name)
 	dst := u.upperPath(rel)
 	wh := u.upperWhiteout(rel)
-	_, below := u.lowerHas(n.dirs, rel)
+	_, below := u.lowerHas(n.merged(), rel)
 	if !wh && !below {
 		if err := syscall.Mkdir(dst, mode&0o7777); err != nil {
 			return nil, u.hostErr("mkdir", rel, err)
@@ -300,14 +300,14 @@ func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
 }
 
 func (n *node) remove(name string, isDir bool) syscall.Errno {
-	u := n.u
+	u := n.un()
 	if !u.writable {
 		return syscall.EROFS
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	rel := childPath(n.path(), name)
-	l, errno := u.resolve(n.dirs, rel)
+	l, errno := u.resolve(n.merged(), rel)
 	if errno != 0 {
 		return errno
 	}
@@ -321,7 +321,10 @@ func (n *node) remove(name string, isDir bool) syscall.Errno {
 		}
 	}
 	inUpper := l.layer == 0
-	if below, _ := u.lowerHas(n.dirs, rel); below {
+	if !isDir {
+		n.orphanChild(name, &l)
+	}
+	if below, _ := u.lowerHas(n.merged(), rel); below {
 		if errno := n.copyUpLocked(); errno != 0 {
 			return errno
 		}

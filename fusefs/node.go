@@ -3,7 +3,7 @@ package fusefs
 import (
 	"context"
 	"errors"
-	"os"
+	"sync/atomic"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -17,13 +17,57 @@ import (
 // kernel looks a name up once and then works on the node.
 type node struct {
 	gofs.Inode
-	u *union
 	// layer is the index of the layer holding the node's top copy. dirs
 	// lists, for a directory, the layers whose copies merge into it, top
-	// first, stopping at an opaque one. Both change only with u.mu held
-	// exclusively and are read with it held at least shared.
-	layer int32
-	dirs  []int32
+	// first, stopping at an opaque one (nil for other nodes). Both change
+	// with u.mu held exclusively, or shared when a lookup finds the node
+	// again, hence atomics; they are read with u.mu held at least shared.
+	layer atomic.Int32
+	// orphan, when not zero, is the descriptor of the data of a regular
+	// file that lost its name while the kernel knew it (see io.go).
+	orphan atomic.Int32
+	dirs   atomic.Pointer[[]int32]
+}
+
+// rootNode is the root of the union. It alone holds the union's state,
+// which saves every other node a pointer: memory per file is the bar.
+type rootNode struct {
+	node
+	u *union
+}
+
+// un returns the union n belongs to.
+func (n *node) un() *union { return n.Root().Operations().(*rootNode).u }
+
+// asNode returns the node behind the InodeEmbedder of one of our inodes.
+func asNode(ops gofs.InodeEmbedder) *node {
+	if r, ok := ops.(*rootNode); ok {
+		return &r.node
+	}
+	return ops.(*node)
+}
+
+// top is the index of the layer holding the node's top copy.
+func (n *node) top() int32 { return n.layer.Load() }
+
+// merged lists the layers merging into a directory node, top first.
+func (n *node) merged() []int32 {
+	if p := n.dirs.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// setLoc records where the node lives now.
+func (n *node) setLoc(layer int32, dirs []int32) {
+	if n.layer.Swap(layer) != layer {
+		n.un().reads.drop(n) // a cached descriptor reads the old copy
+	}
+	if dirs == nil {
+		n.dirs.Store(nil)
+	} else {
+		n.dirs.Store(&dirs)
+	}
 }
 
 // loc is where a name was found.
@@ -33,16 +77,19 @@ type loc struct {
 	st    syscall.Stat_t
 }
 
-func (n *node) initRoot() error {
-	u := n.u
+// init records where the root lives: every layer merges into it.
+func (r *rootNode) init() error {
+	u := r.u
+	var dirs []int32
 	for i, l := range u.layers {
 		var st syscall.Stat_t
 		if err := syscall.Stat(l, &st); err != nil {
 			return err
 		}
-		n.dirs = append(n.dirs, int32(i))
+		dirs = append(dirs, int32(i))
 		u.ldev = append(u.ldev, st.Dev)
 	}
+	r.dirs.Store(&dirs)
 	return nil
 }
 
@@ -62,10 +109,10 @@ func childPath(dir, name string) string {
 }
 
 // inUpper reports whether the node's top copy is in the upper layer.
-func (n *node) inUpper() bool { return n.u.writable && n.layer == 0 }
+func (n *node) inUpper() bool { return n.un().writable && n.top() == 0 }
 
 // realPath is the host path of the node's top copy.
-func (n *node) realPath() string { return n.u.layerPath(int(n.layer), n.path()) }
+func (n *node) realPath() string { return n.un().layerPath(int(n.top()), n.path()) }
 
 func isOpaque(p string) bool {
 	var b [4]byte
@@ -142,16 +189,20 @@ func (u *union) fillAttr(out *fuse.Attr, st *syscall.Stat_t) {
 
 // newNode registers the inode for a looked-up or created entry of dir.
 func (n *node) newNode(ctx context.Context, l loc, out *fuse.EntryOut) *gofs.Inode {
-	u := n.u
+	u := n.un()
 	ino := u.vino(&l.st)
 	u.fillAttr(&out.Attr, &l.st)
 	out.Ino = ino
-	child := &node{u: u, layer: l.layer, dirs: l.dirs}
+	child := &node{}
+	child.layer.Store(l.layer)
+	if l.dirs != nil {
+		child.dirs.Store(&l.dirs)
+	}
 	in := n.NewInode(ctx, child, gofs.StableAttr{Mode: l.st.Mode & syscall.S_IFMT, Ino: ino})
 	if old := in.Operations().(*node); old != child {
 		// The kernel already knows this inode (a hard link, or a name
 		// looked up again): refresh where it lives.
-		old.layer, old.dirs = l.layer, l.dirs
+		old.setLoc(l.layer, l.dirs)
 	}
 	return in
 }
@@ -159,10 +210,10 @@ func (n *node) newNode(ctx context.Context, l loc, out *fuse.EntryOut) *gofs.Ino
 var _ = (gofs.NodeLookuper)((*node)(nil))
 
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	u := n.u
+	u := n.un()
 	u.mu.RLock()
 	defer u.mu.RUnlock()
-	l, errno := u.resolve(n.dirs, childPath(n.path(), name))
+	l, errno := u.resolve(n.merged(), childPath(n.path(), name))
 	if errno != 0 {
 		return nil, errno
 	}
@@ -172,22 +223,26 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 var _ = (gofs.NodeGetattrer)((*node)(nil))
 
 func (n *node) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	u := n.u
+	u := n.un()
 	u.mu.RLock()
 	defer u.mu.RUnlock()
+	var st syscall.Stat_t
+	var err error
+	p := ""
 	if fh, ok := f.(*file); ok && (fh.upper || !n.inUpper()) {
 		// An open file may be unlinked: ask its descriptor. A descriptor
 		// opened below before a copy-up is stale: ask the path.
-		var st syscall.Stat_t
-		if err := syscall.Fstat(fh.fd, &st); err != nil {
-			return u.hostErr("stat", n.path(), err)
+		err = syscall.Fstat(fh.fd, &st)
+	} else if o := n.orphan.Load(); o != 0 {
+		err = syscall.Fstat(int((o-1)>>2), &st)
+		if (o-1)&orphanLower != 0 {
+			st.Nlink = 0 // whited out, though the lower file stays
 		}
-		u.fillAttr(&out.Attr, &st)
-		return 0
+	} else {
+		p = n.realPath()
+		err = syscall.Lstat(p, &st)
 	}
-	var st syscall.Stat_t
-	p := n.realPath()
-	if err := syscall.Lstat(p, &st); err != nil {
+	if err != nil {
 		return u.hostErr("stat", p, err)
 	}
 	u.fillAttr(&out.Attr, &st)
@@ -197,14 +252,15 @@ func (n *node) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut
 var _ = (gofs.NodeReadlinker)((*node)(nil))
 
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
-	n.u.mu.RLock()
-	defer n.u.mu.RUnlock()
+	u := n.un()
+	u.mu.RLock()
+	defer u.mu.RUnlock()
 	p := n.realPath()
 	buf := make([]byte, 256)
 	for {
 		sz, err := syscall.Readlink(p, buf)
 		if err != nil {
-			return nil, n.u.hostErr("readlink", p, err)
+			return nil, u.hostErr("readlink", p, err)
 		}
 		if sz < len(buf) {
 			return buf[:sz], 0
@@ -216,25 +272,25 @@ func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 var _ = (gofs.NodeStatfser)((*node)(nil))
 
 func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	u := n.un()
 	var st syscall.Statfs_t
-	if err := syscall.Statfs(n.u.layers[0], &st); err != nil {
-		return n.u.hostErr("statfs", n.u.layers[0], err)
+	if err := syscall.Statfs(u.layers[0], &st); err != nil {
+		return u.hostErr("statfs", u.layers[0], err)
 	}
 	out.FromStatfsT(&st)
 	return 0
 }
 
-// file is an open regular file of some layer.
-type file struct {
-	*gofs.LoopbackFile
-	fd    int
-	upper bool // opened in the upper layer, so it sees every write
-}
-
 var _ = (gofs.NodeOpener)((*node)(nil))
 
+// Open answers ENOSYS so that the kernel stops asking (see io.go); only a
+// kernel without no-open support gets handles.
 func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	u := n.u
+	u := n.un()
+	u.opens.Add(1)
+	if u.noOpen() {
+		return nil, 0, syscall.ENOSYS
+	}
 	write := flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0
 	if write {
 		if !u.writable {
@@ -254,11 +310,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	if err != nil {
 		return nil, 0, u.hostErr("open", p, err)
 	}
-	return newFile(fd, upper), fuse.FOPEN_KEEP_CACHE, 0
-}
-
-func newFile(fd int, upper bool) *file {
-	return &file{LoopbackFile: gofs.NewLoopbackFileFromOS(os.NewFile(uintptr(fd), "")), fd: fd, upper: upper}
+	return &file{fd: fd, upper: upper}, fuse.FOPEN_KEEP_CACHE, 0
 }
 
 var _ = (gofs.NodeFlusher)((*node)(nil))
@@ -267,20 +319,6 @@ var _ = (gofs.NodeFlusher)((*node)(nil))
 // data goes to the layer on write, there is nothing to flush.
 func (n *node) Flush(ctx context.Context, f gofs.FileHandle) syscall.Errno {
 	return syscall.ENOSYS
-}
-
-var _ = (gofs.NodeOpendirHandler)((*node)(nil))
-
-// OpendirHandle lists the merged directory once; FOPEN_CACHE_DIR lets the
-// kernel keep the listing until the directory changes through the mount.
-func (n *node) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	n.u.mu.RLock()
-	defer n.u.mu.RUnlock()
-	list, errno := n.u.list(n.dirs, n.path(), true)
-	if errno != 0 {
-		return nil, 0, errno
-	}
-	return gofs.NewListDirStream(list), fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
 }
 
 // list merges the directory rel of the given layers: each name once, from

@@ -17,14 +17,14 @@ var _ = (gofs.NodeRenamer)((*node)(nil))
 // a directory is first made self-contained in the upper layer (its lower
 // entries copied up, the copy opaque), so `mv` never sees EXDEV.
 func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
-	u := n.u
+	u := n.un()
 	if !u.writable {
 		return syscall.EROFS
 	}
 	if flags&^(unix.RENAME_NOREPLACE|unix.RENAME_EXCHANGE) != 0 {
 		return syscall.EINVAL
 	}
-	np := newParent.(*node)
+	np := asNode(newParent)
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	src, errno := n.prepareMove(name)
@@ -35,7 +35,7 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 		return errno
 	}
 	srcRel, dstRel := childPath(n.path(), name), childPath(np.path(), newName)
-	dl, derr := u.resolve(np.dirs, dstRel)
+	dl, derr := u.resolve(np.merged(), dstRel)
 	if derr != 0 && derr != syscall.ENOENT {
 		return derr
 	}
@@ -62,8 +62,11 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 			}
 		}
 	}
-	srcBelow, _ := u.lowerHas(n.dirs, srcRel)
-	_, dstBelow := u.lowerHas(np.dirs, dstRel)
+	if exists && dl.st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		np.orphanChild(newName, &dl)
+	}
+	srcBelow, _ := u.lowerHas(n.merged(), srcRel)
+	_, dstBelow := u.lowerHas(np.merged(), dstRel)
 	srcP, dstP := u.upperPath(srcRel), u.upperPath(dstRel)
 	if src.IsDir() && dstBelow {
 		// Lower entries under the new name must stay hidden.
@@ -123,7 +126,7 @@ func (u *union) renameUpper(srcP, dstP string, whiteout bool) error {
 
 // exchange swaps two existing entries (RENAME_EXCHANGE).
 func (n *node) exchange(src *node, srcRel string, np *node, newName, dstRel string) syscall.Errno {
-	u := n.u
+	u := n.un()
 	dst, errno := np.prepareMove(newName)
 	if errno != 0 {
 		return errno

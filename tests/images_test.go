@@ -3,6 +3,7 @@ package tests
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -49,6 +50,9 @@ func TestImportListInspect(t *testing.T) {
 	}
 	if row["Repository"] != "lab/busybox" || row["Tag"] != "1" || row["ID"] != id[7:19] {
 		t.Errorf("images --format json = %v", row)
+	}
+	if got := e.ok(nil, "inspect", "-f", "{{.Size}}", id); got != fmt.Sprintf("%.0f\n", e.inspectImage(id)["Size"].(float64)) {
+		t.Errorf("inspect -f {{.Size}} = %q, want a plain integer", got)
 	}
 	if got := e.ok(nil, "images", "--format", "{{.Repository}}:{{.Tag}}"); got != "lab/busybox:1\n" {
 		t.Errorf("images --format template = %q", got)
