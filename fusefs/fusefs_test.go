@@ -3,6 +3,7 @@ package fusefs
 import (
 	"fmt"
 	"math/rand"
+	"nook/internal/testutil"
 	"os"
 	"path/filepath"
 	"sort"
@@ -25,7 +26,7 @@ func lstat(t *testing.T, p string) syscall.Stat_t {
 // TestCopyUpPreserves checks what a copy-up keeps: content with its holes,
 // mode, owner, times, xattrs, and the inode number seen through the mount.
 func TestCopyUpPreserves(t *testing.T) {
-	need(t, os.Geteuid() == 0, "owners pass through only for (namespace) root")
+	testutil.RequireRoot(t) // owners pass through only for (namespace) root
 	l := newLayout(t, []ent{
 		D("d").Mode(0o750).Owner(1000, 1001).Mtime(t0).Xattr("user.dir", "1"),
 		F("d/f", "data").Mode(0o4751).Owner(1000, 1001).Mtime(t0).Xattr("user.a", "b"),

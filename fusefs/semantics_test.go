@@ -3,6 +3,7 @@ package fusefs
 import (
 	"errors"
 	"io"
+	"nook/internal/testutil"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -255,7 +256,7 @@ func lines(s []string) string {
 }
 
 func TestSemantics(t *testing.T) {
-	need(t, os.Geteuid() == 0, "the fixtures' owners need (namespace) root")
+	testutil.RequireRoot(t) // the fixtures' owners need (namespace) root
 	for _, c := range semCases() {
 		t.Run(c.name, func(t *testing.T) {
 			nview, _, nupper := runSem(t, c, func(l *layout) func() {

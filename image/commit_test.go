@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"nook/internal/testutil"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,6 +13,7 @@ import (
 )
 
 func TestCommit(t *testing.T) {
+	testutil.RequireRoot(t) // the new layer is unpacked with its owners
 	s := openTestStore(t)
 	base, err := s.Import(bytes.NewReader(layerTar(t, nil, "a")), ImportOptions{Name: "base", Source: "-", Changes: []string{"CMD x"}})
 	if err != nil {

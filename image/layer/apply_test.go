@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"nook/internal/testutil"
 	"os"
 	"path/filepath"
 	"slices"
@@ -203,7 +204,9 @@ func TestApplyGood(t *testing.T) {
 // --map-root-user` (single id) and `--map-auto --map-root-user` (full).
 func TestApplyOwners(t *testing.T) {
 	mode := idMap(t)
-	need(t, mode != "none", "chown needs root or a user namespace")
+	if mode == "none" {
+		testutil.RequireRoot(t) // chown needs root or a user namespace
+	}
 	const unmapped = 70000 // beyond a 65536-id subordinate range
 	owned := func(e ent, id int) ent { e.hdr.Uid, e.hdr.Gid = id, id; return e }
 	data := mkTar(t, owned(reg("root", "", 0o644), 0), owned(reg("nobody", "", 0o644), nobody),
