@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"nook/container"
+	"nook/rootless"
 )
 
 // createFlags are the flags `create` and `run` share.
@@ -115,13 +116,16 @@ type RunCmd struct {
 // Run creates and starts the container; in the foreground nook exits with
 // the container's status.
 func (c *RunCmd) Run(g *Globals) error {
+	rootless.Trace("cli parsed")
 	m, ctr, err := c.create(g)
 	if err != nil {
 		return err
 	}
+	rootless.Trace("cli created")
 	code, err := m.Start(ctr, container.StartOptions{
 		Detach: c.Detach, Stdin: g.Stdin, Stdout: g.Stdout, Stderr: g.Stderr, LogLevel: g.slogLevel(),
 	})
+	rootless.Trace("cli started")
 	if err == nil && c.Detach {
 		fmt.Fprintln(g.Stdout, ctr.ID)
 	}

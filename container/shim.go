@@ -99,7 +99,13 @@ func ShimStage() int {
 		unix.CloseOnExec(shimReadyFD)
 		s.ready = os.NewFile(shimReadyFD, "ready")
 	}
-	return s.run()
+	code := s.run()
+	if !cfg.Detached {
+		// Everything is cleaned up: the CLI may exit while the kernel
+		// still tears down our namespaces.
+		rootless.ReportExit(code)
+	}
+	return code
 }
 
 type shim struct {
@@ -141,7 +147,9 @@ func (s *shim) run() int {
 	if !s.cfg.Detached {
 		go watchParent(func() { _ = ctr.Signal(unix.SIGKILL) })
 	}
+	rootless.Trace("shim running")
 	code, err := ctr.Wait()
+	rootless.Trace("shim init exited")
 	close(done)
 	if err != nil {
 		s.log.Warn("waiting for init", "err", err)
@@ -163,6 +171,7 @@ func (s *shim) setup() (*rootless.Init, error) {
 		}
 	}
 	dir := s.cfg.Dir
+	rootless.Trace("shim mounting")
 	srv, err := fusefs.Mount(s.cfg.Lowers, filepath.Join(dir, "upper"), filepath.Join(dir, "work"),
 		s.cfg.Init.Rootfs, fusefs.Options{Logger: s.log, AllowOther: true, FsName: "nook",
 			Xattrs: s.cfg.Xattrs})
@@ -170,6 +179,7 @@ func (s *shim) setup() (*rootless.Init, error) {
 		return nil, err
 	}
 	s.srv = srv
+	rootless.Trace("shim mounted")
 	if s.cfg.Detached && s.cfg.AttachSocket != "" {
 		if s.hub, err = newAttachHub(s.cfg.AttachSocket); err != nil {
 			return nil, err
@@ -416,10 +426,12 @@ func (s *shim) finish(code int, why string, start time.Time) int {
 			_ = unix.Unmount(s.cfg.Init.Rootfs, unix.MNT_DETACH)
 		}
 	}
+	rootless.Trace("shim unmounted")
 	if s.cfg.Remove {
 		if err := os.RemoveAll(s.cfg.Dir); err != nil {
 			s.log.Warn("removing the container", "err", err)
 		}
+		rootless.Trace("shim removed")
 		return code
 	}
 	st := State{Status: StatusExited, ExitCode: code, Error: strings.TrimSpace(why),

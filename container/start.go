@@ -77,6 +77,7 @@ func (m *Manager) Start(c *Container, o StartOptions) (int, error) {
 		cmd.Stdin = o.Stdin
 	}
 	cmd.Stdout, cmd.Stderr = o.Stdout, o.Stderr
+	cmd.EarlyExit = true
 	if c.Tty && c.OpenStdin {
 		restore := rawTerminal(o.Stdin)
 		defer restore()

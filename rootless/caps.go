@@ -22,8 +22,12 @@ func dockerCaps() []uintptr {
 	}
 }
 
-// dropCapabilities narrows the bounding set to dockerCaps. init keeps its
-// own effective set, which it needs to start exec sessions as any user.
+// dropCapabilities narrows the bounding set to dockerCaps, on the calling
+// thread only: the set is per thread, so the caller locks its goroutine to
+// the thread and forks from it (startProcess). Cutting it once on one
+// thread let Go fork payloads and exec sessions from other threads with
+// every capability. init keeps its own effective set, which it needs to
+// start exec sessions as any user.
 func dropCapabilities() error {
 	last := unix.CAP_LAST_CAP
 	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {

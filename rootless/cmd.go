@@ -1,6 +1,7 @@
 package rootless
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,11 +32,21 @@ type Cmd struct {
 	Config     any            // JSON-marshalled, read in the child by ReadConfig
 	Setsid     bool           // start the child in a new session
 	Pdeathsig  syscall.Signal // signal for the child when the spawning thread dies
+	// EarlyExit makes Wait return the status the stage sends with
+	// ReportExit as soon as it arrives: the kernel then still tears down
+	// the child's namespaces for milliseconds before the process ends. The
+	// child is reaped in the background. A child that exits without
+	// reporting is waited for as usual, and so is one whose Stdin, Stdout
+	// or Stderr is not an *os.File: its output is complete only when it
+	// has exited.
+	EarlyExit bool
 }
 
 // Process is a started stage.
 type Process struct {
 	cmd     *exec.Cmd
+	shell   bool // phase 1 runs in /bin/sh, which waits for a newline
+	early   bool // Cmd.EarlyExit
 	sock    *net.UnixConn
 	written chan struct{} // closed when the config writer is done
 }
@@ -67,8 +78,10 @@ func (c *Cmd) Start() (*Process, error) {
 		return nil, fmt.Errorf("creating sync socket for stage %s: %w", c.Stage, err)
 	}
 	cmd.ExtraFiles = append([]*os.File{child}, c.ExtraFiles...)
+	Trace("exec stage " + c.Stage)
 	err = startLocked(cmd, c.Pdeathsig != 0)
 	child.Close()
+	Trace("started stage " + c.Stage)
 	if err != nil {
 		sock.Close()
 		if c.Cloneflags&unix.CLONE_NEWUSER != 0 && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOSPC)) {
@@ -77,7 +90,8 @@ func (c *Cmd) Start() (*Process, error) {
 		}
 		return nil, fmt.Errorf("starting stage %s: %w", c.Stage, err)
 	}
-	p := &Process{cmd: cmd, sock: sock, written: make(chan struct{})}
+	p := &Process{cmd: cmd, sock: sock, written: make(chan struct{}), shell: cmd.Path == shellPath,
+		early: c.EarlyExit && fileOrNil(c.Stdin) && fileOrNil(c.Stdout) && fileOrNil(c.Stderr)}
 	if died, err := p.handshake(mappers, config); err != nil {
 		_ = cmd.Process.Kill()
 		code, _ := p.Wait()
@@ -87,6 +101,18 @@ func (c *Cmd) Start() (*Process, error) {
 		return nil, fmt.Errorf("starting stage %s: %w", c.Stage, err)
 	}
 	return p, nil
+}
+
+// fileOrNil says whether os/exec passes v to the child as it is, without a
+// copying goroutine that Wait must wait for.
+func fileOrNil(v any) bool {
+	switch f := v.(type) {
+	case nil:
+		return true
+	case *os.File:
+		return f != nil
+	}
+	return false
 }
 
 // syncPair returns the parent's end of the sync socket, with a poller so
@@ -124,6 +150,7 @@ func (c *Cmd) command() (*exec.Cmd, *idMappers, error) {
 	env = append(env, StageEnv+"="+c.Stage, syncEnv+"="+strconv.Itoa(syncFD))
 	attr := &syscall.SysProcAttr{Cloneflags: c.Cloneflags, Setsid: c.Setsid, Pdeathsig: c.Pdeathsig}
 	var mappers *idMappers
+	var shellArgs []string
 	if c.Cloneflags&unix.CLONE_NEWUSER != 0 {
 		maps := c.IDMaps
 		if len(maps.UIDs) == 0 {
@@ -150,7 +177,12 @@ func (c *Cmd) command() (*exec.Cmd, *idMappers, error) {
 			if mappers.gid, why = findIDMapper("newgidmap"); why != "" {
 				return nil, nil, fmt.Errorf("starting stage %s: %s: %w", c.Stage, why, ErrSetup)
 			}
-			env = append(env, phaseEnv+"="+phaseWaitMap)
+			var ok bool
+			if shellArgs, ok = shellWaiter(c.Args); ok {
+				env = append(env, phaseEnv+"="+phaseMapped)
+			} else {
+				env = append(env, phaseEnv+"="+phaseWaitMap)
+			}
 			if c.Pdeathsig != 0 {
 				// Phase 2 gains capabilities on exec, which clears the
 				// parent-death signal: the child sets it again.
@@ -158,9 +190,13 @@ func (c *Cmd) command() (*exec.Cmd, *idMappers, error) {
 			}
 		}
 	}
+	path, args := "/proc/self/exe", append([]string{os.Args[0]}, c.Args...)
+	if shellArgs != nil {
+		path, args = shellPath, shellArgs
+	}
 	cmd := &exec.Cmd{
-		Path:        "/proc/self/exe",
-		Args:        append([]string{os.Args[0]}, c.Args...),
+		Path:        path,
+		Args:        args,
 		Env:         env,
 		Stdin:       c.Stdin,
 		Stdout:      c.Stdout,
@@ -168,6 +204,25 @@ func (c *Cmd) command() (*exec.Cmd, *idMappers, error) {
 		SysProcAttr: attr,
 	}
 	return cmd, mappers, nil
+}
+
+const shellPath = "/bin/sh"
+
+// shellWaiter returns the command line with which /bin/sh is phase 1: it
+// waits for the id maps far cheaper than a start of this (large) binary,
+// reading a line from the sync socket, then execs this binary with args as
+// phase 2. ok is false without /bin/sh, or when this binary's file is gone
+// (replaced by an upgrade): phase 1 is then this binary, through
+// /proc/self/exe.
+func shellWaiter(args []string) (argv []string, ok bool) {
+	if fi, err := os.Stat(shellPath); err != nil || !fi.Mode().IsRegular() {
+		return nil, false
+	}
+	exe, err := os.Executable()
+	if err != nil || strings.HasSuffix(exe, " (deleted)") {
+		return nil, false
+	}
+	return append([]string{"sh", "-c", `read -r _ <&3 && exec "$0" "$@"`, exe}, args...), true
 }
 
 // startLocked starts cmd, on a locked OS thread when a parent-death signal
@@ -197,7 +252,14 @@ func (p *Process) handshake(mappers *idMappers, config []byte) (died bool, err e
 			close(p.written)
 			return false, err
 		}
-		if err := writeFrame(p.sock, msgMapped, nil); err != nil {
+		Trace("id maps written")
+		var err error
+		if p.shell {
+			_, err = p.sock.Write([]byte("\n"))
+		} else {
+			err = writeFrame(p.sock, msgMapped, nil)
+		}
+		if err != nil {
 			close(p.written)
 			return true, err
 		}
@@ -214,6 +276,7 @@ func (p *Process) handshake(mappers *idMappers, config []byte) (died bool, err e
 	case err != nil:
 		return true, err
 	case typ == msgReady:
+		Trace("child ready")
 		return false, nil
 	case typ == msgError:
 		return false, fmt.Errorf("%s: %w", payload, ErrSetup)
@@ -244,6 +307,11 @@ func runMapper(path string, pid int, maps []IDMap) error {
 // Wait waits for the child and returns its exit status; a child killed by
 // signal N gives 128+N. The error is nil unless waiting itself failed.
 func (p *Process) Wait() (int, error) {
+	if p.early {
+		if code, ok := p.reportedExit(); ok {
+			return code, nil
+		}
+	}
 	err := p.cmd.Wait()
 	// The child is gone; closing ends a config write it never read.
 	p.sock.Close()
@@ -261,6 +329,21 @@ func (p *Process) Wait() (int, error) {
 		return code, fmt.Errorf("waiting for stage: %w", err)
 	}
 	return code, nil
+}
+
+// reportedExit reads the child's msgExit; without one (the child died or
+// sent something else) the caller waits for the process.
+func (p *Process) reportedExit() (int, bool) {
+	typ, payload, err := readFrame(p.sock)
+	if err != nil || typ != msgExit || len(payload) != 4 {
+		return 0, false
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		p.sock.Close()
+	}()
+	<-p.written
+	return int(int32(binary.BigEndian.Uint32(payload))), true
 }
 
 // Run starts the stage, forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT,

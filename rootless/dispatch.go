@@ -10,6 +10,8 @@
 package rootless
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,8 +58,10 @@ func cleanEnv(env []string) []string {
 func Dispatch(stages map[string]func() int) (int, bool) {
 	name, ok := os.LookupEnv(StageEnv)
 	if !ok {
+		Trace("main")
 		return 0, false
 	}
+	Trace("stage " + name + " " + os.Getenv(phaseEnv))
 	fd := -1
 	if os.Getenv(syncEnv) == strconv.Itoa(syncFD) {
 		fd = syncFD
@@ -88,6 +92,7 @@ func Dispatch(stages map[string]func() int) (int, bool) {
 		// The stage's own children must not hold the socket.
 		unix.CloseOnExec(fd)
 	}
+	Trace("stage " + name + " ready")
 	return stage(), true
 }
 
@@ -193,4 +198,20 @@ func InUserNS() bool {
 		return false
 	}
 	return st.Ino != procUserInitIno && os.Geteuid() == 0
+}
+
+// ReportExit sends code to a parent that set Cmd.EarlyExit, so it need not
+// wait for this process to end. A stage calls it last, once nothing it
+// does may still be observed (files removed, mounts gone). Without a
+// parent listening it does nothing.
+func ReportExit(code int) {
+	if !isSocket(syncFD) {
+		return
+	}
+	var status [4]byte
+	binary.BigEndian.PutUint32(status[:], uint32(int32(code)))
+	var frame bytes.Buffer
+	_ = writeFrame(&frame, msgExit, status[:])
+	// MSG_NOSIGNAL: a parent gone must not raise SIGPIPE.
+	_ = unix.Sendto(syncFD, frame.Bytes(), unix.MSG_NOSIGNAL, nil)
 }

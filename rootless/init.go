@@ -211,16 +211,16 @@ func InitStage() int {
 	if err := ReadConfig(&cfg); err != nil {
 		return initFailed(ExitSetupFailed, err)
 	}
+	Trace("init config read")
 	if err := setupRootfs(&cfg); err != nil {
 		return initFailed(ExitSetupFailed, err)
 	}
-	if err := dropCapabilities(); err != nil {
-		return initFailed(ExitSetupFailed, err)
-	}
+	Trace("init rootfs ready")
 	pid, console, code, err := startProcess(cfg.Process, nil)
 	if err != nil {
 		return initFailed(code, err)
 	}
+	Trace("init payload started")
 	msg, _ := json.Marshal(InitStatus{Pid: pid})
 	var rights []byte
 	if console != nil {
@@ -290,6 +290,7 @@ func (r *reaper) run(pid int, sigs chan os.Signal) int {
 		switch sig {
 		case unix.SIGCHLD:
 			if code, done := r.reapAll(pid); done {
+				Trace("init payload exited")
 				return code
 			}
 		case unix.SIGURG, unix.SIGPIPE:

@@ -74,6 +74,7 @@ func testStages() map[string]func() int {
 		},
 		"spawn":  stageSpawn,
 		"nested": stageNested,
+		"early":  stageEarly,
 	}
 }
 

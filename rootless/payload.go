@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -53,6 +54,15 @@ func startProcess(p InitProcess, stdio []uintptr) (pid int, console *os.File, co
 		fd := tty.Fd()
 		attr.Files = []uintptr{fd, fd, fd}
 		attr.Sys.Setctty, attr.Sys.Ctty = true, 0
+	}
+	// The bounding set is per thread: cut it on the thread that forks.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := dropCapabilities(); err != nil {
+		if console != nil {
+			console.Close()
+		}
+		return 0, nil, ExitSetupFailed, err
 	}
 	pid, err = syscall.ForkExec(path, p.Args, attr)
 	if err != nil {

@@ -4,14 +4,19 @@ package rootless
 // fd 3 (syncFD). Every message is a frame: one type byte, a big-endian
 // uint32 payload length, the payload. Frames are read with exact-length
 // reads, never buffered, so nothing meant for a later phase of the child is
-// swallowed by an earlier one that then execs.
+// swallowed by an earlier one that then execs (the shell's read builtin
+// reads a socket a byte at a time, up to the newline).
 //
 //	parent (Cmd.Start)                        child (Dispatch)
 //	socketpair, clone(flags), exec   ──────▶  [newuidmap mode only, phase 1]
-//	newuidmap PID ...; newgidmap PID ...      blocks reading: it has uid 0 but
-//	                                          no capabilities until mapped
-//	           ──── msgMapped ─────────────▶  re-exec /proc/self/exe (phase 2):
-//	                                          full capabilities in the namespace
+//	newuidmap PID ...; newgidmap PID ...      /bin/sh blocks reading a line: it
+//	                                          has uid 0 but no capabilities
+//	                                          until mapped
+//	           ──── "\n" ──────────────────▶  exec this binary (phase 2): full
+//	                                          capabilities in the namespace
+//	                                          (without /bin/sh, phase 1 is this
+//	                                          binary, reading msgMapped, and
+//	                                          re-executing /proc/self/exe)
 //	           ──── msgConfig {json} ──────▶  (queued until the stage calls
 //	                (own goroutine, then        ReadConfig)
 //	                 shutdown(SHUT_WR))
@@ -19,7 +24,9 @@ package rootless
 //	                                          look up the stage
 //	           ◀─── msgReady | msgError{text}
 //	Start returns                             fd 3 becomes close-on-exec;
-//	Wait: exit status                         the stage runs
+//	                                          the stage runs
+//	[Cmd.EarlyExit] Wait returns ◀─ msgExit ─ ReportExit(status), then exit
+//	Wait: exit status
 //
 // With Go's own UidMappings (single map, or root) and with no user
 // namespace there is no phase 1 and no msgMapped. If newuidmap fails the
@@ -40,6 +47,7 @@ const (
 	msgConfig = 'C' // parent → child: the JSON of Cmd.Config
 	msgReady  = 'R' // child → parent: setup done, the stage runs now
 	msgError  = 'E' // child → parent: setup failed; payload is the text
+	msgExit   = 'X' // child → parent: the stage's exit status, int32 (ReportExit)
 )
 
 // syncFD is the child's end of the socket. It is fixed, not named in the

@@ -1,0 +1,33 @@
+package rootless
+
+import (
+	"os"
+	"strconv"
+	"time"
+)
+
+// TraceEnv, set to 1, makes every nook process print a timestamped line on
+// stderr at each step of starting a container, to see where a `run` spends
+// its time: `NOOK_TRACE=1 nook run --rm IMG true 2>&1 | grep nook-trace`.
+// The stages inherit it; the payload does not (init gives it its own
+// environment).
+const TraceEnv = "NOOK_TRACE"
+
+// Trace prints event with the wall-clock time in microseconds and the pid,
+// so the lines of all processes of a run sort into one timeline. Off (one
+// getenv) unless TraceEnv is set.
+func Trace(event string) {
+	if os.Getenv(TraceEnv) != "1" {
+		return
+	}
+	now := time.Now()
+	b := make([]byte, 0, 80)
+	b = append(b, "nook-trace "...)
+	b = strconv.AppendInt(b, now.UnixMicro(), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(os.Getpid()), 10)
+	b = append(b, ' ')
+	b = append(b, event...)
+	b = append(b, '\n')
+	_, _ = os.Stderr.Write(b)
+}
