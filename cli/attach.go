@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"nook/container"
 )
@@ -18,19 +17,11 @@ type AttachCmd struct {
 // Run attaches until the container stops (exiting with its status) or
 // until ctrl-p ctrl-q.
 func (c *AttachCmd) Run(g *Globals) error {
-	files := [3]*os.File{}
-	for i, s := range []any{g.Stdin, g.Stdout, g.Stderr} {
-		f, ok := s.(*os.File)
-		if !ok {
-			return fmt.Errorf("attach needs its standard streams to be files")
-		}
-		files[i] = f
-	}
-	m, err := g.openContainers()
+	files, err := g.stdFiles("attach")
 	if err != nil {
 		return err
 	}
-	ctr, err := m.Get(c.Container)
+	m, ctr, err := g.openContainer(c.Container)
 	if err != nil {
 		return err
 	}

@@ -23,11 +23,7 @@ func (c *CommitCmd) Run(g *Globals) error {
 	if done, err := g.enterUserNS(); done {
 		return err
 	}
-	m, err := g.openContainers()
-	if err != nil {
-		return err
-	}
-	ctr, err := m.Get(c.Container)
+	m, ctr, err := g.openContainer(c.Container)
 	if err != nil {
 		return err
 	}

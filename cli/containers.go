@@ -18,6 +18,33 @@ func (g *Globals) openContainers() (*container.Manager, error) {
 	return container.Open(s, container.Options{Logger: g.Log})
 }
 
+// openContainer opens the container manager and finds one container.
+func (g *Globals) openContainer(ref string) (*container.Manager, *container.Container, error) {
+	m, err := g.openContainers()
+	if err != nil {
+		return nil, nil, err
+	}
+	ctr, err := m.Get(ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, ctr, nil
+}
+
+// stdFiles returns stdin, stdout and stderr as files, which verbs that
+// hand them to a container's process need.
+func (g *Globals) stdFiles(verb string) ([3]*os.File, error) {
+	var files [3]*os.File
+	for i, s := range []any{g.Stdin, g.Stdout, g.Stderr} {
+		f, ok := s.(*os.File)
+		if !ok {
+			return files, fmt.Errorf("%s needs its standard streams to be files", verb)
+		}
+		files[i] = f
+	}
+	return files, nil
+}
+
 func (g *Globals) slogLevel() slog.Level {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(g.LogLevel))

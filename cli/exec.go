@@ -1,9 +1,6 @@
 package cli
 
 import (
-	"fmt"
-	"os"
-
 	"nook/container"
 )
 
@@ -26,19 +23,11 @@ func (c *ExecCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	files := [3]*os.File{}
-	for i, s := range []any{g.Stdin, g.Stdout, g.Stderr} {
-		f, ok := s.(*os.File)
-		if !ok {
-			return fmt.Errorf("exec needs its standard streams to be files")
-		}
-		files[i] = f
-	}
-	m, err := g.openContainers()
+	files, err := g.stdFiles("exec")
 	if err != nil {
 		return err
 	}
-	ctr, err := m.Get(c.Container)
+	m, ctr, err := g.openContainer(c.Container)
 	if err != nil {
 		return err
 	}

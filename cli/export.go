@@ -33,11 +33,7 @@ func (c *ExportCmd) Run(g *Globals) error {
 	if done, err := g.enterMountNS(); done {
 		return err
 	}
-	m, err := g.openContainers()
-	if err != nil {
-		return err
-	}
-	ctr, err := m.Get(c.Container)
+	m, ctr, err := g.openContainer(c.Container)
 	if err != nil {
 		return err
 	}

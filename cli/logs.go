@@ -36,11 +36,7 @@ func (c *LogsCmd) Run(g *Globals) error {
 			return fmt.Errorf("--since %q: want a duration (10m) or an RFC 3339 time", c.Since)
 		}
 	}
-	m, err := g.openContainers()
-	if err != nil {
-		return err
-	}
-	ctr, err := m.Get(c.Container)
+	m, ctr, err := g.openContainer(c.Container)
 	if err != nil {
 		return err
 	}

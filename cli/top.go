@@ -22,11 +22,7 @@ type TopCmd struct {
 
 // Run lists the container's processes.
 func (c *TopCmd) Run(g *Globals) error {
-	m, err := g.openContainers()
-	if err != nil {
-		return err
-	}
-	ctr, err := m.Get(c.Container)
+	m, ctr, err := g.openContainer(c.Container)
 	if err != nil {
 		return err
 	}
