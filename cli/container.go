@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"time"
 
 	"nook/container"
 )
@@ -35,11 +34,7 @@ type RestartCmd struct {
 
 // Run stops and starts each container in the background.
 func (c *RestartCmd) Run(g *Globals) error {
-	var timeout *time.Duration
-	if c.Time != nil {
-		d := time.Duration(*c.Time) * time.Second
-		timeout = &d
-	}
+	timeout := seconds(c.Time)
 	return g.eachContainer(c.Containers, func(m *container.Manager, ctr *container.Container) error {
 		if err := m.Stop(ctr, timeout); err != nil {
 			return err

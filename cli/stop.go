@@ -15,11 +15,7 @@ type StopCmd struct {
 
 // Run stops each container and echoes its name.
 func (c *StopCmd) Run(g *Globals) error {
-	var timeout *time.Duration
-	if c.Time != nil {
-		d := time.Duration(*c.Time) * time.Second
-		timeout = &d
-	}
+	timeout := seconds(c.Time)
 	return g.eachContainer(c.Containers, func(m *container.Manager, ctr *container.Container) error {
 		if err := m.Stop(ctr, timeout); err != nil {
 			return err
@@ -102,4 +98,13 @@ func echoRef(refs []string, ctr *container.Container) string {
 		}
 	}
 	return ctr.Name
+}
+
+// seconds turns an optional -t flag into a duration, nil when not given.
+func seconds(t *int) *time.Duration {
+	if t == nil {
+		return nil
+	}
+	d := time.Duration(*t) * time.Second
+	return &d
 }

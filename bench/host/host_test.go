@@ -29,7 +29,7 @@ func TestTreeMemoryCountsChildren(t *testing.T) {
 	}
 	child := exec.Command("sleep", "10")
 	if err := child.Start(); err != nil {
-		t.Skipf("cannot start sleep: %v", err)
+		t.Fatalf("starting sleep: %v", err)
 	}
 	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
 	// Until sleep has exec'd it is a copy of this process; either way it counts.
