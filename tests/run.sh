@@ -101,6 +101,8 @@ done
 passed=$(grep -cE '^\s*--- PASS' "$log" || true)
 failed=$(grep -cE '^\s*--- FAIL' "$log" || true)
 skipped=$(grep -cE '^\s*--- SKIP' "$log" || true)
-echo "skipped (each runs in the other pass, or lacks a capability outside CI): $skipped"
+echo "skipped: $skipped, by reason (under CI=true a missing capability fails instead):"
+grep -B1 -E '^\s*--- SKIP' "$log" | grep -E '^\s+[a-z_]+_test\.go:[0-9]+: ' \
+  | sed -E 's/^\s+[a-z_]+_test\.go:[0-9]+: //' | sort | uniq -c | sort -rn || true
 echo "tests: $passed passed, $failed failed"
 exit $status
