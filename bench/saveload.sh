@@ -10,6 +10,8 @@
 # root, else the current user):
 #   save  nook save -o FILE         vs  podman save --format docker-archive -o FILE
 #   load  nook load -i FILE         vs  podman load -i FILE   (into an empty store each run)
+#         and tar -x of the same root filesystem to the same disk, synced (the bar:
+#         nook load at no less than half tar's speed)
 # Both load the archive nook saved. Podman uses its own XDG dirs and
 # storage.conf (overlay with fuse-overlayfs, as PEERS.md measured; set
 # PODMAN_DRIVER=vfs for vfs). The Markdown table goes to stdout.
@@ -86,13 +88,14 @@ hyperfine --runs "$runs" --export-markdown "$work/save.md" \
 	-n "podman save" "rm -f $work/out-podman.tar; podman save --format docker-archive -o $work/out-podman.tar docker.io/bench/saveload:1" >&2
 hyperfine --runs "$runs" --export-markdown "$work/load.md" \
 	-n "nook load" --prepare "$nook image prune -a -f" "$nook load -q -i $work/nook.tar" \
-	-n "podman load" --prepare "podman rmi -a -f" "podman load -q -i $work/nook.tar" >&2
+	-n "podman load" --prepare "podman rmi -a -f" "podman load -q -i $work/nook.tar" \
+	-n "tar -x" --prepare "rm -rf $work/tarx; mkdir $work/tarx" "tar -xf $rootfs -C $work/tarx && sync -f $work/tarx" >&2
 
 echo "### save/load of a ${size_mb} MB image ($(nproc) CPUs, min of $runs runs in hyperfine's table)"
 echo
 cat "$work/save.md"
 echo
 cat "$work/load.md"
-rm -f "$work/out-nook.tar" "$work/out-podman.tar"
+rm -rf "$work/out-nook.tar" "$work/out-podman.tar" "$work/tarx"
 "$nook" image prune -a -f >/dev/null 2>&1 || true
 podman rmi -a -f >/dev/null 2>&1 || true
