@@ -6,12 +6,10 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
-	"io/fs"
+	"nook/internal/testutil"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -239,33 +237,4 @@ func load(s *image.Store, archive []byte, opts ReadOptions) (image.LoadResult, e
 
 // snapshot describes every file under root, one sorted line each: what
 // a failed load must leave exactly as it was.
-func snapshot(t testing.TB, root string) string {
-	t.Helper()
-	var lines []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		st := fi.Sys().(*syscall.Stat_t)
-		line := fmt.Sprintf("%s %v %d:%d", rel, fi.Mode(), st.Uid, st.Gid)
-		if fi.Mode().IsRegular() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			line += " " + digest.FromBytes(b).String()
-		}
-		lines = append(lines, line)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
-}
+func snapshot(t testing.TB, root string) string { return testutil.TreeSnapshot(t, root) }

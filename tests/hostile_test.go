@@ -6,14 +6,10 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
-	"io"
-	"io/fs"
+	"nook/internal/testutil"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
-	"syscall"
 	"testing"
 )
 
@@ -46,21 +42,7 @@ func TestHostileImports(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := snapshot(t, e.store)
-			r := e.nook(tc.input, "import", "-", "hostile")
-			if r.code != 125 {
-				t.Fatalf("import exited %d, want 125: %s", r.code, r)
-			}
-			lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
-			if len(lines) != 1 || !strings.HasPrefix(lines[0], "nook: ") || !strings.Contains(lines[0], tc.want) {
-				t.Errorf("stderr = %q, want one line naming %q", r.stderr, tc.want)
-			}
-			if r.stdout != "" {
-				t.Errorf("stdout = %q, want nothing", r.stdout)
-			}
-			if after := snapshot(t, e.store); after != before {
-				t.Errorf("store changed:\n--- before\n%s\n--- after\n%s", before, after)
-			}
+			e.refused(t, tc.input, []string{"import", "-", "hostile"}, "nook: ", tc.want)
 		})
 	}
 	// Escapes never landed beside the store either.
@@ -133,52 +115,30 @@ func gz(t *testing.T, b []byte) []byte {
 	return buf.Bytes()
 }
 
-// snapshot describes every file under root: path, type, mode, owner, size,
-// content hash (when readable) and link target, one line each, sorted.
-func snapshot(t *testing.T, root string) string {
+// refused runs nook and checks it turned the input down as a user should
+// see it: exit 125, one stderr line starting with prefix and naming want,
+// nothing on stdout, and the store exactly as it was.
+func (e *env) refused(t *testing.T, input []byte, args []string, prefix, want string) {
 	t.Helper()
-	var lines []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		rel, _ := filepath.Rel(root, p)
-		if err != nil {
-			lines = append(lines, rel+" unreadable")
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		st := fi.Sys().(*syscall.Stat_t)
-		line := fmt.Sprintf("%s %v %d:%d %d", rel, fi.Mode(), st.Uid, st.Gid, fi.Size())
-		switch {
-		case fi.Mode().IsRegular():
-			line += " " + hashFile(p)
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, _ := os.Readlink(p)
-			line += " -> " + target
-		}
-		lines = append(lines, line)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	before := snapshot(t, e.store)
+	r := e.nook(input, args...)
+	if r.code != 125 {
+		t.Fatalf("nook %s exited %d, want 125: %s", strings.Join(args, " "), r.code, r)
 	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
+	lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], prefix) || !strings.Contains(lines[0], want) {
+		t.Errorf("stderr = %q, want one line starting %q and naming %q", r.stderr, prefix, want)
+	}
+	if r.stdout != "" {
+		t.Errorf("stdout = %q, want nothing", r.stdout)
+	}
+	if after := snapshot(t, e.store); after != before {
+		t.Errorf("store changed:\n--- before\n%s\n--- after\n%s", before, after)
+	}
 }
 
-func hashFile(p string) string {
-	f, err := os.Open(p)
-	if err != nil {
-		return "unreadable"
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "unreadable"
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
+// snapshot describes every file under a store, for before/after checks.
+func snapshot(t *testing.T, root string) string { return testutil.TreeSnapshot(t, root) }
 
 func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)

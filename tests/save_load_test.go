@@ -269,21 +269,7 @@ func TestHostileLoads(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := snapshot(t, e.store)
-			r := e.nook(tc.input, "load")
-			if r.code != 125 {
-				t.Fatalf("load exited %d, want 125: %s", r.code, r)
-			}
-			lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
-			if len(lines) != 1 || !strings.HasPrefix(lines[0], "nook: loading stdin: ") || !strings.Contains(lines[0], tc.want) {
-				t.Errorf("stderr = %q, want one line naming %q", r.stderr, tc.want)
-			}
-			if r.stdout != "" {
-				t.Errorf("stdout = %q", r.stdout)
-			}
-			if after := snapshot(t, e.store); after != before {
-				t.Errorf("store changed:\n--- before\n%s\n--- after\n%s", before, after)
-			}
+			e.refused(t, tc.input, []string{"load"}, "nook: loading stdin: ", tc.want)
 		})
 	}
 }
