@@ -88,7 +88,7 @@ func Stages() map[string]func() int {
 		stageProbeUserNS:    probeUserNSStage,
 		stageMount:          mountStage,
 		container.StageShim: container.ShimStage,
-		rootless.StageInit:  rootless.InitStage,
+		rootless.StageInit:  rootless.InitStageWith(container.InitHandlers()),
 	}
 }
 

@@ -18,8 +18,7 @@ type CpCmd struct {
 	Dst        string `arg:"" help:"CONTAINER:DEST_PATH, or a host path, or - for a tar on stdout."`
 }
 
-// Run copies between a container and the host. From a container works
-// whether it runs or not; into one only while it is stopped.
+// Run copies between a container and the host, running or stopped.
 func (c *CpCmd) Run(g *Globals) error {
 	srcCtr, src := splitCpArg(c.Src)
 	dstCtr, dst := splitCpArg(c.Dst)

@@ -181,8 +181,12 @@ func treeNames(name string) func(string) string {
 	}
 }
 
-// extract unpacks a tar into the existing directory dir of this side.
-func (s side) extract(r io.Reader, dir string, chown bool, log *slog.Logger) error {
+// keepNames leaves a tar's names as they are.
+func keepNames(n string) string { return n }
+
+// extract unpacks a tar, its names mapped by rename, into the existing
+// directory dir of this side.
+func (s side) extract(r io.Reader, dir string, rename func(string) string, chown bool, log *slog.Logger) error {
 	fd, err := s.open(dir, true)
 	if err != nil {
 		return err
@@ -196,7 +200,7 @@ func (s side) extract(r io.Reader, dir string, chown bool, log *slog.Logger) err
 		return fmt.Errorf("%s: %q is not a directory: %w", s.name, dir, ErrCopyTarget)
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(retar(r, pw, func(n string) string { return n })) }()
+	go func() { pw.CloseWithError(retar(r, pw, rename)) }()
 	_, err = layer.Apply(pr, fdPath(fd), layer.ApplyOptions{Chown: chown, Logger: log})
 	pr.CloseWithError(io.ErrClosedPipe)
 	if err != nil {
@@ -226,13 +230,21 @@ func (m *Manager) CopyFromContainer(c *Container, src, dst string, w io.Writer, 
 }
 
 // CopyToContainer copies src on the host (a tar read from r when src is
-// "-") to dst, a path in the container. The container must be stopped:
-// its writable layer is changed through a union mount of its own, and
-// the container cannot start until the copy is done.
+// "-") to dst, a path in the container. A running container's init does
+// the unpacking (cpin.go); a stopped one's writable layer is changed
+// through a union mount of its own, and it cannot start until the copy
+// is done.
 func (m *Manager) CopyToContainer(c *Container, src string, r io.Reader, dst string, o CopyOptions) error {
+	if c.Running() {
+		return m.copyIntoRunning(c, src, r, dst, o)
+	}
 	root, err := m.MountRootfs(c, RootfsOptions{Writable: true})
 	if errors.Is(err, ErrRunning) {
-		return fmt.Errorf("copying into %s: %w: copying into a running container is not supported; stop it first", c.Name, ErrRunning)
+		// It started since c was read.
+		if c, err = m.Get(c.ID); err != nil {
+			return err
+		}
+		return m.copyIntoRunning(c, src, r, dst, o)
 	}
 	if err != nil {
 		return err
@@ -269,42 +281,24 @@ func containerPath(p string) string {
 }
 
 // copy carries src of one side to dst of the other with `docker cp`'s
-// rules: into dst when it is a directory (a source ending "/." gives its
-// contents), else as dst, whose parent must exist.
+// rules (see target).
 func (m *Manager) copy(from side, src string, to side, dst string, r io.Reader, w io.Writer, o CopyOptions) error {
 	if src == "-" {
-		return to.extract(r, dst, o.Archive, m.log)
+		return to.extract(r, dst, keepNames, o.Archive, m.log)
 	}
-	srcIsDir, err := from.isDir(src, o.FollowLink)
+	s, err := from.source(src, o.FollowLink)
 	if err != nil {
 		return err
 	}
-	name := path.Base(path.Clean(src))
-	contents := srcIsDir && (strings.HasSuffix(src, "/.") || src == ".")
-	if name == "/" || name == "." {
-		name, contents = ".", true
-	}
 	if dst == "-" {
-		if contents {
+		name := s.Name
+		if s.Contents {
 			name = ""
 		}
 		return from.archive(w, src, o.FollowLink, name, m.log)
 	}
-	dir := dst
-	dstIsDir, err := to.isDir(dst, true)
-	switch {
-	case err == nil && dstIsDir:
-		if contents {
-			name = ""
-		}
-	case err == nil && srcIsDir:
-		return fmt.Errorf("%s: cannot copy a directory onto the file %q: %w", to.name, dst, ErrCopyTarget)
-	case err == nil || errors.Is(err, ErrNoSuchPath):
-		if strings.HasSuffix(dst, "/") {
-			return fmt.Errorf("%s: the directory %q does not exist: %w", to.name, dst, ErrNoSuchPath)
-		}
-		dir, name = path.Dir(strings.TrimRight(dst, "/")), path.Base(dst)
-	default:
+	dir, name, err := to.target(dst, s)
+	if err != nil {
 		return err
 	}
 	pr, pw := io.Pipe()
@@ -313,10 +307,94 @@ func (m *Manager) copy(from side, src string, to side, dst string, r io.Reader, 
 		defer close(done)
 		pw.CloseWithError(from.archive(pw, src, o.FollowLink, name, m.log))
 	}()
-	err = to.extract(pr, dir, o.Archive, m.log)
+	err = to.extract(pr, dir, keepNames, o.Archive, m.log)
 	pr.CloseWithError(io.ErrClosedPipe)
 	<-done // nothing reads the source after the copy returns
 	return err
+}
+
+// source is what a cp copies: a file or a tree, whole or (a directory
+// given as "DIR/.") its contents alone.
+type source struct {
+	IsDir    bool   `json:"isDir"`
+	Contents bool   `json:"contents"`
+	Name     string `json:"name"` // the copy's name unless the destination renames it
+}
+
+// source inspects p, the source of a copy.
+func (s side) source(p string, follow bool) (source, error) {
+	isDir, err := s.isDir(p, follow)
+	if err != nil {
+		return source{}, err
+	}
+	src := source{IsDir: isDir, Name: path.Base(path.Clean(p))}
+	src.Contents = isDir && (strings.HasSuffix(p, "/.") || p == ".")
+	if src.Name == "/" || src.Name == "." {
+		src.Name, src.Contents = ".", true
+	}
+	return src, nil
+}
+
+// target applies `docker cp`'s rules for where src lands on this side:
+// into dst when it is a directory (a source's contents alone, or the
+// source under its own name), else as dst, whose parent must exist. It
+// returns the directory to extract into and the copy's name there ("" for
+// contents alone).
+func (s side) target(dst string, src source) (dir, name string, err error) {
+	if dst, err = s.followLinks(dst); err != nil {
+		return "", "", err
+	}
+	dstIsDir, err := s.isDir(dst, true)
+	switch {
+	case err == nil && dstIsDir:
+		if src.Contents {
+			return dst, "", nil
+		}
+		return dst, src.Name, nil
+	case err == nil && src.IsDir:
+		return "", "", fmt.Errorf("%s: cannot copy a directory onto the file %q: %w", s.name, dst, ErrCopyTarget)
+	case err == nil || errors.Is(err, ErrNoSuchPath):
+		if strings.HasSuffix(dst, "/") {
+			return "", "", fmt.Errorf("%s: the directory %q does not exist: %w", s.name, dst, ErrNoSuchPath)
+		}
+		return path.Dir(strings.TrimRight(dst, "/")), path.Base(dst), nil
+	}
+	return "", "", err
+}
+
+// followLinks resolves symbolic links as the last component of dst, as
+// Docker does, so a copy onto a link writes where the link points (inside
+// the root, like every path here), existing yet or not.
+func (s side) followLinks(dst string) (string, error) {
+	for range 40 { // the kernel's limit (MAXSYMLINKS)
+		if strings.HasSuffix(dst, "/") {
+			return dst, nil // a directory is meant; open follows the link
+		}
+		parent, err := s.open(path.Dir(dst), true)
+		if err != nil {
+			return dst, nil // the copy reports what is missing
+		}
+		target, err := readlinkat(parent, path.Base(dst))
+		unix.Close(parent)
+		if err != nil {
+			return dst, nil // not a link
+		}
+		if !path.IsAbs(target) {
+			target = path.Join(path.Dir(dst), target)
+		}
+		dst = path.Clean(target)
+	}
+	return "", fmt.Errorf("%s: %q: %w", s.name, dst, unix.ELOOP)
+}
+
+// readlinkat reads the symbolic link name in dir.
+func readlinkat(dir int, name string) (string, error) {
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlinkat(dir, name, buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
 }
 
 // isDir reports whether p is a directory (following a final link with follow).

@@ -102,3 +102,70 @@ func TestTreeNames(t *testing.T) {
 		}
 	}
 }
+
+// TestTarget applies `docker cp`'s destination rules inside a root: a
+// directory takes the copy under the source's name, a link as the last
+// component is written through (inside the root), anything else is the
+// copy's own name.
+func TestTarget(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"etc", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"etc/passwd", "tmp/x"} {
+		if err := os.WriteFile(filepath.Join(root, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for link, target := range map[string]string{
+		"l_file": "/tmp/x", "l_dangling": "../../../tmp/made", "l_etc": "/etc", "l_loop": "l_loop",
+		"l_chain": "l_file",
+	} {
+		if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	s := side{root: fd, inRoot: true, name: "test"}
+	file := source{Name: "f"}
+	tree := source{IsDir: true, Name: "d"}
+	contents := source{IsDir: true, Contents: true, Name: "d"}
+	for _, tc := range []struct {
+		dst       string
+		src       source
+		dir, name string
+		err       error
+	}{
+		{"/tmp", file, "/tmp", "f", nil},
+		{"/tmp", contents, "/tmp", "", nil},
+		{"/tmp/new", file, "/tmp", "new", nil},
+		{"/tmp/new", contents, "/tmp", "new", nil},
+		{"/l_file", file, "/tmp", "x", nil},
+		{"/l_chain", file, "/tmp", "x", nil},
+		{"/l_dangling", file, "/tmp", "made", nil},
+		{"/l_etc/", file, "/l_etc/", "f", nil},
+		{"/l_etc", tree, "/etc", "d", nil},
+		{"/l_loop", file, "", "", unix.ELOOP},
+		{"/nowhere/", file, "", "", ErrNoSuchPath},
+		{"/etc/passwd", tree, "", "", ErrCopyTarget},
+	} {
+		t.Run(tc.dst, func(t *testing.T) {
+			dir, name, err := s.target(tc.dst, tc.src)
+			if tc.err != nil {
+				if !errors.Is(err, tc.err) {
+					t.Fatalf("got %q %q, %v; want %v", dir, name, err, tc.err)
+				}
+				return
+			}
+			if err != nil || dir != tc.dir || name != tc.name {
+				t.Errorf("got %q %q, %v; want %q %q", dir, name, err, tc.dir, tc.name)
+			}
+		})
+	}
+}

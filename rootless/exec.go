@@ -13,6 +13,15 @@ package rootless
 //	  ── ExecSignal {Signal} ───────────────────▶   kill(pid, Signal)
 //	  ◀─ ExecReply {Exit} ─────────────────────     once reaped
 //
+// A request may instead name a Call: a Handler that init runs itself, in
+// a goroutine, on the three streams (work that must happen inside the
+// container but must not be a process the container could trace, such
+// as copying into its filesystem):
+//
+//	  ── ExecRequest {Call} + SCM_RIGHTS [stdin, stdout, stderr] ──▶
+//	  ◀─ ExecReply {} | {Code, Error} ──             handler found; runs
+//	  ◀─ ExecReply {Exit} ─────────────────────     handler's status
+//
 // Messages are JSON lines, at most one descriptor set per message.
 
 import (
@@ -27,10 +36,24 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ExecRequest is a process to start in a running container.
+// ExecRequest is a process to start in a running container, or a call.
 type ExecRequest struct {
 	Process InitProcess `json:"process"`
+	Call    *Call       `json:"call,omitempty"`
 }
+
+// Call asks init to run the Handler registered under Name with Arg.
+type Call struct {
+	Name string          `json:"name"`
+	Arg  json.RawMessage `json:"arg,omitempty"`
+}
+
+// Handler is work init does on request, inside the container, with its
+// own privileges; its return value is the session's exit status.
+type Handler func(arg json.RawMessage, stdin, stdout, stderr *os.File) int
+
+// Handlers are init's calls by name.
+type Handlers map[string]Handler
 
 // execReply is init's answer: once {Pid} or {Code, Error}, later {Exit}.
 type execReply struct {
@@ -65,7 +88,7 @@ func Exec(socket string, req ExecRequest, stdio [3]*os.File) (*ExecSession, erro
 	}
 	msg, _ := json.Marshal(req)
 	var rights []byte
-	if !req.Process.Terminal {
+	if !req.Process.Terminal || req.Call != nil {
 		rights = unix.UnixRights(int(stdio[0].Fd()), int(stdio[1].Fd()), int(stdio[2].Fd()))
 	}
 	if _, _, err := c.WriteMsgUnix(append(msg, '\n'), rights, nil); err != nil {
@@ -77,7 +100,7 @@ func Exec(socket string, req ExecRequest, stdio [3]*os.File) (*ExecSession, erro
 		c.Close()
 		return nil, err
 	}
-	if reply.Code != 0 || reply.Pid == 0 {
+	if reply.Code != 0 || (reply.Pid == 0 && req.Call == nil) {
 		c.Close()
 		closeAll(fds)
 		return nil, &InitError{Code: max(reply.Code, ExitSetupFailed), Msg: reply.Error}
@@ -155,7 +178,7 @@ func (s *ExecSession) Wait() (int, error) {
 }
 
 // serveExec accepts exec sessions until the container ends.
-func serveExec(f *os.File, r *reaper) {
+func serveExec(f *os.File, r *reaper, h Handlers) {
 	l, err := net.FileListener(f)
 	f.Close()
 	if err != nil {
@@ -166,11 +189,11 @@ func serveExec(f *os.File, r *reaper) {
 		if err != nil {
 			return
 		}
-		go serveSession(c.(*net.UnixConn), r)
+		go serveSession(c.(*net.UnixConn), r, h)
 	}
 }
 
-func serveSession(c *net.UnixConn, r *reaper) {
+func serveSession(c *net.UnixConn, r *reaper, h Handlers) {
 	defer c.Close()
 	req, fds, err := readExecRequest(c)
 	defer func() { closeAll(fds) }()
@@ -180,6 +203,11 @@ func serveSession(c *net.UnixConn, r *reaper) {
 	}
 	if err != nil {
 		reply(execReply{Code: ExitSetupFailed, Error: err.Error()}, nil)
+		return
+	}
+	if req.Call != nil {
+		serveCall(req.Call, h, fds, reply)
+		fds = nil
 		return
 	}
 	var stdio []uintptr
@@ -209,6 +237,45 @@ func serveSession(c *net.UnixConn, r *reaper) {
 	go forwardSessionSignals(c, pid)
 	code = <-exited
 	reply(execReply{Exit: &code}, nil)
+}
+
+// serveCall runs a call's handler on the session's streams, which it
+// owns; there is no process, so nothing to signal.
+func serveCall(call *Call, h Handlers, fds []int, reply func(execReply, []byte)) {
+	if len(fds) != 3 {
+		closeAll(fds)
+		reply(execReply{Code: ExitSetupFailed, Error: "call without its 3 streams"}, nil)
+		return
+	}
+	files := [3]*os.File{os.NewFile(uintptr(fds[0]), "stdin"), os.NewFile(uintptr(fds[1]), "stdout"), os.NewFile(uintptr(fds[2]), "stderr")}
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	handler, ok := h[call.Name]
+	if !ok {
+		reply(execReply{Code: ExitSetupFailed, Error: fmt.Sprintf("init has no call %q", call.Name)}, nil)
+		return
+	}
+	reply(execReply{}, nil)
+	code := runHandler(handler, call, files)
+	for _, f := range files {
+		f.Close() // before the exit reply: the caller reads streams to their end
+	}
+	reply(execReply{Exit: &code}, nil)
+}
+
+// runHandler runs handler; a panic is the call's failure, not init's:
+// init is the container's pid 1.
+func runHandler(handler Handler, call *Call, files [3]*os.File) (code int) {
+	defer func() {
+		if p := recover(); p != nil {
+			fmt.Fprintf(files[2], "call %s failed: %v\n", call.Name, p)
+			code = ExitSetupFailed
+		}
+	}()
+	return handler(call.Arg, files[0], files[1], files[2])
 }
 
 // readExecRequest reads the request line and the descriptors with it.

@@ -197,7 +197,15 @@ const (
 )
 
 // InitStage is the init stage: main hands it to Dispatch under StageInit.
-func InitStage() int {
+func InitStage() int { return runInit(nil) }
+
+// InitStageWith is InitStage whose exec sessions may also call h (see
+// exec.go): work done by init itself, inside the container.
+func InitStageWith(h Handlers) func() int {
+	return func() int { return runInit(h) }
+}
+
+func runInit(h Handlers) int {
 	// The payload must not inherit these.
 	unix.CloseOnExec(statusFD)
 	hasExec := isSocket(execFD)
@@ -237,7 +245,7 @@ func InitStage() int {
 	unix.Close(statusFD)
 	r := &reaper{waiters: map[int]chan int{}, early: map[int]int{}}
 	if hasExec {
-		go serveExec(os.NewFile(execFD, "exec"), r)
+		go serveExec(os.NewFile(execFD, "exec"), r, h)
 	}
 	return r.run(pid, sigs)
 }

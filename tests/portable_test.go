@@ -209,7 +209,8 @@ func TestExportImportRoundTrip(t *testing.T) {
 
 // cpLinks are the symbolic links a hostile container may plant.
 const cpLinks = `busybox ln -s / /l_root; busybox ln -s ../../../../../../../../.. /l_up; ` +
-	`busybox ln -s /etc/passwd /l_passwd; busybox ln -s /tmp /mid; echo inside > /tmp/x; busybox ln -s /etc /l_etc`
+	`busybox ln -s /etc/passwd /l_passwd; busybox ln -s /tmp /mid; echo inside > /tmp/x; busybox ln -s /tmp/x /l_file; ` +
+	`busybox ln -s ../../../../../tmp/made /l_dangling; busybox ln -s /etc /l_etc`
 
 func TestCp(t *testing.T) {
 	e := runEnv(t)
@@ -265,40 +266,66 @@ func TestCp(t *testing.T) {
 	}
 
 	// Writes: into the container or refused; the host sentinel stays.
-	for _, tc := range []struct{ name, dst, inside string }{
-		{"into a link to a directory", "c1:/l_etc/", "/etc/evil"},
-		{"through a link to /", "c1:/l_root" + sentinel, ""},
-		{"through ../ links", "c1:/l_up" + sentinel, ""},
-		{"onto a link to a host path", "c1:/l_up" + host + "/", ""},
-		{"into a link in the middle", "c1:/mid/evil", "/tmp/evil"},
-	} {
-		t.Run("write/"+tc.name, func(t *testing.T) {
-			r := e.nook(nil, "cp", evil, tc.dst)
-			if tc.inside == "" {
-				if r.code != 125 || strings.Count(r.stderr, "\n") != 1 {
-					t.Errorf("want a one-line refusal: %s", r)
+	// A running container (its init unpacks the copy) is held to the
+	// same rules as a stopped one, links planted alike.
+	e.ok(nil, "run", "-d", "--name", "live", "bb", "sh", "-c", cpLinks+"; echo live > /live; sleep 60")
+	eventually(t, "the running container's links", func() bool {
+		got, _ := read("live:/live", "-")
+		return got == "live\n"
+	})
+	for _, ctr := range []string{"c1", "live"} {
+		for _, tc := range []struct{ name, dst, inside string }{
+			{"into a link to a directory", ":/l_etc/", "/etc/evil"},
+			{"through a link to /", ":/l_root" + sentinel, ""},
+			{"through ../ links", ":/l_up" + sentinel, ""},
+			{"onto a link to a host path", ":/l_up" + host + "/", ""},
+			{"into a link in the middle", ":/mid/evil", "/tmp/evil"},
+			{"onto a link to a file", ":/l_file", "/tmp/x"},
+			{"onto a dangling ../ link", ":/l_dangling", "/tmp/made"},
+			{"into a missing directory", ":/nowhere/", ""},
+		} {
+			t.Run("write/"+ctr+"/"+tc.name, func(t *testing.T) {
+				r := e.nook(nil, "cp", evil, ctr+tc.dst)
+				if tc.inside == "" {
+					if r.code != 125 || strings.Count(r.stderr, "\n") != 1 {
+						t.Errorf("want a one-line refusal: %s", r)
+					}
+				} else if r.code != 0 {
+					t.Errorf("cp: %s", r)
+				} else if got, _ := read(ctr+":"+tc.inside, "-"); got != "evil\n" {
+					t.Errorf("%s in the container holds %q", tc.inside, got)
 				}
-			} else if r.code != 0 {
-				t.Errorf("cp: %s", r)
-			} else if got, _ := read("c1:"+tc.inside, "-"); got != "evil\n" {
-				t.Errorf("%s in the container holds %q", tc.inside, got)
+				if b, err := os.ReadFile(sentinel); err != nil || string(b) != "sentinel\n" {
+					t.Fatalf("the host sentinel changed: %q, %v", b, err)
+				}
+			})
+		}
+		// A hostile tar on stdin is refused whole.
+		for name, archive := range map[string][]byte{
+			"dot-dot entry":        tarOf(t, file("../../escape", "x")),
+			"through its own link": tarOf(t, symlink("up", "/"), file("up"+host+"/sentinel", "x")),
+		} {
+			if r := e.nook(archive, "cp", "-", ctr+":/tmp"); r.code != 125 || strings.Count(r.stderr, "\n") != 1 {
+				t.Errorf("cp of a tar with a %s into %s: %s", name, ctr, r)
 			}
-			if b, err := os.ReadFile(sentinel); err != nil || string(b) != "sentinel\n" {
-				t.Fatalf("the host sentinel changed: %q, %v", b, err)
-			}
-		})
-	}
-	// A hostile tar on stdin is refused whole.
-	for name, archive := range map[string][]byte{
-		"dot-dot entry":        tarOf(t, file("../../escape", "x")),
-		"through its own link": tarOf(t, symlink("up", "/"), file("up"+host+"/sentinel", "x")),
-	} {
-		if r := e.nook(archive, "cp", "-", "c1:/tmp"); r.code != 125 || strings.Count(r.stderr, "\n") != 1 {
-			t.Errorf("cp of a tar with a %s: %s", name, r)
+		}
+		if b, _ := os.ReadFile(sentinel); string(b) != "sentinel\n" {
+			t.Fatalf("the host sentinel changed: %q", b)
 		}
 	}
-	if b, _ := os.ReadFile(sentinel); string(b) != "sentinel\n" {
-		t.Fatalf("the host sentinel changed: %q", b)
+
+	// The running container's processes see a copy at once, through its
+	// live union, and it keeps running.
+	e.ok(nil, "cp", evil, "live:/evil")
+	if got := e.ok(nil, "exec", "live", "cat", "/evil", "/etc/evil", "/tmp/evil"); got != "evil\nevil\nevil\n" {
+		t.Errorf("the running container reads %q", got)
+	}
+	e.ok(tarOf(t, file("streamed/a", "a\n")), "cp", "-", "live:/tmp")
+	if got := e.ok(nil, "exec", "live", "cat", "/tmp/streamed/a"); got != "a\n" {
+		t.Errorf("a tar copied into the running container: %q", got)
+	}
+	if st := e.state("live"); st != "running" {
+		t.Errorf("after cp the container is %s", st)
 	}
 
 	// Trees both ways, owners kept with -a, and the result in a container.
@@ -318,14 +345,22 @@ func TestCp(t *testing.T) {
 		t.Errorf("diff after cp into the container:\n%s", got)
 	}
 
-	// A running container: reads work, writes are refused in one line.
-	e.ok(nil, "run", "-d", "--name", "live", "bb", "sh", "-c", "echo live > /live; sleep 60")
-	eventually(t, "a read from the running container", func() bool {
-		got, _ := read("live:/live", "-")
-		return got == "live\n"
-	})
-	if r := e.nook(nil, "cp", evil, "live:/evil"); r.code != 125 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "running") {
-		t.Errorf("cp into a running container: %s", r)
+	// Trees into the running container, owners kept with -a or given to
+	// its root without.
+	ownedDir, owned := dir("owned/", 0o755), file("owned/f", "x\n")
+	ownedDir.uid, ownedDir.gid, owned.uid, owned.gid = 65534, 65534, 65534, 65534
+	e.ok(tarOf(t, ownedDir, owned), "cp", "-a", "-", "live:/tmp")
+	e.ok(tarOf(t, ownedDir, owned), "cp", "-", "live:/")
+	if got := e.ok(nil, "exec", "live", "stat", "-c", "%u:%g %n", "/tmp/owned/f", "/owned/f"); got != "65534:65534 /tmp/owned/f\n0:0 /owned/f\n" {
+		t.Errorf("owners of tars copied into the running container:\n%s", got)
+	}
+	e.ok(nil, "cp", filepath.Join(host, "home"), "live:/tree")
+	e.ok(nil, "cp", filepath.Join(host, "home")+"/.", "live:/contents")
+	if got := e.ok(nil, "exec", "live", "cat", "/tree/nobody/owned", "/contents/nobody/owned"); got != "nobody's\nnobody's\n" {
+		t.Errorf("trees copied into the running container: %q", got)
+	}
+	if r := e.nook(nil, "cp", filepath.Join(host, "home"), "live:/etc/passwd"); r.code != 125 || !strings.Contains(r.stderr, "cannot copy a directory onto the file") {
+		t.Errorf("a directory onto a file of the running container: %s", r)
 	}
 	if out, code := e.runOnPty("", "cp", "c1:/etc/passwd", "-"); code != 125 || !strings.Contains(out, "refusing") {
 		t.Errorf("cp to a terminal: exit %d, %q", code, out)
