@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
 	"nook/container"
@@ -45,8 +44,8 @@ func (c *ExportCmd) Run(g *Globals) error {
 	}
 	defer root.Close()
 	write := func(w io.Writer) error {
-		if bar := c.progress(g); bar != nil {
-			w = io.MultiWriter(w, bar)
+		if bar := g.progressBar(-1, "exporting", c.Quiet); bar != nil {
+			w = progressWriter{w, bar}
 			defer bar.Finish()
 		}
 		return layer.Write(w, root.Dir, layer.WriteOptions{Root: true, Logger: g.Log})
@@ -65,19 +64,4 @@ func (c *ExportCmd) Run(g *Globals) error {
 		return fmt.Errorf("exporting %s: %w", ctr.Name, err)
 	}
 	return root.Close()
-}
-
-// progress is a byte counter on a terminal, nil elsewhere or with -q.
-func (c *ExportCmd) progress(g *Globals) *progressbar.ProgressBar {
-	f, ok := g.Stderr.(*os.File)
-	if c.Quiet || !ok || !term.IsTerminal(int(f.Fd())) {
-		return nil
-	}
-	return progressbar.NewOptions64(-1,
-		progressbar.OptionSetWriter(f),
-		progressbar.OptionSetDescription("exporting"),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionThrottle(100_000_000),
-		progressbar.OptionClearOnFinish(),
-	)
 }

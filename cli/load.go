@@ -3,8 +3,10 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
+	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
 	"nook/image"
@@ -63,6 +65,10 @@ func (c *LoadCmd) Run(g *Globals) error {
 		return fmt.Errorf("loading %s: %w", name, err)
 	}
 	defer a.Close()
+	if bar := g.progressBar(a.Size(), "loading", c.Quiet); bar != nil {
+		opts.Progress = func(r io.Reader) io.Reader { pr := progressbar.NewReader(r, bar); return &pr }
+		defer bar.Finish()
+	}
 	res, err := s.Load(image.LoadOptions{Chown: canChown()}, func(add image.AddFunc) error {
 		return tarball.Read(a, opts, add)
 	})

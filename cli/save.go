@@ -58,7 +58,7 @@ func (c *SaveCmd) Run(g *Globals) error {
 
 func (c *SaveCmd) write(g *Globals, w io.Writer, kind compression.Kind, imgs []image.ExportImage, open func(digest.Digest) (*os.File, error)) error {
 	if bar := c.progress(g, imgs); bar != nil {
-		w = io.MultiWriter(w, bar)
+		w = progressWriter{w, bar}
 		defer bar.Finish()
 	}
 	zw, err := compression.NewWriter(w, kind, 0)
@@ -74,10 +74,6 @@ func (c *SaveCmd) write(g *Globals, w io.Writer, kind compression.Kind, imgs []i
 
 // progress is a byte counter on a terminal, nil elsewhere or with -q.
 func (c *SaveCmd) progress(g *Globals, imgs []image.ExportImage) *progressbar.ProgressBar {
-	f, ok := g.Stderr.(*os.File)
-	if c.Quiet || !ok || !term.IsTerminal(int(f.Fd())) {
-		return nil
-	}
 	var total int64
 	for _, img := range imgs {
 		total += img.Desc.Size + img.Manifest.Config.Size
@@ -88,13 +84,7 @@ func (c *SaveCmd) progress(g *Globals, imgs []image.ExportImage) *progressbar.Pr
 	if c.Compress != "none" {
 		total = -1
 	}
-	return progressbar.NewOptions64(total,
-		progressbar.OptionSetWriter(f),
-		progressbar.OptionSetDescription("saving"),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionThrottle(100_000_000),
-		progressbar.OptionClearOnFinish(),
-	)
+	return g.progressBar(total, "saving", c.Quiet)
 }
 
 func writeTo(p string, fill func(io.Writer) error) error {

@@ -111,6 +111,18 @@ func (a *Archive) Close() error {
 	return a.file.Close()
 }
 
+// Size is the size of the (decompressed) tar, or -1 for a directory.
+func (a *Archive) Size() int64 {
+	if a.file == nil {
+		return -1
+	}
+	fi, err := a.file.Stat()
+	if err != nil {
+		return -1
+	}
+	return fi.Size()
+}
+
 // Name is what the archive was opened from.
 func (a *Archive) Name() string { return a.name }
 

@@ -50,6 +50,9 @@ type ReadOptions struct {
 	// platform.
 	Platform Platform
 	Explicit bool
+	// Progress, when set, wraps each layer's stream as it is read, so a
+	// caller can show how far the load is.
+	Progress func(io.Reader) io.Reader
 }
 
 // Read finds every image of the archive and hands each to add: the
@@ -152,7 +155,13 @@ func digestFromName(key string) (digest.Digest, bool) {
 func (r *reader) opener(key string) func() (io.ReadCloser, error) {
 	return func() (io.ReadCloser, error) {
 		rc, _, err := r.a.open(key)
-		return rc, err
+		if err != nil || r.opts.Progress == nil {
+			return rc, err
+		}
+		return struct {
+			io.Reader
+			io.Closer
+		}{r.opts.Progress(rc), rc}, nil
 	}
 }
 
