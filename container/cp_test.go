@@ -14,30 +14,12 @@ import (
 func TestSideOpenStaysInRoot(t *testing.T) {
 	outer := t.TempDir()
 	root := filepath.Join(outer, "root")
-	for _, d := range []string{"etc", "tmp", "deep/er"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for p, body := range map[string]string{"etc/passwd": "inside", "tmp/x": "x", filepath.Join("..", "outside"): "outside"} {
-		if err := os.WriteFile(filepath.Join(root, p), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for link, target := range map[string]string{
-		"l_root": "/", "l_up": "../../../../..", "l_passwd": "/etc/passwd", "mid": "/tmp",
-		"deep/er/rel": "../../etc", "l_out": "../outside", "l_abs_out": filepath.Join(outer, "outside"),
-	} {
-		if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	s := side{root: fd, inRoot: true, name: "test"}
+	s := rootSide(t, root, []string{"etc", "tmp", "deep/er"},
+		map[string]string{"etc/passwd": "inside", "tmp/x": "x", filepath.Join("..", "outside"): "outside"},
+		map[string]string{
+			"l_root": "/", "l_up": "../../../../..", "l_passwd": "/etc/passwd", "mid": "/tmp",
+			"deep/er/rel": "../../etc", "l_out": "../outside", "l_abs_out": filepath.Join(outer, "outside"),
+		})
 	tests := []struct {
 		path   string
 		follow bool
@@ -108,31 +90,11 @@ func TestTreeNames(t *testing.T) {
 // component is written through (inside the root), anything else is the
 // copy's own name.
 func TestTarget(t *testing.T) {
-	root := t.TempDir()
-	for _, d := range []string{"etc", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, f := range []string{"etc/passwd", "tmp/x"} {
-		if err := os.WriteFile(filepath.Join(root, f), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for link, target := range map[string]string{
-		"l_file": "/tmp/x", "l_dangling": "../../../tmp/made", "l_etc": "/etc", "l_loop": "l_loop",
-		"l_chain": "l_file",
-	} {
-		if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	s := side{root: fd, inRoot: true, name: "test"}
+	s := rootSide(t, t.TempDir(), []string{"etc", "tmp"}, map[string]string{"etc/passwd": "", "tmp/x": ""},
+		map[string]string{
+			"l_file": "/tmp/x", "l_dangling": "../../../tmp/made", "l_etc": "/etc", "l_loop": "l_loop",
+			"l_chain": "l_file",
+		})
 	file := source{Name: "f"}
 	tree := source{IsDir: true, Name: "d"}
 	contents := source{IsDir: true, Contents: true, Name: "d"}
@@ -168,4 +130,32 @@ func TestTarget(t *testing.T) {
 			}
 		})
 	}
+}
+
+// rootSide builds a container root of dirs, files (path: body) and
+// symbolic links (path: target) and returns it as a side that resolves
+// inside it.
+func rootSide(t *testing.T, root string, dirs []string, files, links map[string]string) side {
+	t.Helper()
+	for _, d := range dirs {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for p, body := range files {
+		if err := os.WriteFile(filepath.Join(root, p), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for link, target := range links {
+		if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return side{root: fd, inRoot: true, name: "test"}
 }
