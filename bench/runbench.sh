@@ -9,17 +9,25 @@
 # current user), in one hyperfine run per workload so the machine's load is
 # shared alike:
 #   run   nook run --rm IMG /bin/true   bwrap and ch-run on the unpacked root,
-#         podman run --rm --network none IMG /bin/true (runc; PEERS.md: crun
-#         refuses hybrid cgroups)
+#         podman run --rm --network none IMG /bin/true, twice: storage on
+#         fuse-overlayfs (podman-fuse) and on the kernel's overlay (podman-native)
 #   exec  nook exec CTR /bin/true       podman exec CTR /bin/true
 #   ps    nook ps with 20 running       podman ps with 20 running
 # A tool that is missing gets "-" (as root the script installs bubblewrap,
 # charliecloud-runtime, runc and podman). The Markdown table goes to stdout,
 # with nook's time over each peer's; progress goes to stderr. NOOK_TRACE=1
-# on a single `nook run` shows where its time goes. On the 2-CPU Debian 12
-# test host (hybrid cgroups, no systemd) `podman run` waits out conmon's
-# 20 s exit timeout ("Exceeded conmon timeout waiting for container to
-# exit" in --log-level=debug); its exec and ps are not affected.
+# on a single `nook run` shows where its time goes.
+#
+# Podman is Debian's 4.3, rootless, each storage driver in its own
+# XDG_CONFIG_HOME/XDG_DATA_HOME/XDG_RUNTIME_DIR (it records its driver in
+# its database), emptied at the start of every run, with the containers.conf
+# a user of a host without systemd and with hybrid cgroups writes: runtime
+# runc (crun 1.8 refuses hybrid cgroups even with --cgroups=disabled, and
+# runc refuses --cgroups=disabled), cgroup_manager cgroupfs, events_logger
+# file. A Podman store reused across runs of this script ended up making
+# every `podman run --rm` wait out conmon's 20 s exit timeout ("Exceeded
+# conmon timeout waiting for container to exit" in --log-level=debug),
+# whatever the configuration; a fresh store does not.
 set -euo pipefail
 
 say() { echo "runbench.sh: $*" >&2; }
@@ -63,14 +71,39 @@ for tool in hyperfine python3 busybox; do
 done
 has() { command -v "$1" >/dev/null; }
 
-# Private worlds: nook's store, Podman's dirs (runc, overlay on fuse-overlayfs).
-export NOOK_ROOT=$work/nook-store
-pod=$work/podman
-mkdir -p "$pod/config/containers" "$pod/data" "$pod/run"
-chmod 700 "$pod/run"
-printf '[storage]\ndriver = "overlay"\n[storage.options.overlay]\nmount_program = "/usr/bin/fuse-overlayfs"\n' >"$pod/config/containers/storage.conf"
-printf '[engine]\nruntime = "runc"\n' >"$pod/config/containers/containers.conf"
-export XDG_CONFIG_HOME=$pod/config XDG_DATA_HOME=$pod/data XDG_RUNTIME_DIR=$pod/run
+# Private worlds: nook's store and runtime dir; Podman's dirs, one set per
+# storage driver (fuse-overlayfs, kernel overlay).
+export NOOK_ROOT=$work/nook-store XDG_RUNTIME_DIR=$work/run
+mkdir -p "$XDG_RUNTIME_DIR"
+chmod 700 "$XDG_RUNTIME_DIR"
+drivers=(fuse native)
+podenv() { # podenv DRIVER: the environment of that Podman
+	echo "XDG_CONFIG_HOME=$work/podman-$1/config XDG_DATA_HOME=$work/podman-$1/data XDG_RUNTIME_DIR=$work/podman-$1/run"
+}
+pm() { # pm DRIVER ARGS...: podman with that driver's dirs
+	local d=$1
+	shift
+	env $(podenv "$d") podman "$@"
+}
+for d in "${drivers[@]}"; do
+	dir=$work/podman-$d
+	if [ -d "$dir" ] && has podman; then
+		pm "$d" system reset -f >/dev/null 2>&1 || true
+	fi
+	rm -rf "$dir" 2>/dev/null || true
+	mkdir -p "$dir/config/containers" "$dir/data" "$dir/run"
+	chmod 700 "$dir/run"
+	printf '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n' \
+		>"$dir/config/containers/containers.conf"
+	if [ "$d" = fuse ]; then
+		printf '[storage]\ndriver = "overlay"\n[storage.options.overlay]\nmount_program = "/usr/bin/fuse-overlayfs"\n' \
+			>"$dir/config/containers/storage.conf"
+	else
+		# No mount_program: Podman 4.3 uses the kernel's overlay when it
+		# can mount it in a user namespace (Linux 5.13 on).
+		printf '[storage]\ndriver = "overlay"\n' >"$dir/config/containers/storage.conf"
+	fi
+done
 
 # The image: the host's static busybox and a few applets.
 root=$work/rootfs
@@ -90,17 +123,17 @@ say "importing the image"
 "$nook" image prune -a -f >/dev/null 2>&1 || true
 tar -C "$root" -cf "$work/rootfs.tar" .
 "$nook" import "$work/rootfs.tar" "$img" >/dev/null
-podman_ok=false
+podman_ok=()
 if has podman && has runc; then
 	"$nook" save -o "$work/image.tar" "$img"
-	podman rm -a -f >/dev/null 2>&1 || true
-	podman rmi -a -f >/dev/null 2>&1 || true
-	if podman load -q -i "$work/image.tar" >/dev/null &&
-		podman run --rm --network none --pull=never "docker.io/$img" /bin/true; then
-		podman_ok=true
-	else
-		say "podman cannot run here; its column stays empty"
-	fi
+	for d in "${drivers[@]}"; do
+		if pm "$d" load -q -i "$work/image.tar" >/dev/null &&
+			pm "$d" run --rm --network none --pull=never "docker.io/$img" /bin/true; then
+			podman_ok+=("$d")
+		else
+			say "podman ($d) cannot run here; its column stays empty"
+		fi
+	done
 fi
 
 # bench NAME CMD...: hyperfine's minimum in ms goes to $work/NAME.ms.
@@ -123,19 +156,25 @@ say "run --rm"
 cmds=(run.nook "$nook run --rm $img /bin/true")
 has bwrap && cmds+=(run.bwrap "bwrap --unshare-user --unshare-pid --unshare-ipc --unshare-uts --bind $root / --proc /proc --dev /dev /bin/true")
 has ch-run && cmds+=(run.ch-run "ch-run $root -- /bin/true")
-$podman_ok && cmds+=(run.podman "podman run --rm --network none --pull=never docker.io/$img /bin/true")
+for d in "${podman_ok[@]}"; do
+	cmds+=(run.podman-$d "env $(podenv "$d") podman run --rm --network none --pull=never docker.io/$img /bin/true")
+done
 bench "${cmds[@]}"
 
 say "exec and ps with 20 running containers"
 for i in $(seq 20); do "$nook" run -d --name "rb$i" "$img" sleep 1000 >/dev/null; done
-if $podman_ok; then
-	for i in $(seq 20); do podman run -d --network none --pull=never --name "rb$i" "docker.io/$img" sleep 1000 >/dev/null; done
-fi
+for d in "${podman_ok[@]}"; do
+	for i in $(seq 20); do pm "$d" run -d --network none --pull=never --name "rb$i" "docker.io/$img" sleep 1000 >/dev/null; done
+done
 cmds=(exec.nook "$nook exec rb1 /bin/true" ps.nook "$nook ps")
-$podman_ok && cmds+=(exec.podman "podman exec rb1 /bin/true" ps.podman "podman ps")
+for d in "${podman_ok[@]}"; do
+	cmds+=(exec.podman-$d "env $(podenv "$d") podman exec rb1 /bin/true" ps.podman-$d "env $(podenv "$d") podman ps")
+done
 bench "${cmds[@]}"
 "$nook" rm -f $("$nook" ps -aq) >/dev/null
-$podman_ok && podman rm -a -f -t 0 >/dev/null
+for d in "${podman_ok[@]}"; do
+	pm "$d" rm -a -f -t 0 >/dev/null
+done
 
 ms() { cat "$results/$1.ms" 2>/dev/null || echo -; }
 ratio() {
@@ -145,9 +184,9 @@ ratio() {
 }
 echo "### start-up, busybox image ($(nproc) CPUs, min of $runs runs, ms)"
 echo
-echo "| workload | nook | bwrap | ch-run | podman | nook / bwrap | nook / ch-run | podman / nook |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| workload | nook | bwrap | ch-run | podman, fuse-overlayfs | podman, kernel overlay | nook / bwrap | nook / ch-run | podman-fuse / nook | podman-native / nook |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for w in run exec ps; do
-	echo "| $w | $(ms $w.nook) | $(ms $w.bwrap) | $(ms $w.ch-run) | $(ms $w.podman) |" \
-		"$(ratio $w.nook $w.bwrap) | $(ratio $w.nook $w.ch-run) | $(ratio $w.podman $w.nook) |"
+	echo "| $w | $(ms $w.nook) | $(ms $w.bwrap) | $(ms $w.ch-run) | $(ms $w.podman-fuse) | $(ms $w.podman-native) |" \
+		"$(ratio $w.nook $w.bwrap) | $(ratio $w.nook $w.ch-run) | $(ratio $w.podman-fuse $w.nook) | $(ratio $w.podman-native $w.nook) |"
 done

@@ -82,16 +82,7 @@ func (f *createFlags) options() (container.CreateOptions, error) {
 
 // create makes the container and writes --cidfile.
 func (f *createFlags) create(g *Globals) (*container.Manager, *container.Container, error) {
-	o, err := f.options()
-	if err != nil {
-		return nil, nil, err
-	}
-	if f.Cidfile != "" {
-		if _, err := os.Stat(f.Cidfile); err == nil {
-			return nil, nil, fmt.Errorf("container id file %s exists already", f.Cidfile)
-		}
-	}
-	m, err := g.openContainers()
+	m, o, err := f.prepare(g)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -99,12 +90,36 @@ func (f *createFlags) create(g *Globals) (*container.Manager, *container.Contain
 	if err != nil {
 		return nil, nil, err
 	}
-	if f.Cidfile != "" {
-		if err := os.WriteFile(f.Cidfile, []byte(c.ID), 0o644); err != nil {
-			return nil, nil, fmt.Errorf("writing container id file: %w", err)
-		}
+	if err := f.writeCidfile(c); err != nil {
+		return nil, nil, err
 	}
 	return m, c, nil
+}
+
+// prepare checks the flags and opens the containers.
+func (f *createFlags) prepare(g *Globals) (*container.Manager, container.CreateOptions, error) {
+	o, err := f.options()
+	if err != nil {
+		return nil, o, err
+	}
+	if f.Cidfile != "" {
+		if _, err := os.Stat(f.Cidfile); err == nil {
+			return nil, o, fmt.Errorf("container id file %s exists already", f.Cidfile)
+		}
+	}
+	m, err := g.openContainers()
+	return m, o, err
+}
+
+// writeCidfile writes the container's id to --cidfile, if given.
+func (f *createFlags) writeCidfile(c *container.Container) error {
+	if f.Cidfile == "" {
+		return nil
+	}
+	if err := os.WriteFile(f.Cidfile, []byte(c.ID), 0o644); err != nil {
+		return fmt.Errorf("writing container id file: %w", err)
+	}
+	return nil
 }
 
 // RunCmd is `nook run`: create a container and start it.
@@ -117,15 +132,17 @@ type RunCmd struct {
 // the container's status.
 func (c *RunCmd) Run(g *Globals) error {
 	rootless.Trace("cli parsed")
-	m, ctr, err := c.create(g)
+	m, o, err := c.prepare(g)
 	if err != nil {
 		return err
 	}
-	rootless.Trace("cli created")
-	code, err := m.Start(ctr, container.StartOptions{
+	ctr, code, err := m.Run(o, container.StartOptions{
 		Detach: c.Detach, Stdin: g.Stdin, Stdout: g.Stdout, Stderr: g.Stderr, LogLevel: g.slogLevel(),
-	})
+	}, c.writeCidfile)
 	rootless.Trace("cli started")
+	if ctr == nil {
+		return err
+	}
 	if err == nil && c.Detach {
 		fmt.Fprintln(g.Stdout, ctr.ID)
 	}

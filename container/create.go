@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"nook/image"
+	"nook/rootless"
 )
 
 // CreateOptions are `nook create`'s (and `run`'s) settings. Zero values
@@ -45,11 +46,56 @@ var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 // Create makes a container from an image: its directory with an empty
 // writable layer, its configuration, and state "created".
 func (m *Manager) Create(opts CreateOptions) (*Container, error) {
+	return m.create(opts, newID())
+}
+
+// Run is Create then Start, save that the shim's process starts first:
+// its namespaces, id maps and start-up overlap the container's creation.
+// created, when not nil, is called with the container before it starts
+// (`run --cidfile`); its error ends the run. The container is returned
+// once it exists, also with an error.
+func (m *Manager) Run(opts CreateOptions, o StartOptions, created func(*Container) error) (*Container, int, error) {
+	id := newID()
+	dir := m.dir(id)
+	// A directory without a config is no container yet: listings skip
+	// it until create writes the config.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, 0, fmt.Errorf("creating container %s: %w", id, err)
+	}
+	lock, err := lockForStart(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, 0, fmt.Errorf("creating container %s: %w", id, err)
+	}
+	defer lock.Close()
+	rootless.Trace("cli launching")
+	shim, err := launchShim(lock, opts.Network, opts.OpenStdin, o)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, 0, err
+	}
+	c, err := m.create(opts, id)
+	if err == nil && created != nil {
+		err = created(c)
+	}
+	if err != nil {
+		shim.abort()
+		if c == nil {
+			os.RemoveAll(dir)
+		}
+		return c, 0, err
+	}
+	rootless.Trace("cli created")
+	code, err := m.finishStart(c, shim, o)
+	return c, code, err
+}
+
+func (m *Manager) create(opts CreateOptions, id string) (*Container, error) {
 	img, err := m.store.Resolve(opts.Image)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := configFor(img, opts)
+	cfg, err := configFor(img, opts, id)
 	if err != nil {
 		return nil, err
 	}
@@ -79,10 +125,10 @@ func (m *Manager) Create(opts CreateOptions) (*Container, error) {
 }
 
 // configFor merges the options over the image's configuration.
-func configFor(img image.Image, o CreateOptions) (Config, error) {
+func configFor(img image.Image, o CreateOptions, id string) (Config, error) {
 	ic := img.Config.Config
 	c := Config{
-		ID: newID(), Name: o.Name, Created: time.Now().UTC(), Image: o.Image,
+		ID: id, Name: o.Name, Created: time.Now().UTC(), Image: o.Image,
 		ImageID: img.ID.String(), Entrypoint: ic.Entrypoint, Cmd: ic.Cmd,
 		WorkingDir: ic.WorkingDir, User: ic.User, Hostname: o.Hostname, Network: o.Network,
 		Mounts: o.Mounts, ReadOnly: o.ReadOnly, Tty: o.Tty, OpenStdin: o.OpenStdin,

@@ -5,13 +5,18 @@ package container
 // map. It serves the container's root over FUSE from outside the
 // container's pid namespace, for as long as the container lives.
 //
-//	CLI (Manager.Start)                        shim (ShimStage, namespace root)
+//	CLI (Manager.Start, Manager.Run)           shim (ShimStage, namespace root)
 //	flock(lock, EX|NB)
-//	rootless.Cmd{NEWUSER|NEWNS|NEWUTS|NEWIPC[|NEWNET], Setsid}
-//	  fd 4 = lock, fd 5 = ready pipe (-d)
-//	  ──── shimConfig ───────────────────────▶ / rprivate; hostname; [lo up]
-//	                                            fusefs.Mount(layers, upper) on merged
-//	                                            rootless.StartInit (ladder in rootless/init.go)
+//	rootless.Cmd.Launch{NEWUSER|NEWNS|NEWUTS|NEWIPC[|NEWNET], Setsid}
+//	  fd 4 = lock, fd 5 = ready pipe (-d)     id maps, exec of the shim (Run:
+//	[Run: creates the container meanwhile]     while the CLI creates the container)
+//	  ──── shimConfig ───────────────────────▶ / rprivate; merged bound on itself, shared
+//	                                            rootless.LaunchInit: init starts up
+//	                                            hostname; [lo up]
+//	                                            fusefs.Mount(layers, upper) on merged,
+//	                                            which reaches init's namespace
+//	                                            LaunchedInit.Start: init's config
+//	                                            (ladder in rootless/init.go)
 //	                                            state.json: running, init's pid
 //	  ◀─── ready pipe: "ok" | "error CODE MSG" ─ (-d: the CLI exits now)
 //	  signals (foreground) ──────────────────▶  passed to init, which passes them on
@@ -113,9 +118,11 @@ type shim struct {
 	log   *slog.Logger
 	ready *os.File // detached: the CLI waits on it
 	srv   *fusefs.Server
-	copy  sync.WaitGroup // log and terminal copiers
-	logTo *os.File       // the container's log, unless foreground --rm
-	pipes []*os.File     // init's ends of the stdio pipes, closed here once it holds them
+	// rootBound says the root directory is bound on itself (MakeShared).
+	rootBound bool
+	copy      sync.WaitGroup // log and terminal copiers
+	logTo     *os.File       // the container's log, unless foreground --rm
+	pipes     []*os.File     // init's ends of the stdio pipes, closed here once it holds them
 	// console is a foreground terminal's pty master, resized on SIGWINCH.
 	console *os.File
 	execL   *net.UnixListener
@@ -157,29 +164,20 @@ func (s *shim) run() int {
 	return s.finish(code, "", start)
 }
 
-// setup makes the namespaces' world and starts init.
+// setup makes the namespaces' world and starts init. Init's process is
+// launched first, so its start-up overlaps the union's mount: the root
+// is a shared mount, so the union mounted on it later reaches init's copy
+// of our mount namespace, and init gets its config, which it waits for
+// before it touches the root, only once the union is there.
 func (s *shim) setup() (*rootless.Init, error) {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return nil, fmt.Errorf("making / private: %w", err)
 	}
-	if err := unix.Sethostname([]byte(s.cfg.Hostname)); err != nil {
-		return nil, fmt.Errorf("setting hostname %q: %w", s.cfg.Hostname, err)
-	}
-	if s.cfg.NetNone {
-		if err := loopbackUp(); err != nil {
-			return nil, err
-		}
-	}
-	dir := s.cfg.Dir
-	rootless.Trace("shim mounting")
-	srv, err := fusefs.Mount(s.cfg.Lowers, filepath.Join(dir, "upper"), filepath.Join(dir, "work"),
-		s.cfg.Init.Rootfs, fusefs.Options{Logger: s.log, AllowOther: true, FsName: "nook",
-			Xattrs: s.cfg.Xattrs})
-	if err != nil {
+	if err := rootless.MakeShared(s.cfg.Init.Rootfs); err != nil {
 		return nil, err
 	}
-	s.srv = srv
-	rootless.Trace("shim mounted")
+	s.rootBound = true
+	var err error
 	if s.cfg.Detached && s.cfg.AttachSocket != "" {
 		if s.hub, err = newAttachHub(s.cfg.AttachSocket); err != nil {
 			return nil, err
@@ -193,7 +191,7 @@ func (s *shim) setup() (*rootless.Init, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctr, err := rootless.StartInit(s.cfg.Init, rootless.InitStdio{Stdin: stdin, Stdout: stdout, Stderr: stderr, Exec: execL})
+	li, err := rootless.LaunchInit(rootless.InitStdio{Stdin: stdin, Stdout: stdout, Stderr: stderr, Exec: execL})
 	execL.Close() // init's now
 	for _, w := range s.pipes {
 		w.Close() // init holds the write ends now
@@ -201,10 +199,42 @@ func (s *shim) setup() (*rootless.Init, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.mountRoot(); err != nil {
+		li.Abort()
+		return nil, err
+	}
+	ctr, err := li.Start(s.cfg.Init)
+	if err != nil {
+		return nil, err
+	}
 	if ctr.Console != nil {
 		s.serveConsole(ctr.Console)
 	}
 	return ctr, nil
+}
+
+// mountRoot sets the namespaces' host name and network and mounts the
+// union on the container's root.
+func (s *shim) mountRoot() error {
+	if err := unix.Sethostname([]byte(s.cfg.Hostname)); err != nil {
+		return fmt.Errorf("setting hostname %q: %w", s.cfg.Hostname, err)
+	}
+	if s.cfg.NetNone {
+		if err := loopbackUp(); err != nil {
+			return err
+		}
+	}
+	dir := s.cfg.Dir
+	rootless.Trace("shim mounting")
+	srv, err := fusefs.Mount(s.cfg.Lowers, filepath.Join(dir, "upper"), filepath.Join(dir, "work"),
+		s.cfg.Init.Rootfs, fusefs.Options{Logger: s.log, AllowOther: true, FsName: "nook",
+			Xattrs: s.cfg.Xattrs})
+	if err != nil {
+		return err
+	}
+	s.srv = srv
+	rootless.Trace("shim mounted")
+	return nil
 }
 
 // execListener listens on the exec socket; closing the listener at the
@@ -425,6 +455,10 @@ func (s *shim) finish(code int, why string, start time.Time) int {
 			s.log.Warn("unmounting the container's root; detaching it", "err", err)
 			_ = unix.Unmount(s.cfg.Init.Rootfs, unix.MNT_DETACH)
 		}
+	}
+	if s.rootBound {
+		// The bind below the union; --rm could not remove its directory.
+		_ = unix.Unmount(s.cfg.Init.Rootfs, unix.MNT_DETACH)
 	}
 	rootless.Trace("shim unmounted")
 	if s.cfg.Remove {

@@ -42,64 +42,118 @@ func (e *StartError) Error() string { return e.Msg }
 // exit status; a status of 125-127 may also mean it never started, the
 // reason then printed on Stderr by the shim.
 func (m *Manager) Start(c *Container, o StartOptions) (int, error) {
-	lock, err := os.OpenFile(filepath.Join(c.dir, lockFile), os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+	lock, err := lockForStart(c.dir)
 	if err != nil {
 		return 0, fmt.Errorf("starting %s: %w", c.Name, err)
 	}
 	defer lock.Close()
-	// Taken here and handed to the shim: no two shims for one container.
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		return 0, fmt.Errorf("starting %s: %w", c.Name, ErrRunning)
-	}
-	cfg, err := m.shimConfig(c, o)
+	shim, err := launchShim(lock, c.Network, c.OpenStdin, o)
 	if err != nil {
 		return 0, fmt.Errorf("starting %s: %w", c.Name, err)
 	}
+	return m.finishStart(c, shim, o)
+}
+
+// lockForStart takes the container's lock, which the CLI hands the shim:
+// no two shims for one container.
+func lockForStart(dir string) (*os.File, error) {
+	lock, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, ErrRunning
+	}
+	return lock, nil
+}
+
+// launchedShim is a shim process that sets up its namespaces and id maps
+// while the CLI still prepares its config.
+type launchedShim struct {
+	l     *rootless.Launched
+	ready *os.File // detached: the shim reports the start on it
+}
+
+func (s *launchedShim) abort() {
+	s.l.Abort()
+	if s.ready != nil {
+		s.ready.Close()
+	}
+}
+
+// launchShim starts the shim's process, holding lock; finishStart gives
+// it its config. Everything it needs to be started with is known before
+// the container exists: network, whether stdin is open, the options.
+func launchShim(lock *os.File, network string, openStdin bool, o StartOptions) (*launchedShim, error) {
 	maps, err := rootless.CurrentIDMaps()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	flags := uintptr(unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
-	if c.Network == "none" {
+	if network == "none" {
 		flags |= unix.CLONE_NEWNET
 	}
 	cmd := &rootless.Cmd{
-		Stage: StageShim, Cloneflags: flags, IDMaps: maps, Config: cfg,
+		Stage: StageShim, Cloneflags: flags, IDMaps: maps,
 		ExtraFiles: []*os.File{lock},
 		// Its own session: a terminal's ^C reaches the CLI only, which
 		// passes it on once.
 		Setsid: true,
 	}
+	var r, w *os.File
 	if o.Detach {
-		return 0, m.startDetached(c, cmd)
+		if r, w, err = os.Pipe(); err != nil {
+			return nil, err
+		}
+		cmd.ExtraFiles = append(cmd.ExtraFiles, w)
+	} else {
+		if openStdin {
+			cmd.Stdin = o.Stdin
+		}
+		cmd.Stdout, cmd.Stderr = o.Stdout, o.Stderr
+		cmd.EarlyExit = true
 	}
-	if c.OpenStdin {
-		cmd.Stdin = o.Stdin
+	l, err := cmd.Launch()
+	if w != nil {
+		w.Close()
 	}
-	cmd.Stdout, cmd.Stderr = o.Stdout, o.Stderr
-	cmd.EarlyExit = true
+	if err != nil {
+		if r != nil {
+			r.Close()
+		}
+		return nil, err
+	}
+	return &launchedShim{l: l, ready: r}, nil
+}
+
+// finishStart sends the launched shim its config and, in the foreground,
+// waits for the payload's status.
+func (m *Manager) finishStart(c *Container, shim *launchedShim, o StartOptions) (int, error) {
+	cfg, err := m.shimConfig(c, o)
+	if err != nil {
+		shim.abort()
+		return 0, fmt.Errorf("starting %s: %w", c.Name, err)
+	}
+	if o.Detach {
+		return 0, m.startDetached(c, shim, cfg)
+	}
 	if c.Tty && c.OpenStdin {
 		restore := rawTerminal(o.Stdin)
 		defer restore()
 	}
-	code, err := cmd.Run()
+	code, err := shim.l.Run(cfg)
 	if err != nil {
 		return 0, fmt.Errorf("starting %s: %w", c.Name, err)
 	}
 	return code, nil
 }
 
-// startDetached starts the shim in the background and waits for its report.
-func (m *Manager) startDetached(c *Container, cmd *rootless.Cmd) error {
-	r, w, err := os.Pipe()
-	if err != nil {
-		return fmt.Errorf("starting %s: %w", c.Name, err)
-	}
+// startDetached hands the shim its config and waits for its report.
+func (m *Manager) startDetached(c *Container, shim *launchedShim, cfg shimConfig) error {
+	r := shim.ready
 	defer r.Close()
-	cmd.ExtraFiles = append(cmd.ExtraFiles, w)
-	_, err = cmd.Start()
-	w.Close()
-	if err != nil {
+	if _, err := shim.l.Start(cfg); err != nil {
 		return fmt.Errorf("starting %s: %w", c.Name, err)
 	}
 	msg, err := io.ReadAll(r)

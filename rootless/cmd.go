@@ -62,12 +62,36 @@ func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig)
 // newuidmap/newgidmap (with their output) or of the child's setup is
 // returned here, the child already reaped; such errors wrap ErrSetup.
 func (c *Cmd) Start() (*Process, error) {
+	l, err := c.Launch()
+	if err != nil {
+		return nil, err
+	}
+	return l.Start(c.Config)
+}
+
+// Launched is a stage whose process runs but whose setup may not be done
+// yet, and which has not got its Config: see Cmd.Launch.
+type Launched struct {
+	p     *Process
+	stage string
+	// mapped receives the outcome of writing the id maps, then setup
+	// that of the child's report; both are sent once.
+	mapped, setup chan setupResult
+}
+
+type setupResult struct {
+	died bool // the child closed the socket before reporting
+	err  error
+}
+
+// Launch starts the stage's process and returns at once: the id maps are
+// written, and the child's report awaited, in the background. The caller
+// prepares the stage's config meanwhile (the child only needs it once its
+// stage function runs) and hands it to Launched.Start or Run, or ends the
+// child with Abort. Cmd.Config is not used.
+func (c *Cmd) Launch() (*Launched, error) {
 	if c.Stage == "" {
 		return nil, errors.New("starting stage: no stage name")
-	}
-	config, err := json.Marshal(c.Config)
-	if err != nil {
-		return nil, fmt.Errorf("encoding config of stage %s: %w", c.Stage, err)
 	}
 	cmd, mappers, err := c.command()
 	if err != nil {
@@ -92,15 +116,52 @@ func (c *Cmd) Start() (*Process, error) {
 	}
 	p := &Process{cmd: cmd, sock: sock, written: make(chan struct{}), shell: cmd.Path == shellPath,
 		early: c.EarlyExit && fileOrNil(c.Stdin) && fileOrNil(c.Stdout) && fileOrNil(c.Stderr)}
-	if died, err := p.handshake(mappers, config); err != nil {
-		_ = cmd.Process.Kill()
-		code, _ := p.Wait()
-		if died {
-			err = fmt.Errorf("child exited with status %d before its stage ran (%w): %w", code, err, ErrSetup)
-		}
-		return nil, fmt.Errorf("starting stage %s: %w", c.Stage, err)
+	l := &Launched{p: p, stage: c.Stage, mapped: make(chan setupResult, 1), setup: make(chan setupResult, 1)}
+	go l.handshake(mappers)
+	return l, nil
+}
+
+// Start sends config (JSON-marshalled, read in the child by ReadConfig)
+// and returns once the stage runs, with the errors of Cmd.Start.
+func (l *Launched) Start(config any) (*Process, error) {
+	data, err := json.Marshal(config)
+	if err != nil {
+		l.Abort()
+		return nil, fmt.Errorf("encoding config of stage %s: %w", l.stage, err)
 	}
-	return p, nil
+	r := <-l.mapped
+	if r.err == nil {
+		p := l.p
+		go func() {
+			defer close(p.written)
+			// A child that exits without reading fails this write; fine.
+			if writeFrame(p.sock, msgConfig, data) == nil {
+				_ = p.sock.CloseWrite()
+			}
+		}()
+		r = <-l.setup
+	} else {
+		close(l.p.written)
+	}
+	if r.err != nil {
+		_ = l.p.cmd.Process.Kill()
+		code, _ := l.p.Wait()
+		if r.died {
+			r.err = fmt.Errorf("child exited with status %d before its stage ran (%w): %w", code, r.err, ErrSetup)
+		}
+		return nil, fmt.Errorf("starting stage %s: %w", l.stage, r.err)
+	}
+	return l.p, nil
+}
+
+// Abort kills a launched stage that will not be started, and reaps it.
+func (l *Launched) Abort() {
+	_ = l.p.cmd.Process.Kill()
+	if r := <-l.mapped; r.err == nil {
+		<-l.setup // the killed child's hang-up
+	}
+	close(l.p.written) // no config writer runs
+	_, _ = l.p.Wait()
 }
 
 // fileOrNil says whether os/exec passes v to the child as it is, without a
@@ -244,13 +305,14 @@ func sysMaps(m []IDMap) []syscall.SysProcIDMap {
 	return out
 }
 
-// handshake runs the parent side of the ladder in sync.go. died says the
-// child closed the socket before reporting.
-func (p *Process) handshake(mappers *idMappers, config []byte) (died bool, err error) {
+// handshake runs the parent side of the ladder in sync.go but for the
+// config, which Launched.Start sends between the two results.
+func (l *Launched) handshake(mappers *idMappers) {
+	p := l.p
 	if mappers != nil {
 		if err := writeMaps(p.Pid(), mappers); err != nil {
-			close(p.written)
-			return false, err
+			l.mapped <- setupResult{err: err}
+			return
 		}
 		Trace("id maps written")
 		var err error
@@ -260,28 +322,22 @@ func (p *Process) handshake(mappers *idMappers, config []byte) (died bool, err e
 			err = writeFrame(p.sock, msgMapped, nil)
 		}
 		if err != nil {
-			close(p.written)
-			return true, err
+			l.mapped <- setupResult{died: true, err: err}
+			return
 		}
 	}
-	go func() {
-		defer close(p.written)
-		// A child that exits without reading fails this write; fine.
-		if writeFrame(p.sock, msgConfig, config) == nil {
-			_ = p.sock.CloseWrite()
-		}
-	}()
+	l.mapped <- setupResult{}
 	typ, payload, err := readFrame(p.sock)
 	switch {
 	case err != nil:
-		return true, err
+		l.setup <- setupResult{died: true, err: err}
 	case typ == msgReady:
 		Trace("child ready")
-		return false, nil
+		l.setup <- setupResult{}
 	case typ == msgError:
-		return false, fmt.Errorf("%s: %w", payload, ErrSetup)
+		l.setup <- setupResult{err: fmt.Errorf("%s: %w", payload, ErrSetup)}
 	default:
-		return false, fmt.Errorf("unexpected message %q: %w", typ, ErrSetup)
+		l.setup <- setupResult{err: fmt.Errorf("unexpected message %q: %w", typ, ErrSetup)}
 	}
 }
 
@@ -351,12 +407,34 @@ func (p *Process) reportedExit() (int, bool) {
 // its exit status. A child in the caller's foreground process group also
 // gets a terminal's ^C straight from the kernel, so it may see SIGINT twice.
 func (c *Cmd) Run() (int, error) {
+	sigs := notifyForwarded()
+	defer signal.Stop(sigs)
+	l, err := c.Launch()
+	if err != nil {
+		return -1, err
+	}
+	return l.run(c.Config, sigs)
+}
+
+// Run is Cmd.Run for a launched stage: it sends config, forwards signals
+// and returns the exit status.
+func (l *Launched) Run(config any) (int, error) {
+	sigs := notifyForwarded()
+	defer signal.Stop(sigs)
+	return l.run(config, sigs)
+}
+
+// notifyForwarded catches the signals Run passes on; before the start, so
+// a signal during setup neither kills us nor is lost.
+func notifyForwarded() chan os.Signal {
 	sigs := make(chan os.Signal, 16)
-	// Before Start, so a signal during setup neither kills us nor is lost.
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT,
 		unix.SIGWINCH, unix.SIGUSR1, unix.SIGUSR2, unix.SIGCONT)
-	defer signal.Stop(sigs)
-	p, err := c.Start()
+	return sigs
+}
+
+func (l *Launched) run(config any, sigs chan os.Signal) (int, error) {
+	p, err := l.Start(config)
 	if err != nil {
 		return -1, err
 	}

@@ -4,9 +4,13 @@ package rootless
 // namespace. It prepares the root filesystem the shim mounted, becomes the
 // container's pid 1 and runs the payload under it.
 //
-//	shim (StartInit)                           init (InitStage: pid 1 of a new pid namespace)
+//	shim (LaunchInit, then LaunchedInit.Start) init (InitStage: pid 1 of a new pid namespace)
 //	Cmd{NEWNS|NEWPID, Setsid, Pdeathsig KILL}
-//	  fd 4 = status socket ─ msgConfig ─────▶  mounts proc, sys, dev, the files and
+//	  fd 4 = status socket                     Go start-up; catching all signals (in
+//	[the shim mounts the root meanwhile]       the background, done before the fork)
+//	  ──── msgConfig ───────────────────────▶  / rprivate (the root is there: the
+//	                                           config comes after it); mounts proc,
+//	                                           sys, dev, the files and
 //	                                           volumes under Rootfs; pivot_root(".", ".");
 //	                                           umount2(".", MNT_DETACH); [ro root];
 //	                                           bounding set cut to Docker's default
@@ -118,12 +122,31 @@ type InitStdio struct {
 // StartInit starts init for cfg and returns once the payload runs, or an
 // *InitError when it could not be started.
 func StartInit(cfg InitConfig, stdio InitStdio) (*Init, error) {
+	l, err := LaunchInit(stdio)
+	if err != nil {
+		return nil, err
+	}
+	return l.Start(cfg)
+}
+
+// LaunchedInit is an init whose process starts while the caller still
+// prepares the container's root: see LaunchInit.
+type LaunchedInit struct {
+	l      *Launched
+	status *os.File // our end of the status socket
+}
+
+// LaunchInit starts init's process (and so its own start-up) before the
+// root it will use is ready. Its mount namespace is a copy of the caller's
+// taken now: a filesystem the caller mounts on the root later reaches it
+// only if the root is a shared mount (MakeShared); the caller mounts it
+// before calling Start, which hands init its config.
+func LaunchInit(stdio InitStdio) (*LaunchedInit, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("creating init status socket: %w", err)
 	}
 	mine, theirs := os.NewFile(uintptr(fds[0]), "status"), os.NewFile(uintptr(fds[1]), "status-child")
-	defer mine.Close()
 	extra := []*os.File{theirs}
 	if stdio.Exec != nil {
 		extra = append(extra, stdio.Exec)
@@ -135,17 +158,34 @@ func StartInit(cfg InitConfig, stdio InitStdio) (*Init, error) {
 		Stdout:     stdio.Stdout,
 		Stderr:     stdio.Stderr,
 		ExtraFiles: extra,
-		Config:     cfg,
 		Setsid:     true,
 		// The container must not outlive the shim that serves its root.
 		Pdeathsig: unix.SIGKILL,
 	}
-	p, err := cmd.Start()
+	l, err := cmd.Launch()
 	theirs.Close()
+	if err != nil {
+		mine.Close()
+		return nil, err
+	}
+	return &LaunchedInit{l: l, status: mine}, nil
+}
+
+// Abort kills an init that will not be started.
+func (li *LaunchedInit) Abort() {
+	li.l.Abort()
+	li.status.Close()
+}
+
+// Start hands init cfg and returns once the payload runs, or an
+// *InitError when it could not be started.
+func (li *LaunchedInit) Start(cfg InitConfig) (*Init, error) {
+	defer li.status.Close()
+	p, err := li.l.Start(cfg)
 	if err != nil {
 		return nil, err
 	}
-	st, console, err := readStatus(int(mine.Fd()))
+	st, console, err := readStatus(int(li.status.Fd()))
 	if err == nil && st.Code != 0 {
 		err = &InitError{Code: st.Code, Msg: st.Error}
 	}
@@ -158,6 +198,20 @@ func StartInit(cfg InitConfig, stdio InitStdio) (*Init, error) {
 		return nil, err
 	}
 	return &Init{proc: p, Console: console}, nil
+}
+
+// MakeShared bind-mounts dir on itself as a shared mount, so that what is
+// later mounted on it in this mount namespace also appears in the copies
+// of the namespace taken in between (LaunchInit). Call it after making /
+// private: the peers are then only those copies.
+func MakeShared(dir string) error {
+	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("binding %s on itself: %w", dir, err)
+	}
+	if err := unix.Mount("", dir, "", unix.MS_SHARED, ""); err != nil {
+		return fmt.Errorf("making %s shared: %w", dir, err)
+	}
+	return nil
 }
 
 // readStatus reads init's status message and the fd that may ride along.
@@ -212,9 +266,16 @@ func runInit(h Handlers) int {
 	if hasExec {
 		unix.CloseOnExec(execFD)
 	}
-	// Before the payload exists, so no signal to it is lost.
+	// Catching every signal costs milliseconds (the runtime enables them
+	// one by one, each a round trip to its signal-mask thread): done
+	// beside the setup, and finished before the payload exists, so no
+	// signal to it is lost.
 	sigs := make(chan os.Signal, 64)
-	signal.Notify(sigs)
+	notified := make(chan struct{})
+	go func() {
+		signal.Notify(sigs)
+		close(notified)
+	}()
 	var cfg InitConfig
 	if err := ReadConfig(&cfg); err != nil {
 		return initFailed(ExitSetupFailed, err)
@@ -224,6 +285,7 @@ func runInit(h Handlers) int {
 		return initFailed(ExitSetupFailed, err)
 	}
 	Trace("init rootfs ready")
+	<-notified
 	pid, console, code, err := startProcess(cfg.Process, nil)
 	if err != nil {
 		return initFailed(code, err)
