@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -112,7 +111,22 @@ func (s *Store) layerSize(diffIDs []digest.Digest, i int, l ocispec.Descriptor) 
 
 const mediaTypeDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
 
-var hexPrefix = regexp.MustCompile(`^(sha256:)?[a-f0-9]{1,64}$`)
+// isIDPrefix reports whether ref can be an image id or a prefix of one: 1
+// to 64 lowercase hex digits, "sha256:" before them or not. Plain code, not
+// a regexp: {1,64} compiles to a large program, paid at every start of the
+// binary (three per `nook run`) when it sits in a package variable.
+func isIDPrefix(ref string) bool {
+	hex := strings.TrimPrefix(ref, "sha256:")
+	if hex == "" || len(hex) > 64 {
+		return false
+	}
+	for _, c := range []byte(hex) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // Resolve finds the image a user's reference names: a name (busybox,
 // busybox:1.36, registry:5000/team/app@sha256:…), a full image id
@@ -132,7 +146,7 @@ func resolveIn(imgs []Image, ref string) (Image, string, error) {
 	if ref == "" {
 		return Image{}, "", fmt.Errorf("%w: empty reference", ErrInvalidReference)
 	}
-	isID := hexPrefix.MatchString(ref)
+	isID := isIDPrefix(ref)
 	if isID && (strings.HasPrefix(ref, "sha256:") || len(ref) == 64) {
 		img, err := byIDPrefix(imgs, ref)
 		return img, "", err
