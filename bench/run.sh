@@ -5,7 +5,8 @@
 #   all   every suite (today: fs)
 #
 # Flags go to the driver (bench/cmd/nookbench): -quick (smoke test, < 1 min),
-# -runs N (default 5; the minimum is reported), -timeout D, -keep, -reuse,
+# -runs N (default 5; the minimum is reported), -only REGEXP (workloads whose
+# name matches, e.g. -only 'untar|copy-up'), -timeout D, -keep, -reuse,
 # -no-cold (as root, cold runs drop the whole machine's page cache), -v.
 # The Markdown table goes to stdout, progress to stderr. The work dir (fixture
 # and scratch trees, on the disk measured) is $BENCH_WORK, default

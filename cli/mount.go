@@ -28,7 +28,7 @@ const mountReadyEnv = "_NOOK_MOUNT_READY_FD"
 // line of fuse-overlayfs so either can be a container engine's
 // mount_program.
 type MountCmd struct {
-	Options    []string `short:"o" sep:"none" placeholder:"OPT[,OPT...]" help:"Mount options: lowerdir=A:B (top layer first), upperdir=U, workdir=W, fsname=N, squash_to_root, xattrs=auto|on|off, allow_other; other fuse-overlayfs options are accepted and ignored."`
+	Options    []string `short:"o" sep:"none" placeholder:"OPT[,OPT...]" help:"Mount options: lowerdir=A:B (top layer first), upperdir=U, workdir=W, fsname=N, squash_to_root, xattrs=auto|on|off, allow_other, volatile (or fsync=0: copy-ups are not synced to disk); other fuse-overlayfs options are accepted and ignored."`
 	Foreground bool     `short:"f" help:"Stay in the foreground; unmount on SIGTERM or SIGINT."`
 	Debug      bool     `short:"d" help:"Log every FUSE request (implies -f)."`
 	Mountpoint string   `arg:"" type:"existingdir" help:"Where to mount."`
@@ -95,11 +95,17 @@ func parseMountOptions(values []string) (mountSpec, error) {
 				if val != "0" {
 					sp.opts.Xattrs = fusefs.XattrsOff
 				}
+			case "volatile":
+				sp.opts.Volatile = true
+			case "fsync":
+				// fuse-overlayfs's fsync=0 skips syncs it would otherwise
+				// make; nook's only sync of its own is a copy-up's.
+				sp.opts.Volatile = val == "0"
 			case "uidmapping", "gidmapping", "squash_to_uid", "squash_to_gid":
 				return sp, fmt.Errorf("mount option %s is not supported: run nook mount inside the user namespace instead", key)
 			default:
 				// fuse-overlayfs tuning and kernel options nook does not need:
-				// noacl, fsync=0, threaded, fast_ino, writeback, volatile,
+				// noacl, threaded, fast_ino, writeback,
 				// default_permissions, suid, dev, rw, context=...
 				sp.ignored = append(sp.ignored, o)
 			}

@@ -15,10 +15,13 @@ func TestParseMountOptions(t *testing.T) {
 		upper   string
 		xattrs  fusefs.XattrMode
 		squash  bool
+		vol     bool // volatile: copy-ups not synced
 		wantErr bool
 	}{
 		{name: "fuse-overlayfs line", opts: []string{"lowerdir=/a:/b,upperdir=/u,workdir=/w"}, lowers: []string{"/a", "/b"}, upper: "/u"},
-		{name: "podman extras ignored", opts: []string{"lowerdir=/a,upperdir=/u,workdir=/w,fsync=0,noacl,context=\"x\"", "threaded=1"}, lowers: []string{"/a"}, upper: "/u"},
+		{name: "podman extras ignored", opts: []string{"lowerdir=/a,upperdir=/u,workdir=/w,fsync=0,noacl,context=\"x\"", "threaded=1"}, lowers: []string{"/a"}, upper: "/u", vol: true},
+		{name: "volatile", opts: []string{"lowerdir=/a,upperdir=/u,workdir=/w,volatile"}, lowers: []string{"/a"}, upper: "/u", vol: true},
+		{name: "fsync=1 syncs", opts: []string{"lowerdir=/a,upperdir=/u,workdir=/w,fsync=1"}, lowers: []string{"/a"}, upper: "/u"},
 		{name: "read-only", opts: []string{"lowerdir=/a:/b"}, lowers: []string{"/a", "/b"}},
 		{name: "escaped comma", opts: []string{`lowerdir=/a\,b,upperdir=/u,workdir=/w`}, lowers: []string{"/a,b"}, upper: "/u"},
 		{name: "xattrs off", opts: []string{"lowerdir=/a", "xattrs=off"}, lowers: []string{"/a"}, xattrs: fusefs.XattrsOff},
@@ -41,7 +44,7 @@ func TestParseMountOptions(t *testing.T) {
 			if !reflect.DeepEqual(sp.lowers, tc.lowers) || sp.upper != tc.upper {
 				t.Errorf("lowers %q upper %q, want %q %q", sp.lowers, sp.upper, tc.lowers, tc.upper)
 			}
-			if sp.opts.Xattrs != tc.xattrs || sp.opts.SquashToRoot != tc.squash || !sp.opts.AllowOther {
+			if sp.opts.Xattrs != tc.xattrs || sp.opts.SquashToRoot != tc.squash || !sp.opts.AllowOther || sp.opts.Volatile != tc.vol {
 				t.Errorf("options %+v", sp.opts)
 			}
 		})

@@ -228,7 +228,9 @@ func (s *shim) mountRoot() error {
 	rootless.Trace("shim mounting")
 	srv, err := fusefs.Mount(s.cfg.Lowers, filepath.Join(dir, "upper"), filepath.Join(dir, "work"),
 		s.cfg.Init.Rootfs, fusefs.Options{Logger: s.log, AllowOther: true, FsName: "nook",
-			Xattrs: s.cfg.Xattrs})
+			Xattrs: s.cfg.Xattrs,
+			// A --rm container's layer goes with it: no crash to survive.
+			Volatile: s.cfg.Remove})
 	if err != nil {
 		return err
 	}

@@ -15,8 +15,8 @@ import (
 // without asking, keeps their page cache (FOPEN_KEEP_CACHE is its default
 // then) and sends READ, WRITE, FSYNC... with no handle. Each such request
 // opens the node's top copy by path, copying it up first for a change, so
-// a reader sees a copy-up at once, as with overlayfs. Only Create still
-// makes a handle (the kernel always gets one from CREATE).
+// a reader sees a copy-up at once, as with overlayfs. Only Create and
+// Tmpfile still make a handle (the kernel always gets one from them).
 //
 // A file that is open but unlinked has no path: when a name goes, the node
 // keeps a descriptor of its data (an orphan) until the kernel forgets it,
@@ -26,8 +26,8 @@ import (
 // lives as long as the open file, and the kernel's own locks are exactly
 // overlayfs's, local to the mount.
 
-// file is an open handle made by Create (or by Open on kernels without
-// no-open support).
+// file is an open handle made by Create or Tmpfile (or by Open on kernels
+// without no-open support).
 type file struct {
 	fd    int
 	upper bool // opened in the upper layer, so it sees every write

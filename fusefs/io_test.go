@@ -115,6 +115,19 @@ func TestOpenFileSemantics(t *testing.T) {
 			open("low", "w", syscall.O_WRONLY|syscall.O_APPEND),
 			write("w", "!", 0), read("r", 0), fstat("r"),
 		}},
+		{"O_TMPFILE written, then linked into place", []step{
+			open("", "t", syscall.O_RDWR|unix.O_TMPFILE),
+			write("t", "unnamed", 0), fstat("t"),
+			func(d string, fds map[string]int) string {
+				return errString(unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", fds["t"]), unix.AT_FDCWD, d+"/named", unix.AT_SYMLINK_FOLLOW))
+			},
+			fstat("t"), write("t", "!", 7),
+			open("named", "n", syscall.O_RDONLY), read("n", 0), fstat("n"),
+		}},
+		{"O_TMPFILE never linked leaves nothing", []step{
+			open("", "t", syscall.O_WRONLY|unix.O_TMPFILE), write("t", "gone", 0),
+			do(func(d string) error { _, err := os.ReadDir(d); return err }),
+		}},
 		{"open for writing alone changes nothing", []step{
 			open("low", "w", syscall.O_WRONLY), fstat("w"), read("w", 0),
 		}},

@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"syscall"
 
@@ -44,10 +45,7 @@ func (u *union) lowerHas(dirs []int32, rel string) (entry, any bool) {
 // directory dir: the caller's ids, or the directory's group when it is
 // setgid (also inherited by directories).
 func (u *union) owner(ctx context.Context, dir string) (uid, gid int, sgid bool) {
-	uid, gid = os.Geteuid(), os.Getegid()
-	if c, ok := fuse.FromContext(ctx); ok {
-		uid, gid = int(c.Uid), int(c.Gid)
-	}
+	uid, gid = callerIDs(ctx)
 	var st syscall.Stat_t
 	if syscall.Stat(dir, &st) == nil && st.Mode&syscall.S_ISGID != 0 {
 		gid, sgid = int(st.Gid), true
@@ -55,59 +53,105 @@ func (u *union) owner(ctx context.Context, dir string) (uid, gid int, sgid bool)
 	return uid, gid, sgid
 }
 
+// callerIDs returns the ids of the process making the request.
+func callerIDs(ctx context.Context) (uid, gid int) {
+	if c, ok := fuse.FromContext(ctx); ok {
+		return int(c.Uid), int(c.Gid)
+	}
+	return os.Geteuid(), os.Getegid()
+}
+
 // own gives a new entry p its owner and exactly the requested mode: the
-// server's umask may have dropped bits, and chown drops setuid bits.
-func (u *union) own(ctx context.Context, dir, p string, mode uint32, isDir, isLink bool) error {
-	uid, gid, sgid := u.owner(ctx, dir)
-	if err := os.Lchown(p, uid, gid); err != nil && uid != os.Geteuid() {
-		// Without privilege (a plain user's mount), or an id outside the
-		// namespace: the entry stays the server's, as with any FUSE fs.
-		u.log.Debug("cannot give new entry its owner", "path", p, "uid", uid, "err", err)
+// server's umask may have dropped bits, and chown drops setuid bits. st
+// receives p's attributes afterwards. The common case, an entry made in
+// its own directory for a caller with the server's ids, costs one lstat:
+// the host already made it so, setgid directories included. An entry made
+// in the work directory gets what its directory dir would give it.
+func (u *union) own(ctx context.Context, dir, p string, mode uint32, isDir, isLink bool, st *syscall.Stat_t) error {
+	if err := syscall.Lstat(p, st); err != nil {
+		return err
 	}
-	if isLink {
-		return nil
+	changed := false
+	uid, gid := callerIDs(ctx)
+	sgid := isDir && st.Mode&syscall.S_ISGID != 0 // set by the host from a setgid dir
+	if parentOf(p) != dir || int(st.Uid) != uid || int(st.Gid) != gid {
+		uid, gid, sgid = u.owner(ctx, dir)
+		sgid = sgid && isDir
+		if int(st.Uid) != uid || int(st.Gid) != gid {
+			if err := os.Lchown(p, uid, gid); err != nil && uid != os.Geteuid() {
+				// Without privilege (a plain user's mount), or an id outside
+				// the namespace: the entry stays the server's, as with any
+				// FUSE fs.
+				u.log.Debug("cannot give new entry its owner", "path", p, "uid", uid, "err", err)
+			}
+			changed = true // and setuid bits may be gone
+		}
 	}
-	want := mode & 0o7777
-	if isDir && sgid {
-		want |= syscall.S_ISGID
+	if !isLink {
+		want := mode & 0o7777
+		if sgid {
+			want |= syscall.S_ISGID
+		}
+		if changed || st.Mode&0o7777 != want {
+			if err := syscall.Chmod(p, want); err != nil {
+				return err
+			}
+			changed = true
+		}
 	}
-	if want&0o7000 != 0 || mode&u.umask != 0 {
-		return syscall.Chmod(p, want)
+	if changed {
+		return syscall.Lstat(p, st)
 	}
 	return nil
 }
 
-// place creates a non-directory at rel in the upper layer with mk. A
-// whiteout there is replaced atomically: the entry is made complete in the
-// work directory, then renamed over it.
-func (u *union) place(rel string, mk func(p string) error) error {
+// place creates a non-directory at rel in the upper layer with mk, which
+// must fail with EEXIST if anything is there. A whiteout there is replaced
+// atomically: the entry is made complete in the work directory, then
+// renamed over it. moved reports that route: the entry's ctime changed.
+func (u *union) place(rel string, mk func(p string) error) (moved bool, err error) {
 	dst := u.upperPath(rel)
-	if !u.upperWhiteout(rel) {
-		return mk(dst)
+	// The kernel creates only names the union lacks, so in the upper layer
+	// there is nothing or a whiteout: try the direct way first.
+	if err := mk(dst); err != syscall.EEXIST || !u.upperWhiteout(rel) {
+		return false, err
 	}
 	tmp := u.tmpName()
 	if err := mk(tmp); err != nil {
 		_ = os.Remove(tmp)
-		return err
+		return true, err
 	}
 	if err := syscall.Rename(tmp, dst); err != nil {
 		_ = os.Remove(tmp)
-		return err
+		return true, err
 	}
-	return nil
+	return true, nil
 }
 
-// created registers a new upper entry rel of directory n.
-func (n *node) created(ctx context.Context, rel string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+// created registers a new upper entry rel of directory n. st, if not nil,
+// holds its attributes already.
+func (n *node) created(ctx context.Context, rel string, st *syscall.Stat_t, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	l := loc{layer: 0}
-	p := n.un().upperPath(rel)
-	if err := syscall.Lstat(p, &l.st); err != nil {
-		return nil, n.un().hostErr("stat", p, err)
+	if st != nil {
+		l.st = *st
+	} else {
+		p := n.un().upperPath(rel)
+		if err := syscall.Lstat(p, &l.st); err != nil {
+			return nil, n.un().hostErr("stat", p, err)
+		}
 	}
 	if l.st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
 		l.dirs = []int32{0}
 	}
 	return n.newNode(ctx, l, out), 0
+}
+
+// statIf returns st if ok, else nil.
+func statIf(ok bool, st *syscall.Stat_t) *syscall.Stat_t {
+	if ok {
+		return st
+	}
+	return nil
 }
 
 // lockForChange takes u.mu and copies directory n up.
@@ -134,26 +178,91 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	defer n.un().mu.Unlock()
 	u, rel := n.un(), childPath(dir, name)
 	fd := -1
-	err := u.place(rel, func(p string) error {
-		f, err := syscall.Open(p, int(flags&^syscall.O_DIRECT)|syscall.O_CREAT|syscall.O_CLOEXEC, mode&0o7777)
+	var st syscall.Stat_t
+	moved, err := u.place(rel, func(p string) error {
+		f, err := syscall.Open(p, int(flags&^syscall.O_DIRECT)|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC, mode&0o7777)
 		if err != nil {
 			return err
 		}
 		fd = f
-		return u.own(ctx, u.upperPath(dir), p, mode, false, false)
+		return u.own(ctx, u.upperPath(dir), p, mode, false, false, &st)
 	})
+	if err == nil && moved {
+		err = syscall.Fstat(fd, &st)
+	}
 	if err != nil {
 		if fd >= 0 {
 			syscall.Close(fd)
 		}
 		return nil, nil, 0, u.hostErr("create", rel, err)
 	}
-	in, errno := n.created(ctx, rel, out)
+	in, _ := n.created(ctx, rel, &st, out)
+	return in, &file{fd: fd, upper: true}, fuse.FOPEN_KEEP_CACHE, 0
+}
+
+var _ = (gofs.NodeTmpfiler)((*node)(nil))
+
+// Tmpfile makes an unnamed file in the upper copy of directory n, as
+// open(2) with O_TMPFILE. Its node has no path: the data is reached
+// through an orphan descriptor (see io.go), as for an unlinked open file,
+// until linkat(2) gives it a name (Link links the descriptor).
+func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	dir, errno := n.lockForChange()
 	if errno != 0 {
-		syscall.Close(fd)
 		return nil, nil, 0, errno
 	}
+	defer n.un().mu.Unlock()
+	u, dp := n.un(), n.un().upperPath(dir)
+	// O_RDWR whatever the caller asked: the orphan must be writable.
+	open := int(flags&^(syscall.O_ACCMODE|syscall.O_DIRECT|syscall.O_APPEND|syscall.O_CREAT|syscall.O_EXCL)) | syscall.O_RDWR | syscall.O_CLOEXEC
+	fd, err := unix.Open(dp, open|unix.O_TMPFILE, mode&0o7777)
+	if err != nil {
+		return nil, nil, 0, u.hostErr("tmpfile", dp, err)
+	}
+	var st syscall.Stat_t
+	err = u.ownFd(ctx, dp, fd, mode, &st)
+	var keep int
+	if err == nil {
+		keep, err = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	}
+	if err != nil {
+		syscall.Close(fd)
+		return nil, nil, 0, u.hostErr("tmpfile", dp, err)
+	}
+	ino := u.vino(&st)
+	u.fillAttr(&out.Attr, &st)
+	out.Ino = ino
+	child := &node{}
+	child.orphan.Store(int32(keep)<<2 | orphanWritable + 1)
+	in := n.NewInode(ctx, child, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: ino})
 	return in, &file{fd: fd, upper: true}, fuse.FOPEN_KEEP_CACHE, 0
+}
+
+// ownFd is own for the open file fd of a new entry in upper directory dir.
+func (u *union) ownFd(ctx context.Context, dir string, fd int, mode uint32, st *syscall.Stat_t) error {
+	if err := syscall.Fstat(fd, st); err != nil {
+		return err
+	}
+	changed := false
+	if uid, gid := callerIDs(ctx); int(st.Uid) != uid || int(st.Gid) != gid {
+		uid, gid, _ := u.owner(ctx, dir)
+		if int(st.Uid) != uid || int(st.Gid) != gid {
+			if err := syscall.Fchown(fd, uid, gid); err != nil && uid != os.Geteuid() {
+				u.log.Debug("cannot give new file its owner", "dir", dir, "uid", uid, "err", err)
+			}
+			changed = true // and setuid bits may be gone
+		}
+	}
+	if want := mode & 0o7777; changed || st.Mode&0o7777 != want {
+		if err := syscall.Fchmod(fd, want); err != nil {
+			return err
+		}
+		changed = true
+	}
+	if changed {
+		return syscall.Fstat(fd, st)
+	}
+	return nil
 }
 
 var _ = (gofs.NodeMknoder)((*node)(nil))
@@ -165,16 +274,17 @@ func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, 
 	}
 	defer n.un().mu.Unlock()
 	u, rel := n.un(), childPath(dir, name)
-	err := u.place(rel, func(p string) error {
+	var st syscall.Stat_t
+	moved, err := u.place(rel, func(p string) error {
 		if err := syscall.Mknod(p, mode, int(dev)); err != nil {
 			return err
 		}
-		return u.own(ctx, u.upperPath(dir), p, mode, false, false)
+		return u.own(ctx, u.upperPath(dir), p, mode, false, false, &st)
 	})
 	if err != nil {
 		return nil, u.hostErr("mknod", rel, err)
 	}
-	return n.created(ctx, rel, out)
+	return n.created(ctx, rel, statIf(!moved, &st), out)
 }
 
 var _ = (gofs.NodeSymlinker)((*node)(nil))
@@ -186,16 +296,17 @@ func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.Entry
 	}
 	defer n.un().mu.Unlock()
 	u, rel := n.un(), childPath(dir, name)
-	err := u.place(rel, func(p string) error {
+	var st syscall.Stat_t
+	moved, err := u.place(rel, func(p string) error {
 		if err := syscall.Symlink(target, p); err != nil {
 			return err
 		}
-		return u.own(ctx, u.upperPath(dir), p, 0, false, true)
+		return u.own(ctx, u.upperPath(dir), p, 0, false, true, &st)
 	})
 	if err != nil {
 		return nil, u.hostErr("symlink", rel, err)
 	}
-	return n.created(ctx, rel, out)
+	return n.created(ctx, rel, statIf(!moved, &st), out)
 }
 
 var _ = (gofs.NodeLinker)((*node)(nil))
@@ -211,11 +322,21 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 		return nil, errno
 	}
 	u, rel := n.un(), childPath(dir, name)
-	src := u.upperPath(tn.path())
-	if err := u.place(rel, func(p string) error { return syscall.Link(src, p) }); err != nil {
+	link := func(p string) error { return syscall.Link(u.upperPath(tn.path()), p) }
+	if o := tn.orphan.Load(); o != 0 {
+		if (o-1)&orphanWritable == 0 {
+			return nil, syscall.ENOENT // whited out: linkat(2) of a deleted file
+		}
+		// An O_TMPFILE file, or one unlinked while open: link its data.
+		fdPath := fmt.Sprintf("/proc/self/fd/%d", (o-1)>>2)
+		link = func(p string) error {
+			return unix.Linkat(unix.AT_FDCWD, fdPath, unix.AT_FDCWD, p, unix.AT_SYMLINK_FOLLOW)
+		}
+	}
+	if _, err := u.place(rel, link); err != nil {
 		return nil, u.hostErr("link", rel, err)
 	}
-	return n.created(ctx, rel, out)
+	return n.created(ctx, rel, nil, out)
 }
 
 var _ = (gofs.NodeMkdirer)((*node)(nil))
@@ -234,17 +355,19 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 		if err := syscall.Mkdir(dst, mode&0o7777); err != nil {
 			return nil, u.hostErr("mkdir", rel, err)
 		}
-		if err := u.own(ctx, u.upperPath(dir), dst, mode, true, false); err != nil {
+		var st syscall.Stat_t
+		if err := u.own(ctx, u.upperPath(dir), dst, mode, true, false, &st); err != nil {
 			return nil, u.hostErr("mkdir", rel, err)
 		}
-		return n.created(ctx, rel, out)
+		return n.created(ctx, rel, &st, out)
 	}
 	// Something of that name existed below: the new directory must not
 	// show its old entries, so it is opaque from the start.
 	tmp := u.tmpName()
 	err := syscall.Mkdir(tmp, mode&0o7777)
 	if err == nil {
-		err = u.own(ctx, u.upperPath(dir), tmp, mode, true, false)
+		var st syscall.Stat_t
+		err = u.own(ctx, u.upperPath(dir), tmp, mode, true, false, &st)
 	}
 	if err == nil {
 		err = unix.Lsetxattr(tmp, overlay.OpaqueXattr, []byte(overlay.OpaqueValue), 0)
@@ -260,7 +383,7 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 		_ = os.RemoveAll(tmp)
 		return nil, u.hostErr("mkdir", rel, err)
 	}
-	return n.created(ctx, rel, out)
+	return n.created(ctx, rel, nil, out)
 }
 
 // whiteout makes rel a whiteout in the upper layer, replacing whatever

@@ -6,6 +6,8 @@ import (
 	"nook/internal/testutil"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -131,7 +133,45 @@ func semCases() []semCase {
 			must(t, os.Chmod(m+"/g/f", 0o4755))
 			must(t, os.Mkdir(m+"/g/sub", 0o777))
 		}},
+		// chown of a new entry to its creator clears setuid bits: the mode
+		// must be set again afterwards.
+		{name: "setuid file created by another user", lowers: [][]ent{{D("w").Mode(0o777)}},
+			op: func(t *testing.T, m string) { createAs(t, 1000, 1000, m+"/w/suid", 0o4755) }},
+		// Made in the work directory, then renamed over a whiteout: the
+		// entries still get the setgid directory's group (and setgid bit).
+		{name: "new entries over whiteouts in a setgid dir", lowers: [][]ent{{D("g").Mode(0o775).Owner(0, 50), F("g/f", "f"), D("g/d"), F("g/d/x", "x")}},
+			op: func(t *testing.T, m string) {
+				must(t, os.Chmod(m+"/g", 0o775|os.ModeSetgid))
+				must(t, os.Remove(m+"/g/f"))
+				must(t, os.RemoveAll(m+"/g/d"))
+				must(t, os.WriteFile(m+"/g/f", []byte("new"), 0o640))
+				must(t, os.Mkdir(m+"/g/d", 0o750))
+				must(t, os.Symlink("f", m+"/g/d/l"))
+			}},
 	}
+}
+
+// createAs creates file p with open(2) mode as uid:gid: with the fsuid
+// and fsgid of this thread alone set to them for the call.
+func createAs(t *testing.T, uid, gid int, p string, mode uint32) {
+	t.Helper()
+	// The test's temporary directories are the root's, mode 0700.
+	for d := filepath.Dir(filepath.Dir(p)); strings.HasPrefix(d, os.TempDir()+"/"); d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		must(t, err)
+		must(t, os.Chmod(d, fi.Mode().Perm()|0o111))
+	}
+	runtime.LockOSThread()
+	must(t, unix.Setfsgid(gid))
+	must(t, unix.Setfsuid(uid))
+	fd, err := syscall.Open(p, syscall.O_CREAT|syscall.O_EXCL|syscall.O_WRONLY|syscall.O_CLOEXEC, mode)
+	if prev, _ := unix.SetfsuidRetUid(0); prev == uid {
+		if prev, _ := unix.SetfsgidRetGid(0); prev == gid {
+			runtime.UnlockOSThread() // else the thread ends with the goroutine
+		}
+	}
+	must(t, err)
+	must(t, syscall.Close(fd))
 }
 
 // wantView checks that present paths are shown and absent ones are not.
@@ -260,7 +300,8 @@ func TestSemantics(t *testing.T) {
 	for _, c := range semCases() {
 		t.Run(c.name, func(t *testing.T) {
 			nview, _, nupper := runSem(t, c, func(l *layout) func() {
-				return mountNook(t, l, Options{Xattrs: XattrsOn, Debug: os.Getenv("NOOK_DEBUG") != ""})
+				// AllowOther as nook mounts: cases may act as other users.
+				return mountNook(t, l, Options{Xattrs: XattrsOn, AllowOther: true, Debug: os.Getenv("NOOK_DEBUG") != ""})
 			})
 			if c.check != nil {
 				c.check(t, nview)

@@ -90,7 +90,8 @@ func (s *suite) mount(ctx context.Context, cfg *config, base string) (*mount, er
 	if _, err := s.work(ctx, nil, "mkdir", m.dir, m.upper, work); err != nil {
 		return nil, err
 	}
-	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(s.fx.Lowers, ":"), m.upper, work)
+	// volatile: no sync of copied-up data (see Method).
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s,volatile", strings.Join(s.fx.Lowers, ":"), m.upper, work)
 	args := append(append([]string{}, cfg.server[1:]...), "-f", "-o", opts, m.dir)
 	log, err := os.Create(filepath.Join(base, "server.log"))
 	if err != nil {

@@ -178,6 +178,10 @@ func (s *suite) writes(ctx context.Context, ws []workload, rows []report.Row) er
 			}
 		}
 	}
+	for _, dir := range s.later {
+		s.clean(dir)
+	}
+	s.later = nil
 	return nil
 }
 
@@ -186,7 +190,11 @@ func (s *suite) writeRun(ctx context.Context, c *config, w workload) (ms float64
 	if err != nil {
 		return 0, err
 	}
-	defer s.clean(base)
+	if w.manyFiles {
+		s.later = append(s.later, base)
+	} else {
+		defer s.clean(base)
+	}
 	root := base
 	var m *mount
 	if c.native() {

@@ -41,6 +41,7 @@ type Options struct {
 	NookUserns    string        // "auto", "always" or "never": mount nook inside unshare -Urm
 	Reuse         bool          // keep a fixture whose spec matches, from an earlier -keep run
 	NoCold        bool          // skip cold runs: dropping the page cache disturbs everyone's timings
+	Only          string        // regular expression: run only the workloads whose name matches
 	Log           *slog.Logger
 }
 
@@ -48,12 +49,15 @@ type Options struct {
 var ErrTimeout = errors.New("timed out")
 
 type suite struct {
-	opts     Options
-	log      *slog.Logger
-	fx       *fixture.Manifest
-	configs  []*config
-	live     map[*mount]bool
-	seq      int // numbers scratch dirs
+	opts    Options
+	log     *slog.Logger
+	fx      *fixture.Manifest
+	configs []*config
+	live    map[*mount]bool
+	seq     int // numbers scratch dirs
+	// later holds the scratch dirs of many-file write runs, removed once
+	// every write run is done (see workload.manyFiles).
+	later    []string
 	notes    []string
 	lockFile *os.File
 	// nookMissing says why nook has no column, when it has none.
@@ -72,7 +76,10 @@ func Run(ctx context.Context, opts Options) (tab *report.Table, notes []string, 
 	if err := s.prepare(ctx); err != nil {
 		return nil, nil, err
 	}
-	ws := workloads(s.fx, s.opts.WriteBytes)
+	ws, err := selectWorkloads(workloads(s.fx, s.opts.WriteBytes), s.opts.Only)
+	if err != nil {
+		return nil, nil, err
+	}
 	rows := make([]report.Row, len(ws))
 	for i, w := range ws {
 		rows[i] = report.Row{Name: w.name, Unit: "ms", Bars: w.bars}
@@ -147,6 +154,9 @@ func (s *suite) scratch(ctx context.Context, label string) (string, error) {
 func (s *suite) teardown() {
 	for m := range s.live {
 		s.unmount(m)
+	}
+	for _, dir := range s.later {
+		s.clean(dir)
 	}
 	for _, c := range s.configs {
 		if c.ns != nil {

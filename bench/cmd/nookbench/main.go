@@ -55,6 +55,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		reuse   = fl.Bool("reuse", false, "reuse a kept fixture built from the same spec")
 		noCold  = fl.Bool("no-cold", false, "skip the cold runs (as root they drop the whole machine's page cache)")
 		verbose = fl.Bool("v", false, "log every run")
+		only    = fl.String("only", "", "regular expression: run only the workloads whose name matches (e.g. 'untar|copy-up')")
 	)
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "usage: nookbench [flags] [fs|all]\n       nookbench worker OP ARGS...")
@@ -86,8 +87,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *quick {
 		opts.Spec, opts.WriteBytes = fixture.Quick(), 128<<20
 	}
-	opts.Runs, opts.Quick, opts.Timeout, opts.NookUserns, opts.Reuse, opts.NoCold, opts.Log =
-		*runs, *quick, *timeout, *userns, *reuse, *noCold, log
+	opts.Runs, opts.Quick, opts.Timeout, opts.NookUserns, opts.Reuse, opts.NoCold, opts.Only, opts.Log =
+		*runs, *quick, *timeout, *userns, *reuse, *noCold, *only, log
 	set := map[string]bool{}
 	fl.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *quick && !set["runs"] {
