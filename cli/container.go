@@ -52,7 +52,8 @@ type ContainerPruneCmd struct {
 	Force bool `short:"f" help:"Do not ask for confirmation (nook never asks)."`
 }
 
-// Run removes every container that is not running.
+// Run removes every container that is not running, and what killed
+// creations left.
 func (c *ContainerPruneCmd) Run(g *Globals) error {
 	if done, err := g.enterUserNS(); done {
 		return err
@@ -64,6 +65,13 @@ func (c *ContainerPruneCmd) Run(g *Globals) error {
 	all, err := m.List()
 	if err != nil {
 		return err
+	}
+	// The remains of creations that were killed are no containers to
+	// list, but prune is where a user clears what nook left behind.
+	if debris, err := m.RemoveDebris(); err != nil {
+		fmt.Fprintf(g.Stderr, "nook: %v\n", err)
+	} else if len(debris) > 0 {
+		g.Log.Info("removed the remains of killed creations", "directories", debris)
 	}
 	fmt.Fprintln(g.Stdout, "Deleted Containers:")
 	for _, ctr := range all {

@@ -278,3 +278,60 @@ func (m *Manager) ImageUsers() (func(image.Image) string, error) {
 	}
 	return func(img image.Image) string { return users[img.ID.String()] }, nil
 }
+
+// debrisAge is how old a directory without a config must be before
+// RemoveDebris takes it for the remains of a creation that was killed: a
+// creation under way (nook run makes the directory, then resolves the
+// image and writes the config) is done in far less.
+const debrisAge = 10 * time.Minute
+
+// RemoveDebris removes what a killed create or run left: container
+// directories without a config, older than debrisAge, whose lock no shim
+// holds. It returns their names.
+func (m *Manager) RemoveDebris() ([]string, error) {
+	ents, err := os.ReadDir(m.root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing containers: %w", err)
+	}
+	unlock, err := m.lockAll() // no create writes a config meanwhile
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	var removed []string
+	for _, e := range ents {
+		dir := m.dir(e.Name())
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") || !isDebris(dir) {
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return removed, fmt.Errorf("removing the remains of container %s: %w", e.Name(), err)
+		}
+		removed = append(removed, e.Name())
+	}
+	return removed, nil
+}
+
+// isDebris says whether dir is an old container directory without a
+// config and with nobody holding its lock.
+func isDebris(dir string) bool {
+	if _, err := os.Lstat(filepath.Join(dir, configFile)); !errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil || time.Since(fi.ModTime()) < debrisAge {
+		return false
+	}
+	f, err := os.Open(filepath.Join(dir, lockFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil
+}
