@@ -60,9 +60,10 @@ func copyInHandler(arg json.RawMessage, stdin, _, stderr *os.File) int {
 	}
 	defer unix.Close(root)
 	to := side{root: root, inRoot: true, name: req.Container}
-	err = to.receive(stdin, req)
-	_, _ = io.Copy(io.Discard, stdin) // the sender finishes its writes either way
-	if err != nil {
+	// On failure stdin is closed unread, so the sender stops at once (its
+	// EPIPE loses to this status); on success the rest, padding after the
+	// end-of-archive marker, is read so the sender's writes all succeed.
+	if err := to.receive(stdin, req); err != nil {
 		fmt.Fprintln(stderr, err)
 		switch {
 		case errors.Is(err, ErrNoSuchPath):
@@ -72,6 +73,7 @@ func copyInHandler(arg json.RawMessage, stdin, _, stderr *os.File) int {
 		}
 		return copyInFailed
 	}
+	_, _ = io.Copy(io.Discard, stdin)
 	return 0
 }
 
