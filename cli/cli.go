@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"reflect"
+	"strings"
 
 	"github.com/alecthomas/kong"
 
@@ -98,9 +100,16 @@ func Main(args []string) int {
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return runWith(grammarFor, args, stdin, stdout, stderr)
+}
+
+// runWith is run with the grammar chosen by grammar (tests compare
+// grammarFor with the whole CLI).
+func runWith(grammar func(*CLI, []string) (any, []kong.Option), args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var c CLI
 	exitCode := -1
-	parser, err := kong.New(&c,
+	model, verb := grammar(&c, args)
+	parser, err := kong.New(model, append(verb,
 		kong.Name("nook"),
 		kong.Description("Run containers as an unprivileged user: Docker's verbs, no daemon, no root."),
 		kong.UsageOnError(),
@@ -108,7 +117,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		kong.Vars{"version": Version},
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { exitCode = code }),
-	)
+	)...)
 	if err != nil {
 		fmt.Fprintf(stderr, "nook: %v\n", err)
 		return ExitNookFailed
@@ -132,6 +141,50 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return ExitNookFailed
 	}
 	return 0
+}
+
+// grammarFor returns what kong builds its model from for args: the globals
+// and, as a kong dynamic command, the one verb args name, so an invocation
+// pays for one verb's model instead of thirty (kong.New over the whole CLI
+// was a third of `nook run`'s own CPU time: reflection and the page faults
+// of its allocations). Without a known verb (help, a typo) it is the whole
+// CLI, for kong's listing and suggestions.
+func grammarFor(c *CLI, args []string) (any, []kong.Option) {
+	name, ok := verbOf(args)
+	if !ok {
+		return c, nil
+	}
+	v := reflect.ValueOf(c).Elem()
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if _, isCmd := f.Tag.Lookup("cmd"); isCmd && strings.ToLower(f.Name) == name {
+			return &c.Globals, []kong.Option{kong.DynamicCommand(name, f.Tag.Get("help"), "", v.Field(i).Addr().Interface())}
+		}
+	}
+	return c, nil
+}
+
+// verbOf returns the first argument that is not a global flag or its
+// value: the verb, if args name one.
+func verbOf(args []string) (string, bool) {
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "--root" || a == "--log-level":
+			i++ // the flag's value
+		case a == "--":
+			return "", false
+		case strings.HasPrefix(a, "-"):
+			// --root=X, --log-level=X; any other flag (--help,
+			// --version, a typo) gets the whole CLI.
+			if !strings.HasPrefix(a, "--root=") && !strings.HasPrefix(a, "--log-level=") {
+				return "", false
+			}
+		default:
+			return a, true
+		}
+	}
+	return "", false
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {
