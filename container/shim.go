@@ -128,6 +128,8 @@ type shim struct {
 	execL   *net.UnixListener
 	hub     *attachHub // detached: attached clients
 	stdinW  *os.File   // detached -i: the payload's stdin, fed by clients
+	// warmStop ends rootless.Warm, which closes warmDone when it returns.
+	warmStop, warmDone chan struct{}
 }
 
 func (s *shim) run() int {
@@ -203,6 +205,12 @@ func (s *shim) setup() (*rootless.Init, error) {
 		li.Abort()
 		return nil, err
 	}
+	s.warmStop, s.warmDone = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(s.warmDone)
+		rootless.Warm(s.cfg.Init, s.warmStop)
+		rootless.Trace("shim warmed")
+	}()
 	ctr, err := li.Start(s.cfg.Init)
 	if err != nil {
 		return nil, err
@@ -451,6 +459,10 @@ func (s *shim) finish(code int, why string, start time.Time) int {
 	}
 	if s.stdinW != nil {
 		s.stdinW.Close()
+	}
+	if s.warmDone != nil {
+		close(s.warmStop)
+		<-s.warmDone // its open files would keep the root busy
 	}
 	if s.srv != nil {
 		if err := s.srv.Unmount(); err != nil {

@@ -1,0 +1,156 @@
+package rootless
+
+import (
+	"debug/elf"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// dynamicBinary returns a host binary with an ELF interpreter and that
+// interpreter, read with debug/elf.
+func dynamicBinary(t *testing.T) (path, interp string) {
+	t.Helper()
+	for _, p := range []string{"/bin/ls", "/usr/bin/ls", "/bin/sh"} {
+		f, err := elf.Open(p)
+		if err != nil {
+			continue
+		}
+		for _, prog := range f.Progs {
+			if prog.Type == elf.PT_INTERP {
+				b := make([]byte, prog.Filesz)
+				if _, err := prog.ReadAt(b, 0); err == nil {
+					f.Close()
+					return p, string(b[:len(b)-1])
+				}
+			}
+		}
+		f.Close()
+	}
+	t.Fatal("no dynamically linked binary on this host")
+	return "", ""
+}
+
+// warmRoot writes a container root: bin/tool is a copy of a dynamic host
+// binary, sbin/static a static one (the test binary), bin/fifo a FIFO on
+// the PATH, and link/escape a symlink that would leave the root.
+func warmRoot(t *testing.T) (root, interp string) {
+	t.Helper()
+	bin, interp := dynamicBinary(t)
+	root = t.TempDir()
+	for _, d := range []string{"bin", "sbin", "link", "work"} {
+		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile := func(src, dst string) {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, dst), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(bin, "bin/tool")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyFile(self, "sbin/static")
+	if err := unix.Mkfifo(filepath.Join(root, "bin/fifo"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Outside the root, a dynamic binary: were the link followed out of
+	// the root, its interpreter would come back.
+	outside := filepath.Join(filepath.Dir(root), "outside-tool")
+	copyFile(bin, "../outside-tool")
+	t.Cleanup(func() { os.Remove(outside) })
+	if err := os.Symlink("../../../../../../../.."+outside, filepath.Join(root, "link/escape")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/bin/tool", filepath.Join(root, "link/tool")); err != nil {
+		t.Fatal(err)
+	}
+	return root, interp
+}
+
+// TestWarmRead checks what warmRead reads: the interpreter of a dynamic
+// binary comes back (Warm reads it next), static binaries, FIFOs and
+// paths that would leave the root give none, and a FIFO does not block.
+func TestWarmRead(t *testing.T) {
+	root, interp := warmRoot(t)
+	tests := []struct{ path, want string }{
+		{"/bin/tool", interp},
+		{"/link/tool", interp}, // an absolute link resolves inside the root
+		{"/sbin/static", ""},
+		{"/bin/fifo", ""},
+		{"/link/escape", ""}, // resolves to ROOT/.../outside-tool: absent
+		{"/../../bin/tool", interp},
+		{"/missing", ""},
+	}
+	for _, tc := range tests {
+		done := make(chan string)
+		go func() { done <- warmRead(root, tc.path, nil) }()
+		select {
+		case got := <-done:
+			if got != tc.want {
+				t.Errorf("warmRead(%q) = %q, want %q", tc.path, got, tc.want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("warmRead(%q) blocked", tc.path)
+		}
+	}
+}
+
+// TestWarmLookPath checks that the binary Warm reads is the one init
+// will run: found on the payload's PATH inside the root, relative to the
+// working directory, or taken as given.
+func TestWarmLookPath(t *testing.T) {
+	root, _ := warmRoot(t)
+	if err := os.WriteFile(filepath.Join(root, "bin/plain"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		p    InitProcess
+		want string
+	}{
+		{InitProcess{Args: []string{"tool"}}, "/bin/tool"}, // Docker's default PATH
+		{InitProcess{Args: []string{"static"}, Env: []string{"PATH=/nope:/sbin"}}, "/sbin/static"},
+		{InitProcess{Args: []string{"tool"}, Env: []string{"PATH=/sbin"}}, ""},
+		{InitProcess{Args: []string{"plain"}}, ""}, // not executable
+		{InitProcess{Args: []string{"fifo"}}, ""},  // not a regular file
+		{InitProcess{Args: []string{"tool"}, Env: []string{"PATH=bin"}, Cwd: "/"}, "/bin/tool"},
+		{InitProcess{Args: []string{"./tool"}, Cwd: "/bin"}, "/bin/tool"},
+		{InitProcess{Args: []string{"/sbin/static"}}, "/sbin/static"},
+		{InitProcess{Args: []string{"escape"}, Env: []string{"PATH=/link"}}, ""},
+		{InitProcess{}, ""},
+	}
+	for _, tc := range tests {
+		if got := warmLookPath(root, tc.p); got != tc.want {
+			t.Errorf("warmLookPath(%+v) = %q, want %q", tc.p, got, tc.want)
+		}
+	}
+}
+
+// TestWarmStops checks that Warm on a closed stop channel returns without
+// reading a FIFO named as the payload or anything else blocking it.
+func TestWarmStops(t *testing.T) {
+	root, _ := warmRoot(t)
+	stop := make(chan struct{})
+	close(stop)
+	done := make(chan struct{})
+	go func() {
+		Warm(InitConfig{Rootfs: root, Mounts: []Mount{{Target: "/bin/fifo"}},
+			Process: InitProcess{Args: []string{"/bin/fifo"}, Cwd: "/work"}}, stop)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Warm blocked")
+	}
+}
