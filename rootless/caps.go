@@ -29,12 +29,7 @@ func dockerCaps() []uintptr {
 // every capability. init keeps its own effective set, which it needs to
 // start exec sessions as any user.
 func dropCapabilities() error {
-	last := unix.CAP_LAST_CAP
-	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-			last = n
-		}
-	}
+	last := lastCap()
 	keep := map[uintptr]bool{}
 	for _, c := range dockerCaps() {
 		keep[c] = true
@@ -47,5 +42,42 @@ func dropCapabilities() error {
 			return fmt.Errorf("dropping capability %d: %w", c, err)
 		}
 	}
+	// Stages start with every capability inheritable and ambient
+	// (allCaps): an exec as root would add the inheritable set to the
+	// payload's, bounding set or not.
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clearing ambient capabilities: %w", err)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("reading capabilities: %w", err)
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("clearing inheritable capabilities: %w", err)
+	}
 	return nil
+}
+
+// lastCap is the highest capability this kernel knows.
+func lastCap() int {
+	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			return n
+		}
+	}
+	return unix.CAP_LAST_CAP
+}
+
+// allCaps lists every capability this kernel knows: a stage started in a
+// new user namespace gets them ambient, so that its exec keeps them
+// before its uid is mapped (Cmd.command). They are the namespace's
+// capabilities, nothing on the host.
+func allCaps() []uintptr {
+	caps := make([]uintptr, lastCap()+1)
+	for i := range caps {
+		caps[i] = uintptr(i)
+	}
+	return caps
 }

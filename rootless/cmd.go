@@ -45,7 +45,6 @@ type Cmd struct {
 // Process is a started stage.
 type Process struct {
 	cmd     *exec.Cmd
-	shell   bool // phase 1 runs in /bin/sh, which waits for a newline
 	early   bool // Cmd.EarlyExit
 	sock    *net.UnixConn
 	written chan struct{} // closed when the config writer is done
@@ -114,7 +113,7 @@ func (c *Cmd) Launch() (*Launched, error) {
 		}
 		return nil, fmt.Errorf("starting stage %s: %w", c.Stage, err)
 	}
-	p := &Process{cmd: cmd, sock: sock, written: make(chan struct{}), shell: cmd.Path == shellPath,
+	p := &Process{cmd: cmd, sock: sock, written: make(chan struct{}),
 		early: c.EarlyExit && fileOrNil(c.Stdin) && fileOrNil(c.Stdout) && fileOrNil(c.Stderr)}
 	l := &Launched{p: p, stage: c.Stage, mapped: make(chan setupResult, 1), setup: make(chan setupResult, 1)}
 	go l.handshake(mappers)
@@ -211,7 +210,6 @@ func (c *Cmd) command() (*exec.Cmd, *idMappers, error) {
 	env = append(env, StageEnv+"="+c.Stage, syncEnv+"="+strconv.Itoa(syncFD))
 	attr := &syscall.SysProcAttr{Cloneflags: c.Cloneflags, Setsid: c.Setsid, Pdeathsig: c.Pdeathsig}
 	var mappers *idMappers
-	var shellArgs []string
 	if c.Cloneflags&unix.CLONE_NEWUSER != 0 {
 		maps := c.IDMaps
 		if len(maps.UIDs) == 0 {
@@ -238,23 +236,20 @@ func (c *Cmd) command() (*exec.Cmd, *idMappers, error) {
 			if mappers.gid, why = findIDMapper("newgidmap"); why != "" {
 				return nil, nil, fmt.Errorf("starting stage %s: %s: %w", c.Stage, why, ErrSetup)
 			}
-			var ok bool
-			if shellArgs, ok = shellWaiter(c.Args); ok {
-				env = append(env, phaseEnv+"="+phaseMapped)
-			} else {
-				env = append(env, phaseEnv+"="+phaseWaitMap)
-			}
+			// Phase 1 is the stage itself, started with every
+			// capability ambient: the exec keeps them although the
+			// uid has no mapping yet, so the binary starts while
+			// newuidmap runs and needs no second exec (sync.go).
+			attr.AmbientCaps = allCaps()
+			env = append(env, phaseEnv+"="+phaseAwaitMap)
 			if c.Pdeathsig != 0 {
-				// Phase 2 gains capabilities on exec, which clears the
-				// parent-death signal: the child sets it again.
+				// Changing credentials clears the parent-death
+				// signal: the child sets it again once mapped.
 				env = append(env, pdeathEnv+"="+strconv.Itoa(int(c.Pdeathsig)))
 			}
 		}
 	}
 	path, args := "/proc/self/exe", append([]string{os.Args[0]}, c.Args...)
-	if shellArgs != nil {
-		path, args = shellPath, shellArgs
-	}
 	cmd := &exec.Cmd{
 		Path:        path,
 		Args:        args,
@@ -265,25 +260,6 @@ func (c *Cmd) command() (*exec.Cmd, *idMappers, error) {
 		SysProcAttr: attr,
 	}
 	return cmd, mappers, nil
-}
-
-const shellPath = "/bin/sh"
-
-// shellWaiter returns the command line with which /bin/sh is phase 1: it
-// waits for the id maps far cheaper than a start of this (large) binary,
-// reading a line from the sync socket, then execs this binary with args as
-// phase 2. ok is false without /bin/sh, or when this binary's file is gone
-// (replaced by an upgrade): phase 1 is then this binary, through
-// /proc/self/exe.
-func shellWaiter(args []string) (argv []string, ok bool) {
-	if fi, err := os.Stat(shellPath); err != nil || !fi.Mode().IsRegular() {
-		return nil, false
-	}
-	exe, err := os.Executable()
-	if err != nil || strings.HasSuffix(exe, " (deleted)") {
-		return nil, false
-	}
-	return append([]string{"sh", "-c", `read -r _ <&3 && exec "$0" "$@"`, exe}, args...), true
 }
 
 // startLocked starts cmd, on a locked OS thread when a parent-death signal
@@ -315,13 +291,7 @@ func (l *Launched) handshake(mappers *idMappers) {
 			return
 		}
 		Trace("id maps written")
-		var err error
-		if p.shell {
-			_, err = p.sock.Write([]byte("\n"))
-		} else {
-			err = writeFrame(p.sock, msgMapped, nil)
-		}
-		if err != nil {
+		if err := writeFrame(p.sock, msgMapped, nil); err != nil {
 			l.mapped <- setupResult{died: true, err: err}
 			return
 		}

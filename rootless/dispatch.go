@@ -18,7 +18,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -29,11 +28,12 @@ const StageEnv = "_NOOK_STAGE"
 // Internal environment of a re-executed child; Dispatch removes it before
 // the stage runs so a stage that re-executes again starts clean.
 const (
-	syncEnv      = "_NOOK_SYNC_FD"   // the sync socket is open on syncFD
-	phaseEnv     = "_NOOK_PHASE"     // where the child is in the id-map handshake
-	pdeathEnv    = "_NOOK_PDEATHSIG" // parent-death signal to set again in phase 2
-	phaseWaitMap = "wait-map"        // phase 1: wait for newuidmap, then re-exec
-	phaseMapped  = "mapped"          // phase 2: the maps exist, become root
+	syncEnv   = "_NOOK_SYNC_FD"   // the sync socket is open on syncFD
+	phaseEnv  = "_NOOK_PHASE"     // where the child is in the id-map handshake
+	pdeathEnv = "_NOOK_PDEATHSIG" // parent-death signal to set again once mapped
+	// phaseAwaitMap: started before newuidmap ran, with ambient
+	// capabilities; wait for the maps, then run the stage.
+	phaseAwaitMap = "await-map"
 )
 
 // cleanEnv drops the internal variables from env.
@@ -67,14 +67,13 @@ func Dispatch(stages map[string]func() int) (int, bool) {
 		fd = syncFD
 	}
 	phase, pdeath := os.Getenv(phaseEnv), os.Getenv(pdeathEnv)
-	if phase == phaseWaitMap {
-		// Returns only on failure.
-		return setupFailed(fd, name, awaitMapsAndReexec(fd)), true
-	}
 	for _, k := range []string{StageEnv, syncEnv, phaseEnv, pdeathEnv} {
 		os.Unsetenv(k)
 	}
-	if phase == phaseMapped {
+	if phase == phaseAwaitMap {
+		if err := awaitMaps(fd); err != nil {
+			return setupFailed(fd, name, err), true
+		}
 		if err := becomeRoot(pdeath); err != nil {
 			return setupFailed(fd, name, err), true
 		}
@@ -105,10 +104,11 @@ func setupFailed(fd int, stage string, err error) int {
 	return 255
 }
 
-// awaitMapsAndReexec is phase 1: the child runs as uid 0 of its namespace
-// but, exec'd before the map existed, has no capabilities. Once the parent
-// has written the maps, exec'ing again as uid 0 grants them.
-func awaitMapsAndReexec(fd int) error {
+// awaitMaps waits until the parent has written the id maps: until then
+// the process's uid and gid have no mapping (they read as the overflow
+// ids) and files it made would belong to nobody. Its capabilities came
+// ambient through the exec (Cmd.command).
+func awaitMaps(fd int) error {
 	if fd < 0 {
 		return errors.New("no sync socket to wait for the id maps on")
 	}
@@ -119,21 +119,13 @@ func awaitMapsAndReexec(fd int) error {
 	if typ != msgMapped {
 		return fmt.Errorf("waiting for the id maps: unexpected message %q", typ)
 	}
-	env := append(cleanEnv(os.Environ()),
-		StageEnv+"="+os.Getenv(StageEnv), syncEnv+"="+os.Getenv(syncEnv), phaseEnv+"="+phaseMapped)
-	if p := os.Getenv(pdeathEnv); p != "" {
-		env = append(env, pdeathEnv+"="+p)
-	}
-	if err := syscall.Exec("/proc/self/exe", os.Args, env); err != nil {
-		return fmt.Errorf("re-executing /proc/self/exe: %w", err)
-	}
 	return nil
 }
 
-// becomeRoot is phase 2's setup. The exec made every uid and gid 0 already;
-// the set calls only run if something differs. Supplementary groups are
-// left alone: they still grant the user's host access, and the container
-// init sets the payload's own.
+// becomeRoot ends the id-map handshake. The maps made the user's uid and
+// gid 0 already; the set calls only run if something differs.
+// Supplementary groups are left alone: they still grant the user's host
+// access, and the container init sets the payload's own.
 func becomeRoot(pdeath string) error {
 	if os.Getgid() != 0 || os.Getegid() != 0 {
 		if err := unix.Setresgid(0, 0, 0); err != nil {
@@ -145,7 +137,7 @@ func becomeRoot(pdeath string) error {
 			return fmt.Errorf("setting uid 0 in the user namespace: %w", err)
 		}
 	}
-	// Gaining capabilities on exec made the process non-dumpable, which
+	// A change of credentials makes the process non-dumpable, which
 	// hands its /proc files to the host's root; as namespace root it
 	// owns nothing worth hiding from the user who created it.
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0); err != nil {
@@ -156,7 +148,7 @@ func becomeRoot(pdeath string) error {
 		if err != nil {
 			return fmt.Errorf("parsing parent-death signal %q: %w", pdeath, err)
 		}
-		// The exec's gain of capabilities cleared it.
+		// A change of credentials clears it.
 		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(sig), 0, 0, 0); err != nil {
 			return fmt.Errorf("setting parent-death signal %d: %w", sig, err)
 		}

@@ -3,20 +3,16 @@ package rootless
 // The parent and the child talk over one unix stream socket, the child's
 // fd 3 (syncFD). Every message is a frame: one type byte, a big-endian
 // uint32 payload length, the payload. Frames are read with exact-length
-// reads, never buffered, so nothing meant for a later phase of the child is
-// swallowed by an earlier one that then execs (the shell's read builtin
-// reads a socket a byte at a time, up to the newline).
+// reads, never buffered: the stage reads the config later from the same
+// socket.
 //
 //	parent (Cmd.Start)                        child (Dispatch)
-//	socketpair, clone(flags), exec   ──────▶  [newuidmap mode only, phase 1]
-//	newuidmap PID ...; newgidmap PID ...      /bin/sh blocks reading a line: it
-//	                                          has uid 0 but no capabilities
-//	                                          until mapped
-//	           ──── "\n" ──────────────────▶  exec this binary (phase 2): full
-//	                                          capabilities in the namespace
-//	                                          (without /bin/sh, phase 1 is this
-//	                                          binary, reading msgMapped, and
-//	                                          re-executing /proc/self/exe)
+//	socketpair, clone(flags), exec   ──────▶  [newuidmap mode only] this binary,
+//	  (newuidmap mode: every capability         started before its uid has a
+//	   ambient, so the exec keeps them)         map: it runs its start-up while
+//	newuidmap PID ...; newgidmap PID ...      the parent maps it, then blocks
+//	           ──── msgMapped ─────────────▶  reading msgMapped: uid 0 now,
+//	                                          capabilities from the exec
 //	           ──── msgConfig {json} ──────▶  (queued until the stage calls
 //	                (own goroutine, then        ReadConfig)
 //	                 shutdown(SHUT_WR))
@@ -29,7 +25,7 @@ package rootless
 //	Wait: exit status
 //
 // With Go's own UidMappings (single map, or root) and with no user
-// namespace there is no phase 1 and no msgMapped. If newuidmap fails the
+// namespace there is no msgMapped: Go maps the child before its exec. If newuidmap fails the
 // parent kills the child; if the child dies before msgReady the parent
 // reports its exit status.
 
