@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/ulikunitz/xz"
 )
 
 // testLayer is a one-file layer tar.
@@ -202,6 +204,65 @@ func TestLoadLegacyLayer(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(s.LayerDir(digest.FromBytes(raw)), "f"))
 	if err != nil || string(b) != "legacy" {
 		t.Errorf("unpacked file = %q, %v", b, err)
+	}
+}
+
+// bzip2EmptyTar is `head -c 1024 /dev/zero | bzip2 -9`: an empty layer
+// (just the end-of-archive blocks). Go reads bzip2 but cannot write it.
+const bzip2EmptyTar = "425a683931415926535974f5adf70000044000c0000008200030802a6945ac38bb9229c28483a7ad6fb8"
+
+// TestLoadLegacyOldCompressions: a docker-archive layer compressed with
+// bzip2 or xz loads, as with Docker, and is stored as its tar (OCI has no
+// media type for either): an uncompressed blob whose digest is the diff
+// id. Stored as read, the image could not be saved or pushed as OCI.
+func TestLoadLegacyOldCompressions(t *testing.T) {
+	xzTar := func(t *testing.T) (raw, blob []byte) {
+		raw = testLayer(t, "f", "from xz")
+		var buf bytes.Buffer
+		zw, err := xz.NewWriter(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zw.Write(raw)
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return raw, buf.Bytes()
+	}
+	bzip2Tar := func(t *testing.T) (raw, blob []byte) {
+		blob, err := hex.DecodeString(bzip2EmptyTar)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return make([]byte, 1024), blob
+	}
+	for name, fixture := range map[string]func(*testing.T) ([]byte, []byte){"xz": xzTar, "bzip2": bzip2Tar} {
+		t.Run(name, func(t *testing.T) {
+			s := openTestStore(t)
+			raw, compressed := fixture(t)
+			img := testImage(t, []string{"old:" + name}, &counted{blob: raw})
+			img.Manifest, img.ManifestMediaType = nil, ""
+			img.Layers = []LoadLayer{(&counted{blob: compressed}).layer(ocispec.Descriptor{})}
+			res, err := s.Load(LoadOptions{}, func(add AddFunc) error { return add(img) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := res.Images[0].Image.Manifest.Layers[0]
+			want := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.FromBytes(raw), Size: int64(len(raw))}
+			if got.MediaType != want.MediaType || got.Digest != want.Digest || got.Size != want.Size {
+				t.Errorf("layer descriptor = %+v, want %+v", got, want)
+			}
+			stored, err := os.ReadFile(s.blobPath(got.Digest))
+			if err != nil || !bytes.Equal(stored, raw) {
+				t.Errorf("stored blob is not the layer's tar (%d bytes, %v)", len(stored), err)
+			}
+			if name == "xz" {
+				b, err := os.ReadFile(filepath.Join(s.LayerDir(digest.FromBytes(raw)), "f"))
+				if err != nil || string(b) != "from xz" {
+					t.Errorf("unpacked file = %q, %v", b, err)
+				}
+			}
+		})
 	}
 }
 

@@ -95,6 +95,11 @@ func (tx *loadTx) readLayer(l LoadLayer, desc ocispec.Descriptor, diffID digest.
 		return desc, fmt.Errorf("opening %s: %w", l.Member, err)
 	}
 	defer rc.Close()
+	in, closeIn, err := legacyStream(rc, desc)
+	if err != nil {
+		return desc, fmt.Errorf("reading %s: %w", l.Member, err)
+	}
+	defer closeIn()
 	raw := &hashCounter{h: sha256.New()}
 	sinks := []io.Writer{raw}
 	var blob *os.File
@@ -107,7 +112,7 @@ func (tx *loadTx) readLayer(l LoadLayer, desc ocispec.Descriptor, diffID digest.
 		bw = bufio.NewWriterSize(blob, 1<<20)
 		sinks = append(sinks, bw)
 	}
-	src := io.TeeReader(rc, io.MultiWriter(sinks...))
+	src := io.TeeReader(in, io.MultiWriter(sinks...))
 	kind, detected, err := compression.Detect(src)
 	if err != nil {
 		return desc, fmt.Errorf("reading %s: %w", l.Member, err)
@@ -182,6 +187,31 @@ func (tx *loadTx) readLayer(l LoadLayer, desc ocispec.Descriptor, diffID digest.
 		}
 	}
 	return got, nil
+}
+
+// legacyStream returns the stream readLayer stores and hashes as a layer's
+// blob: r itself, but for a layer of a docker-archive without manifests
+// (no descriptor) compressed with bzip2 or xz, which Docker's load takes
+// and OCI has no media type for. Such a layer is stored as its tar: its
+// blob is then uncompressed, its digest the diff id. A layer that comes
+// with a descriptor keeps its bytes, and bzip2 or xz is refused.
+func legacyStream(r io.Reader, desc ocispec.Descriptor) (io.Reader, func() error, error) {
+	nop := func() error { return nil }
+	if desc.Digest != "" {
+		return r, nop, nil
+	}
+	kind, detected, err := compression.Detect(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if kind != compression.Bzip2 && kind != compression.Xz {
+		return detected, nop, nil
+	}
+	dec, _, err := compression.Decompress(detected)
+	if err != nil {
+		return nil, nil, err
+	}
+	return dec, dec.Close, nil
 }
 
 func layerMediaType(k compression.Kind) string {
