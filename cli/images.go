@@ -95,11 +95,15 @@ func newImageRow(img image.Image, name string, noTrunc bool) imageRow {
 	if noTrunc {
 		id = img.ID.String()
 	}
-	created := img.Created()
+	createdAt, createdSince := "N/A", "N/A" // an image config without "created"
+	if created := img.Created(); !created.IsZero() {
+		createdAt = created.Format("2006-01-02 15:04:05 -0700 MST")
+		createdSince = units.HumanDuration(time.Since(created)) + " ago"
+	}
 	size := humanSize(img.Size)
 	return imageRow{
-		Containers: "N/A", CreatedAt: created.Format("2006-01-02 15:04:05 -0700 MST"),
-		CreatedSince: units.HumanDuration(time.Since(created)) + " ago", Digest: img.Digest.String(),
+		Containers: "N/A", CreatedAt: createdAt,
+		CreatedSince: createdSince, Digest: img.Digest.String(),
 		ID: id, Repository: repo, SharedSize: "N/A", Size: size, Tag: tag, UniqueSize: "N/A", VirtualSize: size,
 	}
 }
