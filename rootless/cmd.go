@@ -236,10 +236,10 @@ func (c *Cmd) command() (*exec.Cmd, *idMappers, error) {
 			if mappers.gid, why = findIDMapper("newgidmap"); why != "" {
 				return nil, nil, fmt.Errorf("starting stage %s: %s: %w", c.Stage, why, ErrSetup)
 			}
-			// Phase 1 is the stage itself, started with every
-			// capability ambient: the exec keeps them although the
-			// uid has no mapping yet, so the binary starts while
-			// newuidmap runs and needs no second exec (sync.go).
+			// The child gets every capability ambient: its exec
+			// keeps them although its uid has no mapping yet, so
+			// the binary starts while newuidmap runs and needs no
+			// second exec once mapped (sync.go).
 			attr.AmbientCaps = allCaps()
 			env = append(env, phaseEnv+"="+phaseAwaitMap)
 			if c.Pdeathsig != 0 {
