@@ -179,6 +179,9 @@ bench "${cmds[@]}"
 "$nook" rm -f $("$nook" ps -aq) >/dev/null
 for d in "${podman_ok[@]}"; do
 	pm "$d" rm -a -f -t 0 >/dev/null
+	# Rootless Podman keeps a pause process (catatonit) per runtime
+	# directory, and it would outlive the bench: stop it.
+	pause=$(cat "$(podrun "$d")/libpod/tmp/pause.pid" 2>/dev/null) && kill "$pause" 2>/dev/null || true
 done
 
 ms() { cat "$results/$1.ms" 2>/dev/null || echo -; }
