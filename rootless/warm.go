@@ -1,7 +1,6 @@
 package rootless
 
 import (
-	"bytes"
 	"debug/elf"
 	"errors"
 	"io"
@@ -85,7 +84,7 @@ func warmRead(root, p string, stop <-chan struct{}) (interp string) {
 		return ""
 	}
 	buf := make([]byte, 512<<10)
-	head := buf[:0]
+	var magic [len(elf.ELFMAG)]byte // buf's start is overwritten by later reads
 	for off := int64(0); off < min(fi.Size(), warmMax); {
 		select {
 		case <-stop:
@@ -94,14 +93,14 @@ func warmRead(root, p string, stop <-chan struct{}) (interp string) {
 		}
 		n, err := f.ReadAt(buf, off)
 		if off == 0 {
-			head = buf[:n]
+			copy(magic[:], buf[:n])
 		}
 		off += int64(n)
 		if err != nil || n == 0 {
 			break
 		}
 	}
-	if !bytes.HasPrefix(head, []byte(elf.ELFMAG)) {
+	if string(magic[:]) != elf.ELFMAG {
 		return ""
 	}
 	return elfInterp(f)

@@ -34,9 +34,33 @@ func dynamicBinary(t *testing.T) (path, interp string) {
 	return "", ""
 }
 
+// staticBinary returns a host binary without an ELF interpreter: busybox
+// from busybox-static, which the test command installs. (The test binary
+// itself is dynamic when built with -race.)
+func staticBinary(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"/bin/busybox", "/usr/bin/busybox"} {
+		f, err := elf.Open(p)
+		if err != nil {
+			continue
+		}
+		static := true
+		for _, prog := range f.Progs {
+			static = static && prog.Type != elf.PT_INTERP
+		}
+		f.Close()
+		if static {
+			return p
+		}
+	}
+	t.Fatal("no statically linked busybox on this host (Debian: busybox-static)")
+	return ""
+}
+
 // warmRoot writes a container root: bin/tool is a copy of a dynamic host
-// binary, sbin/static a static one (the test binary), bin/fifo a FIFO on
-// the PATH, and link/escape a symlink that would leave the root.
+// binary, bin/big the same padded past 1 MiB, sbin/static a static binary,
+// bin/fifo a FIFO on the PATH, and link/escape a symlink that would leave
+// the root.
 func warmRoot(t *testing.T) (root, interp string) {
 	t.Helper()
 	bin, interp := dynamicBinary(t)
@@ -56,11 +80,17 @@ func warmRoot(t *testing.T) (root, interp string) {
 		}
 	}
 	copyFile(bin, "bin/tool")
-	self, err := os.Executable()
+	// Past warmRead's first buffer (512 KiB): the ELF magic must still
+	// be recognised once later reads have reused the buffer.
+	big, err := os.ReadFile(bin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	copyFile(self, "sbin/static")
+	big = append(big, make([]byte, 1<<20)...)
+	if err := os.WriteFile(filepath.Join(root, "bin/big"), big, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(staticBinary(t), "sbin/static")
 	if err := unix.Mkfifo(filepath.Join(root, "bin/fifo"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +115,7 @@ func TestWarmRead(t *testing.T) {
 	root, interp := warmRoot(t)
 	tests := []struct{ path, want string }{
 		{"/bin/tool", interp},
+		{"/bin/big", interp},
 		{"/link/tool", interp}, // an absolute link resolves inside the root
 		{"/sbin/static", ""},
 		{"/bin/fifo", ""},
