@@ -2,7 +2,6 @@ package rootless
 
 import (
 	"debug/elf"
-	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -117,7 +116,7 @@ func elfInterp(f io.ReaderAt) string {
 			continue
 		}
 		b, err := io.ReadAll(prog.Open())
-		if err != nil && !errors.Is(err, io.EOF) {
+		if err != nil {
 			return ""
 		}
 		return strings.TrimRight(string(b), "\x00")
