@@ -91,6 +91,14 @@ func TestGrammarForPicksOneVerb(t *testing.T) {
 			t.Errorf("%q: model has %d verbs, want only %s", tc.args, n, tc.verb)
 		}
 	}
+	// Every verb gets its own model: one whose kong name grammarFor does
+	// not derive would silently fall back to the whole CLI.
+	for _, verb := range verbNames(t) {
+		var c CLI
+		if model, _ := grammarFor(&c, []string{verb}); model != &c.Globals {
+			t.Errorf("verb %s: got the whole CLI, want its own model", verb)
+		}
+	}
 }
 
 // verbNames lists the verbs of the whole CLI as kong names them.
