@@ -2,7 +2,6 @@ package rootless
 
 import (
 	"debug/elf"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +12,8 @@ import (
 
 // Warm reads, through the container's mounted root, what init and the
 // payload's exec read first: the mount points and files init resolves,
-// the payload's binary and its ELF interpreter. On a FUSE root mounted a
+// the payload's binary, its ELF interpreter and the shared libraries it
+// needs (warmlibs.go). On a FUSE root mounted a
 // moment ago each of those is a round trip to the union's server, and an
 // exec waits for one READ per page fault (a static busybox: 20 of them,
 // ~10 ms here); read ahead, they come from the kernel's caches. The shim
@@ -39,13 +39,8 @@ func Warm(cfg InitConfig, stop <-chan struct{}) {
 	for _, p := range []string{"/etc/passwd", "/etc/group"} {
 		warmRead(root, p, stop)
 	}
-	bin := warmLookPath(root, cfg.Process)
-	// The binary, then its interpreter (a static binary has none).
-	for range 2 {
-		if bin == "" {
-			return
-		}
-		bin = warmRead(root, bin, stop)
+	if bin := warmLookPath(root, cfg.Process); bin != "" {
+		warmExec(root, bin, payloadEnv(cfg.Process, "/"), stop)
 	}
 }
 
@@ -56,72 +51,61 @@ const warmMax = 8 << 20
 
 // warmStat looks p up inside root, caching its entry and attributes.
 func warmStat(root, p string) {
-	if p == "" {
-		return
-	}
-	if full, err := securejoin.SecureJoin(root, p); err == nil {
-		_, _ = os.Lstat(full)
+	if p != "" {
+		statInRoot(root, p)
 	}
 }
 
-// warmRead reads up to warmMax of the regular file p inside root into the
-// page cache and returns its ELF interpreter, if it has one.
-func warmRead(root, p string, stop <-chan struct{}) (interp string) {
+// statInRoot stats p, its links resolved inside root.
+func statInRoot(root, p string) (os.FileInfo, bool) {
 	full, err := securejoin.SecureJoin(root, p)
 	if err != nil {
-		return ""
+		return nil, false
+	}
+	fi, err := os.Lstat(full)
+	return fi, err == nil
+}
+
+// warmRead reads up to warmMax of the regular file p inside root into the
+// page cache and returns what it asks the dynamic loader for, if it is an
+// ELF file. n is how much it read.
+func warmRead(root, p string, stop <-chan struct{}) (deps elfDeps, n int64) {
+	full, err := securejoin.SecureJoin(root, p)
+	if err != nil {
+		return deps, 0
 	}
 	// O_NONBLOCK: a FIFO in the image must not block the shim.
 	fd, err := unix.Open(full, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return ""
+		return deps, 0
 	}
 	f := os.NewFile(uintptr(fd), full)
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() {
-		return ""
+		return deps, 0
 	}
 	buf := make([]byte, 512<<10)
 	var magic [len(elf.ELFMAG)]byte // buf's start is overwritten by later reads
-	for off := int64(0); off < min(fi.Size(), warmMax); {
+	for n < min(fi.Size(), warmMax) {
 		select {
 		case <-stop:
-			return ""
+			return deps, n
 		default:
 		}
-		n, err := f.ReadAt(buf, off)
-		if off == 0 {
-			copy(magic[:], buf[:n])
+		got, err := f.ReadAt(buf, n)
+		if n == 0 {
+			copy(magic[:], buf[:got])
 		}
-		off += int64(n)
-		if err != nil || n == 0 {
+		n += int64(got)
+		if err != nil || got == 0 {
 			break
 		}
 	}
 	if string(magic[:]) != elf.ELFMAG {
-		return ""
+		return deps, n
 	}
-	return elfInterp(f)
-}
-
-// elfInterp returns the interpreter an ELF file names (PT_INTERP).
-func elfInterp(f io.ReaderAt) string {
-	ef, err := elf.NewFile(f)
-	if err != nil {
-		return ""
-	}
-	for _, prog := range ef.Progs {
-		if prog.Type != elf.PT_INTERP || prog.Filesz > unix.PathMax {
-			continue
-		}
-		b, err := io.ReadAll(prog.Open())
-		if err != nil {
-			return ""
-		}
-		return strings.TrimRight(string(b), "\x00")
-	}
-	return ""
+	return readELFDeps(f), n
 }
 
 // warmLookPath finds the payload's binary as init will (lookPath), inside
@@ -148,11 +132,7 @@ func warmLookPath(root string, p InitProcess) string {
 		if filepath.IsAbs(dir) {
 			cand = filepath.Join(dir, name)
 		}
-		full, err := securejoin.SecureJoin(root, cand)
-		if err != nil {
-			continue
-		}
-		if fi, err := os.Stat(full); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+		if fi, ok := statInRoot(root, cand); ok && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
 			return cand
 		}
 	}

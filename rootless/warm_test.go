@@ -3,7 +3,9 @@ package rootless
 import (
 	"debug/elf"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -125,7 +127,10 @@ func TestWarmRead(t *testing.T) {
 	}
 	for _, tc := range tests {
 		done := make(chan string)
-		go func() { done <- warmRead(root, tc.path, nil) }()
+		go func() {
+			deps, _ := warmRead(root, tc.path, nil)
+			done <- deps.interp
+		}()
 		select {
 		case got := <-done:
 			if got != tc.want {
@@ -183,5 +188,107 @@ func TestWarmStops(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Warm blocked")
+	}
+}
+
+// libRoot writes a container root holding the host's dynamic ls, its ELF
+// interpreter and, under libDir, the libraries ls needs and theirs but the
+// interpreter; it returns the root and those libraries' names, breadth
+// first.
+func libRoot(t *testing.T, libDir string) (root, interp string, libs []string) {
+	t.Helper()
+	bin, interp := dynamicBinary(t)
+	root = t.TempDir()
+	put := func(src, dst string) {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(root, filepath.Dir(dst)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, dst), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(bin, "/bin/tool")
+	put(interp, interp)
+	hostDirs := []string{"/lib/" + multiarch(), "/usr/lib/" + multiarch(), "/lib64", "/usr/lib64", "/lib", "/usr/lib"}
+	queue, seen := []string{bin}, map[string]bool{filepath.Base(interp): true}
+	for len(queue) > 0 {
+		f, err := elf.Open(queue[0])
+		queue = queue[1:]
+		if err != nil {
+			t.Fatal(err)
+		}
+		needed, _ := f.ImportedLibraries()
+		f.Close()
+		for _, name := range needed {
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+			for _, d := range hostDirs {
+				if p := filepath.Join(d, name); fileExists(p) {
+					put(p, filepath.Join(libDir, name))
+					libs = append(libs, name)
+					queue = append(queue, p)
+					break
+				}
+			}
+		}
+	}
+	if len(libs) == 0 {
+		t.Fatalf("%s needs no library found on this host", bin)
+	}
+	return root, interp, libs
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// TestWarmExecLibraries checks that the payload's shared libraries are
+// read, as the loader finds them: in the system directories (Debian's
+// multiarch one here) or on LD_LIBRARY_PATH, each once, breadth first; a
+// library nowhere to be found is skipped and the others still read.
+func TestWarmExecLibraries(t *testing.T) {
+	for _, tc := range []struct {
+		name, libDir string
+		env          []string
+	}{
+		{"multiarch", "/lib/" + multiarch(), nil},
+		{"lib64", "/usr/lib64", nil},
+		{"LD_LIBRARY_PATH", "/opt/app/lib", []string{"LD_LIBRARY_PATH=/nope:/opt/app/lib"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root, interp, libs := libRoot(t, tc.libDir)
+			want := []string{"/bin/tool", interp}
+			for _, l := range libs {
+				want = append(want, path.Join(tc.libDir, l))
+			}
+			if got := warmExec(root, "/bin/tool", tc.env, nil); !slices.Equal(got, want) {
+				t.Errorf("read %q, want %q", got, want)
+			}
+			// Without the last library (breadth first, nothing
+			// after it depends on it alone), the others are still read.
+			last := libs[len(libs)-1]
+			if err := os.Remove(filepath.Join(root, tc.libDir, last)); err != nil {
+				t.Fatal(err)
+			}
+			want = want[:len(want)-1]
+			if got := warmExec(root, "/bin/tool", tc.env, nil); !slices.Equal(got, want) {
+				t.Errorf("without %s: read %q, want %q", last, got, want)
+			}
+		})
+	}
+}
+
+func TestExpandOrigin(t *testing.T) {
+	got := expandOrigin([]string{"$ORIGIN/../lib", "${ORIGIN}", "/usr/lib/app", "x$ORIGIN"}, "/opt/app/bin/tool")
+	want := []string{"/opt/app/bin/../lib", "/opt/app/bin", "/usr/lib/app", "x/opt/app/bin"}
+	if !slices.Equal(got, want) {
+		t.Errorf("expandOrigin = %q, want %q", got, want)
 	}
 }
