@@ -128,8 +128,6 @@ type shim struct {
 	execL   *net.UnixListener
 	hub     *attachHub // detached: attached clients
 	stdinW  *os.File   // detached -i: the payload's stdin, fed by clients
-	// warmStop ends rootless.Warm, which closes warmDone when it returns.
-	warmStop, warmDone chan struct{}
 }
 
 func (s *shim) run() int {
@@ -205,12 +203,7 @@ func (s *shim) setup() (*rootless.Init, error) {
 		li.Abort()
 		return nil, err
 	}
-	s.warmStop, s.warmDone = make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(s.warmDone)
-		rootless.Warm(s.cfg.Init, s.warmStop)
-		rootless.Trace("shim warmed")
-	}()
+	s.warm()
 	ctr, err := li.Start(s.cfg.Init)
 	if err != nil {
 		return nil, err
@@ -219,6 +212,22 @@ func (s *shim) setup() (*rootless.Init, error) {
 		s.serveConsole(ctr.Console)
 	}
 	return ctr, nil
+}
+
+// warmBudget bounds the warming: init's own start (~20 ms here) hides it,
+// and a slow one must not hold the payload back.
+const warmBudget = 20 * time.Millisecond
+
+// warm puts what init and the payload's exec read first into the kernel's
+// caches (rootless.Warm), before init gets its config: stored into the
+// page cache by the union, without READ round trips, which is safe only
+// while no payload can write the files.
+func (s *shim) warm() {
+	stop := make(chan struct{})
+	timer := time.AfterFunc(warmBudget, func() { close(stop) })
+	defer timer.Stop()
+	rootless.Warm(s.cfg.Init, s.srv.Prefetch, stop)
+	rootless.Trace("shim warmed")
 }
 
 // mountRoot sets the namespaces' host name and network and mounts the
@@ -459,10 +468,6 @@ func (s *shim) finish(code int, why string, start time.Time) int {
 	}
 	if s.stdinW != nil {
 		s.stdinW.Close()
-	}
-	if s.warmDone != nil {
-		close(s.warmStop)
-		<-s.warmDone // its open files would keep the root busy
 	}
 	if s.srv != nil {
 		if err := s.srv.Unmount(); err != nil {

@@ -199,6 +199,7 @@ func (u *union) tmpName() string {
 type Server struct {
 	srv        *fuse.Server
 	u          *union
+	root       *rootNode
 	mountpoint string
 }
 
@@ -255,7 +256,7 @@ func Mount(lowers []string, upper, work, mountpoint string, opts Options) (*Serv
 		_ = srv.Unmount()
 		return nil, fmt.Errorf("waiting for the union at %s: %w", mountpoint, err)
 	}
-	return &Server{srv: srv, u: u, mountpoint: mountpoint}, nil
+	return &Server{srv: srv, u: u, root: root, mountpoint: mountpoint}, nil
 }
 
 func newUnion(lowers []string, upper, work string, opts Options) (*union, error) {

@@ -13,34 +13,52 @@ import (
 // Warm reads, through the container's mounted root, what init and the
 // payload's exec read first: the mount points and files init resolves,
 // the payload's binary, its ELF interpreter and the shared libraries it
-// needs (warmlibs.go). On a FUSE root mounted a
-// moment ago each of those is a round trip to the union's server, and an
-// exec waits for one READ per page fault (a static busybox: 20 of them,
-// ~10 ms here); read ahead, they come from the kernel's caches. The shim
-// calls Warm while init's process starts, when nothing waits for the
-// union.
+// needs (warmlibs.go). On a FUSE root mounted a moment ago each of those
+// is a round trip to the union's server, and an exec waits for one READ
+// per page fault (a static busybox: 20 of them, ~10 ms here; ls and its
+// libraries: ~15 ms); warmed, they come from the kernel's caches.
 //
-// Best effort: a failure only ends the warming, which never writes. stop
-// ends it early; the caller waits for Warm to return before unmounting the
-// root (an open file would keep the mount busy).
-func Warm(cfg InitConfig, stop <-chan struct{}) {
+// store, when not nil, puts a file's first bytes straight into the
+// kernel's page cache (the union's Prefetch: no READ round trips); a file
+// it fails on, or every file without it, is read through the mount. The
+// kernel takes stored bytes as the file's data, so the shim calls Warm
+// before the payload exists. Best effort: a failure only ends the warming,
+// which never writes; stop ends it early.
+func Warm(cfg InitConfig, store func(rel string, max int64) (int64, error), stop <-chan struct{}) {
 	defer func() {
 		// debug/elf reads a file of the image: its faults are never
 		// the shim's.
 		_ = recover()
 	}()
-	root := cfg.Rootfs
-	for _, p := range []string{"/proc", "/sys", "/dev", cfg.Process.Cwd} {
-		warmStat(root, p)
-	}
-	for _, m := range cfg.Mounts {
-		warmStat(root, m.Target)
+	w := &warmer{root: cfg.Rootfs, store: store, stop: stop}
+	// The exec first: its page faults cost most.
+	if bin := warmLookPath(w.root, cfg.Process); bin != "" {
+		w.exec(bin, payloadEnv(cfg.Process, "/"))
 	}
 	for _, p := range []string{"/etc/passwd", "/etc/group"} {
-		warmRead(root, p, stop)
+		w.read(p)
 	}
-	if bin := warmLookPath(root, cfg.Process); bin != "" {
-		warmExec(root, bin, payloadEnv(cfg.Process, "/"), stop)
+	for _, p := range []string{"/proc", "/sys", "/dev", cfg.Process.Cwd} {
+		w.stat(p)
+	}
+	for _, m := range cfg.Mounts {
+		w.stat(m.Target)
+	}
+}
+
+// warmer holds what Warm's steps share.
+type warmer struct {
+	root  string
+	store func(rel string, max int64) (int64, error)
+	stop  <-chan struct{}
+}
+
+func (w *warmer) stopped() bool {
+	select {
+	case <-w.stop:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -49,10 +67,10 @@ func Warm(cfg InitConfig, stop <-chan struct{}) {
 // the start it means to speed up.
 const warmMax = 8 << 20
 
-// warmStat looks p up inside root, caching its entry and attributes.
-func warmStat(root, p string) {
+// stat looks p up inside the root, caching its entry and attributes.
+func (w *warmer) stat(p string) {
 	if p != "" {
-		statInRoot(root, p)
+		statInRoot(w.root, p)
 	}
 }
 
@@ -66,12 +84,12 @@ func statInRoot(root, p string) (os.FileInfo, bool) {
 	return fi, err == nil
 }
 
-// warmRead reads up to warmMax of the regular file p inside root into the
+// read puts up to warmMax of the regular file p inside the root into the
 // page cache and returns what it asks the dynamic loader for, if it is an
-// ELF file. n is how much it read.
-func warmRead(root, p string, stop <-chan struct{}) (deps elfDeps, n int64) {
-	full, err := securejoin.SecureJoin(root, p)
-	if err != nil {
+// ELF file, and how much it cached.
+func (w *warmer) read(p string) (deps elfDeps, n int64) {
+	full, err := securejoin.SecureJoin(w.root, p)
+	if err != nil || w.stopped() {
 		return deps, 0
 	}
 	// O_NONBLOCK: a FIFO in the image must not block the shim.
@@ -85,27 +103,34 @@ func warmRead(root, p string, stop <-chan struct{}) (deps elfDeps, n int64) {
 	if err != nil || !fi.Mode().IsRegular() {
 		return deps, 0
 	}
+	stored := false
+	if w.store != nil {
+		// The lookups above made every component of full known to
+		// the kernel, links resolved.
+		n, err = w.store(strings.TrimPrefix(full, w.root), warmMax)
+		stored = err == nil
+	}
+	if !stored {
+		n = w.readAll(f, min(fi.Size(), warmMax))
+	}
+	var magic [len(elf.ELFMAG)]byte
+	if _, err := f.ReadAt(magic[:], 0); err != nil || string(magic[:]) != elf.ELFMAG {
+		return deps, n
+	}
+	return readELFDeps(f), n
+}
+
+// readAll reads f's first size bytes through the mount.
+func (w *warmer) readAll(f *os.File, size int64) (n int64) {
 	buf := make([]byte, 512<<10)
-	var magic [len(elf.ELFMAG)]byte // buf's start is overwritten by later reads
-	for n < min(fi.Size(), warmMax) {
-		select {
-		case <-stop:
-			return deps, n
-		default:
-		}
+	for n < size && !w.stopped() {
 		got, err := f.ReadAt(buf, n)
-		if n == 0 {
-			copy(magic[:], buf[:got])
-		}
 		n += int64(got)
 		if err != nil || got == 0 {
 			break
 		}
 	}
-	if string(magic[:]) != elf.ELFMAG {
-		return deps, n
-	}
-	return readELFDeps(f), n
+	return n
 }
 
 // warmLookPath finds the payload's binary as init will (lookPath), inside

@@ -2,6 +2,7 @@ package rootless
 
 import (
 	"debug/elf"
+	"errors"
 	"os"
 	"path"
 	"path/filepath"
@@ -82,7 +83,7 @@ func warmRoot(t *testing.T) (root, interp string) {
 		}
 	}
 	copyFile(bin, "bin/tool")
-	// Past warmRead's first buffer (512 KiB): the ELF magic must still
+	// Past the first read buffer (512 KiB): the ELF magic must still
 	// be recognised once later reads have reused the buffer.
 	big, err := os.ReadFile(bin)
 	if err != nil {
@@ -110,7 +111,7 @@ func warmRoot(t *testing.T) (root, interp string) {
 	return root, interp
 }
 
-// TestWarmRead checks what warmRead reads: the interpreter of a dynamic
+// TestWarmRead checks what warmer.read reads: the interpreter of a dynamic
 // binary comes back (Warm reads it next), static binaries, FIFOs and
 // paths that would leave the root give none, and a FIFO does not block.
 func TestWarmRead(t *testing.T) {
@@ -128,16 +129,16 @@ func TestWarmRead(t *testing.T) {
 	for _, tc := range tests {
 		done := make(chan string)
 		go func() {
-			deps, _ := warmRead(root, tc.path, nil)
+			deps, _ := (&warmer{root: root}).read(tc.path)
 			done <- deps.interp
 		}()
 		select {
 		case got := <-done:
 			if got != tc.want {
-				t.Errorf("warmRead(%q) = %q, want %q", tc.path, got, tc.want)
+				t.Errorf("read(%q) = %q, want %q", tc.path, got, tc.want)
 			}
 		case <-time.After(10 * time.Second):
-			t.Fatalf("warmRead(%q) blocked", tc.path)
+			t.Fatalf("read(%q) blocked", tc.path)
 		}
 	}
 }
@@ -181,7 +182,7 @@ func TestWarmStops(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		Warm(InitConfig{Rootfs: root, Mounts: []Mount{{Target: "/bin/fifo"}},
-			Process: InitProcess{Args: []string{"/bin/fifo"}, Cwd: "/work"}}, stop)
+			Process: InitProcess{Args: []string{"/bin/fifo"}, Cwd: "/work"}}, nil, stop)
 		close(done)
 	}()
 	select {
@@ -268,7 +269,7 @@ func TestWarmExecLibraries(t *testing.T) {
 			for _, l := range libs {
 				want = append(want, path.Join(tc.libDir, l))
 			}
-			if got := warmExec(root, "/bin/tool", tc.env, nil); !slices.Equal(got, want) {
+			if got := (&warmer{root: root}).exec("/bin/tool", tc.env); !slices.Equal(got, want) {
 				t.Errorf("read %q, want %q", got, want)
 			}
 			// Without the last library (breadth first, nothing
@@ -278,7 +279,7 @@ func TestWarmExecLibraries(t *testing.T) {
 				t.Fatal(err)
 			}
 			want = want[:len(want)-1]
-			if got := warmExec(root, "/bin/tool", tc.env, nil); !slices.Equal(got, want) {
+			if got := (&warmer{root: root}).exec("/bin/tool", tc.env); !slices.Equal(got, want) {
 				t.Errorf("without %s: read %q, want %q", last, got, want)
 			}
 		})
@@ -290,5 +291,36 @@ func TestExpandOrigin(t *testing.T) {
 	want := []string{"/opt/app/bin/../lib", "/opt/app/bin", "/usr/lib/app", "x/opt/app/bin"}
 	if !slices.Equal(got, want) {
 		t.Errorf("expandOrigin = %q, want %q", got, want)
+	}
+}
+
+// TestWarmStore checks the store path: every file warmed is handed to
+// store as its path inside the root, links resolved (what the union's
+// Prefetch needs), and its ELF dependencies are still followed; a file
+// store fails on is read through the mount instead.
+func TestWarmStore(t *testing.T) {
+	root, interp, libs := libRoot(t, "/lib/"+multiarch())
+	if err := os.Symlink("tool", filepath.Join(root, "bin/link")); err != nil {
+		t.Fatal(err)
+	}
+	var stored []string
+	store := func(rel string, max int64) (int64, error) {
+		stored = append(stored, rel)
+		if rel == interp {
+			return 0, errors.New("refused")
+		}
+		return max, nil
+	}
+	w := &warmer{root: root, store: store}
+	read := w.exec("/bin/link", nil)
+	want := []string{"/bin/tool", interp}
+	for _, l := range libs {
+		want = append(want, path.Join("/lib/"+multiarch(), l))
+	}
+	if !slices.Equal(stored, want) {
+		t.Errorf("stored %q, want %q", stored, want)
+	}
+	if len(read) != len(want) {
+		t.Errorf("warmed %q: the refused interpreter or a library is missing", read)
 	}
 }

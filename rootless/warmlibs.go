@@ -52,17 +52,17 @@ const (
 	warmLibsBytes = 64 << 20
 )
 
-// warmExec reads the binary bin, its interpreter, then the shared
+// exec warms the binary bin, its interpreter, then the shared
 // libraries it needs, breadth first, found as the loader would find them
 // in the usual places: RUNPATH ($ORIGIN included), LD_LIBRARY_PATH, then
 // the system directories of glibc and musl images. /etc/ld.so.cache is
 // not read: a library it alone knows is left to fault in. It returns the
 // files it read, in order.
-func warmExec(root, bin string, env []string, stop <-chan struct{}) (read []string) {
-	deps, total := warmRead(root, bin, stop)
+func (w *warmer) exec(bin string, env []string) (read []string) {
+	deps, total := w.read(bin)
 	read = append(read, bin)
 	if deps.interp != "" {
-		_, n := warmRead(root, deps.interp, stop)
+		_, n := w.read(deps.interp)
 		total += n
 		read = append(read, deps.interp)
 	}
@@ -89,20 +89,15 @@ func warmExec(root, bin string, env []string, stop <-chan struct{}) (read []stri
 	// The interpreter is loaded already: a library naming it (libc
 	// does) gets that one.
 	seen := map[string]bool{path.Base(deps.interp): deps.interp != ""}
-	for len(queue) > 0 && len(seen) < warmLibsMax && total < warmLibsBytes {
-		select {
-		case <-stop:
-			return read
-		default:
-		}
+	for len(queue) > 0 && len(seen) < warmLibsMax && total < warmLibsBytes && !w.stopped() {
 		nd := queue[0]
 		queue = queue[1:]
 		if seen[nd.name] {
 			continue
 		}
 		seen[nd.name] = true
-		if lib := findLib(root, nd.name, nd.runpath, libPath); lib != "" {
-			d, n := warmRead(root, lib, stop)
+		if lib := findLib(w.root, nd.name, nd.runpath, libPath); lib != "" {
+			d, n := w.read(lib)
 			total += n
 			read = append(read, lib)
 			add(d, lib)
