@@ -31,6 +31,7 @@ package container
 // and reports the container exited.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -223,10 +224,10 @@ const warmBudget = 20 * time.Millisecond
 // page cache by the union, without READ round trips, which is safe only
 // while no payload can write the files.
 func (s *shim) warm() {
-	stop := make(chan struct{})
-	timer := time.AfterFunc(warmBudget, func() { close(stop) })
-	defer timer.Stop()
-	rootless.Warm(s.cfg.Init, s.srv.Prefetch, stop)
+	ctx, cancel := context.WithTimeout(context.Background(), warmBudget)
+	defer cancel()
+	store := func(rel string, max int64) (int64, error) { return s.srv.Prefetch(ctx, rel, max) }
+	rootless.Warm(s.cfg.Init, store, ctx.Done())
 	rootless.Trace("shim warmed")
 }
 

@@ -1,6 +1,7 @@
 package fusefs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -19,13 +20,13 @@ const prefetchChunk = 512 << 10
 // union's root, slash-separated, every component already looked up
 // through the mount and none a symlink) into the kernel's page cache with
 // FUSE's store notification: one copy per chunk, no READ round trips. It
-// returns how many bytes it stored.
+// returns how many bytes it stored; a done ctx stops it between chunks.
 //
 // The kernel takes the stored bytes as the file's data. Call Prefetch only
 // while nothing can write the file through the mount (before a container's
 // payload starts): a write landing between our read of the layer and the
 // store would be overwritten in the cache.
-func (s *Server) Prefetch(rel string, max int64) (int64, error) {
+func (s *Server) Prefetch(ctx context.Context, rel string, max int64) (int64, error) {
 	in := s.root.EmbeddedInode()
 	for _, name := range strings.Split(rel, "/") {
 		if name == "" || name == "." {
@@ -45,7 +46,7 @@ func (s *Server) Prefetch(rel string, max int64) (int64, error) {
 	defer done()
 	buf := make([]byte, prefetchChunk)
 	var off int64
-	for off < max {
+	for off < max && ctx.Err() == nil {
 		n, err := syscall.Pread(fd, buf[:min(int64(len(buf)), max-off)], off)
 		if n <= 0 {
 			if err != nil {

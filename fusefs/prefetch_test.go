@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"math/rand"
 	"os"
@@ -74,7 +75,7 @@ func TestPrefetch(t *testing.T) {
 			if _, err := os.Stat(p); err != nil { // the kernel looks it up
 				t.Fatal(err)
 			}
-			n, err := srv.Prefetch(tc.rel, tc.max)
+			n, err := srv.Prefetch(context.Background(), tc.rel, tc.max)
 			if err != nil || n != int64(len(tc.want)) {
 				t.Fatalf("Prefetch = %d, %v; want %d", n, err, len(tc.want))
 			}
@@ -97,15 +98,20 @@ func TestPrefetch(t *testing.T) {
 		if in, _ := resident(t, p); in != 0 {
 			t.Fatalf("%d pages cached before Prefetch", in)
 		}
-		if n, err := srv.Prefetch("big", 8192); err != nil || n != 8192 {
+		if n, err := srv.Prefetch(context.Background(), "big", 8192); err != nil || n != 8192 {
 			t.Fatalf("Prefetch = %d, %v; want 8192", n, err)
 		}
 		if in, _ := resident(t, p); in != 2 {
 			t.Errorf("%d pages cached, want the 2 asked for", in)
 		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if n, err := srv.Prefetch(ctx, "big", 1<<30); err != nil || n != 0 {
+			t.Errorf("Prefetch with a done context = %d, %v; want 0, nil", n, err)
+		}
 	})
 	for _, rel := range []string{"dir", "never/looked/up", "bin/absent"} {
-		if _, err := srv.Prefetch(rel, 1<<20); !errors.Is(err, ErrNotCached) {
+		if _, err := srv.Prefetch(context.Background(), rel, 1<<20); !errors.Is(err, ErrNotCached) {
 			t.Errorf("Prefetch(%q) = %v, want ErrNotCached", rel, err)
 		}
 	}
