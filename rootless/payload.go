@@ -99,8 +99,23 @@ func payloadEnv(p InitProcess, home string) []string {
 
 // lookPath finds name in the payload's PATH, inside the container's root.
 func lookPath(name string, env []string) (string, error) {
+	stat := func(p string) (os.FileInfo, bool) {
+		fi, err := os.Stat(p)
+		return fi, err == nil
+	}
+	if p, ok := searchPath(name, env, stat); ok {
+		return p, nil
+	}
+	return "", fmt.Errorf("exec: %q: executable file not found in $PATH", name)
+}
+
+// searchPath returns name itself when it holds a slash (exec reports what
+// is wrong with it), else the first executable regular file called name
+// in env's PATH (Docker's default without one), as stat sees it. Relative
+// PATH entries give relative results.
+func searchPath(name string, env []string, stat func(string) (os.FileInfo, bool)) (string, bool) {
 	if strings.Contains(name, "/") {
-		return name, nil
+		return name, true
 	}
 	path := defaultPath
 	for _, kv := range env {
@@ -113,11 +128,11 @@ func lookPath(name string, env []string) (string, error) {
 			dir = "."
 		}
 		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p, nil
+		if fi, ok := stat(p); ok && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, true
 		}
 	}
-	return "", fmt.Errorf("exec: %q: executable file not found in $PATH", name)
+	return "", false
 }
 
 // execFailureCode maps why exec failed to Docker's exit status.

@@ -133,33 +133,22 @@ func (w *warmer) readAll(f *os.File, size int64) (n int64) {
 	return n
 }
 
-// warmLookPath finds the payload's binary as init will (lookPath), inside
-// root: absolute, relative to the working directory, or on the PATH.
+// warmLookPath finds the payload's binary as init will (searchPath),
+// inside root; a relative result is taken from the working directory.
 func warmLookPath(root string, p InitProcess) string {
 	if len(p.Args) == 0 || p.Args[0] == "" {
 		return ""
 	}
-	name := p.Args[0]
-	if strings.Contains(name, "/") {
-		if !filepath.IsAbs(name) {
-			name = filepath.Join("/", p.Cwd, name)
+	inCwd := func(rel string) string {
+		if filepath.IsAbs(rel) {
+			return rel
 		}
-		return name
+		return filepath.Join("/", p.Cwd, rel)
 	}
-	path := defaultPath
-	for _, kv := range payloadEnv(p, "/") {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			path = v
-		}
+	stat := func(rel string) (os.FileInfo, bool) { return statInRoot(root, inCwd(rel)) }
+	bin, ok := searchPath(p.Args[0], payloadEnv(p, "/"), stat)
+	if !ok {
+		return ""
 	}
-	for _, dir := range filepath.SplitList(path) {
-		cand := filepath.Join("/", p.Cwd, dir, name)
-		if filepath.IsAbs(dir) {
-			cand = filepath.Join(dir, name)
-		}
-		if fi, ok := statInRoot(root, cand); ok && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return cand
-		}
-	}
-	return ""
+	return inCwd(bin)
 }
