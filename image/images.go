@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -155,7 +154,7 @@ func resolveIn(imgs []Image, ref string) (Image, string, error) {
 	if perr == nil {
 		for _, img := range imgs {
 			if matchesName(img, named) {
-				if _, digested := named.(reference.Digested); digested {
+				if named.Digest != "" {
 					return img, "", nil
 				}
 				return img, named.String(), nil
@@ -169,16 +168,16 @@ func resolveIn(imgs []Image, ref string) (Image, string, error) {
 	if perr != nil {
 		return Image{}, "", perr
 	}
-	return Image{}, "", fmt.Errorf("%w: %s", ErrNotFound, reference.FamiliarString(named))
+	return Image{}, "", fmt.Errorf("%w: %s", ErrNotFound, named.Familiar())
 }
 
-func matchesName(img Image, named reference.Named) bool {
-	if dg, ok := named.(reference.Digested); ok {
-		if img.Digest != dg.Digest() {
+func matchesName(img Image, named Ref) bool {
+	if named.Digest != "" {
+		if img.Digest != named.Digest {
 			return false
 		}
 		for _, n := range img.Names {
-			if r, err := reference.ParseNamed(n); err == nil && r.Name() == named.Name() {
+			if r, err := ParseRef(n); err == nil && r.Name() == named.Name() {
 				return true
 			}
 		}
@@ -211,36 +210,31 @@ func byIDPrefix(imgs []Image, ref string) (Image, error) {
 
 // ParseName parses a user's image name into its full normalized form,
 // adding docker.io/library/ and :latest as Docker does.
-func ParseName(s string) (reference.Named, error) {
-	named, err := reference.ParseNormalizedNamed(s)
-	if err != nil {
-		why := strings.TrimPrefix(err.Error(), reference.ErrReferenceInvalidFormat.Error()+": ")
-		return nil, fmt.Errorf("%w: %q: %s", ErrInvalidReference, s, why)
+func ParseName(s string) (Ref, error) {
+	r, err := ParseRef(s)
+	if err == nil && r.NameOnly() {
+		r.Tag = "latest"
 	}
-	return reference.TagNameOnly(named), nil
+	return r, err
 }
 
 // FamiliarRepoTag splits a stored name into Docker's REPOSITORY and TAG
 // columns: docker.io/library/busybox:latest → busybox, latest.
 func FamiliarRepoTag(name string) (repo, tag string) {
-	r, err := reference.ParseNormalizedNamed(name)
+	r, err := ParseRef(name)
 	if err != nil {
 		return name, ""
 	}
-	repo = reference.FamiliarName(r)
-	if t, ok := r.(reference.Tagged); ok {
-		tag = t.Tag()
-	}
-	return repo, tag
+	return r.FamiliarName(), r.Tag
 }
 
 // FamiliarName is a stored name as Docker prints it: busybox:latest.
 func FamiliarName(name string) string {
-	r, err := reference.ParseNormalizedNamed(name)
+	r, err := ParseRef(name)
 	if err != nil {
 		return name
 	}
-	return reference.FamiliarString(r)
+	return r.Familiar()
 }
 
 // layerMeta is what the store keeps beside an unpacked layer.

@@ -5,7 +5,6 @@ import (
 	"os"
 	"slices"
 
-	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -69,7 +68,7 @@ func (s *Store) Tag(source, target string) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := named.(reference.Digested); ok {
+	if named.Digest != "" {
 		return fmt.Errorf("%w: %q: a tag cannot name a digest", ErrInvalidReference, target)
 	}
 	unlock, err := s.lock(true)

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -202,7 +201,7 @@ func loadNames(img LoadImage) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("name of %s: %w", img.Source, err)
 		}
-		if _, ok := named.(reference.Digested); ok {
+		if named.Digest != "" {
 			return nil, fmt.Errorf("%w: name %q of %s holds a digest", ErrInvalidReference, n, img.Source)
 		}
 		if !slices.Contains(names, named.String()) {

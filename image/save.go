@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -69,8 +68,8 @@ func (s *Store) Export(refs []string, fn func([]ExportImage) error) error {
 // tag nor digest, else "". A short hex string may also be an id: the
 // caller tries it as one when no repository matches.
 func nameOnly(ref string) string {
-	named, err := reference.ParseNormalizedNamed(ref)
-	if err != nil || !reference.IsNameOnly(named) {
+	named, err := ParseRef(ref)
+	if err != nil || !named.NameOnly() {
 		return ""
 	}
 	return named.Name()
@@ -81,7 +80,7 @@ func addRepository(imgs []Image, repo string, add func(Image, string)) int {
 	n := 0
 	for _, img := range imgs {
 		for _, name := range img.Names {
-			if r, err := reference.ParseNormalizedNamed(name); err == nil && r.Name() == repo {
+			if r, err := ParseRef(name); err == nil && r.Name() == repo {
 				add(img, name)
 				n++
 			}
