@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
 	"nook/image"
@@ -66,7 +65,7 @@ func (c *LoadCmd) Run(g *Globals) error {
 	}
 	defer a.Close()
 	if bar := g.progressBar(a.Size(), "loading", c.Quiet); bar != nil {
-		opts.Progress = func(r io.Reader) io.Reader { pr := progressbar.NewReader(r, bar); return &pr }
+		opts.Progress = func(r io.Reader) io.Reader { return bar.NewProxyReader(r) }
 		defer bar.Finish()
 	}
 	res, err := s.Load(image.LoadOptions{Chown: canChown()}, func(add image.AddFunc) error {

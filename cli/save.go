@@ -6,8 +6,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/cheggaaa/pb/v3"
 	"github.com/opencontainers/go-digest"
-	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
 	"nook/image"
@@ -73,7 +73,7 @@ func (c *SaveCmd) write(g *Globals, w io.Writer, kind compression.Kind, imgs []i
 }
 
 // progress is a byte counter on a terminal, nil elsewhere or with -q.
-func (c *SaveCmd) progress(g *Globals, imgs []image.ExportImage) *progressbar.ProgressBar {
+func (c *SaveCmd) progress(g *Globals, imgs []image.ExportImage) *pb.ProgressBar {
 	var total int64
 	for _, img := range imgs {
 		total += img.Desc.Size + img.Manifest.Config.Size

@@ -3,8 +3,9 @@ package cli
 import (
 	"io"
 	"os"
+	"time"
 
-	"github.com/schollz/progressbar/v3"
+	"github.com/cheggaaa/pb/v3"
 	"golang.org/x/term"
 
 	"nook/image"
@@ -34,39 +35,48 @@ func (g *Globals) progressReader(r io.Reader, size int64, what string, quiet boo
 	if bar == nil {
 		return r, func() {}
 	}
-	pr := progressbar.NewReader(r, bar)
-	return &pr, func() { _ = bar.Finish() }
+	return bar.NewProxyReader(r), func() { bar.Finish() }
 }
 
 // progressWriter counts what is written through it on bar. It never
 // fails: a total guessed short must not fail the operation it shows.
 type progressWriter struct {
 	w   io.Writer
-	bar *progressbar.ProgressBar
+	bar *pb.ProgressBar
 }
 
 func (p progressWriter) Write(b []byte) (int, error) {
 	n, err := p.w.Write(b)
-	_ = p.bar.Add(n)
+	p.bar.Add(n)
 	return n, err
 }
 
+// Templates of the byte counter, with a bar when the total is known.
+const (
+	barSized   = `{{string . "prefix"}} {{counters . }} {{bar . }} {{percent . }} {{speed . }}`
+	barUnsized = `{{string . "prefix"}} {{counters . }} {{speed . }}`
+)
+
 // progressBar is a byte counter on stderr when it is a terminal (of size
-// bytes, or open-ended for size <= 0); nil elsewhere or when quiet.
-func (g *Globals) progressBar(size int64, what string, quiet bool) *progressbar.ProgressBar {
+// bytes, or open-ended for size <= 0); nil elsewhere or when quiet. The
+// library is cheggaaa/pb: unlike the bar before it, it links no net/http,
+// whose package init every nook process (CLI, shim, init) paid, ~3 ms each.
+func (g *Globals) progressBar(size int64, what string, quiet bool) *pb.ProgressBar {
 	f, ok := g.Stderr.(*os.File)
 	if quiet || !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil
 	}
+	tmpl := barSized
 	if size <= 0 {
-		size = -1
+		size, tmpl = 0, barUnsized
 	}
-	return progressbar.NewOptions64(size,
-		progressbar.OptionSetWriter(f),
-		progressbar.OptionSetDescription(what),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionThrottle(100_000_000),
-		progressbar.OptionClearOnFinish(),
-		progressbar.OptionSetRenderBlankState(true), // shown at once, however short the work
-	)
+	// pb would measure stdout, which save and export may write to.
+	width, _, err := term.GetSize(int(f.Fd()))
+	if err != nil || width <= 0 {
+		width = 80
+	}
+	bar := pb.New64(size).SetWriter(f).SetTemplateString(tmpl).SetWidth(width).SetRefreshRate(100*time.Millisecond).
+		Set(pb.Bytes, true).Set(pb.CleanOnFinish, true).Set("prefix", what).Start()
+	bar.Write() // shown at once, however short the work
+	return bar
 }
