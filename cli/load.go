@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"golang.org/x/term"
@@ -64,13 +63,16 @@ func (c *LoadCmd) Run(g *Globals) error {
 		return fmt.Errorf("loading %s: %w", name, err)
 	}
 	defer a.Close()
-	if bar := g.progressBar(a.Size(), "loading", c.Quiet); bar != nil {
-		opts.Progress = func(r io.Reader) io.Reader { return bar.NewProxyReader(r) }
-		defer bar.Finish()
+	bar := g.progressBar(a.Size(), "loading", c.Quiet)
+	if bar != nil {
+		opts.Progress = bar.Reader
 	}
 	res, err := s.Load(image.LoadOptions{Chown: canChown()}, func(add image.AddFunc) error {
 		return tarball.Read(a, opts, add)
 	})
+	if bar != nil {
+		bar.Finish() // off the terminal before the report
+	}
 	if err != nil {
 		return fmt.Errorf("loading %s: %w", name, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/cheggaaa/pb/v3"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/term"
 
@@ -73,7 +72,7 @@ func (c *SaveCmd) write(g *Globals, w io.Writer, kind compression.Kind, imgs []i
 }
 
 // progress is a byte counter on a terminal, nil elsewhere or with -q.
-func (c *SaveCmd) progress(g *Globals, imgs []image.ExportImage) *pb.ProgressBar {
+func (c *SaveCmd) progress(g *Globals, imgs []image.ExportImage) *progress {
 	var total int64
 	for _, img := range imgs {
 		total += img.Desc.Size + img.Manifest.Config.Size

@@ -5,7 +5,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/cheggaaa/pb/v3"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
 
 	"nook/image"
@@ -35,48 +36,56 @@ func (g *Globals) progressReader(r io.Reader, size int64, what string, quiet boo
 	if bar == nil {
 		return r, func() {}
 	}
-	return bar.NewProxyReader(r), func() { bar.Finish() }
+	return bar.Reader(r), bar.Finish
 }
 
 // progressWriter counts what is written through it on bar. It never
 // fails: a total guessed short must not fail the operation it shows.
 type progressWriter struct {
 	w   io.Writer
-	bar *pb.ProgressBar
+	bar *progress
 }
 
 func (p progressWriter) Write(b []byte) (int, error) {
 	n, err := p.w.Write(b)
-	p.bar.Add(n)
+	p.bar.bar.IncrBy(n)
 	return n, err
 }
 
-// Templates of the byte counter, with a bar when the total is known.
-const (
-	barSized   = `{{string . "prefix"}} {{counters . }} {{bar . }} {{percent . }} {{speed . }}`
-	barUnsized = `{{string . "prefix"}} {{counters . }} {{speed . }}`
-)
+// progress is a byte counter redrawn in place on a terminal. The library
+// is vbauerster/mpb: the bar before it linked net/http, whose package init
+// every nook process (CLI, shim, init) paid, ~3 ms each; another opened
+// /dev/tty in each at init, container init included.
+type progress struct {
+	p   *mpb.Progress
+	bar *mpb.Bar
+}
 
 // progressBar is a byte counter on stderr when it is a terminal (of size
-// bytes, or open-ended for size <= 0); nil elsewhere or when quiet. The
-// library is cheggaaa/pb: unlike the bar before it, it links no net/http,
-// whose package init every nook process (CLI, shim, init) paid, ~3 ms each.
-func (g *Globals) progressBar(size int64, what string, quiet bool) *pb.ProgressBar {
+// bytes, or open-ended for size <= 0); nil elsewhere or when quiet.
+func (g *Globals) progressBar(size int64, what string, quiet bool) *progress {
 	f, ok := g.Stderr.(*os.File)
 	if quiet || !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil
 	}
-	tmpl := barSized
-	if size <= 0 {
-		size, tmpl = 0, barUnsized
+	p := mpb.New(mpb.WithOutput(f), mpb.WithWidth(40), mpb.WithRefreshRate(50*time.Millisecond))
+	opts := []mpb.BarOption{mpb.BarRemoveOnComplete()}
+	if size > 0 {
+		opts = append(opts,
+			mpb.PrependDecorators(decor.Name(what+" "), decor.Counters(decor.SizeB1024(0), "% .1f / % .1f")),
+			mpb.AppendDecorators(decor.Percentage(decor.WCSyncSpace)))
+		return &progress{p, p.AddBar(size, opts...)}
 	}
-	// pb would measure stdout, which save and export may write to.
-	width, _, err := term.GetSize(int(f.Fd()))
-	if err != nil || width <= 0 {
-		width = 80
-	}
-	bar := pb.New64(size).SetWriter(f).SetTemplateString(tmpl).SetWidth(width).SetRefreshRate(100*time.Millisecond).
-		Set(pb.Bytes, true).Set(pb.CleanOnFinish, true).Set("prefix", what).Start()
-	bar.Write() // shown at once, however short the work
-	return bar
+	opts = append(opts, mpb.PrependDecorators(decor.Name(what+" "), decor.Current(decor.SizeB1024(0), "% .1f")))
+	return &progress{p, p.New(0, mpb.NopStyle(), opts...)}
+}
+
+// Reader counts what is read through it.
+func (b *progress) Reader(r io.Reader) io.Reader { return b.bar.ProxyReader(r) }
+
+// Finish takes the bar off the terminal, complete or not: a sized bar
+// counts short when the work skips bytes (a load of layers the store has).
+func (b *progress) Finish() {
+	b.bar.Abort(true)
+	b.p.Wait()
 }
