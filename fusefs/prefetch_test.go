@@ -54,7 +54,7 @@ func TestPrefetch(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	big := make([]byte, 3*prefetchChunk+5000) // several chunks and a partial page
 	rng.Read(big)
-	l := newLayout(t, []ent{F("bin/big", string(big)), F("small", "tiny\n"), F("up", "lower\n"), D("dir")})
+	l := newLayout(t, []ent{F("bin/big", string(big)), F("small", "tiny\n"), F("up", "lower\n"), F("empty", ""), D("dir")})
 	srv, _ := mountNookServer(t, l, Options{})
 	// The upper copy wins once written.
 	if err := os.WriteFile(filepath.Join(l.mnt, "up"), []byte("upper copy\n"), 0o644); err != nil {
@@ -69,6 +69,7 @@ func TestPrefetch(t *testing.T) {
 		{"bin/big", 1 << 30, big, (len(big) + 4095) / 4096},
 		{"small", 1 << 30, []byte("tiny\n"), 1},
 		{"up", 1 << 30, []byte("upper copy\n"), 1},
+		{"empty", 1 << 30, []byte{}, 0},
 	} {
 		t.Run(tc.rel, func(t *testing.T) {
 			p := filepath.Join(l.mnt, tc.rel)

@@ -36,7 +36,7 @@ func Warm(cfg InitConfig, store func(rel string, max int64) (int64, error), stop
 		w.exec(bin, payloadEnv(cfg.Process, "/"))
 	}
 	for _, p := range []string{"/etc/passwd", "/etc/group"} {
-		w.read(p)
+		w.cache(p)
 	}
 	for _, p := range []string{"/proc", "/sys", "/dev", cfg.Process.Cwd} {
 		w.stat(p)
@@ -84,10 +84,35 @@ func statInRoot(root, p string) (os.FileInfo, bool) {
 	return fi, err == nil
 }
 
+// cache puts up to warmMax of the regular file p inside the root into the
+// page cache without opening it: the lookup makes it known to the kernel
+// and the union stores its bytes, sparing the OPEN, FLUSH and RELEASE
+// round trips of read (~1 ms each while init starts beside). Without a
+// store, or when it fails, p is read through the mount.
+func (w *warmer) cache(p string) int64 {
+	if w.store == nil || w.stopped() {
+		_, n := w.read(p, false)
+		return n
+	}
+	full, err := securejoin.SecureJoin(w.root, p)
+	if err != nil {
+		return 0
+	}
+	if fi, err := os.Lstat(full); err != nil || !fi.Mode().IsRegular() {
+		return 0
+	}
+	if n, err := w.store(strings.TrimPrefix(full, w.root), warmMax); err == nil {
+		return n
+	}
+	_, n := w.read(p, false)
+	return n
+}
+
 // read puts up to warmMax of the regular file p inside the root into the
-// page cache and returns what it asks the dynamic loader for, if it is an
-// ELF file, and how much it cached.
-func (w *warmer) read(p string) (deps elfDeps, n int64) {
+// page cache, stored when useStore and the union takes it, else read
+// through the mount, and returns what it asks the dynamic loader for, if
+// it is an ELF file, and how much it cached.
+func (w *warmer) read(p string, useStore bool) (deps elfDeps, n int64) {
 	full, err := securejoin.SecureJoin(w.root, p)
 	if err != nil || w.stopped() {
 		return deps, 0
@@ -104,7 +129,7 @@ func (w *warmer) read(p string) (deps elfDeps, n int64) {
 		return deps, 0
 	}
 	stored := false
-	if w.store != nil {
+	if useStore && w.store != nil {
 		// The lookups above made every component of full known to
 		// the kernel, links resolved.
 		n, err = w.store(strings.TrimPrefix(full, w.root), warmMax)

@@ -129,7 +129,7 @@ func TestWarmRead(t *testing.T) {
 	for _, tc := range tests {
 		done := make(chan string)
 		go func() {
-			deps, _ := (&warmer{root: root}).read(tc.path)
+			deps, _ := (&warmer{root: root}).read(tc.path, false)
 			done <- deps.interp
 		}()
 		select {
@@ -322,5 +322,55 @@ func TestWarmStore(t *testing.T) {
 	}
 	if len(read) != len(want) {
 		t.Errorf("warmed %q: the refused interpreter or a library is missing", read)
+	}
+}
+
+// TestWarmCache checks the store path of cache: a regular file is stored
+// under its path inside the root, links resolved; FIFOs and paths that
+// would leave the root are never handed over, and nothing blocks. A file
+// the store refuses is still read (it counts what it read).
+func TestWarmCache(t *testing.T) {
+	root, _ := warmRoot(t)
+	tests := []struct {
+		path, stored string // stored "" when store must not be called
+		refuse       bool
+	}{
+		{"/bin/tool", "/bin/tool", false},
+		{"/link/tool", "/bin/tool", false},
+		{"/bin/fifo", "", false},
+		{"/link/escape", "", false},
+		{"/missing", "", false},
+		{"/bin/big", "/bin/big", true},
+	}
+	for _, tc := range tests {
+		var got []string
+		store := func(rel string, max int64) (int64, error) {
+			got = append(got, rel)
+			if tc.refuse {
+				return 0, errors.New("refused")
+			}
+			return 7, nil
+		}
+		done := make(chan int64)
+		go func() { done <- (&warmer{root: root, store: store}).cache(tc.path) }()
+		var n int64
+		select {
+		case n = <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("cache(%q) blocks", tc.path)
+		}
+		var want []string
+		if tc.stored != "" {
+			want = append(want, tc.stored)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("cache(%q) stored %q, want %q", tc.path, got, want)
+		}
+		switch {
+		case tc.refuse && n < 1<<20:
+			t.Errorf("cache(%q) refused by the store read %d bytes, want the file", tc.path, n)
+		case !tc.refuse && tc.stored != "" && n != 7:
+			t.Errorf("cache(%q) = %d, want the store's 7", tc.path, n)
+		}
 	}
 }

@@ -59,11 +59,10 @@ const (
 // not read: a library it alone knows is left to fault in. It returns the
 // files it read, in order.
 func (w *warmer) exec(bin string, env []string) (read []string) {
-	deps, total := w.read(bin)
+	deps, total := w.read(bin, true)
 	read = append(read, bin)
 	if deps.interp != "" {
-		_, n := w.read(deps.interp)
-		total += n
+		total += w.cache(deps.interp)
 		read = append(read, deps.interp)
 	}
 	var libPath []string
@@ -97,7 +96,7 @@ func (w *warmer) exec(bin string, env []string) (read []string) {
 		}
 		seen[nd.name] = true
 		if lib := findLib(w.root, nd.name, nd.runpath, libPath); lib != "" {
-			d, n := w.read(lib)
+			d, n := w.read(lib, true)
 			total += n
 			read = append(read, lib)
 			add(d, lib)
