@@ -46,7 +46,8 @@ func parseRef(s string) (Ref, error) {
 		return Ref{}, fmt.Errorf("invalid repository name (%s), cannot specify 64-byte hexadecimal strings", s)
 	}
 	domain, rest := splitDomain(s)
-	if !validHost(domain) {
+	// Docker Hub, the common case, spares compiling the host pattern.
+	if domain != hubDomain && !validHost(domain) {
 		if !ociref.IsValidRepository(domain) {
 			return Ref{}, fmt.Errorf("invalid reference format")
 		}
@@ -62,10 +63,11 @@ func parseRef(s string) (Ref, error) {
 	}
 	r := Ref{Domain: domain, Path: p.Repository, Tag: p.Tag, Digest: p.Digest}
 	if p.Host != "" {
+		// The path checked whole: ociref checked its host part as one.
 		r.Path = p.Host + "/" + p.Repository
-	}
-	if !ociref.IsValidRepository(r.Path) {
-		return Ref{}, refError(r.Path)
+		if !ociref.IsValidRepository(r.Path) {
+			return Ref{}, refError(r.Path)
+		}
 	}
 	if n := len(r.Name()); n > maxNameLength {
 		return Ref{}, fmt.Errorf("repository name must not be more than %d characters", maxNameLength)
