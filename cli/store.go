@@ -48,7 +48,7 @@ type progressWriter struct {
 
 func (p progressWriter) Write(b []byte) (int, error) {
 	n, err := p.w.Write(b)
-	p.bar.bar.IncrBy(n)
+	p.bar.Add(n)
 	return n, err
 }
 
@@ -79,6 +79,9 @@ func (g *Globals) progressBar(size int64, what string, quiet bool) *progress {
 	opts = append(opts, mpb.PrependDecorators(decor.Name(what+" "), decor.Current(decor.SizeB1024(0), "% .1f")))
 	return &progress{p, p.New(0, mpb.NopStyle(), opts...)}
 }
+
+// Add counts n bytes.
+func (b *progress) Add(n int) { b.bar.IncrBy(n) }
 
 // Reader counts what is read through it.
 func (b *progress) Reader(r io.Reader) io.Reader { return b.bar.ProxyReader(r) }
