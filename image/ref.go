@@ -22,7 +22,7 @@ const (
 // The grammar is the distribution spec's, checked by ociref, whose
 // patterns compile on first use: every nook process (CLI, shim, init)
 // links this package, and a grammar compiled at package init cost each of
-// them ~5 ms before main.
+// them ~2.5 ms before main.
 type Ref struct {
 	Domain string // registry host[:port]; "" only in a quirk of Docker's (parseRef)
 	Path   string // repository within it: library/busybox
@@ -69,7 +69,7 @@ func parseRef(s string) (Ref, error) {
 			return Ref{}, refError(r.Path)
 		}
 	}
-	if n := len(r.Name()); n > maxNameLength {
+	if len(r.Name()) > maxNameLength {
 		return Ref{}, fmt.Errorf("repository name must not be more than %d characters", maxNameLength)
 	}
 	return r, nil
@@ -115,16 +115,10 @@ func validHost(h string) bool {
 	return !strings.Contains(h, ":") && ociref.IsValidHost(h+":1")
 }
 
+// isHexID reports a whole image id without its algorithm, which Docker
+// refuses as a name.
 func isHexID(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for _, c := range s {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
+	return len(s) == 64 && !strings.HasPrefix(s, "sha256:") && isIDPrefix(s)
 }
 
 // Name is the repository's full name: docker.io/library/busybox.
