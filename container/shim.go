@@ -222,8 +222,10 @@ const warmBudget = 20 * time.Millisecond
 // warm puts what init and the payload's exec read first into the kernel's
 // caches (rootless.Warm), before init gets its config: stored into the
 // page cache by the union, without READ round trips, which is safe only
-// while no payload can write the files.
+// while no payload can write the files. The mount points init would create
+// in the union are made first (rootless.PrepareMountpoints).
 func (s *shim) warm() {
+	rootless.PrepareMountpoints(s.cfg.Init)
 	ctx, cancel := context.WithTimeout(context.Background(), warmBudget)
 	defer cancel()
 	store := func(rel string, max int64) (int64, error) { return s.srv.Prefetch(ctx, rel, max) }

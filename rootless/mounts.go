@@ -162,6 +162,70 @@ func mountpoint(root, target string, dir bool) (string, error) {
 	return p, nil
 }
 
+// PrepareMountpoints creates ahead, inside cfg's root, what setupRootfs
+// would create in the union for cfg's own mounts and working directory, as
+// init would. On a union mounted a moment ago each creation is a chain of
+// FUSE round trips; the shim calls this while init starts, off init's path
+// (~2.5 ms for an image without /etc/hosts, /etc/hostname and
+// /etc/resolv.conf). A path on another mount (init's /proc, /sys and /dev,
+// or a volume mounted above it) is left alone: init creates it there, not
+// in the union. Best effort: init creates what is still missing and
+// reports what fails.
+func PrepareMountpoints(cfg InitConfig) {
+	// Resolved inside the root, links followed, as mountpoint does.
+	resolve := func(p string) string {
+		full, err := securejoin.SecureJoin(cfg.Rootfs, p)
+		if err != nil {
+			return ""
+		}
+		return full
+	}
+	// A path on what init mounts is not the union's: /proc, /sys, /dev and
+	// what lies below them, and what lies below a mount of cfg's own.
+	var sys, own []string
+	for _, p := range []string{"/proc", "/sys", "/dev"} {
+		sys = append(sys, resolve(p))
+	}
+	for _, m := range cfg.Mounts {
+		own = append(own, resolve(m.Target))
+	}
+	below := func(full, top string) bool { return top != "" && strings.HasPrefix(full, top+"/") }
+	inUnion := func(p string) bool {
+		full := resolve(p)
+		if full == "" || full == filepath.Clean(cfg.Rootfs) {
+			return false
+		}
+		for _, top := range sys {
+			if full == top || below(full, top) {
+				return false
+			}
+		}
+		for _, top := range own {
+			if below(full, top) {
+				return false
+			}
+		}
+		return true
+	}
+	for _, m := range cfg.Mounts {
+		if !inUnion(m.Target) {
+			continue
+		}
+		dir := true
+		if m.Type == "bind" {
+			fi, err := os.Stat(m.Source)
+			if err != nil {
+				continue
+			}
+			dir = fi.IsDir()
+		}
+		_, _ = mountpoint(cfg.Rootfs, m.Target, dir)
+	}
+	if cwd := cfg.Process.Cwd; cwd != "" && inUnion(cwd) {
+		_, _ = mountpoint(cfg.Rootfs, cwd, true)
+	}
+}
+
 // setReadOnly sets the read-only bit alone: a remount would have to repeat
 // every flag the kernel locked on mounts from the host's namespace.
 func setReadOnly(path string, recursive bool) error {
