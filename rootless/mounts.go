@@ -109,13 +109,9 @@ func populateDev(root string) error {
 func mountInto(root string, m Mount) error {
 	flags, data, ro := mountFlags(m.Options)
 	isBind := m.Type == "bind"
-	dir := true
-	if isBind {
-		fi, err := os.Stat(m.Source)
-		if err != nil {
-			return fmt.Errorf("bind source %s: %w", m.Source, err)
-		}
-		dir = fi.IsDir()
+	dir, err := needsDir(m)
+	if err != nil {
+		return err
 	}
 	target, err := mountpoint(root, m.Target, dir)
 	if err != nil {
@@ -137,6 +133,19 @@ func mountInto(root string, m Mount) error {
 		return fmt.Errorf("mounting %s on %s: %w", m.Type, m.Target, err)
 	}
 	return nil
+}
+
+// needsDir reports whether m's mount point is a directory: a bind of a
+// file needs a file.
+func needsDir(m Mount) (bool, error) {
+	if m.Type != "bind" {
+		return true, nil
+	}
+	fi, err := os.Stat(m.Source)
+	if err != nil {
+		return false, fmt.Errorf("bind source %s: %w", m.Source, err)
+	}
+	return fi.IsDir(), nil
 }
 
 // mountpoint resolves target inside root, symbolic links included, and
@@ -211,15 +220,9 @@ func PrepareMountpoints(cfg InitConfig) {
 		if !inUnion(m.Target) {
 			continue
 		}
-		dir := true
-		if m.Type == "bind" {
-			fi, err := os.Stat(m.Source)
-			if err != nil {
-				continue
-			}
-			dir = fi.IsDir()
+		if dir, err := needsDir(m); err == nil {
+			_, _ = mountpoint(cfg.Rootfs, m.Target, dir)
 		}
-		_, _ = mountpoint(cfg.Rootfs, m.Target, dir)
 	}
 	if cwd := cfg.Process.Cwd; cwd != "" && inUnion(cwd) {
 		_, _ = mountpoint(cfg.Rootfs, cwd, true)
