@@ -15,6 +15,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"nook/container"
+	"nook/container/rootcopy"
 	"nook/rootless"
 )
 
@@ -90,7 +91,7 @@ func Stages() map[string]func() int {
 		stageProbeUserNS:    probeUserNSStage,
 		stageMount:          mountStage,
 		container.StageShim: container.ShimStage,
-		rootless.StageInit:  rootless.InitStageWith(container.InitHandlers()),
+		rootless.StageInit:  rootless.InitStageWith(rootcopy.InitHandlers()),
 	}
 }
 

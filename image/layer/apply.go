@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"nook/internal/compression"
+	"nook/internal/compression/magic"
 	"nook/internal/overlay"
 )
 
@@ -133,7 +133,7 @@ func readError(src *countingReader, err error, prev string) error {
 	}
 	hint := ""
 	if prev == "" {
-		if k, _, _ := compression.Detect(bytes.NewReader(src.head)); k != compression.None {
+		if k, _, _ := magic.Detect(bytes.NewReader(src.head)); k != magic.None {
 			hint = fmt.Sprintf(" (input is %s-compressed)", k)
 		}
 	}

@@ -1,4 +1,4 @@
-package container
+package rootcopy
 
 import (
 	"errors"
@@ -79,8 +79,8 @@ func TestTreeNames(t *testing.T) {
 		{"", "a/b", "a/b"},
 	}
 	for _, tc := range tests {
-		if got := treeNames(tc.name)(tc.in); got != tc.want {
-			t.Errorf("treeNames(%q)(%q) = %q, want %q", tc.name, tc.in, got, tc.want)
+		if got := TreeNames(tc.name)(tc.in); got != tc.want {
+			t.Errorf("TreeNames(%q)(%q) = %q, want %q", tc.name, tc.in, got, tc.want)
 		}
 	}
 }
@@ -95,12 +95,12 @@ func TestTarget(t *testing.T) {
 			"l_file": "/tmp/x", "l_dangling": "../../../tmp/made", "l_etc": "/etc", "l_loop": "l_loop",
 			"l_chain": "l_file",
 		})
-	file := source{Name: "f"}
-	tree := source{IsDir: true, Name: "d"}
-	contents := source{IsDir: true, Contents: true, Name: "d"}
+	file := Source{Name: "f"}
+	tree := Source{IsDir: true, Name: "d"}
+	contents := Source{IsDir: true, Contents: true, Name: "d"}
 	for _, tc := range []struct {
 		dst       string
-		src       source
+		src       Source
 		dir, name string
 		err       error
 	}{
@@ -118,7 +118,7 @@ func TestTarget(t *testing.T) {
 		{"/etc/passwd", tree, "", "", ErrCopyTarget},
 	} {
 		t.Run(tc.dst, func(t *testing.T) {
-			dir, name, err := s.target(tc.dst, tc.src)
+			dir, name, err := s.Target(tc.dst, tc.src)
 			if tc.err != nil {
 				if !errors.Is(err, tc.err) {
 					t.Fatalf("got %q %q, %v; want %v", dir, name, err, tc.err)
@@ -135,7 +135,7 @@ func TestTarget(t *testing.T) {
 // rootSide builds a container root of dirs, files (path: body) and
 // symbolic links (path: target) and returns it as a side that resolves
 // inside it.
-func rootSide(t *testing.T, root string, dirs []string, files, links map[string]string) side {
+func rootSide(t *testing.T, root string, dirs []string, files, links map[string]string) Side {
 	t.Helper()
 	for _, d := range dirs {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
@@ -157,5 +157,5 @@ func rootSide(t *testing.T, root string, dirs []string, files, links map[string]
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Close(fd) })
-	return side{root: fd, inRoot: true, name: "test"}
+	return Side{root: fd, inRoot: true, name: "test"}
 }
