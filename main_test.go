@@ -36,3 +36,34 @@ func TestNoCostlyInit(t *testing.T) {
 		}
 	}
 }
+
+// TestInitLinksLittle keeps the container's init program (cmd/nook-init,
+// embedded by container/initbin) to the standard library and the three
+// modules its code needs: it starts on every `nook run`'s critical path,
+// and each linked package adds to its start.
+func TestInitLinksLittle(t *testing.T) {
+	testutil.RequireRoot(t) // the user pass cannot read the module cache
+	out, err := exec.Command("go", "list", "-deps", "./cmd/nook-init").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	allowed := []string{"nook/", "golang.org/x/sys/", "github.com/cyphar/filepath-securejoin", "github.com/moby/sys/user"}
+	for _, p := range strings.Fields(string(out)) {
+		first, _, _ := strings.Cut(p, "/")
+		if !strings.Contains(first, ".") && first != "nook" {
+			continue // the standard library
+		}
+		ok := false
+		for _, a := range allowed {
+			ok = ok || strings.HasPrefix(p, a)
+		}
+		if !ok {
+			t.Errorf("nook-init links %s", p)
+		}
+	}
+	for _, p := range []string{"nook/container", "nook/image", "nook/fusefs", "nook/cli"} {
+		if strings.Contains("\n"+string(out), "\n"+p+"\n") {
+			t.Errorf("nook-init links %s", p)
+		}
+	}
+}

@@ -17,7 +17,7 @@ if [ "$(id -u)" != 0 ] && ! grep -q "^$(id -un):" /etc/subuid 2>/dev/null; then
 fi
 
 echo "== building nook"
-CGO_ENABLED=0 go build -o nook .
+bash build.sh nook
 
 echo "== importing busybox from this host"
 rootfs=$(mktemp -d)

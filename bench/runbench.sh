@@ -52,7 +52,7 @@ if [ "$(id -u)" = 0 ]; then
 		cp "$NOOK" "$work/nook"
 	else
 		say "building nook"
-		(cd "$repo" && CGO_ENABLED=0 go build -o "$work/nook" .)
+		bash "$repo/build.sh" "$work/nook"
 	fi
 	chown -R "$bench_user" "$work"
 	exec runuser -u "$bench_user" -- env -i PATH="$PATH" USER="$bench_user" \
@@ -64,7 +64,7 @@ mkdir -p "$work"
 nook=${NOOK:-}
 if [ -z "$nook" ]; then
 	nook=$work/nook
-	(cd "$repo" && CGO_ENABLED=0 go build -o "$nook" .)
+	bash "$repo/build.sh" "$nook"
 fi
 runs=${RUNS:-30}
 export USER=${USER:-$(id -un)}

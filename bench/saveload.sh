@@ -27,7 +27,7 @@ if [ "$(id -u)" = 0 ]; then
 		cp "$NOOK" "$work/nook"
 	else
 		say "building nook"
-		(cd "$repo" && CGO_ENABLED=0 go build -o "$work/nook" .)
+		bash "$repo/build.sh" "$work/nook"
 	fi
 	chown -R "$bench_user" "$work"
 	exec runuser -u "$bench_user" -- env HOME="$(getent passwd "$bench_user" | cut -d: -f6)" \
@@ -39,7 +39,7 @@ mkdir -p "$work"
 nook=${NOOK:-}
 if [ -z "$nook" ]; then
 	nook=$work/nook
-	(cd "$repo" && CGO_ENABLED=0 go build -o "$nook" .)
+	bash "$repo/build.sh" "$nook"
 fi
 size_mb=${SIZE_MB:-300}
 runs=${RUNS:-5}

@@ -12,6 +12,7 @@ package container
 //	[Run: creates the container meanwhile]     while the CLI creates the container)
 //	  ──── shimConfig ───────────────────────▶ / rprivate; merged bound on itself, shared
 //	                                            rootless.LaunchInit: init starts up
+//	                                            (from its own small binary, initbin)
 //	                                            hostname; [lo up]
 //	                                            fusefs.Mount(layers, upper) on merged,
 //	                                            which reaches init's namespace
@@ -67,13 +68,16 @@ type shimConfig struct {
 	Lowers []string // layer directories, top first
 	// Xattrs is whether the union serves xattrs: on only when a layer
 	// carries some, as the store recorded when it unpacked them.
-	Xattrs   fusefs.XattrMode
-	Init     rootless.InitConfig
-	Detached bool
-	Remove   bool
-	Hostname string
-	NetNone  bool
-	LogLevel slog.Level
+	Xattrs fusefs.XattrMode
+	Init   rootless.InitConfig
+	// InitProgram is the binary that runs init (see initbin); "": the
+	// shim's own.
+	InitProgram string
+	Detached    bool
+	Remove      bool
+	Hostname    string
+	NetNone     bool
+	LogLevel    slog.Level
 	// ExecSocket is where init serves exec sessions.
 	ExecSocket string
 	// AttachSocket is where a detached shim serves attach clients.
@@ -192,7 +196,13 @@ func (s *shim) setup() (*rootless.Init, error) {
 	if err != nil {
 		return nil, err
 	}
-	li, err := rootless.LaunchInit(rootless.InitStdio{Stdin: stdin, Stdout: stdout, Stderr: stderr, Exec: execL})
+	stdio := rootless.InitStdio{Stdin: stdin, Stdout: stdout, Stderr: stderr, Exec: execL}
+	li, err := rootless.LaunchInit(stdio, s.cfg.InitProgram)
+	if err != nil && s.cfg.InitProgram != "" {
+		// A store on a noexec mount, say: nook's own binary serves too.
+		s.log.Debug("starting init from nook's binary", "program", s.cfg.InitProgram, "err", err)
+		li, err = rootless.LaunchInit(stdio, "")
+	}
 	execL.Close() // init's now
 	for _, w := range s.pipes {
 		w.Close() // init holds the write ends now

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
+	"nook/container/initbin"
 	"nook/fusefs"
 	"nook/rootless"
 )
@@ -201,6 +202,10 @@ func (m *Manager) shimConfig(c *Container, o StartOptions) (shimConfig, error) {
 	}
 	if o.Detach {
 		cfg.AttachSocket = filepath.Join(run, c.ID[:32]+".attach")
+	}
+	if cfg.InitProgram, err = initbin.Path(filepath.Join(m.store.Root(), "bin")); err != nil {
+		// nook's own binary serves as init, only slower to start.
+		m.log.Debug("container init not written out", "err", err)
 	}
 	diffIDs := make([]digest.Digest, 0, len(c.DiffIDs))
 	for i := len(c.DiffIDs) - 1; i >= 0; i-- {

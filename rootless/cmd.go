@@ -21,6 +21,7 @@ import (
 // Cmd describes a stage to run in a re-executed copy of this binary.
 type Cmd struct {
 	Stage      string         // stage name for the child
+	Program    string         // the binary to execute; "" = this one (/proc/self/exe)
 	Args       []string       // child's os.Args[1:]
 	Env        []string       // added to os.Environ()
 	Cloneflags uintptr        // e.g. CLONE_NEWUSER|CLONE_NEWNS; 0 = plain re-exec
@@ -250,6 +251,9 @@ func (c *Cmd) command() (*exec.Cmd, *idMappers, error) {
 		}
 	}
 	path, args := "/proc/self/exe", append([]string{os.Args[0]}, c.Args...)
+	if c.Program != "" {
+		path = c.Program
+	}
 	cmd := &exec.Cmd{
 		Path:        path,
 		Args:        args,

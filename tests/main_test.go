@@ -39,8 +39,7 @@ func TestMain(m *testing.M) {
 		}
 		cleanup = func() { os.RemoveAll(dir) }
 		nookBin = filepath.Join(dir, "nook")
-		build := exec.Command("go", "build", "-o", nookBin, "..")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		build := exec.Command("bash", "../build.sh", nookBin)
 		if out, err := build.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: building nook: %v\n%s", err, out)
 			os.Exit(1)

@@ -53,7 +53,7 @@ go vet ./...
 work=$(mktemp -d /tmp/nook-tests.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 chmod 0755 "$work"
-CGO_ENABLED=0 go build -o "$work/nook" .
+bash build.sh "$work/nook"   # nook with its init embedded (container/initbin)
 export NOOK_BIN="$work/nook"
 units=$(go list ./... | grep -v '/tests$')
 

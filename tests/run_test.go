@@ -61,6 +61,42 @@ func (e *env) assertNothingLeft() {
 	}
 }
 
+// TestRunInitProgram: nook as build.sh builds it writes its embedded init
+// (container/initbin) to the store, and the container's pid 1 runs from
+// that file; an init there that cannot be executed (a store on a noexec
+// mount, a damaged file) leaves nook's own binary to serve as init.
+func TestRunInitProgram(t *testing.T) {
+	e := runEnv(t)
+	id := strings.TrimSpace(e.ok(nil, "run", "-d", "bb", "sleep", "1000"))
+	inits, _ := filepath.Glob(filepath.Join(e.store, "bin", "nook-init-*"))
+	testutil.Require(t, len(inits) == 1, "nook embeds no init (built without build.sh)")
+	pid := strings.TrimSpace(e.ok(nil, "inspect", "-f", "{{.State.Pid}}", id))
+	if exe, err := os.Readlink("/proc/" + pid + "/exe"); err != nil || exe != inits[0] {
+		t.Errorf("init (pid %s) runs %q (%v), want %s", pid, exe, err, inits[0])
+	}
+	e.ok(nil, "rm", "-f", id)
+
+	// Same size, not a program: found as it is, its exec fails (ENOEXEC).
+	st, err := os.Stat(inits[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(inits[0], 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(inits[0], make([]byte, st.Size()), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out := e.ok(nil, "run", "--rm", "bb", "echo", "served"); out != "served\n" {
+		t.Errorf("run with a damaged init printed %q", out)
+	}
+	id = strings.TrimSpace(e.ok(nil, "run", "-d", "bb", "sleep", "1000"))
+	pid = strings.TrimSpace(e.ok(nil, "inspect", "-f", "{{.State.Pid}}", id))
+	if exe, err := os.Readlink("/proc/" + pid + "/exe"); err != nil || exe != nookBin {
+		t.Errorf("with a damaged init, init (pid %s) runs %q (%v), want %s", pid, exe, err, nookBin)
+	}
+}
+
 // containerDirs counts the containers' directories (nook's own
 // bookkeeping, such as .layers, starts with a dot).
 func (e *env) containerDirs() int {

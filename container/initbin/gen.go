@@ -1,0 +1,54 @@
+//go:build ignore
+
+// gen builds cmd/nook-init into bin/ for package initbin to embed: a
+// static, stripped binary, built from the module's sources alone
+// (-trimpath, no VCS stamp) so that the same tree gives the same bytes,
+// and its SHA-256, which names the file nook writes out (nook never hashes
+// it at run time). go generate runs it; -o writes elsewhere (the freshness
+// test builds a second copy to compare).
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+)
+
+func main() {
+	out := flag.String("o", "bin", "directory to write nook-init and nook-init.sha256 in")
+	flag.Parse()
+	if err := gen(*out); err != nil {
+		fmt.Fprintf(os.Stderr, "initbin: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func gen(out string) error {
+	tmp := filepath.Join(out, ".nook-init.tmp")
+	defer os.Remove(tmp)
+	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", tmp, "nook/cmd/nook-init")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("building nook-init: %w", err)
+	}
+	data, err := os.ReadFile(tmp)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(data)
+	// The old sum goes first: a binary without its sum embeds nothing,
+	// one with another binary's sum would be written out under its name.
+	sumPath := filepath.Join(out, "nook-init.sha256")
+	if err := os.Remove(sumPath); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(out, "nook-init")); err != nil {
+		return err
+	}
+	return os.WriteFile(sumPath, []byte(hex.EncodeToString(sum[:])+"\n"), 0o644)
+}

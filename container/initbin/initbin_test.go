@@ -1,0 +1,150 @@
+package initbin
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"nook/internal/testutil"
+)
+
+const testSum = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+func embedFS(bin, sum string) fstest.MapFS {
+	m := fstest.MapFS{"bin/README.md": {Data: []byte("x")}}
+	if bin != "" {
+		m[binFile] = &fstest.MapFile{Data: []byte(bin)}
+	}
+	if sum != "" {
+		m[sumFile] = &fstest.MapFile{Data: []byte(sum + "\n")}
+	}
+	return m
+}
+
+// TestPathWithoutEmbedded: a plain `go build` (or a half-written bin/)
+// embeds no init; Path says so and writes nothing, and the shim runs init
+// from nook's own binary.
+func TestPathWithoutEmbedded(t *testing.T) {
+	for name, fsys := range map[string]fstest.MapFS{
+		"nothing":    embedFS("", ""),
+		"no sum":     embedFS("binary", ""),
+		"no binary":  embedFS("", testSum),
+		"bad sum":    embedFS("binary", "abc"),
+		"empty file": {binFile: {}, sumFile: {Data: []byte(testSum)}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "bin")
+			p, err := path(fsys, dir)
+			if p != "" || err != nil {
+				t.Fatalf("path = %q, %v; want \"\", nil", p, err)
+			}
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Errorf("%s made: %v", dir, err)
+			}
+		})
+	}
+}
+
+// TestPathWritesOnceAndReplaces: the binary lands under its digest's name,
+// executable, once; a wrong-sized file of that name is replaced; other
+// builds' binaries go and unrelated files stay.
+func TestPathWritesOnceAndReplaces(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "bin")
+	fsys := embedFS("#!/bin/sh\necho init\n", testSum)
+	want := filepath.Join(dir, "nook-init-0123456789abcdef")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"nook-init-fedcba9876543210", "other"} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("old"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	p, err := path(fsys, dir)
+	if err != nil || p != want {
+		t.Fatalf("path = %q, %v; want %q", p, err, want)
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o555 {
+		t.Errorf("mode %v, want r-xr-xr-x", st.Mode())
+	}
+	if b, _ := os.ReadFile(p); !bytes.Equal(b, fsys[binFile].Data) {
+		t.Errorf("content %q", b)
+	}
+	if out, err := exec.Command(p).Output(); err != nil || string(out) != "init\n" {
+		t.Errorf("running it: %q, %v", out, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "nook-init-fedcba9876543210")); !os.IsNotExist(err) {
+		t.Errorf("another build's init stays: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "other")); err != nil {
+		t.Errorf("an unrelated file went: %v", err)
+	}
+
+	// Found: not written again (same inode).
+	if p2, err := path(fsys, dir); err != nil || p2 != p {
+		t.Fatalf("second path = %q, %v", p2, err)
+	}
+	if st2, _ := os.Stat(p); !os.SameFile(st, st2) {
+		t.Error("a present init was written again")
+	}
+
+	// A truncated file of that name is replaced.
+	if err := os.Chmod(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("#!"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := path(fsys, dir); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); !bytes.Equal(b, fsys[binFile].Data) {
+		t.Errorf("truncated init kept: %q", b)
+	}
+}
+
+// TestPathUnwritable: a store nook cannot write to fails with an error
+// naming the operation (the caller then runs init from nook's binary).
+func TestPathUnwritable(t *testing.T) {
+	testutil.RequireUnprivileged(t) // root writes anywhere
+	parent := t.TempDir()
+	if err := os.Chmod(parent, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(parent, 0o755) })
+	p, err := path(embedFS("bin", testSum), filepath.Join(parent, "bin"))
+	if err == nil || p != "" || !strings.Contains(err.Error(), "writing the container init") {
+		t.Fatalf("path = %q, %v; want an error", p, err)
+	}
+}
+
+// TestEmbeddedIsCurrent builds cmd/nook-init again and compares it with
+// the embedded one: an init older than the sources beside it (go build
+// without go generate after a change to rootless) would speak an older
+// protocol to the shim. With CI=true the build must have embedded one.
+func TestEmbeddedIsCurrent(t *testing.T) {
+	testutil.RequireRoot(t) // the user pass cannot read the module cache
+	size, sum, ok := Embedded()
+	testutil.Require(t, ok, "no init embedded: run go generate ./container/initbin (tests/run.sh does)")
+	out := t.TempDir()
+	cmd := exec.Command("go", "run", "gen.go", "-o", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("gen.go: %v\n%s", err, b)
+	}
+	fresh, err := os.ReadFile(filepath.Join(out, "nook-init.sha256"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(fresh)); got != sum {
+		t.Fatalf("the embedded init (%d bytes, %s) is not what the sources build (%s): run go generate ./container/initbin", size, sum[:16], got[:16])
+	}
+}
