@@ -14,8 +14,8 @@ import (
 
 	"github.com/alecthomas/kong"
 
-	"nook/container"
 	"nook/container/rootcopy"
+	"nook/container/shim"
 	"nook/rootless"
 )
 
@@ -87,11 +87,11 @@ const (
 // Stages lists the re-exec stages main hands to rootless.Dispatch.
 func Stages() map[string]func() int {
 	return map[string]func() int{
-		stageCLI:            func() int { return Main(os.Args[1:]) },
-		stageProbeUserNS:    probeUserNSStage,
-		stageMount:          mountStage,
-		container.StageShim: container.ShimStage,
-		rootless.StageInit:  rootless.InitStageWith(rootcopy.InitHandlers()),
+		stageCLI:           func() int { return Main(os.Args[1:]) },
+		stageProbeUserNS:   probeUserNSStage,
+		stageMount:         mountStage,
+		shim.StageName:     shim.Stage,
+		rootless.StageInit: rootless.InitStageWith(rootcopy.InitHandlers()),
 	}
 }
 

@@ -1,18 +1,7 @@
 package container
 
-// Attaching to a detached container. Its shim keeps a unix socket beside
-// the exec socket; every client gets the output from the moment it
-// attaches and may send input and terminal sizes.
-//
-//	client (Manager.Attach)                   shim (attachHub)
-//	connect(<run>/<id>.attach)
-//	  ◀── frame '1' stdout | '2' stderr ──────  whatever the payload writes
-//	  ─── frame 'i' input ───────────────────▶  to the pty, or the stdin pipe (-i)
-//	  ─── frame 'r' rows,cols ───────────────▶  TIOCSWINSZ on the pty
-//	  ◀── EOF ─────────────────────────────────  the container stopped
-//	ctrl-p ctrl-q: the client hangs up; the container runs on
-//
-// A frame is a type byte, a big-endian uint32 length and the payload.
+// Attaching to a detached container: the client's side of the protocol
+// drawn in shim/attach.go.
 
 import (
 	"encoding/binary"
@@ -25,121 +14,9 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"nook/container/shim"
 )
-
-// Frame types of the attach socket.
-const (
-	frameStdout = '1'
-	frameStderr = '2'
-	frameInput  = 'i'
-	frameResize = 'r'
-)
-
-func writeAttachFrame(w io.Writer, typ byte, p []byte) error {
-	buf := make([]byte, 5+len(p))
-	buf[0] = typ
-	binary.BigEndian.PutUint32(buf[1:], uint32(len(p)))
-	copy(buf[5:], p)
-	_, err := w.Write(buf)
-	return err
-}
-
-// maxAttachFrame bounds what a reader allocates.
-const maxAttachFrame = 1 << 20
-
-func readAttachFrame(r io.Reader) (byte, []byte, error) {
-	var hdr [5]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return 0, nil, err
-	}
-	n := binary.BigEndian.Uint32(hdr[1:])
-	if n > maxAttachFrame {
-		return 0, nil, fmt.Errorf("attach frame of %d bytes", n)
-	}
-	p := make([]byte, n)
-	if _, err := io.ReadFull(r, p); err != nil {
-		return 0, nil, err
-	}
-	return hdr[0], p, nil
-}
-
-// attachHub is the shim's side: it fans output out to the clients and
-// feeds their input to the payload.
-type attachHub struct {
-	mu      sync.Mutex
-	clients map[*net.UnixConn]bool
-	input   io.Writer // the pty master or the stdin pipe; nil without -i
-	console *os.File  // the pty master, for resizes
-	l       *net.UnixListener
-}
-
-func newAttachHub(path string) (*attachHub, error) {
-	_ = os.Remove(path)
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		return nil, fmt.Errorf("listening for attach: %w", err)
-	}
-	return &attachHub{clients: map[*net.UnixConn]bool{}, l: l}, nil
-}
-
-// output sends p to every client; a client that cannot keep up is dropped.
-func (h *attachHub) output(stream byte, p []byte) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for c := range h.clients {
-		if writeAttachFrame(c, stream, p) != nil {
-			c.Close()
-			delete(h.clients, c)
-		}
-	}
-}
-
-// serve accepts clients until close.
-func (h *attachHub) serve() {
-	for {
-		c, err := h.l.AcceptUnix()
-		if err != nil {
-			return
-		}
-		h.mu.Lock()
-		h.clients[c] = true
-		h.mu.Unlock()
-		go h.client(c)
-	}
-}
-
-func (h *attachHub) client(c *net.UnixConn) {
-	defer func() {
-		h.mu.Lock()
-		delete(h.clients, c)
-		h.mu.Unlock()
-		c.Close()
-	}()
-	for {
-		typ, p, err := readAttachFrame(c)
-		if err != nil {
-			return
-		}
-		switch {
-		case typ == frameInput && h.input != nil:
-			_, _ = h.input.Write(p)
-		case typ == frameResize && h.console != nil && len(p) == 4:
-			ws := &unix.Winsize{Row: binary.BigEndian.Uint16(p), Col: binary.BigEndian.Uint16(p[2:])}
-			_ = unix.IoctlSetWinsize(int(h.console.Fd()), unix.TIOCSWINSZ, ws)
-		}
-	}
-}
-
-// close hangs up on every client and removes the socket.
-func (h *attachHub) close() {
-	h.l.Close()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for c := range h.clients {
-		c.Close()
-		delete(h.clients, c)
-	}
-}
 
 // ErrDetached is returned by Attach when the user typed the detach keys.
 var ErrDetached = errors.New("detached")
@@ -166,7 +43,7 @@ func (m *Manager) Attach(c *Container, o AttachOptions) (int, error) {
 	send := func(typ byte, p []byte) error {
 		wmu.Lock()
 		defer wmu.Unlock()
-		return writeAttachFrame(conn, typ, p)
+		return shim.WriteAttachFrame(conn, typ, p)
 	}
 	if c.Tty {
 		defer rawTerminal(o.Stdin)()
@@ -176,7 +53,7 @@ func (m *Manager) Attach(c *Container, o AttachOptions) (int, error) {
 					p := make([]byte, 4)
 					binary.BigEndian.PutUint16(p, ws.Row)
 					binary.BigEndian.PutUint16(p[2:], ws.Col)
-					_ = send(frameResize, p)
+					_ = send(shim.FrameResize, p)
 					return
 				}
 			}
@@ -203,18 +80,18 @@ func (m *Manager) Attach(c *Container, o AttachOptions) (int, error) {
 	detached := make(chan struct{})
 	if c.OpenStdin && !o.NoStdin {
 		go func() {
-			if copyInput(o.Stdin, func(p []byte) error { return send(frameInput, p) }, c.Tty) {
+			if copyInput(o.Stdin, func(p []byte) error { return send(shim.FrameInput, p) }, c.Tty) {
 				close(detached)
 				conn.CloseRead() // unblocks the output loop
 			}
 		}()
 	}
 	for {
-		typ, p, err := readAttachFrame(conn)
+		typ, p, err := shim.ReadAttachFrame(conn)
 		if err != nil {
 			break
 		}
-		if typ == frameStderr {
+		if typ == shim.FrameStderr {
 			_, _ = o.Stderr.Write(p)
 		} else {
 			_, _ = o.Stdout.Write(p)

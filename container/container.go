@@ -16,7 +16,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"nook/container/shim"
 	"nook/image"
+	"nook/internal/atomicfile"
 )
 
 // Sentinel errors callers branch on.
@@ -28,11 +30,11 @@ var (
 	ErrNotRunning = errors.New("container is not running")
 )
 
-// Container statuses, as Docker names them.
+// Container statuses, as Docker names them (see shim.State).
 const (
-	StatusCreated = "created"
-	StatusRunning = "running"
-	StatusExited  = "exited"
+	StatusCreated = shim.StatusCreated
+	StatusRunning = shim.StatusRunning
+	StatusExited  = shim.StatusExited
 )
 
 // Config is what a container was created with; it never changes.
@@ -63,18 +65,8 @@ type Config struct {
 // Args is the payload's command line: entrypoint then cmd.
 func (c *Config) Args() []string { return append(append([]string{}, c.Entrypoint...), c.Cmd...) }
 
-// State is where a container is in its life. The shim writes it.
-type State struct {
-	Status       string    `json:"status"`
-	Pid          int       `json:"pid,omitempty"`          // init, in the host's pid namespace
-	ShimPid      int       `json:"shimPid,omitempty"`      // the shim serving the root
-	ExecSocket   string    `json:"execSocket,omitempty"`   // init's exec listener
-	AttachSocket string    `json:"attachSocket,omitempty"` // a detached shim's attach listener
-	ExitCode     int       `json:"exitCode"`
-	Error        string    `json:"error,omitempty"`
-	StartedAt    time.Time `json:"startedAt"`
-	FinishedAt   time.Time `json:"finishedAt"`
-}
+// State is where a container is in its life; the shim writes it.
+type State = shim.State
 
 // Container is a container's configuration and current state.
 type Container struct {
@@ -112,9 +104,8 @@ func Open(store *image.Store, opts Options) (*Manager, error) {
 // Files of a container directory.
 const (
 	configFile = "config.json"
-	stateFile  = "state.json"
+	stateFile  = shim.StateFile
 	lockFile   = "lock" // held by the shim while the container runs
-	logFile    = "container.log"
 )
 
 func (m *Manager) dir(id string) string { return filepath.Join(m.root, id) }
@@ -247,20 +238,7 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	tmp := fmt.Sprintf("%s.tmp-%d", path, os.Getpid())
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
-}
-
-// writeState records st; only the shim and Create call it.
-func writeState(dir string, st State) error {
-	return writeJSON(filepath.Join(dir, stateFile), st)
+	return atomicfile.Replace(path, b, 0o600)
 }
 
 // ImageUsers tells, for an image, which container uses it ("" for none),

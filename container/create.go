@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"nook/container/shim"
 	"nook/image"
 	"nook/rootless"
 )
@@ -69,7 +70,7 @@ func (m *Manager) Run(opts CreateOptions, o StartOptions, created func(*Containe
 	}
 	defer lock.Close()
 	rootless.Trace("cli launching")
-	shim, err := launchShim(lock, opts.Network, opts.OpenStdin, o)
+	shim, err := m.launchShim(lock, opts.Network, opts.OpenStdin, o)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, 0, err
@@ -114,7 +115,7 @@ func (m *Manager) create(opts CreateOptions, id string) (*Container, error) {
 		}
 	}
 	st := State{Status: StatusCreated}
-	if err := writeState(dir, st); err != nil {
+	if err := shim.WriteState(dir, st); err != nil {
 		return nil, err
 	}
 	// The config last: a directory without it is not a container yet.

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"nook/container/shim"
 	"nook/rootless"
 )
 
@@ -100,7 +101,7 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 			defer rawTerminal(o.Stdin)()
 			go func() { _, _ = io.Copy(s.Console, o.Stdin) }()
 		}
-		resizeFrom(o.Stdin, s.Console)
+		shim.ResizeFrom(o.Stdin, s.Console)
 		drained = make(chan struct{})
 		go func() { _, _ = io.Copy(o.Stdout, s.Console); close(drained) }()
 	}
@@ -122,14 +123,14 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 // resizes its terminal, until done.
 func forwardToSession(s *rootless.ExecSession, done chan struct{}) {
 	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, forwarded()...)
+	signal.Notify(sigs, shim.Forwarded()...)
 	defer signal.Stop(sigs)
 	for {
 		select {
 		case sig := <-sigs:
 			if sig == unix.SIGWINCH {
 				if s.Console != nil {
-					resizeFrom(os.Stdin, s.Console)
+					shim.ResizeFrom(os.Stdin, s.Console)
 				}
 				continue
 			}

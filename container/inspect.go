@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+
+	"nook/container/shim"
 )
 
 // Inspect is a container as `docker inspect` shows it, as far as nook has
@@ -109,7 +111,7 @@ func (m *Manager) Inspect(c *Container) Inspect {
 	in := Inspect{
 		ID: c.ID, Created: dockerTime(c.Created), Image: c.ImageID, Name: "/" + c.Name,
 		ResolvConfPath: filepath.Join(c.dir, "resolv.conf"), HostnamePath: filepath.Join(c.dir, "hostname"),
-		HostsPath: filepath.Join(c.dir, "hosts"), LogPath: filepath.Join(c.dir, logFile),
+		HostsPath: filepath.Join(c.dir, "hosts"), LogPath: filepath.Join(c.dir, shim.LogFile),
 		Driver: "nook-fuse", Platform: "linux",
 		State: InspectState{
 			Status: c.State.Status, Running: c.Running(), ExitCode: c.State.ExitCode, Error: c.State.Error,

@@ -6,18 +6,20 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"nook/container/shim"
 )
 
 func TestLogRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	f, err := os.OpenFile(filepath.Join(dir, logFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(filepath.Join(dir, shim.LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, errw := newLogWriter(f, "stdout"), newLogWriter(f, "stderr")
-	long := strings.Repeat("x", maxLogLine+10)
+	out, errw := shim.NewLogWriter(f, "stdout"), shim.NewLogWriter(f, "stderr")
+	long := strings.Repeat("x", shim.MaxLogLine+10)
 	for _, w := range []struct {
-		w *logWriter
+		w *shim.LogWriter
 		s string
 	}{{out, "one\ntw"}, {errw, "err line\n"}, {out, "o\n"}, {out, long}, {out, "\nlast"}} {
 		if _, err := w.w.Write([]byte(w.s)); err != nil {

@@ -14,7 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
-	"nook/container/initbin"
+	"nook/container/shim"
+	"nook/container/stagebin"
 	"nook/fusefs"
 	"nook/rootless"
 )
@@ -48,7 +49,7 @@ func (m *Manager) Start(c *Container, o StartOptions) (int, error) {
 		return 0, fmt.Errorf("starting %s: %w", c.Name, err)
 	}
 	defer lock.Close()
-	shim, err := launchShim(lock, c.Network, c.OpenStdin, o)
+	shim, err := m.launchShim(lock, c.Network, c.OpenStdin, o)
 	if err != nil {
 		return 0, fmt.Errorf("starting %s: %w", c.Name, err)
 	}
@@ -85,8 +86,11 @@ func (s *launchedShim) abort() {
 
 // launchShim starts the shim's process, holding lock; finishStart gives
 // it its config. Everything it needs to be started with is known before
-// the container exists: network, whether stdin is open, the options.
-func launchShim(lock *os.File, network string, openStdin bool, o StartOptions) (*launchedShim, error) {
+// the container exists: network, whether stdin is open, the options. It
+// starts from the stages' own program (stagebin), which starts sooner than
+// nook's binary, and from nook's when that cannot be executed (a store on
+// a noexec mount, a damaged file) or nook was built without it.
+func (m *Manager) launchShim(lock *os.File, network string, openStdin bool, o StartOptions) (*launchedShim, error) {
 	maps, err := rootless.CurrentIDMaps()
 	if err != nil {
 		return nil, err
@@ -95,8 +99,12 @@ func launchShim(lock *os.File, network string, openStdin bool, o StartOptions) (
 	if network == "none" {
 		flags |= unix.CLONE_NEWNET
 	}
+	program, err := stagebin.Path(filepath.Join(m.store.Root(), "bin"))
+	if err != nil {
+		m.log.Debug("the stages' program not written out", "err", err)
+	}
 	cmd := &rootless.Cmd{
-		Stage: StageShim, Cloneflags: flags, IDMaps: maps,
+		Stage: shim.StageName, Program: program, Cloneflags: flags, IDMaps: maps,
 		ExtraFiles: []*os.File{lock},
 		// Its own session: a terminal's ^C reaches the CLI only, which
 		// passes it on once.
@@ -116,6 +124,11 @@ func launchShim(lock *os.File, network string, openStdin bool, o StartOptions) (
 		cmd.EarlyExit = true
 	}
 	l, err := cmd.Launch()
+	if err != nil && program != "" {
+		m.log.Debug("starting the shim from nook's binary", "program", program, "err", err)
+		cmd.Program = ""
+		l, err = cmd.Launch()
+	}
 	if w != nil {
 		w.Close()
 	}
@@ -151,7 +164,7 @@ func (m *Manager) finishStart(c *Container, shim *launchedShim, o StartOptions) 
 }
 
 // startDetached hands the shim its config and waits for its report.
-func (m *Manager) startDetached(c *Container, shim *launchedShim, cfg shimConfig) error {
+func (m *Manager) startDetached(c *Container, shim *launchedShim, cfg shim.Config) error {
 	r := shim.ready
 	defer r.Close()
 	if _, err := shim.l.Start(cfg); err != nil {
@@ -188,24 +201,20 @@ func rawTerminal(stdin io.Reader) func() {
 
 // shimConfig gathers what the shim needs and writes the files the
 // container gets at /etc/hosts, /etc/hostname and /etc/resolv.conf.
-func (m *Manager) shimConfig(c *Container, o StartOptions) (shimConfig, error) {
+func (m *Manager) shimConfig(c *Container, o StartOptions) (shim.Config, error) {
 	// Half the id keeps the socket's path within the 107 bytes a unix
 	// socket address holds.
 	run, err := runtimeDir()
 	if err != nil {
-		return shimConfig{}, err
+		return shim.Config{}, err
 	}
-	cfg := shimConfig{
+	cfg := shim.Config{
 		Dir: c.dir, Detached: o.Detach, Remove: c.AutoRemove, Hostname: c.Hostname,
 		NetNone: c.Network == "none", LogLevel: o.LogLevel, ExecSocket: filepath.Join(run, c.ID[:32]+".sock"),
 		OpenStdin: c.OpenStdin,
 	}
 	if o.Detach {
 		cfg.AttachSocket = filepath.Join(run, c.ID[:32]+".attach")
-	}
-	if cfg.InitProgram, err = initbin.Path(filepath.Join(m.store.Root(), "bin")); err != nil {
-		// nook's own binary serves as init, only slower to start.
-		m.log.Debug("container init not written out", "err", err)
 	}
 	diffIDs := make([]digest.Digest, 0, len(c.DiffIDs))
 	for i := len(c.DiffIDs) - 1; i >= 0; i-- {

@@ -122,7 +122,7 @@ type InitStdio struct {
 // StartInit starts init for cfg and returns once the payload runs, or an
 // *InitError when it could not be started.
 func StartInit(cfg InitConfig, stdio InitStdio) (*Init, error) {
-	l, err := LaunchInit(stdio, "")
+	l, err := LaunchInit(stdio)
 	if err != nil {
 		return nil, err
 	}
@@ -140,10 +140,9 @@ type LaunchedInit struct {
 // root it will use is ready. Its mount namespace is a copy of the caller's
 // taken now: a filesystem the caller mounts on the root later reaches it
 // only if the root is a shared mount (MakeShared); the caller mounts it
-// before calling Start, which hands init its config. program is the
-// binary that serves init's stage ("": this one); a program that cannot
-// be executed fails here.
-func LaunchInit(stdio InitStdio, program string) (*LaunchedInit, error) {
+// before calling Start, which hands init its config. Init runs from the
+// caller's own binary.
+func LaunchInit(stdio InitStdio) (*LaunchedInit, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("creating init status socket: %w", err)
@@ -155,7 +154,6 @@ func LaunchInit(stdio InitStdio, program string) (*LaunchedInit, error) {
 	}
 	cmd := &Cmd{
 		Stage:      StageInit,
-		Program:    program,
 		Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID,
 		Stdin:      stdio.Stdin,
 		Stdout:     stdio.Stdout,

@@ -53,7 +53,7 @@ go vet ./...
 work=$(mktemp -d /tmp/nook-tests.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 chmod 0755 "$work"
-bash build.sh "$work/nook"   # nook with its init embedded (container/initbin)
+bash build.sh "$work/nook"   # nook with its stages embedded (container/stagebin)
 export NOOK_BIN="$work/nook"
 units=$(go list ./... | grep -v '/tests$')
 

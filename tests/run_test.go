@@ -61,39 +61,52 @@ func (e *env) assertNothingLeft() {
 	}
 }
 
-// TestRunInitProgram: nook as build.sh builds it writes its embedded init
-// (container/initbin) to the store, and the container's pid 1 runs from
-// that file; an init there that cannot be executed (a store on a noexec
-// mount, a damaged file) leaves nook's own binary to serve as init.
-func TestRunInitProgram(t *testing.T) {
+// TestRunStagesProgram: nook as build.sh builds it writes the program of
+// its stages (container/stagebin) to the store, and a container's shim and
+// init (pid 1) run from that file; a copy there that cannot be executed (a
+// store on a noexec mount, a damaged file) leaves nook's own binary to run
+// both.
+func TestRunStagesProgram(t *testing.T) {
 	e := runEnv(t)
 	id := strings.TrimSpace(e.ok(nil, "run", "-d", "bb", "sleep", "1000"))
-	inits, _ := filepath.Glob(filepath.Join(e.store, "bin", "nook-init-*"))
-	testutil.Require(t, len(inits) == 1, "nook embeds no init (built without build.sh)")
-	pid := strings.TrimSpace(e.ok(nil, "inspect", "-f", "{{.State.Pid}}", id))
-	if exe, err := os.Readlink("/proc/" + pid + "/exe"); err != nil || exe != inits[0] {
-		t.Errorf("init (pid %s) runs %q (%v), want %s", pid, exe, err, inits[0])
-	}
+	progs, _ := filepath.Glob(filepath.Join(e.store, "bin", "nook-stages-*"))
+	testutil.Require(t, len(progs) == 1, "nook embeds no stages (built without build.sh)")
+	e.assertStagesRun(id, progs[0])
 	e.ok(nil, "rm", "-f", id)
 
 	// Same size, not a program: found as it is, its exec fails (ENOEXEC).
-	st, err := os.Stat(inits[0])
+	st, err := os.Stat(progs[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chmod(inits[0], 0o755); err != nil {
+	if err := os.Chmod(progs[0], 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(inits[0], make([]byte, st.Size()), 0o755); err != nil {
+	if err := os.WriteFile(progs[0], make([]byte, st.Size()), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if out := e.ok(nil, "run", "--rm", "bb", "echo", "served"); out != "served\n" {
-		t.Errorf("run with a damaged init printed %q", out)
+		t.Errorf("run with a damaged program printed %q", out)
 	}
 	id = strings.TrimSpace(e.ok(nil, "run", "-d", "bb", "sleep", "1000"))
-	pid = strings.TrimSpace(e.ok(nil, "inspect", "-f", "{{.State.Pid}}", id))
-	if exe, err := os.Readlink("/proc/" + pid + "/exe"); err != nil || exe != nookBin {
-		t.Errorf("with a damaged init, init (pid %s) runs %q (%v), want %s", pid, exe, err, nookBin)
+	e.assertStagesRun(id, nookBin)
+}
+
+// assertStagesRun checks that the init of container id, and its parent
+// the shim, run the program prog.
+func (e *env) assertStagesRun(id, prog string) {
+	e.t.Helper()
+	pid := strings.TrimSpace(e.ok(nil, "inspect", "-f", "{{.State.Pid}}", id))
+	stat, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	// pid (comm) state ppid ...: comm may hold spaces, not a ')'.
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	for _, p := range []string{pid, f[1]} {
+		if exe, err := os.Readlink("/proc/" + p + "/exe"); err != nil || exe != prog {
+			e.t.Errorf("process %s (init %s, or its shim) runs %q (%v), want %s", p, pid, exe, err, prog)
+		}
 	}
 }
 

@@ -49,6 +49,23 @@ func Write(path string, perm os.FileMode, fill func(io.Writer) error) (err error
 	return SyncDir(dir)
 }
 
+// Replace replaces path with data by rename, so that readers never see
+// half a file, but without fsync: for files whose loss in a crash costs
+// nothing (a container's state, settled again from its lock), where a
+// sync would cost every start milliseconds.
+func Replace(path string, data []byte, perm os.FileMode) error {
+	tmp := fmt.Sprintf("%s.tmp-%d", path, os.Getpid())
+	if err := os.WriteFile(tmp, data, perm); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
 // SyncDir fsyncs a directory so that a rename in it survives a crash.
 func SyncDir(dir string) error {
 	d, err := os.Open(dir)

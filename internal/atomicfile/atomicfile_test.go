@@ -49,3 +49,24 @@ func TestWriteFailureKeepsOldAndLeavesNoTemp(t *testing.T) {
 		t.Errorf("directory holds %d entries, want only the target", len(ents))
 	}
 }
+
+// TestReplace replaces a file whole, leaves no temporary file, and on
+// failure leaves nothing behind either.
+func TestReplace(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "state.json")
+	for _, body := range []string{"first", "second"} {
+		if err := Replace(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(p); string(b) != body {
+			t.Errorf("content %q, want %q", b, body)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("%d files left, want 1", len(ents))
+	}
+	if err := Replace(filepath.Join(dir, "missing", "x"), []byte("x"), 0o600); err == nil {
+		t.Error("replacing into a missing directory succeeded")
+	}
+}

@@ -1,6 +1,6 @@
 //go:build ignore
 
-// gen builds cmd/nook-init into bin/ for package initbin to embed: a
+// gen builds cmd/nook-stages into bin/ for package stagebin to embed: a
 // static, stripped binary, built from the module's sources alone
 // (-trimpath, no VCS stamp) so that the same tree gives the same bytes,
 // and its SHA-256, which names the file nook writes out (nook never hashes
@@ -19,22 +19,22 @@ import (
 )
 
 func main() {
-	out := flag.String("o", "bin", "directory to write nook-init and nook-init.sha256 in")
+	out := flag.String("o", "bin", "directory to write nook-stages and nook-stages.sha256 in")
 	flag.Parse()
 	if err := gen(*out); err != nil {
-		fmt.Fprintf(os.Stderr, "initbin: %v\n", err)
+		fmt.Fprintf(os.Stderr, "stagebin: %v\n", err)
 		os.Exit(1)
 	}
 }
 
 func gen(out string) error {
-	tmp := filepath.Join(out, ".nook-init.tmp")
+	tmp := filepath.Join(out, ".nook-stages.tmp")
 	defer os.Remove(tmp)
-	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", tmp, "nook/cmd/nook-init")
+	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", tmp, "nook/cmd/nook-stages")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("building nook-init: %w", err)
+		return fmt.Errorf("building nook-stages: %w", err)
 	}
 	data, err := os.ReadFile(tmp)
 	if err != nil {
@@ -43,11 +43,11 @@ func gen(out string) error {
 	sum := sha256.Sum256(data)
 	// The old sum goes first: a binary without its sum embeds nothing,
 	// one with another binary's sum would be written out under its name.
-	sumPath := filepath.Join(out, "nook-init.sha256")
+	sumPath := filepath.Join(out, "nook-stages.sha256")
 	if err := os.Remove(sumPath); err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	if err := os.Rename(tmp, filepath.Join(out, "nook-init")); err != nil {
+	if err := os.Rename(tmp, filepath.Join(out, "nook-stages")); err != nil {
 		return err
 	}
 	return os.WriteFile(sumPath, []byte(hex.EncodeToString(sum[:])+"\n"), 0o644)

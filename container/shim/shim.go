@@ -1,18 +1,26 @@
-package container
+// Package shim is the stage that runs a container: started by the CLI
+// (package container) in the container's user namespace, it serves the
+// container's root over FUSE, starts init, keeps the log, serves attach
+// clients and records the exit. It also defines what it shares with the
+// CLI: state.json, the log's format, the attach protocol. It links only
+// what the shim needs, so that it can be built as a program of its own
+// (cmd/nook-shim): the shim starts on every run's critical path.
+package shim
 
 // The shim: the stage `start` runs in a new user, mount, UTS and IPC
 // namespace (and network namespace for --network none), with the full id
 // map. It serves the container's root over FUSE from outside the
 // container's pid namespace, for as long as the container lives.
 //
-//	CLI (Manager.Start, Manager.Run)           shim (ShimStage, namespace root)
+//	CLI (Manager.Start, Manager.Run)           shim (Stage, namespace root)
 //	flock(lock, EX|NB)
-//	rootless.Cmd.Launch{NEWUSER|NEWNS|NEWUTS|NEWIPC[|NEWNET], Setsid}
+//	rootless.Cmd.Launch{NEWUSER|NEWNS|NEWUTS|NEWIPC[|NEWNET], Setsid},
+//	  from the stages' program (stagebin) or nook's binary
 //	  fd 4 = lock, fd 5 = ready pipe (-d)     id maps, exec of the shim (Run:
 //	[Run: creates the container meanwhile]     while the CLI creates the container)
-//	  ──── shimConfig ───────────────────────▶ / rprivate; merged bound on itself, shared
+//	  ──── Config ───────────────────────────▶ / rprivate; merged bound on itself, shared
 //	                                            rootless.LaunchInit: init starts up
-//	                                            (from its own small binary, initbin)
+//	                                            (from the shim's own binary)
 //	                                            hostname; [lo up]
 //	                                            fusefs.Mount(layers, upper) on merged,
 //	                                            which reaches init's namespace
@@ -52,32 +60,29 @@ import (
 	"nook/rootless"
 )
 
-// StageShim names the shim stage; main dispatches it to ShimStage.
-const StageShim = "shim"
+// StageName names the shim stage; main dispatches it to Stage.
+const StageName = "shim"
 
 // Descriptors the CLI hands the shim (rootless.ExtraFilesFD onwards).
 const (
-	shimLockFD  = rootless.ExtraFilesFD
-	shimReadyFD = rootless.ExtraFilesFD + 1
-	shimSyncFD  = rootless.ExtraFilesFD - 1 // rootless's sync socket: hangs up when the CLI dies
+	LockFD  = rootless.ExtraFilesFD
+	ReadyFD = rootless.ExtraFilesFD + 1
+	syncFD  = rootless.ExtraFilesFD - 1 // rootless's sync socket: hangs up when the CLI dies
 )
 
-// shimConfig is the shim's stage configuration.
-type shimConfig struct {
+// Config is the shim's stage configuration.
+type Config struct {
 	Dir    string
 	Lowers []string // layer directories, top first
 	// Xattrs is whether the union serves xattrs: on only when a layer
 	// carries some, as the store recorded when it unpacked them.
-	Xattrs fusefs.XattrMode
-	Init   rootless.InitConfig
-	// InitProgram is the binary that runs init (see initbin); "": the
-	// shim's own.
-	InitProgram string
-	Detached    bool
-	Remove      bool
-	Hostname    string
-	NetNone     bool
-	LogLevel    slog.Level
+	Xattrs   fusefs.XattrMode
+	Init     rootless.InitConfig
+	Detached bool
+	Remove   bool
+	Hostname string
+	NetNone  bool
+	LogLevel slog.Level
 	// ExecSocket is where init serves exec sessions.
 	ExecSocket string
 	// AttachSocket is where a detached shim serves attach clients.
@@ -85,29 +90,30 @@ type shimConfig struct {
 	OpenStdin    bool
 }
 
-// forwarded are the signals a foreground shim passes to the container.
-func forwarded() []os.Signal {
+// Forwarded are the signals a foreground shim passes to the container (and
+// the CLI to the shim).
+func Forwarded() []os.Signal {
 	return []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT,
 		unix.SIGUSR1, unix.SIGUSR2, unix.SIGCONT, unix.SIGWINCH}
 }
 
-// ShimStage is the shim stage.
-func ShimStage() int {
-	var cfg shimConfig
+// Stage is the shim stage.
+func Stage() int {
+	var cfg Config
 	if err := rootless.ReadConfig(&cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "nook: shim: %v\n", err)
 		return rootless.ExitSetupFailed
 	}
 	// Neither init nor the payload may inherit these.
-	unix.CloseOnExec(shimLockFD)
+	unix.CloseOnExec(LockFD)
 	// A reader of our output who went away must not kill the shim (Go
 	// dies of SIGPIPE on fd 1 and 2 unless it is caught); caught, not
 	// ignored, so init does not inherit it ignored.
 	signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
 	s := &shim{cfg: cfg, log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))}
 	if cfg.Detached {
-		unix.CloseOnExec(shimReadyFD)
-		s.ready = os.NewFile(shimReadyFD, "ready")
+		unix.CloseOnExec(ReadyFD)
+		s.ready = os.NewFile(ReadyFD, "ready")
 	}
 	code := s.run()
 	if !cfg.Detached {
@@ -119,7 +125,7 @@ func ShimStage() int {
 }
 
 type shim struct {
-	cfg   shimConfig
+	cfg   Config
 	log   *slog.Logger
 	ready *os.File // detached: the CLI waits on it
 	srv   *fusefs.Server
@@ -152,7 +158,7 @@ func (s *shim) run() int {
 		st.AttachSocket = s.cfg.AttachSocket
 		go s.hub.serve()
 	}
-	_ = writeState(s.cfg.Dir, st)
+	_ = WriteState(s.cfg.Dir, st)
 	s.report(0, nil)
 	done := make(chan struct{})
 	go s.forwardSignals(ctr, done)
@@ -196,13 +202,7 @@ func (s *shim) setup() (*rootless.Init, error) {
 	if err != nil {
 		return nil, err
 	}
-	stdio := rootless.InitStdio{Stdin: stdin, Stdout: stdout, Stderr: stderr, Exec: execL}
-	li, err := rootless.LaunchInit(stdio, s.cfg.InitProgram)
-	if err != nil && s.cfg.InitProgram != "" {
-		// A store on a noexec mount, say: nook's own binary serves too.
-		s.log.Debug("starting init from nook's binary", "program", s.cfg.InitProgram, "err", err)
-		li, err = rootless.LaunchInit(stdio, "")
-	}
+	li, err := rootless.LaunchInit(rootless.InitStdio{Stdin: stdin, Stdout: stdout, Stderr: stderr, Exec: execL})
 	execL.Close() // init's now
 	for _, w := range s.pipes {
 		w.Close() // init holds the write ends now
@@ -297,7 +297,7 @@ func (s *shim) stdio() (io.Reader, io.Writer, io.Writer, error) {
 		}
 		return os.Stdin, os.Stdout, os.Stderr, nil
 	}
-	lf, err := os.OpenFile(filepath.Join(s.cfg.Dir, logFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	lf, err := os.OpenFile(filepath.Join(s.cfg.Dir, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("opening the container log: %w", err)
 	}
@@ -329,11 +329,11 @@ func (s *shim) stdio() (io.Reader, io.Writer, io.Writer, error) {
 		if fg {
 			echo = []io.Writer{os.Stdout, os.Stderr}[i]
 		}
-		frame := []byte{frameStdout, frameStderr}[i]
+		frame := []byte{FrameStdout, FrameStderr}[i]
 		s.copy.Add(1)
 		go func() {
 			defer s.copy.Done()
-			s.pump(r, newLogWriter(lf, stream), echo, frame)
+			s.pump(r, NewLogWriter(lf, stream), echo, frame)
 			r.Close()
 		}()
 	}
@@ -343,7 +343,7 @@ func (s *shim) stdio() (io.Reader, io.Writer, io.Writer, error) {
 // pump copies r into the log and, when echo is set, to the user. When the
 // user's end breaks it stops, so the payload's next write fails as it
 // would writing there directly (`nook run img yes | head -1` ends).
-func (s *shim) pump(r io.Reader, log *logWriter, echo io.Writer, frame byte) {
+func (s *shim) pump(r io.Reader, log *LogWriter, echo io.Writer, frame byte) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := r.Read(buf)
@@ -371,7 +371,7 @@ func (s *shim) serveConsole(console *os.File) {
 	var echo io.Writer
 	if !s.cfg.Detached {
 		s.console = console
-		resizeFrom(os.Stdin, console)
+		ResizeFrom(os.Stdin, console)
 		go func() { _, _ = io.Copy(console, os.Stdin) }()
 		echo = os.Stdout
 	} else if s.hub != nil {
@@ -380,16 +380,16 @@ func (s *shim) serveConsole(console *os.File) {
 			s.hub.input = console
 		}
 	}
-	var log *logWriter
+	var log *LogWriter
 	if s.logTo != nil {
-		log = newLogWriter(s.logTo, "stdout")
+		log = NewLogWriter(s.logTo, "stdout")
 	}
 	s.copy.Add(1)
 	go func() {
 		defer s.copy.Done()
 		// Reading ends with EIO once the last holder of the slave is gone.
 		if log != nil {
-			s.pump(console, log, echo, frameStdout)
+			s.pump(console, log, echo, FrameStdout)
 		} else {
 			_, _ = io.Copy(echo, console)
 		}
@@ -397,9 +397,9 @@ func (s *shim) serveConsole(console *os.File) {
 	}()
 }
 
-// resizeFrom gives the pty the size of the user's terminal: stdin's, or
+// ResizeFrom gives the pty the size of the user's terminal: stdin's, or
 // stdout's when stdin is not attached.
-func resizeFrom(from, console *os.File) {
+func ResizeFrom(from, console *os.File) {
 	for _, f := range []*os.File{from, os.Stdout} {
 		if f == nil || !term.IsTerminal(int(f.Fd())) {
 			continue
@@ -414,13 +414,13 @@ func resizeFrom(from, console *os.File) {
 // forwardSignals passes signals sent to the shim on to init, until done.
 func (s *shim) forwardSignals(ctr *rootless.Init, done chan struct{}) {
 	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, forwarded()...)
+	signal.Notify(sigs, Forwarded()...)
 	defer signal.Stop(sigs)
 	for {
 		select {
 		case sig := <-sigs:
 			if sig == unix.SIGWINCH && s.console != nil {
-				resizeFrom(os.Stdin, s.console)
+				ResizeFrom(os.Stdin, s.console)
 				continue
 			}
 			_ = ctr.Signal(sig)
@@ -434,7 +434,7 @@ func (s *shim) forwardSignals(ctr *rootless.Init, done chan struct{}) {
 // gone: its end of the sync socket closes, which the kernel reports as a
 // hang-up (events 0 asks for nothing else).
 func watchParent(kill func()) {
-	fds := []unix.PollFd{{Fd: shimSyncFD}}
+	fds := []unix.PollFd{{Fd: syncFD}}
 	for {
 		n, err := unix.Poll(fds, -1)
 		if errors.Is(err, unix.EINTR) {
@@ -502,7 +502,7 @@ func (s *shim) finish(code int, why string, start time.Time) int {
 	}
 	st := State{Status: StatusExited, ExitCode: code, Error: strings.TrimSpace(why),
 		StartedAt: start, FinishedAt: time.Now().UTC()}
-	if err := writeState(s.cfg.Dir, st); err != nil {
+	if err := WriteState(s.cfg.Dir, st); err != nil {
 		s.log.Warn("recording the exit", "err", err)
 	}
 	return code

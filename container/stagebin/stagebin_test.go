@@ -1,4 +1,4 @@
-package initbin
+package stagebin
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"nook/internal/testutil"
 )
@@ -26,8 +27,8 @@ func embedFS(bin, sum string) fstest.MapFS {
 }
 
 // TestPathWithoutEmbedded: a plain `go build` (or a half-written bin/)
-// embeds no init; Path says so and writes nothing, and the shim runs init
-// from nook's own binary.
+// embeds no stages; Path says so and writes nothing, and nook runs its
+// stages from its own binary.
 func TestPathWithoutEmbedded(t *testing.T) {
 	for name, fsys := range map[string]fstest.MapFS{
 		"nothing":    embedFS("", ""),
@@ -51,16 +52,24 @@ func TestPathWithoutEmbedded(t *testing.T) {
 
 // TestPathWritesOnceAndReplaces: the binary lands under its digest's name,
 // executable, once; a wrong-sized file of that name is replaced; other
-// builds' binaries go and unrelated files stay.
+// builds' programs go but the newest few, and unrelated files stay.
 func TestPathWritesOnceAndReplaces(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "bin")
 	fsys := embedFS("#!/bin/sh\necho init\n", testSum)
-	want := filepath.Join(dir, "nook-init-0123456789abcdef")
+	want := filepath.Join(dir, "nook-stages-0123456789abcdef")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []string{"nook-init-fedcba9876543210", "other"} {
-		if err := os.WriteFile(filepath.Join(dir, n), []byte("old"), 0o755); err != nil {
+	// Other builds' programs, the oldest first; the newest three stay.
+	old := []string{"nook-stages-1000000000000000", "nook-stages-2000000000000000", "nook-stages-3000000000000000",
+		"nook-stages-4000000000000000", "nook-stages-5000000000000000"}
+	for i, n := range append(old, "other") {
+		p := filepath.Join(dir, n)
+		if err := os.WriteFile(p, []byte("old"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		mod := time.Now().Add(time.Duration(i-10) * time.Hour)
+		if err := os.Chtimes(p, mod, mod); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -82,8 +91,11 @@ func TestPathWritesOnceAndReplaces(t *testing.T) {
 	if out, err := exec.Command(p).Output(); err != nil || string(out) != "init\n" {
 		t.Errorf("running it: %q, %v", out, err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "nook-init-fedcba9876543210")); !os.IsNotExist(err) {
-		t.Errorf("another build's init stays: %v", err)
+	for i, n := range old {
+		_, err := os.Stat(filepath.Join(dir, n))
+		if gone := os.IsNotExist(err); gone != (i < len(old)-kept) {
+			t.Errorf("%s gone: %v (%v); want the %d newest kept", n, gone, err, kept)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, "other")); err != nil {
 		t.Errorf("an unrelated file went: %v", err)
@@ -122,29 +134,29 @@ func TestPathUnwritable(t *testing.T) {
 	}
 	t.Cleanup(func() { os.Chmod(parent, 0o755) })
 	p, err := path(embedFS("bin", testSum), filepath.Join(parent, "bin"))
-	if err == nil || p != "" || !strings.Contains(err.Error(), "writing the container init") {
+	if err == nil || p != "" || !strings.Contains(err.Error(), "writing the container stages") {
 		t.Fatalf("path = %q, %v; want an error", p, err)
 	}
 }
 
-// TestEmbeddedIsCurrent builds cmd/nook-init again and compares it with
-// the embedded one: an init older than the sources beside it (go build
-// without go generate after a change to rootless) would speak an older
-// protocol to the shim. With CI=true the build must have embedded one.
+// TestEmbeddedIsCurrent builds cmd/nook-stages again and compares it with
+// the embedded one: stages older than the sources beside them (go build
+// without go generate after a change to the shim or rootless) would speak
+// an older protocol to the CLI. With CI=true the build must have embedded one.
 func TestEmbeddedIsCurrent(t *testing.T) {
 	testutil.RequireRoot(t) // the user pass cannot read the module cache
 	size, sum, ok := Embedded()
-	testutil.Require(t, ok, "no init embedded: run go generate ./container/initbin (tests/run.sh does)")
+	testutil.Require(t, ok, "no stages embedded: run go generate ./container/stagebin (tests/run.sh does)")
 	out := t.TempDir()
 	cmd := exec.Command("go", "run", "gen.go", "-o", out)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("gen.go: %v\n%s", err, b)
 	}
-	fresh, err := os.ReadFile(filepath.Join(out, "nook-init.sha256"))
+	fresh, err := os.ReadFile(filepath.Join(out, "nook-stages.sha256"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.TrimSpace(string(fresh)); got != sum {
-		t.Fatalf("the embedded init (%d bytes, %s) is not what the sources build (%s): run go generate ./container/initbin", size, sum[:16], got[:16])
+		t.Fatalf("the embedded stages (%d bytes, %s) is not what the sources build (%s): run go generate ./container/stagebin", size, sum[:16], got[:16])
 	}
 }

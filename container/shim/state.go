@@ -1,0 +1,47 @@
+package shim
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"time"
+
+	"nook/internal/atomicfile"
+)
+
+// Files of a container directory the shim writes.
+const (
+	StateFile = "state.json"
+	LogFile   = "container.log"
+)
+
+// Container statuses, as Docker names them.
+const (
+	StatusCreated = "created"
+	StatusRunning = "running"
+	StatusExited  = "exited"
+)
+
+// State is where a container is in its life. The shim writes it (Create the first one).
+type State struct {
+	Status       string    `json:"status"`
+	Pid          int       `json:"pid,omitempty"`          // init, in the host's pid namespace
+	ShimPid      int       `json:"shimPid,omitempty"`      // the shim serving the root
+	ExecSocket   string    `json:"execSocket,omitempty"`   // init's exec listener
+	AttachSocket string    `json:"attachSocket,omitempty"` // a detached shim's attach listener
+	ExitCode     int       `json:"exitCode"`
+	Error        string    `json:"error,omitempty"`
+	StartedAt    time.Time `json:"startedAt"`
+	FinishedAt   time.Time `json:"finishedAt"`
+}
+
+// WriteState records st in the container directory dir, by rename so that
+// readers never see half a file. It does not fsync: that would cost `run`
+// milliseconds, and after a crash the state is settled again from the
+// shim's lock anyway.
+func WriteState(dir string, st State) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Replace(filepath.Join(dir, StateFile), b, 0o600)
+}
