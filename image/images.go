@@ -131,12 +131,57 @@ func isIDPrefix(ref string) bool {
 // busybox:1.36, registry:5000/team/app@sha256:…), a full image id
 // (sha256:… or 64 hex digits) or a unique prefix of one, as Docker prints.
 func (s *Store) Resolve(ref string) (Image, error) {
-	imgs, err := s.Images()
+	idx, err := s.readIndex()
+	if err != nil {
+		return Image{}, err
+	}
+	// A tagged name is found in the index alone and only its image is
+	// read: a run's start must not grow with the images the store holds
+	// (each costs a manifest, a config and a file per layer).
+	if desc, names, ok := indexByName(idx, ref); ok {
+		img, err := s.loadImage(desc)
+		if err != nil {
+			return Image{}, err
+		}
+		img.Names = names
+		return img, nil
+	}
+	imgs, err := s.images(idx)
 	if err != nil {
 		return Image{}, err
 	}
 	img, _, err := resolveIn(imgs, ref)
 	return img, err
+}
+
+// indexByName finds the index entry that ref names when resolveIn would
+// take it for a tagged name (not an id), with every name of its manifest;
+// ok is false when ref is something else or no entry has that name.
+func indexByName(idx ocispec.Index, ref string) (desc ocispec.Descriptor, names []string, ok bool) {
+	if isIDPrefix(ref) && (strings.HasPrefix(ref, "sha256:") || len(ref) == 64) {
+		return desc, nil, false
+	}
+	named, err := ParseName(ref)
+	if err != nil || named.Digest != "" {
+		return desc, nil, false
+	}
+	want := named.String()
+	for _, d := range idx.Manifests {
+		if d.Annotations[AnnotationRefName] == want {
+			desc, ok = d, true
+			break
+		}
+	}
+	if !ok {
+		return desc, nil, false
+	}
+	for _, d := range idx.Manifests {
+		if n := d.Annotations[AnnotationRefName]; d.Digest == desc.Digest && n != "" {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return desc, names, true
 }
 
 // resolveIn also returns the stored name the reference matched, "" when it

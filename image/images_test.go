@@ -2,6 +2,7 @@ package image
 
 import (
 	"errors"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -176,4 +177,50 @@ func FuzzApplyChanges(f *testing.F) {
 			t.Fatalf("unexpected error class: %v", err)
 		}
 	})
+}
+
+// TestResolveInStore: Resolve over a real store gives what resolveIn gives
+// over all its images, for names, ids and prefixes; a tagged name reads
+// only its own image, so a damaged other image does not stop it (listing
+// all images still reports the damage).
+func TestResolveInStore(t *testing.T) {
+	s := openTestStore(t)
+	if _, err := s.Load(LoadOptions{}, func(add AddFunc) error {
+		if err := add(testImage(t, []string{"a:1", "a:latest"}, &counted{blob: testLayer(t, "a", "a")})); err != nil {
+			return err
+		}
+		return add(testImage(t, []string{"b:1"}, &counted{blob: testLayer(t, "b", "b")}))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := s.Images()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _, _ := resolveIn(imgs, "a:1")
+	for _, ref := range []string{"a:1", "a", "docker.io/library/a:latest", "b:1", "b", "c:1", a.ID.String(), a.ID.Encoded()[:12],
+		a.ID.Encoded(), "docker.io/library/a@" + a.Digest.String(), "NOT/valid"} {
+		want, _, wantErr := resolveIn(imgs, ref)
+		got, err := s.Resolve(ref)
+		if (err == nil) != (wantErr == nil) || got.ID != want.ID || strings.Join(got.Names, ",") != strings.Join(want.Names, ",") {
+			t.Errorf("Resolve(%q) = %s %v, %v; resolveIn gives %s %v, %v", ref, got.ID, got.Names, err, want.ID, want.Names, wantErr)
+		}
+	}
+
+	b, _, _ := resolveIn(imgs, "b:1")
+	if err := os.Chmod(s.blobPath(b.ID), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.blobPath(b.ID), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Resolve("a:1"); err != nil || got.ID != a.ID {
+		t.Errorf("a:1 beside a damaged image: %s, %v", got.ID, err)
+	}
+	if _, err := s.Resolve("b:1"); !errors.Is(err, ErrCorruptStore) {
+		t.Errorf("the damaged image itself: %v, want ErrCorruptStore", err)
+	}
+	if _, err := s.Images(); !errors.Is(err, ErrCorruptStore) {
+		t.Errorf("listing with a damaged image: %v, want ErrCorruptStore", err)
+	}
 }
