@@ -1,8 +1,10 @@
 package container
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path"
@@ -221,13 +223,9 @@ func mergeEnv(base, over []string) []string {
 
 // pickName checks or generates the name; called under lockAll.
 func (m *Manager) pickName(c *Config) error {
-	all, err := m.List()
+	taken, err := m.names()
 	if err != nil {
 		return err
-	}
-	taken := map[string]bool{}
-	for _, o := range all {
-		taken[o.Name] = true
 	}
 	if c.Name != "" {
 		c.Name = strings.TrimPrefix(c.Name, "/")
@@ -245,6 +243,31 @@ func (m *Manager) pickName(c *Config) error {
 			return nil
 		}
 	}
+}
+
+// names returns the name of every container, as List would find them,
+// reading each one's config alone: not its state, nor whether its shim
+// lives (a lock probe per running container), which `run` would otherwise
+// pay for every container in the store.
+func (m *Manager) names() (map[string]bool, error) {
+	ents, err := os.ReadDir(m.root)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("listing containers: %w", err)
+	}
+	taken := map[string]bool{}
+	for _, e := range ents {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(m.root, e.Name(), configFile))
+		var c struct {
+			Name string `json:"name"`
+		}
+		if err == nil && json.Unmarshal(b, &c) == nil {
+			taken[c.Name] = true
+		} // else half created or half removed: not a container (List skips it too)
+	}
+	return taken, nil
 }
 
 // randomName makes a Docker-like adjective_noun name.
