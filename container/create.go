@@ -72,7 +72,7 @@ func (m *Manager) Run(opts CreateOptions, o StartOptions, created func(*Containe
 	}
 	defer lock.Close()
 	rootless.Trace("cli launching")
-	shim, err := m.launchShim(lock, opts.Network, opts.OpenStdin, o)
+	ls, err := m.launchShim(lock, opts.Network, opts.OpenStdin, o)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, 0, err
@@ -82,14 +82,14 @@ func (m *Manager) Run(opts CreateOptions, o StartOptions, created func(*Containe
 		err = created(c)
 	}
 	if err != nil {
-		shim.abort()
+		ls.abort()
 		if c == nil {
 			os.RemoveAll(dir)
 		}
 		return c, 0, err
 	}
 	rootless.Trace("cli created")
-	code, err := m.finishStart(c, shim, o)
+	code, err := m.finishStart(c, ls, o)
 	return c, code, err
 }
 

@@ -49,11 +49,11 @@ func (m *Manager) Start(c *Container, o StartOptions) (int, error) {
 		return 0, fmt.Errorf("starting %s: %w", c.Name, err)
 	}
 	defer lock.Close()
-	shim, err := m.launchShim(lock, c.Network, c.OpenStdin, o)
+	ls, err := m.launchShim(lock, c.Network, c.OpenStdin, o)
 	if err != nil {
 		return 0, fmt.Errorf("starting %s: %w", c.Name, err)
 	}
-	return m.finishStart(c, shim, o)
+	return m.finishStart(c, ls, o)
 }
 
 // lockForStart takes the container's lock, which the CLI hands the shim:
@@ -143,20 +143,20 @@ func (m *Manager) launchShim(lock *os.File, network string, openStdin bool, o St
 
 // finishStart sends the launched shim its config and, in the foreground,
 // waits for the payload's status.
-func (m *Manager) finishStart(c *Container, shim *launchedShim, o StartOptions) (int, error) {
+func (m *Manager) finishStart(c *Container, ls *launchedShim, o StartOptions) (int, error) {
 	cfg, err := m.shimConfig(c, o)
 	if err != nil {
-		shim.abort()
+		ls.abort()
 		return 0, fmt.Errorf("starting %s: %w", c.Name, err)
 	}
 	if o.Detach {
-		return 0, m.startDetached(c, shim, cfg)
+		return 0, m.startDetached(c, ls, cfg)
 	}
 	if c.Tty && c.OpenStdin {
 		restore := rawTerminal(o.Stdin)
 		defer restore()
 	}
-	code, err := shim.l.Run(cfg)
+	code, err := ls.l.Run(cfg)
 	if err != nil {
 		return 0, fmt.Errorf("starting %s: %w", c.Name, err)
 	}
@@ -164,10 +164,10 @@ func (m *Manager) finishStart(c *Container, shim *launchedShim, o StartOptions) 
 }
 
 // startDetached hands the shim its config and waits for its report.
-func (m *Manager) startDetached(c *Container, shim *launchedShim, cfg shim.Config) error {
-	r := shim.ready
+func (m *Manager) startDetached(c *Container, ls *launchedShim, cfg shim.Config) error {
+	r := ls.ready
 	defer r.Close()
-	if _, err := shim.l.Start(cfg); err != nil {
+	if _, err := ls.l.Start(cfg); err != nil {
 		return fmt.Errorf("starting %s: %w", c.Name, err)
 	}
 	msg, err := io.ReadAll(r)
