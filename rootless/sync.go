@@ -30,12 +30,11 @@ package rootless
 // reports its exit status.
 
 import (
-	"encoding/binary"
-	"errors"
-	"fmt"
 	"io"
 
 	"golang.org/x/sys/unix"
+
+	"nook/internal/frame"
 )
 
 const (
@@ -58,35 +57,11 @@ const ExtraFilesFD = syncFD + 1
 const maxFrame = 64 << 20
 
 func writeFrame(w io.Writer, typ byte, payload []byte) error {
-	if len(payload) > maxFrame {
-		return fmt.Errorf("frame of %d bytes exceeds %d", len(payload), maxFrame)
-	}
-	buf := make([]byte, 5, 5+len(payload))
-	buf[0] = typ
-	binary.BigEndian.PutUint32(buf[1:], uint32(len(payload)))
-	_, err := w.Write(append(buf, payload...))
-	return err
+	return frame.Write(w, typ, payload, maxFrame)
 }
 
 // readFrame returns io.EOF only when the peer closed before a frame began.
-func readFrame(r io.Reader) (byte, []byte, error) {
-	var hdr [5]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return 0, nil, err
-	}
-	n := binary.BigEndian.Uint32(hdr[1:])
-	if n > maxFrame {
-		return 0, nil, fmt.Errorf("frame of %d bytes exceeds %d", n, maxFrame)
-	}
-	payload := make([]byte, n)
-	if _, err := io.ReadFull(r, payload); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return 0, nil, err
-	}
-	return hdr[0], payload, nil
-}
+func readFrame(r io.Reader) (byte, []byte, error) { return frame.Read(r, maxFrame) }
 
 // fdReader reads a raw descriptor without os.File, which would close it
 // when garbage collected.

@@ -23,6 +23,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"nook/internal/frame"
 )
 
 // Frame types of the attach socket.
@@ -35,33 +37,14 @@ const (
 
 // WriteAttachFrame writes one frame of type typ.
 func WriteAttachFrame(w io.Writer, typ byte, p []byte) error {
-	buf := make([]byte, 5+len(p))
-	buf[0] = typ
-	binary.BigEndian.PutUint32(buf[1:], uint32(len(p)))
-	copy(buf[5:], p)
-	_, err := w.Write(buf)
-	return err
+	return frame.Write(w, typ, p, maxAttachFrame)
 }
 
 // maxAttachFrame bounds what a reader allocates.
 const maxAttachFrame = 1 << 20
 
 // ReadAttachFrame reads one frame, refusing one larger than maxAttachFrame.
-func ReadAttachFrame(r io.Reader) (byte, []byte, error) {
-	var hdr [5]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return 0, nil, err
-	}
-	n := binary.BigEndian.Uint32(hdr[1:])
-	if n > maxAttachFrame {
-		return 0, nil, fmt.Errorf("attach frame of %d bytes", n)
-	}
-	p := make([]byte, n)
-	if _, err := io.ReadFull(r, p); err != nil {
-		return 0, nil, err
-	}
-	return hdr[0], p, nil
-}
+func ReadAttachFrame(r io.Reader) (byte, []byte, error) { return frame.Read(r, maxAttachFrame) }
 
 // attachHub is the shim's side: it fans output out to the clients and
 // feeds their input to the payload.

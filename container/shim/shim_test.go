@@ -39,7 +39,7 @@ func TestAttachFrames(t *testing.T) {
 	huge := make([]byte, 5)
 	huge[0] = FrameInput
 	binary.BigEndian.PutUint32(huge[1:], maxAttachFrame+1)
-	if _, _, err := ReadAttachFrame(bytes.NewReader(huge)); err == nil || !strings.Contains(err.Error(), "attach frame of") {
+	if _, _, err := ReadAttachFrame(bytes.NewReader(huge)); err == nil || !strings.Contains(err.Error(), "exceeds") {
 		t.Errorf("oversized frame: %v", err)
 	}
 	var cut bytes.Buffer
@@ -47,27 +47,6 @@ func TestAttachFrames(t *testing.T) {
 	if _, _, err := ReadAttachFrame(bytes.NewReader(cut.Bytes()[:8])); err != io.ErrUnexpectedEOF {
 		t.Errorf("cut frame: %v, want unexpected EOF", err)
 	}
-}
-
-// FuzzReadAttachFrame: whatever a client sends, reading never panics nor
-// hands back more than maxAttachFrame.
-func FuzzReadAttachFrame(f *testing.F) {
-	var seed bytes.Buffer
-	_ = WriteAttachFrame(&seed, FrameInput, []byte("x"))
-	f.Add(seed.Bytes())
-	f.Add([]byte{FrameResize, 0xff, 0xff, 0xff, 0xff})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		r := bytes.NewReader(b)
-		for {
-			_, p, err := ReadAttachFrame(r)
-			if err != nil {
-				return
-			}
-			if len(p) > maxAttachFrame {
-				t.Fatalf("frame of %d bytes", len(p))
-			}
-		}
-	})
 }
 
 // TestWriteState replaces state.json whole and leaves no temporary file.
