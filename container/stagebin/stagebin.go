@@ -39,12 +39,10 @@ const (
 	prefix  = "nook-stages-" // of the files Path writes
 )
 
-// Embedded returns the size of the stages' binary and its SHA-256 (hex) as
-// gen.go recorded it, or ok false when nook was built without them. It
-// does not touch the binary's bytes: reading them costs a page fault per
-// 4 KiB (a third of a `nook run` on a VM where faults are slow).
-func Embedded() (size int64, sum string, ok bool) { return embedded(files) }
-
+// embedded returns the size of the stages' binary in fsys and its SHA-256
+// (hex) as gen.go recorded it, or ok false when nook was built without
+// them. It does not touch the binary's bytes: reading them costs a page
+// fault per 4 KiB (a third of a `nook run` on a VM where faults are slow).
 func embedded(fsys fs.FS) (size int64, sum string, ok bool) {
 	st, err := fs.Stat(fsys, binFile)
 	if err != nil || st.Size() == 0 {

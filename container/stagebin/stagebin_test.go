@@ -145,7 +145,7 @@ func TestPathUnwritable(t *testing.T) {
 // an older protocol to the CLI. With CI=true the build must have embedded one.
 func TestEmbeddedIsCurrent(t *testing.T) {
 	testutil.RequireRoot(t) // the user pass cannot read the module cache
-	size, sum, ok := Embedded()
+	size, sum, ok := embedded(files)
 	testutil.Require(t, ok, "no stages embedded: run go generate ./container/stagebin (tests/run.sh does)")
 	out := t.TempDir()
 	cmd := exec.Command("go", "run", "gen.go", "-o", out)
