@@ -245,10 +245,11 @@ func (m *Manager) pickName(c *Config) error {
 	}
 }
 
-// names returns the name of every container, as List would find them,
-// reading each one's config alone: not its state, nor whether its shim
-// lives (a lock probe per running container), which `run` would otherwise
-// pay for every container in the store.
+// names returns the name in every container directory's readable config
+// (List also skips a directory whose state is damaged; its name stays
+// taken here). It reads each config alone: not the state, nor whether the
+// shim lives (a lock probe per running container), which `run` would
+// otherwise pay for every container in the store.
 func (m *Manager) names() (map[string]bool, error) {
 	ents, err := os.ReadDir(m.root)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -265,7 +266,7 @@ func (m *Manager) names() (map[string]bool, error) {
 		}
 		if err == nil && json.Unmarshal(b, &c) == nil {
 			taken[c.Name] = true
-		} // else half created or half removed: not a container (List skips it too)
+		} // else half created or half removed: not a container
 	}
 	return taken, nil
 }

@@ -21,7 +21,8 @@ const (
 	StatusExited  = "exited"
 )
 
-// State is where a container is in its life. The shim writes it (Create the first one).
+// State is where a container is in its life. The shim writes it (the
+// CLI's create the first one).
 type State struct {
 	Status       string    `json:"status"`
 	Pid          int       `json:"pid,omitempty"`          // init, in the host's pid namespace
