@@ -362,6 +362,14 @@ func readUmask() uint32 {
 // the requests in flight (readers included) are capped below GOMAXPROCS,
 // and GOMAXPROCS is raised if needed, so that a P is always idle: a reader
 // that wakes with a request then keeps its own P and the scheduler sleeps.
+//
+// Two in flight is the least bad of what go-fuse allows. Its two readers
+// waiting in read(2) contend for the connection's lock (9 % of the
+// server's CPU while untarring 20,000 files here). A cap of one does not
+// give fuse-overlayfs' single loop: go-fuse starts a reader whenever none
+// is left waiting, which finds no budget and exits, once per request
+// (server CPU 3.7 → 5.8 s; fuse-overlayfs 2.7 s). Three in flight with a
+// fourth P untarred 5 % slower.
 
 // requestConcurrency is how many requests the server reads or serves at
 // once: one per CPU, at least two (so a slow request such as a copy-up
