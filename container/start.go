@@ -105,7 +105,8 @@ func (m *Manager) launchShim(lock *os.File, network string, openStdin bool, o St
 	}
 	cmd := &rootless.Cmd{
 		Stage: shim.StageName, Program: program, Cloneflags: flags, IDMaps: maps,
-		ExtraFiles: []*os.File{lock},
+		SelfUnshare: program != "" && stagebin.SelfUnshares(),
+		ExtraFiles:  []*os.File{lock},
 		// Its own session: a terminal's ^C reaches the CLI only, which
 		// passes it on once.
 		Setsid: true,
@@ -126,7 +127,7 @@ func (m *Manager) launchShim(lock *os.File, network string, openStdin bool, o St
 	l, err := cmd.Launch()
 	if err != nil && program != "" {
 		m.log.Debug("starting the shim from nook's binary", "program", program, "err", err)
-		cmd.Program = ""
+		cmd.Program, cmd.SelfUnshare = "", false
 		l, err = cmd.Launch()
 	}
 	if w != nil {

@@ -33,6 +33,10 @@ type Cmd struct {
 	Config     any            // JSON-marshalled, read in the child by ReadConfig
 	Setsid     bool           // start the child in a new session
 	Pdeathsig  syscall.Signal // signal for the child when the spawning thread dies
+	// SelfUnshare says that Program unshares its namespaces itself, at its
+	// entry point (unshare.go): with newuidmap, Go then starts it with a
+	// vfork instead of a fork of this process.
+	SelfUnshare bool
 	// EarlyExit makes Wait return the status the stage sends with
 	// ReportExit as soon as it arrives: the kernel then still tears down
 	// the child's namespaces for milliseconds before the process ends. The
@@ -108,9 +112,8 @@ func (c *Cmd) Launch() (*Launched, error) {
 	Trace("started stage " + c.Stage)
 	if err != nil {
 		sock.Close()
-		if c.Cloneflags&unix.CLONE_NEWUSER != 0 && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOSPC)) {
-			err = fmt.Errorf("%w (are user namespaces disabled? see sysctls "+
-				"kernel.unprivileged_userns_clone and user.max_user_namespaces)", err)
+		if c.Cloneflags&unix.CLONE_NEWUSER != 0 {
+			err = userNSHint(err)
 		}
 		return nil, fmt.Errorf("starting stage %s: %w", c.Stage, err)
 	}
@@ -119,6 +122,16 @@ func (c *Cmd) Launch() (*Launched, error) {
 	l := &Launched{p: p, stage: c.Stage, mapped: make(chan setupResult, 1), setup: make(chan setupResult, 1)}
 	go l.handshake(mappers)
 	return l, nil
+}
+
+// userNSHint adds what to check to the error of creating a user namespace
+// that the kernel refused.
+func userNSHint(err error) error {
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOSPC) {
+		return fmt.Errorf("%w (are user namespaces disabled? see sysctls "+
+			"kernel.unprivileged_userns_clone and user.max_user_namespaces)", err)
+	}
+	return err
 }
 
 // Start sends config (JSON-marshalled, read in the child by ReadConfig)
@@ -202,6 +215,8 @@ var ErrSetup = errors.New("stage setup failed")
 type idMappers struct {
 	uid, gid string // their paths
 	maps     IDMaps
+	// unshared: the child unshares at its entry point and says when.
+	unshared bool
 }
 
 // command builds the exec.Cmd and decides who writes the id maps.
@@ -237,11 +252,19 @@ func (c *Cmd) command() (*exec.Cmd, *idMappers, error) {
 			if mappers.gid, why = findIDMapper("newgidmap"); why != "" {
 				return nil, nil, fmt.Errorf("starting stage %s: %s: %w", c.Stage, why, ErrSetup)
 			}
-			// The child gets every capability ambient: its exec
-			// keeps them although its uid has no mapping yet, so
-			// the binary starts while newuidmap runs and needs no
-			// second exec once mapped (sync.go).
-			attr.AmbientCaps = allCaps()
+			if c.SelfUnshare {
+				// No namespace for Go to create: its vfork then
+				// copies nothing (unshare.go).
+				env = append(env, unshareEnvVar(c.Cloneflags))
+				attr.Cloneflags = 0
+				mappers.unshared = true
+			} else {
+				// The child gets every capability ambient: its
+				// exec keeps them although its uid has no mapping
+				// yet, so the binary starts while newuidmap runs
+				// and needs no second exec once mapped (sync.go).
+				attr.AmbientCaps = allCaps()
+			}
 			env = append(env, phaseEnv+"="+phaseAwaitMap)
 			if c.Pdeathsig != 0 {
 				// Changing credentials clears the parent-death
@@ -290,6 +313,13 @@ func sysMaps(m []IDMap) []syscall.SysProcIDMap {
 func (l *Launched) handshake(mappers *idMappers) {
 	p := l.p
 	if mappers != nil {
+		if mappers.unshared {
+			if err := readUnshared(p.sock); err != nil {
+				l.mapped <- setupResult{err: err}
+				return
+			}
+			Trace("child unshared")
+		}
 		if err := writeMaps(p.Pid(), mappers); err != nil {
 			l.mapped <- setupResult{err: err}
 			return

@@ -42,7 +42,7 @@ func cleanEnv(env []string) []string {
 	for _, kv := range env {
 		k, _, _ := strings.Cut(kv, "=")
 		switch k {
-		case StageEnv, syncEnv, phaseEnv, pdeathEnv:
+		case StageEnv, syncEnv, phaseEnv, pdeathEnv, unshareEnv, unsharedEnv:
 			continue
 		}
 		out = append(out, kv)
@@ -67,10 +67,20 @@ func Dispatch(stages map[string]func() int) (int, bool) {
 		fd = syncFD
 	}
 	phase, pdeath := os.Getenv(phaseEnv), os.Getenv(pdeathEnv)
-	for _, k := range []string{StageEnv, syncEnv, phaseEnv, pdeathEnv} {
+	_, notUnshared := os.LookupEnv(unshareEnv) // the entry point renames it
+	for _, k := range []string{StageEnv, syncEnv, phaseEnv, pdeathEnv, unshareEnv, unsharedEnv} {
 		os.Unsetenv(k)
 	}
 	if phase == phaseAwaitMap {
+		if notUnshared {
+			// The parent waits for the entry point's report
+			// (unshare.go), not for a frame.
+			fmt.Fprintf(os.Stderr, "nook: stage %s: this program does not unshare its namespaces itself\n", name)
+			if fd >= 0 {
+				_, _ = fdWriter(fd).Write([]byte{unshareMissing})
+			}
+			return 255, true
+		}
 		if err := awaitMaps(fd); err != nil {
 			return setupFailed(fd, name, err), true
 		}

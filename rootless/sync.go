@@ -24,6 +24,9 @@ package rootless
 //	[Cmd.EarlyExit] Wait returns ◀─ msgExit ─ ReportExit(status), then exit
 //	Wait: exit status
 //
+// A program that unshares its namespaces itself (Cmd.SelfUnshare) first
+// reports that it did, in raw bytes before any frame: unshare.go.
+//
 // With Go's own UidMappings (single map, or root) and with no user
 // namespace there is no msgMapped: Go maps the child before its exec. If newuidmap fails the
 // parent kills the child; if the child dies before msgReady the parent

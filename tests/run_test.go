@@ -73,6 +73,14 @@ func TestRunStagesProgram(t *testing.T) {
 	testutil.Require(t, len(progs) == 1, "nook embeds no stages (built without build.sh)")
 	e.assertStagesRun(id, progs[0])
 	e.ok(nil, "rm", "-f", id)
+	// The shim from the store's copy unshares its namespaces at its entry
+	// point (rootless/unshare.go): the CLI traces its report.
+	t.Setenv("NOOK_TRACE", "1")
+	const unshared = " child unshared\n"
+	if r := e.nook(nil, "run", "--rm", "bb", "true"); r.code != 0 || !strings.Contains(r.stderr, unshared) {
+		t.Errorf("run from the stages' program: %s; want the trace to hold %q", r, unshared)
+	}
+	t.Setenv("NOOK_TRACE", "")
 
 	// Same size, not a program: found as it is, its exec fails (ENOEXEC).
 	st, err := os.Stat(progs[0])
@@ -85,9 +93,11 @@ func TestRunStagesProgram(t *testing.T) {
 	if err := os.WriteFile(progs[0], make([]byte, st.Size()), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if out := e.ok(nil, "run", "--rm", "bb", "echo", "served"); out != "served\n" {
-		t.Errorf("run with a damaged program printed %q", out)
+	t.Setenv("NOOK_TRACE", "1")
+	if r := e.nook(nil, "run", "--rm", "bb", "echo", "served"); r.code != 0 || r.stdout != "served\n" || strings.Contains(r.stderr, unshared) {
+		t.Errorf("run with a damaged program: %s; want served, from nook's binary, forked into its namespaces", r)
 	}
+	t.Setenv("NOOK_TRACE", "")
 	id = strings.TrimSpace(e.ok(nil, "run", "-d", "bb", "sleep", "1000"))
 	e.assertStagesRun(id, nookBin)
 }

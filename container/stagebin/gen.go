@@ -4,8 +4,10 @@
 // static, stripped binary, built from the module's sources alone
 // (-trimpath, no VCS stamp) so that the same tree gives the same bytes,
 // and its SHA-256, which names the file nook writes out (nook never hashes
-// it at run time). go generate runs it; -o writes elsewhere (the freshness
-// test builds a second copy to compare).
+// it at run time). On amd64 the binary's entry point is
+// rootless.EntrySymbol, which unshares the shim's namespaces before Go's
+// runtime starts; nook-stages.entry then names it. go generate runs it; -o
+// writes elsewhere (the freshness test builds a second copy to compare).
 package main
 
 import (
@@ -16,6 +18,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+
+	"nook/rootless"
 )
 
 func main() {
@@ -30,7 +35,12 @@ func main() {
 func gen(out string) error {
 	tmp := filepath.Join(out, ".nook-stages.tmp")
 	defer os.Remove(tmp)
-	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", tmp, "nook/cmd/nook-stages")
+	ldflags, entry := "-s -w", ""
+	if arch := os.Getenv("GOARCH"); arch == "amd64" || arch == "" && runtime.GOARCH == "amd64" {
+		entry = rootless.EntrySymbol
+		ldflags += " -E=" + entry
+	}
+	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags="+ldflags, "-o", tmp, "nook/cmd/nook-stages")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -47,8 +57,17 @@ func gen(out string) error {
 	if err := os.Remove(sumPath); err != nil && !os.IsNotExist(err) {
 		return err
 	}
+	entryPath := filepath.Join(out, "nook-stages.entry")
+	if err := os.Remove(entryPath); err != nil && !os.IsNotExist(err) {
+		return err
+	}
 	if err := os.Rename(tmp, filepath.Join(out, "nook-stages")); err != nil {
 		return err
+	}
+	if entry != "" {
+		if err := os.WriteFile(entryPath, []byte(entry+"\n"), 0o644); err != nil {
+			return err
+		}
 	}
 	return os.WriteFile(sumPath, []byte(hex.EncodeToString(sum[:])+"\n"), 0o644)
 }

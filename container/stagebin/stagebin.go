@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"nook/internal/atomicfile"
+	"nook/rootless"
 )
 
 //go:embed bin
@@ -34,9 +35,10 @@ var files embed.FS
 
 // Names in bin/ that gen.go writes.
 const (
-	binFile = "bin/nook-stages"
-	sumFile = "bin/nook-stages.sha256"
-	prefix  = "nook-stages-" // of the files Path writes
+	binFile   = "bin/nook-stages"
+	sumFile   = "bin/nook-stages.sha256"
+	entryFile = "bin/nook-stages.entry" // names its entry point, if not Go's
+	prefix    = "nook-stages-"          // of the files Path writes
 )
 
 // embedded returns the size of the stages' binary in fsys and its SHA-256
@@ -84,6 +86,19 @@ func path(fsys fs.FS, dir string) (string, error) {
 	}
 	removeOthers(dir, filepath.Base(p))
 	return p, nil
+}
+
+// SelfUnshares says whether the program Path writes out unshares its own
+// namespaces at its entry point (rootless.Cmd.SelfUnshare): gen.go links
+// it so on amd64, and says so beside it.
+func SelfUnshares() bool { return selfUnshares(files) }
+
+func selfUnshares(fsys fs.FS) bool {
+	if _, _, ok := embedded(fsys); !ok {
+		return false
+	}
+	b, err := fs.ReadFile(fsys, entryFile)
+	return err == nil && strings.TrimSpace(string(b)) == rootless.EntrySymbol
 }
 
 // kept is how many programs of other builds Path leaves in place: two

@@ -5,12 +5,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
 
 	"nook/internal/testutil"
+	"nook/rootless"
 )
 
 const testSum = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -139,6 +141,31 @@ func TestPathUnwritable(t *testing.T) {
 	}
 }
 
+// TestSelfUnshares: the CLI starts the program so that it unshares its
+// namespaces itself only when gen.go linked it with the entry point that
+// rootless names, and said so beside it.
+func TestSelfUnshares(t *testing.T) {
+	with := func(fsys fstest.MapFS, entry string) fstest.MapFS {
+		fsys[entryFile] = &fstest.MapFile{Data: []byte(entry + "\n")}
+		return fsys
+	}
+	for name, tt := range map[string]struct {
+		fsys fstest.MapFS
+		want bool
+	}{
+		"its entry point":  {with(embedFS("binary", testSum), rootless.EntrySymbol), true},
+		"Go's entry point": {embedFS("binary", testSum), false},
+		"another symbol":   {with(embedFS("binary", testSum), "_rt0_amd64_linux"), false},
+		"no program":       {with(embedFS("", ""), rootless.EntrySymbol), false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if got := selfUnshares(tt.fsys); got != tt.want {
+				t.Errorf("selfUnshares = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 // TestEmbeddedIsCurrent builds cmd/nook-stages again and compares it with
 // the embedded one: stages older than the sources beside them (go build
 // without go generate after a change to the shim or rootless) would speak
@@ -158,5 +185,8 @@ func TestEmbeddedIsCurrent(t *testing.T) {
 	}
 	if got := strings.TrimSpace(string(fresh)); got != sum {
 		t.Fatalf("the embedded stages (%d bytes, %s) is not what the sources build (%s): run go generate ./container/stagebin", size, sum[:16], got[:16])
+	}
+	if runtime.GOARCH == "amd64" && !selfUnshares(files) {
+		t.Errorf("the embedded stages do not unshare at their entry point (gen.go links them so on amd64)")
 	}
 }
