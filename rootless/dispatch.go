@@ -1,6 +1,8 @@
 // Package rootless runs parts of nook in new namespaces without privilege:
 // it re-executes the nook binary (Go cannot unshare a user or mount
-// namespace from a running, multithreaded process) into a "stage" named by
+// namespace from a running, multithreaded process; a program linked with
+// this package's entry point does it before its runtime starts, see
+// unshare.go) into a "stage" named by
 // an environment variable, with a user namespace whose id maps are the
 // caller's subordinate ids when newuidmap/newgidmap allow it, or the
 // caller's single id otherwise. It knows nothing of images or FUSE.
