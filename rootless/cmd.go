@@ -315,7 +315,7 @@ func (l *Launched) handshake(mappers *idMappers) {
 	if mappers != nil {
 		if mappers.unshared {
 			if err := readUnshared(p.sock); err != nil {
-				l.mapped <- setupResult{err: err}
+				l.mapped <- setupResult{err: fmt.Errorf("%w: %w", err, ErrSetup)}
 				return
 			}
 			Trace("child unshared")

@@ -2,6 +2,7 @@ package rootless_test
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -76,8 +77,8 @@ func TestSelfUnshare(t *testing.T) {
 			var errb bytes.Buffer
 			c := &rootless.Cmd{Stage: "probe", Program: tt.program, Cloneflags: tt.flags, SelfUnshare: true, Stderr: &errb}
 			err := startErr(t, c)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("start = %v (stderr %q), want an error containing %q", err, errb.String(), tt.want)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, rootless.ErrSetup) {
+				t.Fatalf("start = %v (stderr %q), want a setup error containing %q", err, errb.String(), tt.want)
 			}
 		})
 	}
