@@ -14,7 +14,6 @@ import (
 
 	"github.com/alecthomas/kong"
 
-	"nook/container/rootcopy"
 	"nook/container/shim"
 	"nook/rootless"
 )
@@ -77,22 +76,13 @@ type ExitError struct{ Code int }
 
 func (e ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
 
-// Exit codes shared with Docker.
-const (
-	ExitNookFailed = 125
-	ExitCannotExec = 126
-	ExitNotFound   = 127
-)
-
 // Stages lists the re-exec stages main hands to rootless.Dispatch.
 func Stages() map[string]func() int {
-	return map[string]func() int{
-		stageCLI:           func() int { return Main(os.Args[1:]) },
-		stageProbeUserNS:   probeUserNSStage,
-		stageMount:         mountStage,
-		shim.StageName:     shim.Stage,
-		rootless.StageInit: rootless.InitStageWith(rootcopy.InitHandlers()),
-	}
+	stages := shim.Stages()
+	stages[stageCLI] = func() int { return Main(os.Args[1:]) }
+	stages[stageProbeUserNS] = probeUserNSStage
+	stages[stageMount] = mountStage
+	return stages
 }
 
 // Main parses args, runs the verb and returns the process exit code.
@@ -121,7 +111,7 @@ func runWith(grammar func(*CLI, []string) (any, []kong.Option), args []string, s
 	)...)
 	if err != nil {
 		fmt.Fprintf(stderr, "nook: %v\n", err)
-		return ExitNookFailed
+		return rootless.ExitSetupFailed
 	}
 	ctx, err := parser.Parse(args)
 	if exitCode >= 0 {
@@ -129,7 +119,7 @@ func runWith(grammar func(*CLI, []string) (any, []kong.Option), args []string, s
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "nook: %v\n", err)
-		return ExitNookFailed
+		return rootless.ExitSetupFailed
 	}
 	c.Args, c.Stdin, c.Stdout, c.Stderr = args, stdin, stdout, stderr
 	c.Log = newLogger(stderr, c.LogLevel)
@@ -139,7 +129,7 @@ func runWith(grammar func(*CLI, []string) (any, []kong.Option), args []string, s
 			return ee.Code
 		}
 		fmt.Fprintf(stderr, "nook: %v\n", err)
-		return ExitNookFailed
+		return rootless.ExitSetupFailed
 	}
 	return 0
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"nook/container"
+	"nook/rootless"
 )
 
 // openContainers opens the container manager of the store.
@@ -87,7 +88,7 @@ func (g *Globals) eachContainer(refs []string, fn func(*container.Manager, *cont
 		}
 	}
 	if failed > 0 {
-		return ExitError{Code: ExitNookFailed}
+		return ExitError{Code: rootless.ExitSetupFailed}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 
 	"nook/container"
 	"nook/image"
+	"nook/rootless"
 )
 
 // RmiCmd is `nook rmi`.
@@ -32,7 +33,7 @@ func (c *RmiCmd) Run(g *Globals) error {
 		}
 	}
 	if failed > 0 {
-		return ExitError{Code: ExitNookFailed}
+		return ExitError{Code: rootless.ExitSetupFailed}
 	}
 	return nil
 }

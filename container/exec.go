@@ -123,7 +123,7 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 // resizes its terminal, until done.
 func forwardToSession(s *rootless.ExecSession, done chan struct{}) {
 	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, shim.Forwarded()...)
+	signal.Notify(sigs, rootless.Forwarded()...)
 	defer signal.Stop(sigs)
 	for {
 		select {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"nook/internal/testutil"
 	"nook/rootless"
 )
 
@@ -24,15 +26,6 @@ func TestMain(m *testing.M) {
 		os.Exit(code)
 	}
 	os.Exit(m.Run())
-}
-
-// needCapability skips a test this host cannot run, or fails it in CI.
-func needCapability(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("missing capability in CI: "+format, args...)
-	}
-	t.Skipf("missing capability: "+format, args...)
 }
 
 // fixtureHost returns a host rooted at a temp dir holding files.
@@ -52,15 +45,11 @@ func fixtureHost(t *testing.T, files map[string]string) host {
 }
 
 func TestPreflightOnThisHost(t *testing.T) {
-	if f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0); err != nil {
-		needCapability(t, "/dev/fuse: %v", err)
-	} else {
-		f.Close()
-	}
+	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
+	testutil.Require(t, err == nil, fmt.Sprintf("/dev/fuse: %v", err))
+	f.Close()
 	maps, err := rootless.CurrentIDMaps()
-	if err != nil || !maps.Full {
-		needCapability(t, "subordinate ids: %v %s", err, maps.Why)
-	}
+	testutil.Require(t, err == nil && maps.Full, fmt.Sprintf("subordinate ids: %v %s", err, maps.Why))
 	store := filepath.Join(t.TempDir(), "not", "yet")
 	start := time.Now()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))

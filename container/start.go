@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -17,6 +16,7 @@ import (
 	"nook/container/shim"
 	"nook/container/stagebin"
 	"nook/fusefs"
+	"nook/internal/ready"
 	"nook/rootless"
 )
 
@@ -171,20 +171,17 @@ func (m *Manager) startDetached(c *Container, ls *launchedShim, cfg shim.Config)
 	if _, err := ls.l.Start(cfg); err != nil {
 		return fmt.Errorf("starting %s: %w", c.Name, err)
 	}
-	msg, err := io.ReadAll(r)
-	if err != nil {
-		return fmt.Errorf("waiting for %s to start: %w", c.Name, err)
-	}
-	if string(msg) == "ok" {
+	err := ready.Wait(r, nil)
+	var re *ready.Error
+	switch {
+	case err == nil:
 		return nil
-	}
-	rest, ok := strings.CutPrefix(string(msg), "error ")
-	if !ok {
+	case errors.As(err, &re):
+		return &StartError{Code: re.Code, Msg: re.Msg}
+	case errors.Is(err, ready.ErrNoReport):
 		return &StartError{Code: rootless.ExitSetupFailed, Msg: fmt.Sprintf("%s: the shim exited before starting it", c.Name)}
 	}
-	codeStr, text, _ := strings.Cut(rest, " ")
-	code, _ := strconv.Atoi(codeStr)
-	return &StartError{Code: code, Msg: text}
+	return fmt.Errorf("waiting for %s to start: %w", c.Name, err)
 }
 
 // rawTerminal puts a terminal stdin in raw mode and returns the undo.

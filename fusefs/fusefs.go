@@ -148,12 +148,7 @@ func (u *union) layerPath(layer int, rel string) string {
 func (u *union) vino(st *syscall.Stat_t) uint64 {
 	u.inoMu.Lock()
 	defer u.inoMu.Unlock()
-	idx, ok := u.devs[st.Dev]
-	if !ok {
-		idx = uint64(len(u.devs))
-		u.devs[st.Dev] = idx
-	}
-	ino := st.Ino ^ idx<<56
+	ino := u.layerIno(st)
 	if o, ok := u.origin[ino]; ok {
 		return o
 	}
@@ -168,12 +163,7 @@ func (u *union) vino(st *syscall.Stat_t) uint64 {
 func (u *union) recordOrigin(st *syscall.Stat_t, ino uint64) {
 	u.inoMu.Lock()
 	defer u.inoMu.Unlock()
-	idx, ok := u.devs[st.Dev]
-	if !ok {
-		idx = uint64(len(u.devs))
-		u.devs[st.Dev] = idx
-	}
-	u.origin[st.Ino^idx<<56] = ino
+	u.origin[u.layerIno(st)] = ino
 }
 
 // forgetOrigin drops the mapping of an upper file that is gone, so a new
@@ -181,9 +171,18 @@ func (u *union) recordOrigin(st *syscall.Stat_t, ino uint64) {
 func (u *union) forgetOrigin(st *syscall.Stat_t) {
 	u.inoMu.Lock()
 	defer u.inoMu.Unlock()
-	if idx, ok := u.devs[st.Dev]; ok {
-		delete(u.origin, st.Ino^idx<<56)
+	delete(u.origin, u.layerIno(st))
+}
+
+// layerIno is a layer file's inode number with its device's index mixed
+// in: the devices are numbered as first seen. inoMu must be held.
+func (u *union) layerIno(st *syscall.Stat_t) uint64 {
+	idx, ok := u.devs[st.Dev]
+	if !ok {
+		idx = uint64(len(u.devs))
+		u.devs[st.Dev] = idx
 	}
+	return st.Ino ^ idx<<56
 }
 
 // tmpName returns a fresh name in the work directory.

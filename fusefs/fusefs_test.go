@@ -3,12 +3,13 @@ package fusefs
 import (
 	"fmt"
 	"math/rand"
-	"nook/internal/testutil"
 	"os"
 	"path/filepath"
 	"sort"
 	"syscall"
 	"testing"
+
+	"nook/internal/testutil"
 
 	"github.com/hanwen/go-fuse/v2/posixtest"
 	"golang.org/x/sys/unix"

@@ -14,27 +14,17 @@ import (
 	"testing"
 	"time"
 
+	"nook/internal/testutil"
+
 	"golang.org/x/sys/unix"
 )
-
-// need fails under CI=true and skips otherwise when a capability is missing.
-func need(t testing.TB, ok bool, why string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("missing capability: %s", why)
-	}
-	t.Skipf("skipping: %s", why)
-}
 
 func needFuse(t testing.TB) {
 	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
 	if err == nil {
 		f.Close()
 	}
-	need(t, err == nil, "/dev/fuse is not usable")
+	testutil.Require(t, err == nil, "/dev/fuse is not usable")
 }
 
 // layout is one set of union directories.
@@ -131,7 +121,7 @@ func mountKernel(t testing.TB, l *layout) func() {
 	t.Helper()
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s,userxattr", strings.Join(l.lowers, ":"), l.upper, l.work)
 	err := syscall.Mount("overlay", l.mnt, "overlay", 0, opts)
-	need(t, err == nil, fmt.Sprintf("kernel overlayfs mount refused: %v", err))
+	testutil.Require(t, err == nil, fmt.Sprintf("kernel overlayfs mount refused: %v", err))
 	var once sync.Once
 	unmount := func() {
 		once.Do(func() {

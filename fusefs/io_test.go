@@ -9,6 +9,8 @@ import (
 	"testing"
 	"unsafe"
 
+	"nook/internal/testutil"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -22,7 +24,7 @@ func TestNoOpen(t *testing.T) {
 	}
 	l := newLayout(t, files)
 	srv, _ := mountNookServer(t, l, Options{})
-	need(t, srv.u.noOpen() && srv.u.noOpendir(), "the kernel lacks FUSE_NO_OPEN_SUPPORT or FUSE_NO_OPENDIR_SUPPORT")
+	testutil.Require(t, srv.u.noOpen() && srv.u.noOpendir(), "the kernel lacks FUSE_NO_OPEN_SUPPORT or FUSE_NO_OPENDIR_SUPPORT")
 	for round := 0; round < 3; round++ {
 		for i := 0; i < 10; i++ {
 			b, err := os.ReadFile(fmt.Sprintf("%s/d%d/f%d", l.mnt, i%3, i))

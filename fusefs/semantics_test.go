@@ -3,7 +3,6 @@ package fusefs
 import (
 	"errors"
 	"io"
-	"nook/internal/testutil"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -11,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"nook/internal/testutil"
 
 	"golang.org/x/sys/unix"
 )

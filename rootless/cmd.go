@@ -406,9 +406,15 @@ func (p *Process) reportedExit() (int, bool) {
 	return int(int32(binary.BigEndian.Uint32(payload))), true
 }
 
-// Run starts the stage, forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT,
-// SIGWINCH, SIGUSR1, SIGUSR2 and SIGCONT to it while it runs, and returns
-// its exit status. A child in the caller's foreground process group also
+// Forwarded are the signals a process that stands for another passes on
+// to it: Run to its stage, a foreground shim to the container's init.
+func Forwarded() []os.Signal {
+	return []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT,
+		unix.SIGUSR1, unix.SIGUSR2, unix.SIGCONT, unix.SIGWINCH}
+}
+
+// Run starts the stage, forwards the signals of Forwarded to it while it
+// runs, and returns its exit status. A child in the caller's foreground process group also
 // gets a terminal's ^C straight from the kernel, so it may see SIGINT twice.
 func (c *Cmd) Run() (int, error) {
 	sigs := notifyForwarded()
@@ -432,8 +438,7 @@ func (l *Launched) Run(config any) (int, error) {
 // a signal during setup neither kills us nor is lost.
 func notifyForwarded() chan os.Signal {
 	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT,
-		unix.SIGWINCH, unix.SIGUSR1, unix.SIGUSR2, unix.SIGCONT)
+	signal.Notify(sigs, Forwarded()...)
 	return sigs
 }
 

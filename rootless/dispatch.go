@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -38,16 +39,20 @@ const (
 	phaseAwaitMap = "await-map"
 )
 
+// internalEnv names every variable of a re-executed child's internal
+// environment (unshare.go's two included).
+func internalEnv() []string {
+	return []string{StageEnv, syncEnv, phaseEnv, pdeathEnv, unshareEnv, unsharedEnv}
+}
+
 // cleanEnv drops the internal variables from env.
 func cleanEnv(env []string) []string {
 	out := make([]string, 0, len(env))
 	for _, kv := range env {
 		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case StageEnv, syncEnv, phaseEnv, pdeathEnv, unshareEnv, unsharedEnv:
-			continue
+		if !slices.Contains(internalEnv(), k) {
+			out = append(out, kv)
 		}
-		out = append(out, kv)
 	}
 	return out
 }
@@ -70,7 +75,7 @@ func Dispatch(stages map[string]func() int) (int, bool) {
 	}
 	phase, pdeath := os.Getenv(phaseEnv), os.Getenv(pdeathEnv)
 	_, notUnshared := os.LookupEnv(unshareEnv) // the entry point renames it
-	for _, k := range []string{StageEnv, syncEnv, phaseEnv, pdeathEnv, unshareEnv, unsharedEnv} {
+	for _, k := range internalEnv() {
 		os.Unsetenv(k)
 	}
 	if phase == phaseAwaitMap {

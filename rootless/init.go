@@ -318,7 +318,9 @@ func isSocket(fd int) bool {
 	return unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK
 }
 
-// Exit statuses of a payload that never ran, shared with Docker.
+// Exit statuses shared with Docker, the one definition in nook: of a
+// payload that never ran, and ExitSetupFailed of nook itself failing (the
+// CLI's status for its own errors, the entry point's in unshare_amd64.s).
 const (
 	ExitSetupFailed = 125
 	ExitCannotExec  = 126

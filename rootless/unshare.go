@@ -35,12 +35,18 @@ import (
 // (-ldflags=-E=EntrySymbol) for Cmd.SelfUnshare; amd64 only.
 const EntrySymbol = "_rt0_nook_unshare"
 
+// The entry point (unshare_amd64.s) takes these from go_asm.h, as it does
+// syncFD and ExitSetupFailed.
 const (
 	unshareEnv     = "_NOOK_UNSHARE" // decimal clone flags for the entry point
 	unsharedEnv    = ".NOOK_UNSHARE" // its name once the entry point has run
 	unshareOK      = 'U'
 	unshareFailed  = 'F' // followed by one byte, the errno
 	unshareMissing = 'N' // from Dispatch: the entry point did not run
+	// unsharePrefixLen is the length of "_NOOK_UNSHARE=", which the entry
+	// point looks for.
+	//lint:ignore U1000 used by unshare_amd64.s only
+	unsharePrefixLen = len(unshareEnv) + 1
 )
 
 // unshareEnvVar is the variable that makes the entry point unshare flags.

@@ -1,3 +1,4 @@
+#include "go_asm.h"
 #include "textflag.h"
 
 // _rt0_nook_unshare is the entry point of a program linked with
@@ -6,9 +7,10 @@
 // envp and a NULL. If one variable is _NOOK_UNSHARE=<decimal flags>, it
 // calls unshare(flags) — the process has one thread yet —, renames the
 // variable .NOOK_UNSHARE for Dispatch to see that it ran, and writes
-// unshareOK to the sync socket (fd 3); or it writes unshareFailed and the
-// errno and exits 125. Then, or with no such variable, it jumps to Go's
-// own entry with the stack as it found it.
+// unshareOK to the sync socket (syncFD); or it writes unshareFailed and the
+// errno and exits ExitSetupFailed. Then, or with no such variable, it jumps to Go's
+// own entry with the stack as it found it. The constants it shares with
+// Go come from go_asm.h; unsharePrefix must spell unshareEnv and "=".
 TEXT _rt0_nook_unshare(SB),NOSPLIT|NOFRAME,$0
 	MOVQ	0(SP), CX
 	LEAQ	16(SP)(CX*8), BX	// &envp[0]
@@ -19,7 +21,7 @@ next:
 	JZ	start			// no _NOOK_UNSHARE: a plain start
 	ADDQ	$8, BX
 	LEAQ	unsharePrefix<>(SB), DI
-	MOVQ	$14, CX			// len("_NOOK_UNSHARE=")
+	MOVQ	$const_unsharePrefixLen, CX
 
 cmp:
 	MOVB	0(SI), AX
@@ -49,24 +51,24 @@ unshare:
 	LEAQ	unshareReply<>(SB), SI
 	TESTQ	AX, AX
 	JNZ	failed
-	MOVB	$'.', -14(R8)		// _NOOK_UNSHARE → .NOOK_UNSHARE
-	MOVB	$'U', 0(SI)		// unshareOK
+	MOVB	$'.', -const_unsharePrefixLen(R8)	// _NOOK_UNSHARE → .NOOK_UNSHARE
+	MOVB	$const_unshareOK, 0(SI)
 	MOVQ	$1, DX
-	MOVQ	$3, DI			// syncFD
+	MOVQ	$const_syncFD, DI
 	MOVQ	$1, AX			// SYS_write(DI, SI, DX)
 	SYSCALL
 	JMP	start
 
 failed:
 	NEGQ	AX
-	MOVB	$'F', 0(SI)		// unshareFailed
+	MOVB	$const_unshareFailed, 0(SI)
 	MOVB	AX, 1(SI)		// the errno
 	MOVQ	$2, DX
-	MOVQ	$3, DI
+	MOVQ	$const_syncFD, DI
 	MOVQ	$1, AX
 	SYSCALL
-	MOVQ	$125, DI
-	MOVQ	$231, AX		// SYS_exit_group(125)
+	MOVQ	$const_ExitSetupFailed, DI
+	MOVQ	$231, AX		// SYS_exit_group(DI)
 	SYSCALL
 
 start:

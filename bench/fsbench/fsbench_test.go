@@ -15,20 +15,8 @@ import (
 
 	"nook/bench/fixture"
 	"nook/bench/host"
+	"nook/internal/testutil"
 )
-
-// need skips a test that needs something this host lacks, or fails it
-// under CI=true, where the capability is part of the contract.
-func need(t *testing.T, ok bool, why string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true and %s", why)
-	}
-	t.Skip(why)
-}
 
 func TestRotate(t *testing.T) {
 	xs := []string{"a", "b", "c"}
@@ -125,12 +113,12 @@ func TestRunQuick(t *testing.T) {
 		t.Skip("-short: the quick suite mounts and takes seconds")
 	}
 	fo, err := exec.LookPath("fuse-overlayfs")
-	need(t, err == nil, "fuse-overlayfs is not installed")
+	testutil.Require(t, err == nil, "fuse-overlayfs is not installed")
 	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
-	need(t, err == nil, fmt.Sprintf("/dev/fuse cannot be opened: %v", err))
+	testutil.Require(t, err == nil, fmt.Sprintf("/dev/fuse cannot be opened: %v", err))
 	f.Close()
 	_, err = exec.LookPath("nsenter")
-	need(t, err == nil, "nsenter is not installed")
+	testutil.Require(t, err == nil, "nsenter is not installed")
 
 	dir := t.TempDir()
 	nook := filepath.Join(dir, "nook")
@@ -144,7 +132,7 @@ func TestRunQuick(t *testing.T) {
 	// The driver's worker is nookbench itself, built without -race: a race
 	// binary starts too slowly to run a hundred times.
 	gobin, err := exec.LookPath("go")
-	need(t, err == nil, "the go tool is not on PATH")
+	testutil.Require(t, err == nil, "the go tool is not on PATH")
 	self := filepath.Join(dir, "nookbench")
 	build := exec.Command(gobin, "build", "-buildvcs=false", "-o", self, "nook/bench/cmd/nookbench")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")

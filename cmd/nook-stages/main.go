@@ -10,17 +10,12 @@ import (
 	"fmt"
 	"os"
 
-	"nook/container/rootcopy"
 	"nook/container/shim"
 	"nook/rootless"
 )
 
 func main() {
-	stages := map[string]func() int{
-		shim.StageName:     shim.Stage,
-		rootless.StageInit: rootless.InitStageWith(rootcopy.InitHandlers()),
-	}
-	if code, ok := rootless.Dispatch(stages); ok {
+	if code, ok := rootless.Dispatch(shim.Stages()); ok {
 		os.Exit(code)
 	}
 	fmt.Fprintln(os.Stderr, "nook-stages: the stages of nook that run a container; nook starts them, not a user")

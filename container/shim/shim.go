@@ -27,7 +27,7 @@ package shim
 //	                                            LaunchedInit.Start: init's config
 //	                                            (ladder in rootless/init.go)
 //	                                            state.json: running, init's pid
-//	  ◀─── ready pipe: "ok" | "error CODE MSG" ─ (-d: the CLI exits now)
+//	  ◀─── ready pipe: internal/ready's report ─ (-d: the CLI exits now)
 //	  signals (foreground) ──────────────────▶  passed to init, which passes them on
 //	  CLI gone (foreground: fd 3 hangs up) ──▶  SIGKILL to init
 //	                                            init exits: logs flushed, union
@@ -56,12 +56,24 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
+	"nook/container/rootcopy"
 	"nook/fusefs"
+	"nook/internal/ready"
 	"nook/rootless"
 )
 
 // StageName names the shim stage; main dispatches it to Stage.
 const StageName = "shim"
+
+// Stages are the stages that run a container, as nook and the stages'
+// program (cmd/nook-stages) both dispatch them: the shim, and the init it
+// starts, whose exec sessions may also copy files (container/rootcopy).
+func Stages() map[string]func() int {
+	return map[string]func() int{
+		StageName:          Stage,
+		rootless.StageInit: rootless.InitStageWith(rootcopy.InitHandlers()),
+	}
+}
 
 // Descriptors the CLI hands the shim (rootless.ExtraFilesFD onwards).
 const (
@@ -90,13 +102,6 @@ type Config struct {
 	OpenStdin    bool
 }
 
-// Forwarded are the signals a foreground shim passes to the container (and
-// the CLI to the shim).
-func Forwarded() []os.Signal {
-	return []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT,
-		unix.SIGUSR1, unix.SIGUSR2, unix.SIGCONT, unix.SIGWINCH}
-}
-
 // Stage is the shim stage.
 func Stage() int {
 	var cfg Config
@@ -113,7 +118,7 @@ func Stage() int {
 	s := &shim{cfg: cfg, log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))}
 	if cfg.Detached {
 		unix.CloseOnExec(ReadyFD)
-		s.ready = os.NewFile(ReadyFD, "ready")
+		s.ready = ready.NewWriter(os.NewFile(ReadyFD, "ready"))
 	}
 	code := s.run()
 	if !cfg.Detached {
@@ -127,7 +132,7 @@ func Stage() int {
 type shim struct {
 	cfg   Config
 	log   *slog.Logger
-	ready *os.File // detached: the CLI waits on it
+	ready *ready.Writer // detached: the CLI waits on it
 	srv   *fusefs.Server
 	// rootBound says the root directory is bound on itself (MakeShared).
 	rootBound bool
@@ -414,7 +419,7 @@ func ResizeFrom(from, console *os.File) {
 // forwardSignals passes signals sent to the shim on to init, until done.
 func (s *shim) forwardSignals(ctr *rootless.Init, done chan struct{}) {
 	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, Forwarded()...)
+	signal.Notify(sigs, rootless.Forwarded()...)
 	defer signal.Stop(sigs)
 	for {
 		select {
@@ -461,12 +466,7 @@ func (s *shim) report(code int, err error) {
 		}
 		return
 	}
-	msg := "ok"
-	if err != nil {
-		msg = fmt.Sprintf("error %d %s", code, err)
-	}
-	_, _ = io.WriteString(s.ready, msg)
-	s.ready.Close()
+	s.ready.Report(code, err)
 	s.ready = nil
 }
 

@@ -77,18 +77,6 @@ func mkTar(t testing.TB, ents ...ent) []byte {
 	return buf.Bytes()
 }
 
-// need skips (or, under CI=true, fails) when a capability is missing.
-func need(t testing.TB, ok bool, why string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("missing capability under CI: %s", why)
-	}
-	t.Skip(why)
-}
-
 // idMap says what chown can do here: "root" (all ids, initial namespace),
 // "full" (a namespace with subordinate ids), "single" (one id), "none"
 // (an unprivileged user outside any namespace).

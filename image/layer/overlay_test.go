@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"nook/internal/testutil"
 )
 
 // TestKernelOverlay cross-checks the on-disk format with the kernel: two
@@ -15,7 +17,7 @@ import (
 // whites out or makes opaque.
 func TestKernelOverlay(t *testing.T) {
 	unshare, err := exec.LookPath("unshare")
-	need(t, err == nil, "unshare (util-linux) not installed")
+	testutil.Require(t, err == nil, "unshare (util-linux) not installed")
 	lower := applyT(t, mkTar(t,
 		dirEnt("a/", 0o755), reg("a/keep", "k", 0o644), reg("a/gone", "g", 0o644),
 		dirEnt("b/", 0o755), reg("b/old", "o", 0o644), reg("top-gone", "x", 0o644)))
@@ -33,7 +35,7 @@ func TestKernelOverlay(t *testing.T) {
 		cmd := exec.CommandContext(ctx, unshare, "--user", "--map-root-user", "--mount",
 			"sh", "-c", script, "sh", opts+",lowerdir="+upper+":"+lower, mnt)
 		out, err := cmd.CombinedOutput()
-		need(t, err == nil, "cannot mount overlayfs in a user namespace here: "+strings.TrimSpace(string(out)))
+		testutil.Require(t, err == nil, "cannot mount overlayfs in a user namespace here: "+strings.TrimSpace(string(out)))
 		return strings.TrimSpace(string(out))
 	}
 
