@@ -15,6 +15,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"nook/container/shim"
+	"nook/mountd"
 	"nook/rootless"
 )
 
@@ -81,7 +82,7 @@ func Stages() map[string]func() int {
 	stages := shim.Stages()
 	stages[stageCLI] = func() int { return Main(os.Args[1:]) }
 	stages[stageProbeUserNS] = probeUserNSStage
-	stages[stageMount] = mountStage
+	stages[mountd.StageName] = mountd.Stage
 	return stages
 }
 

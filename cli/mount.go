@@ -3,26 +3,11 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
-	"os/exec"
-	"os/signal"
-	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 
 	"nook/fusefs"
-	"nook/rootless"
+	"nook/mountd"
 )
-
-// stageMount is the re-exec stage serving a daemonized `nook mount`.
-const stageMount = "mount"
-
-// mountReadyEnv names the descriptor on which the daemonized server reports
-// "ok" or its error to the parent waiting in `nook mount`.
-const mountReadyEnv = "_NOOK_MOUNT_READY_FD"
 
 // MountCmd is `nook mount`: the union filesystem alone, with the command
 // line of fuse-overlayfs so either can be a container engine's
@@ -36,10 +21,8 @@ type MountCmd struct {
 
 // mountSpec is the parsed -o options.
 type mountSpec struct {
-	lowers      []string
-	upper, work string
-	opts        fusefs.Options
-	ignored     []string
+	cfg     mountd.Config
+	ignored []string
 }
 
 // splitOptions splits a -o value at commas not escaped with a backslash,
@@ -63,7 +46,7 @@ func splitOptions(s string) []string {
 }
 
 func parseMountOptions(values []string) (mountSpec, error) {
-	sp := mountSpec{opts: fusefs.Options{AllowOther: true}}
+	sp := mountSpec{cfg: mountd.Config{AllowOther: true}}
 	for _, v := range values {
 		for _, o := range splitOptions(v) {
 			key, val, _ := strings.Cut(o, "=")
@@ -72,35 +55,35 @@ func parseMountOptions(values []string) (mountSpec, error) {
 			case "lowerdir":
 				for _, l := range strings.Split(val, ":") {
 					if l != "" {
-						sp.lowers = append(sp.lowers, l)
+						sp.cfg.Lowers = append(sp.cfg.Lowers, l)
 					}
 				}
 			case "upperdir":
-				sp.upper = val
+				sp.cfg.Upper = val
 			case "workdir":
-				sp.work = val
+				sp.cfg.Work = val
 			case "fsname":
-				sp.opts.FsName = val
+				sp.cfg.FsName = val
 			case "squash_to_root":
-				sp.opts.SquashToRoot = true
+				sp.cfg.SquashToRoot = true
 			case "allow_other":
-				sp.opts.AllowOther = true
+				sp.cfg.AllowOther = true
 			case "xattrs":
 				m, ok := map[string]fusefs.XattrMode{"auto": fusefs.XattrsAuto, "on": fusefs.XattrsOn, "off": fusefs.XattrsOff}[val]
 				if !ok {
 					return sp, fmt.Errorf("mount option xattrs=%q: want auto, on or off", val)
 				}
-				sp.opts.Xattrs = m
+				sp.cfg.Xattrs = m
 			case "noxattrs":
 				if val != "0" {
-					sp.opts.Xattrs = fusefs.XattrsOff
+					sp.cfg.Xattrs = fusefs.XattrsOff
 				}
 			case "volatile":
-				sp.opts.Volatile = true
+				sp.cfg.Volatile = true
 			case "fsync":
 				// fuse-overlayfs's fsync=0 skips syncs it would otherwise
 				// make; nook's only sync of its own is a copy-up's.
-				sp.opts.Volatile = val == "0"
+				sp.cfg.Volatile = val == "0"
 			case "uidmapping", "gidmapping", "squash_to_uid", "squash_to_gid":
 				return sp, fmt.Errorf("mount option %s is not supported: run nook mount inside the user namespace instead", key)
 			default:
@@ -111,18 +94,18 @@ func parseMountOptions(values []string) (mountSpec, error) {
 			}
 		}
 	}
-	if len(sp.lowers) == 0 {
+	if len(sp.cfg.Lowers) == 0 {
 		return sp, errors.New("mount options need lowerdir=DIR[:DIR...]")
 	}
-	if (sp.upper == "") != (sp.work == "") {
+	if (sp.cfg.Upper == "") != (sp.cfg.Work == "") {
 		return sp, errors.New("mount options upperdir and workdir go together")
 	}
 	return sp, nil
 }
 
 // Run mounts the union. Without -f it daemonizes as fuse-overlayfs does:
-// the server runs in a re-executed child in its own session and this
-// process exits 0 only once the mount is ready.
+// the server runs on in its own session (mountd.Start) and this process
+// exits 0 only once the mount is ready.
 func (c *MountCmd) Run(g *Globals) error {
 	sp, err := parseMountOptions(c.Options)
 	if err != nil {
@@ -131,128 +114,11 @@ func (c *MountCmd) Run(g *Globals) error {
 	if len(sp.ignored) > 0 {
 		g.Log.Debug("ignoring mount options", "options", sp.ignored)
 	}
-	sp.opts.Logger = g.Log
-	sp.opts.Debug = c.Debug
-	if fd := os.Getenv(mountReadyEnv); fd != "" {
-		return serveDaemon(sp, c.Mountpoint, fd)
-	}
+	sp.cfg.Mountpoint = c.Mountpoint
+	sp.cfg.Debug = c.Debug
 	if c.Foreground || c.Debug {
-		return serveForeground(sp, c.Mountpoint, g)
+		return mountd.Serve(sp.cfg, g.Log)
 	}
-	return daemonize(g.Stderr)
+	_, err = mountd.Start(sp.cfg, g.Stderr)
+	return err
 }
-
-// serveForeground mounts and serves until unmounted or signalled.
-func serveForeground(sp mountSpec, mnt string, g *Globals) error {
-	srv, err := fusefs.Mount(sp.lowers, sp.upper, sp.work, mnt, sp.opts)
-	if err != nil {
-		return err
-	}
-	serveUntilDone(srv, mnt, g)
-	return nil
-}
-
-func serveUntilDone(srv *fusefs.Server, mnt string, g *Globals) {
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	go func() {
-		s := <-sig
-		g.Log.Info("unmounting on signal", "mountpoint", mnt, "signal", s)
-		if err := srv.Unmount(); err != nil {
-			g.Log.Warn("unmount failed; lazy unmount", "err", err)
-			_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
-		}
-	}()
-	srv.Wait()
-	signal.Stop(sig)
-}
-
-// serveDaemon is the daemonized child: it reports readiness or the mount
-// error on the inherited descriptor, then serves.
-func serveDaemon(sp mountSpec, mnt, fdStr string) error {
-	n, err := strconv.Atoi(fdStr)
-	if err != nil {
-		return fmt.Errorf("%s=%q: %w", mountReadyEnv, fdStr, err)
-	}
-	ready := &readyWriter{f: os.NewFile(uintptr(n), "ready")}
-	os.Unsetenv(mountReadyEnv)
-	// Until the mount is ready, log lines go to the waiting parent, which
-	// prints them; afterwards the daemon has no stderr.
-	log := slog.New(slog.NewTextHandler(ready, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	sp.opts.Logger = log
-	srv, err := fusefs.Mount(sp.lowers, sp.upper, sp.work, mnt, sp.opts)
-	if err != nil {
-		ready.finish("error " + err.Error())
-		return err
-	}
-	ready.finish("ok")
-	serveUntilDone(srv, mnt, &Globals{Log: log})
-	return nil
-}
-
-// readyWriter is the daemon's end of the readiness pipe: log lines, then
-// one final line "ok" or "error MESSAGE"; writes after that are dropped.
-type readyWriter struct {
-	mu sync.Mutex
-	f  *os.File
-}
-
-func (w *readyWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.f != nil {
-		_, _ = w.f.Write(b)
-	}
-	return len(b), nil
-}
-
-func (w *readyWriter) finish(status string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	_, _ = io.WriteString(w.f, status)
-	w.f.Close()
-	w.f = nil
-}
-
-// daemonize re-executes nook as the mount stage in a new session and waits
-// for its report.
-func daemonize(stderr io.Writer) error {
-	r, w, err := os.Pipe()
-	if err != nil {
-		return fmt.Errorf("creating the readiness pipe: %w", err)
-	}
-	defer r.Close()
-	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
-	cmd.Args[0] = os.Args[0]
-	cmd.Env = append(os.Environ(), rootless.StageEnv+"="+stageMount, mountReadyEnv+"=3")
-	cmd.ExtraFiles = []*os.File{w}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	// No stdio: a caller reading our output until EOF must not wait for
-	// the server's lifetime.
-	if err := cmd.Start(); err != nil {
-		w.Close()
-		return fmt.Errorf("starting the mount server: %w", err)
-	}
-	w.Close()
-	msg, err := io.ReadAll(r)
-	if err != nil {
-		return fmt.Errorf("waiting for the mount server: %w", err)
-	}
-	logs, status := "", string(msg)
-	if i := strings.LastIndexByte(status, '\n'); i >= 0 {
-		logs, status = status[:i+1], status[i+1:]
-	}
-	_, _ = io.WriteString(stderr, logs)
-	if status == "ok" {
-		_ = cmd.Process.Release()
-		return nil
-	}
-	state, _ := cmd.Process.Wait()
-	if e, ok := strings.CutPrefix(status, "error "); ok {
-		return errors.New(e)
-	}
-	return fmt.Errorf("mount server exited before mounting (%v)", state)
-}
-
-// mountStage runs the daemonized server (see daemonize).
-func mountStage() int { return Main(os.Args[1:]) }

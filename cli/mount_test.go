@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"nook/fusefs"
+	"nook/mountd"
 )
 
 func TestParseMountOptions(t *testing.T) {
@@ -41,11 +42,13 @@ func TestParseMountOptions(t *testing.T) {
 			if err != nil {
 				return
 			}
-			if !reflect.DeepEqual(sp.lowers, tc.lowers) || sp.upper != tc.upper {
-				t.Errorf("lowers %q upper %q, want %q %q", sp.lowers, sp.upper, tc.lowers, tc.upper)
+			want := mountd.Config{Lowers: tc.lowers, Upper: tc.upper, Xattrs: tc.xattrs,
+				SquashToRoot: tc.squash, AllowOther: true, Volatile: tc.vol}
+			if tc.upper != "" {
+				want.Work = "/w"
 			}
-			if sp.opts.Xattrs != tc.xattrs || sp.opts.SquashToRoot != tc.squash || !sp.opts.AllowOther || sp.opts.Volatile != tc.vol {
-				t.Errorf("options %+v", sp.opts)
+			if got := sp.cfg; !reflect.DeepEqual(got, want) {
+				t.Errorf("config = %+v, want %+v", got, want)
 			}
 		})
 	}
@@ -56,7 +59,7 @@ func FuzzParseMountOptions(f *testing.F) {
 	f.Add(`lowerdir=/a\,b\\,xattrs=on,`)
 	f.Fuzz(func(t *testing.T, s string) {
 		sp, err := parseMountOptions([]string{s})
-		if err == nil && len(sp.lowers) == 0 {
+		if err == nil && len(sp.cfg.Lowers) == 0 {
 			t.Errorf("accepted %q without a lower layer", s)
 		}
 	})

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -145,11 +144,6 @@ func (c *RunCmd) Run(g *Globals) error {
 	}
 	if err == nil && c.Detach {
 		fmt.Fprintln(g.Stdout, ctr.ID)
-	}
-	var se *container.StartError
-	if err != nil && c.Rm && !errors.As(err, &se) {
-		// The shim never ran, so nobody else removes it.
-		_ = m.Remove(ctr, true)
 	}
 	return g.startStatus(code, err)
 }

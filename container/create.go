@@ -56,8 +56,18 @@ func (m *Manager) Create(opts CreateOptions) (*Container, error) {
 // its namespaces, id maps and start-up overlap the container's creation.
 // created, when not nil, is called with the container before it starts
 // (`run --cidfile`); its error ends the run. The container is returned
-// once it exists, also with an error.
+// once it exists, also with an error. A container to be removed on exit
+// (AutoRemove) whose shim never ran is removed here: nobody else would.
 func (m *Manager) Run(opts CreateOptions, o StartOptions, created func(*Container) error) (*Container, int, error) {
+	c, code, err := m.run(opts, o, created)
+	var se *StartError
+	if err != nil && c != nil && c.AutoRemove && !errors.As(err, &se) {
+		_ = m.Remove(c, true)
+	}
+	return c, code, err
+}
+
+func (m *Manager) run(opts CreateOptions, o StartOptions, created func(*Container) error) (*Container, int, error) {
 	id := newID()
 	dir := m.dir(id)
 	// A directory without a config is no container yet: listings skip

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"golang.org/x/sys/unix"
 
@@ -49,6 +50,11 @@ func (m *Manager) MountRootfs(c *Container, o RootfsOptions) (*Rootfs, error) {
 	if r.Dir, err = os.MkdirTemp("", "nook-rootfs-"); err != nil {
 		r.unlock()
 		return nil, fmt.Errorf("making a mount point: %w", err)
+	}
+	// The union's server shares this process with a copy through it (cp,
+	// export): give it the Ps it wants (fusefs.Procs).
+	if p := fusefs.Procs(); runtime.GOMAXPROCS(0) < p {
+		runtime.GOMAXPROCS(p)
 	}
 	r.srv, err = fusefs.Mount(lowers, upper, work, r.Dir, fusefs.Options{Logger: m.log, Xattrs: fusefs.XattrsOn, FsName: "nook-" + c.ID[:12]})
 	if err != nil {

@@ -234,7 +234,6 @@ func Mount(lowers []string, upper, work, mountpoint string, opts Options) (*Serv
 		f.Close()
 	}
 	fo := u.fuseOptions(opts, xattrs)
-	spareProcs()
 	root := &rootNode{u: u}
 	if err := root.init(); err != nil {
 		return nil, err
@@ -359,8 +358,10 @@ func readUmask() uint32 {
 // files made 13 futex and nanosleep calls and 9 context switches per file
 // more than fuse-overlayfs' single thread, twice its CPU per request. So
 // the requests in flight (readers included) are capped below GOMAXPROCS,
-// and GOMAXPROCS is raised if needed, so that a P is always idle: a reader
-// that wakes with a request then keeps its own P and the scheduler sleeps.
+// and a process that serves unions raises GOMAXPROCS to Procs, so that a
+// P is always idle: a reader that wakes with a request then keeps its own
+// P and the scheduler sleeps. Mount leaves that to its caller: GOMAXPROCS
+// is the whole process's.
 //
 // Two in flight is the least bad of what go-fuse allows. Its two readers
 // waiting in read(2) contend for the connection's lock (9 % of the
@@ -379,14 +380,12 @@ func requestConcurrency() int { return min(max(runtime.NumCPU(), 2), 8) }
 // largest request header, a block of alignment and its request struct.
 const requestSlack = 64 << 10
 
-// spareProcs raises GOMAXPROCS so that a P stays idle while every request
-// slot is busy. It never lowers it. One spare P measured as fast as two;
-// each P costs memory (its span caches: 100 bytes per file of a walk).
-func spareProcs() {
-	if want := requestConcurrency() + 1; runtime.GOMAXPROCS(0) < want {
-		runtime.GOMAXPROCS(want)
-	}
-}
+// Procs is the GOMAXPROCS a process serving unions wants: one P more than
+// the requests a server handles at once, so that a P stays idle while
+// every request slot is busy. A caller should raise GOMAXPROCS to it, not
+// lower it. One spare P measured as fast as two; each P costs memory (its
+// span caches: 100 bytes per file of a walk).
+func Procs() int { return requestConcurrency() + 1 }
 
 // overlayPrefix names the xattrs overlayfs keeps for itself.
 const overlayPrefix = "user.overlay."

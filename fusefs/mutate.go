@@ -61,22 +61,32 @@ func callerIDs(ctx context.Context) (uid, gid int) {
 	return os.Geteuid(), os.Getegid()
 }
 
-// own gives a new entry p its owner and exactly the requested mode: the
+// entryKind is what own needs to know of a new entry: a directory may
+// inherit its parent's setgid bit, a symlink has no mode of its own.
+type entryKind int
+
+const (
+	kindFile entryKind = iota // any other non-directory
+	kindDir
+	kindLink
+)
+
+// own gives a new entry p of kind k its owner and exactly the requested mode: the
 // server's umask may have dropped bits, and chown drops setuid bits. st
 // receives p's attributes afterwards. The common case, an entry made in
 // its own directory for a caller with the server's ids, costs one lstat:
 // the host already made it so, setgid directories included. An entry made
 // in the work directory gets what its directory dir would give it.
-func (u *union) own(ctx context.Context, dir, p string, mode uint32, isDir, isLink bool, st *syscall.Stat_t) error {
+func (u *union) own(ctx context.Context, dir, p string, mode uint32, k entryKind, st *syscall.Stat_t) error {
 	if err := syscall.Lstat(p, st); err != nil {
 		return err
 	}
 	changed := false
 	uid, gid := callerIDs(ctx)
-	sgid := isDir && st.Mode&syscall.S_ISGID != 0 // set by the host from a setgid dir
+	sgid := k == kindDir && st.Mode&syscall.S_ISGID != 0 // set by the host from a setgid dir
 	if parentOf(p) != dir || int(st.Uid) != uid || int(st.Gid) != gid {
 		uid, gid, sgid = u.owner(ctx, dir)
-		sgid = sgid && isDir
+		sgid = sgid && k == kindDir
 		if int(st.Uid) != uid || int(st.Gid) != gid {
 			if err := os.Lchown(p, uid, gid); err != nil && uid != os.Geteuid() {
 				// Without privilege (a plain user's mount), or an id outside
@@ -87,7 +97,7 @@ func (u *union) own(ctx context.Context, dir, p string, mode uint32, isDir, isLi
 			changed = true // and setuid bits may be gone
 		}
 	}
-	if !isLink {
+	if k != kindLink {
 		want := mode & 0o7777
 		if sgid {
 			want |= syscall.S_ISGID
@@ -185,7 +195,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 			return err
 		}
 		fd = f
-		return u.own(ctx, u.upperPath(dir), p, mode, false, false, &st)
+		return u.own(ctx, u.upperPath(dir), p, mode, kindFile, &st)
 	})
 	if err == nil && moved {
 		err = syscall.Fstat(fd, &st)
@@ -279,7 +289,7 @@ func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, 
 		if err := syscall.Mknod(p, mode, int(dev)); err != nil {
 			return err
 		}
-		return u.own(ctx, u.upperPath(dir), p, mode, false, false, &st)
+		return u.own(ctx, u.upperPath(dir), p, mode, kindFile, &st)
 	})
 	if err != nil {
 		return nil, u.hostErr("mknod", rel, err)
@@ -301,7 +311,7 @@ func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.Entry
 		if err := syscall.Symlink(target, p); err != nil {
 			return err
 		}
-		return u.own(ctx, u.upperPath(dir), p, 0, false, true, &st)
+		return u.own(ctx, u.upperPath(dir), p, 0, kindLink, &st)
 	})
 	if err != nil {
 		return nil, u.hostErr("symlink", rel, err)
@@ -356,7 +366,7 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 			return nil, u.hostErr("mkdir", rel, err)
 		}
 		var st syscall.Stat_t
-		if err := u.own(ctx, u.upperPath(dir), dst, mode, true, false, &st); err != nil {
+		if err := u.own(ctx, u.upperPath(dir), dst, mode, kindDir, &st); err != nil {
 			return nil, u.hostErr("mkdir", rel, err)
 		}
 		return n.created(ctx, rel, &st, out)
@@ -367,7 +377,7 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 	err := syscall.Mkdir(tmp, mode&0o7777)
 	if err == nil {
 		var st syscall.Stat_t
-		err = u.own(ctx, u.upperPath(dir), tmp, mode, true, false, &st)
+		err = u.own(ctx, u.upperPath(dir), tmp, mode, kindDir, &st)
 	}
 	if err == nil {
 		err = unix.Lsetxattr(tmp, overlay.OpaqueXattr, []byte(overlay.OpaqueValue), 0)

@@ -58,6 +58,14 @@ type Process struct {
 // Pid is the child's pid as the caller sees it.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
+// Release lets go of a stage that outlives the caller, which will not
+// wait for it.
+func (p *Process) Release() {
+	<-p.written
+	p.sock.Close()
+	_ = p.cmd.Process.Release()
+}
+
 // Signal sends sig to the child.
 func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
 

@@ -4,7 +4,7 @@ package rootless
 // namespace. It prepares the root filesystem the shim mounted, becomes the
 // container's pid 1 and runs the payload under it.
 //
-//	shim (LaunchInit, then LaunchedInit.Start) init (InitStage: pid 1 of a new pid namespace)
+//	shim (LaunchInit, then LaunchedInit.Start) init (InitStageWith: pid 1 of a new pid namespace)
 //	Cmd{NEWNS|NEWPID, Setsid, Pdeathsig KILL}
 //	  fd 4 = status socket                     Go start-up; catching all signals (in
 //	[the shim mounts the root meanwhile]       the background, done before the fork)
@@ -26,7 +26,7 @@ package rootless
 //	                                           kernel then kills what is left
 //
 // A failure before the payload runs is sent as InitStatus and also ends
-// init with that code; the shim's StartInit returns it as *InitError.
+// init with that code; LaunchedInit.Start returns it as *InitError.
 
 import (
 	"encoding/json"
@@ -41,7 +41,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// StageInit names the init stage; main dispatches it to InitStage.
+// StageInit names the init stage; main dispatches it to InitStageWith's
+// function.
 const StageInit = "init"
 
 // InitConfig is what init needs to set up a container.
@@ -117,16 +118,6 @@ type InitStdio struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Exec           *os.File
-}
-
-// StartInit starts init for cfg and returns once the payload runs, or an
-// *InitError when it could not be started.
-func StartInit(cfg InitConfig, stdio InitStdio) (*Init, error) {
-	l, err := LaunchInit(stdio)
-	if err != nil {
-		return nil, err
-	}
-	return l.Start(cfg)
 }
 
 // LaunchedInit is an init whose process starts while the caller still
@@ -245,17 +236,15 @@ func readStatus(fd int) (InitStatus, *os.File, error) {
 	return st, console, nil
 }
 
-// Init's descriptors: Cmd.ExtraFiles of StartInit.
+// Init's descriptors: Cmd.ExtraFiles of LaunchInit.
 const (
 	statusFD = ExtraFilesFD     // the status socket
 	execFD   = ExtraFilesFD + 1 // the exec listener, when given
 )
 
-// InitStage is the init stage: main hands it to Dispatch under StageInit.
-func InitStage() int { return runInit(nil) }
-
-// InitStageWith is InitStage whose exec sessions may also call h (see
-// exec.go): work done by init itself, inside the container.
+// InitStageWith is the init stage, whose exec sessions may also call h
+// (see exec.go): work done by init itself, inside the container. Main
+// hands it to Dispatch under StageInit.
 func InitStageWith(h Handlers) func() int {
 	return func() int { return runInit(h) }
 }

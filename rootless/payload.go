@@ -27,7 +27,7 @@ func startProcess(p InitProcess, stdio []uintptr) (pid int, console *os.File, co
 	if err != nil {
 		return 0, nil, ExitSetupFailed, fmt.Errorf("finding user %q: %w", p.User, err)
 	}
-	env := payloadEnv(p, u.Home)
+	env := p.Environ(u.Home)
 	path, err := lookPath(p.Args[0], env)
 	if err != nil {
 		return 0, nil, ExitNotFound, err
@@ -74,8 +74,9 @@ func startProcess(p InitProcess, stdio []uintptr) (pid int, console *os.File, co
 	return pid, console, 0, nil
 }
 
-// payloadEnv completes the environment as Docker does: PATH, HOME, TERM.
-func payloadEnv(p InitProcess, home string) []string {
+// Environ is the payload's environment, completed as Docker does: PATH,
+// HOME (home, the user's), TERM.
+func (p InitProcess) Environ(home string) []string {
 	env := append([]string(nil), p.Env...)
 	has := func(k string) bool {
 		for _, kv := range env {
@@ -103,17 +104,17 @@ func lookPath(name string, env []string) (string, error) {
 		fi, err := os.Stat(p)
 		return fi, err == nil
 	}
-	if p, ok := searchPath(name, env, stat); ok {
+	if p, ok := SearchPath(name, env, stat); ok {
 		return p, nil
 	}
 	return "", fmt.Errorf("exec: %q: executable file not found in $PATH", name)
 }
 
-// searchPath returns name itself when it holds a slash (exec reports what
+// SearchPath returns name itself when it holds a slash (exec reports what
 // is wrong with it), else the first executable regular file called name
 // in env's PATH (Docker's default without one), as stat sees it. Relative
 // PATH entries give relative results.
-func searchPath(name string, env []string, stat func(string) (os.FileInfo, bool)) (string, bool) {
+func SearchPath(name string, env []string, stat func(string) (os.FileInfo, bool)) (string, bool) {
 	if strings.Contains(name, "/") {
 		return name, true
 	}

@@ -53,12 +53,12 @@ func TestExecFailureCode(t *testing.T) {
 }
 
 func TestPayloadEnv(t *testing.T) {
-	got := payloadEnv(InitProcess{Env: []string{"A=1"}, Terminal: true}, "/home/u")
+	got := InitProcess{Env: []string{"A=1"}, Terminal: true}.Environ("/home/u")
 	want := []string{"A=1", "PATH=" + defaultPath, "HOME=/home/u", "TERM=xterm"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}
-	got = payloadEnv(InitProcess{Env: []string{"PATH=/x", "HOME=/h", "TERM=dumb"}, Terminal: true}, "/home/u")
+	got = InitProcess{Env: []string{"PATH=/x", "HOME=/h", "TERM=dumb"}, Terminal: true}.Environ("/home/u")
 	if want := []string{"PATH=/x", "HOME=/h", "TERM=dumb"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("image values were overridden: %q", got)
 	}

@@ -4,7 +4,7 @@
 // clients and records the exit. It also defines what it shares with the
 // CLI: state.json, the log's format, the attach protocol. It links only
 // what the shim needs, so that it can be built as a program of its own
-// (cmd/nook-shim): the shim starts on every run's critical path.
+// (cmd/nook-stages): the shim starts on every run's critical path.
 package shim
 
 // The shim: the stage `start` runs in a new user, mount, UTS and IPC
@@ -49,6 +49,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -235,7 +236,7 @@ func (s *shim) setup() (*rootless.Init, error) {
 const warmBudget = 20 * time.Millisecond
 
 // warm puts what init and the payload's exec read first into the kernel's
-// caches (rootless.Warm), before init gets its config: stored into the
+// caches (warmCaches), before init gets its config: stored into the
 // page cache by the union, without READ round trips, which is safe only
 // while no payload can write the files. The mount points init would create
 // in the union are made first (rootless.PrepareMountpoints).
@@ -244,7 +245,7 @@ func (s *shim) warm() {
 	ctx, cancel := context.WithTimeout(context.Background(), warmBudget)
 	defer cancel()
 	store := func(rel string, max int64) (int64, error) { return s.srv.Prefetch(ctx, rel, max) }
-	rootless.Warm(s.cfg.Init, store, ctx.Done())
+	warmCaches(s.cfg.Init, store, ctx.Done())
 	rootless.Trace("shim warmed")
 }
 
@@ -261,6 +262,11 @@ func (s *shim) mountRoot() error {
 	}
 	dir := s.cfg.Dir
 	rootless.Trace("shim mounting")
+	// Serving the union is most of what the shim does while the
+	// container runs: give its server the Ps it wants (fusefs.Procs).
+	if p := fusefs.Procs(); runtime.GOMAXPROCS(0) < p {
+		runtime.GOMAXPROCS(p)
+	}
 	srv, err := fusefs.Mount(s.cfg.Lowers, filepath.Join(dir, "upper"), filepath.Join(dir, "work"),
 		s.cfg.Init.Rootfs, fusefs.Options{Logger: s.log, AllowOther: true, FsName: "nook",
 			Xattrs: s.cfg.Xattrs,

@@ -1,4 +1,4 @@
-package rootless
+package shim
 
 import (
 	"debug/elf"
@@ -8,9 +8,11 @@ import (
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
+
+	"nook/rootless"
 )
 
-// Warm reads, through the container's mounted root, what init and the
+// warmCaches reads, through the container's mounted root, what init and the
 // payload's exec read first: the mount points and files init resolves,
 // the payload's binary, its ELF interpreter and the shared libraries it
 // needs (warmlibs.go). On a FUSE root mounted a moment ago each of those
@@ -21,10 +23,10 @@ import (
 // store, when not nil, puts a file's first bytes straight into the
 // kernel's page cache (the union's Prefetch: no READ round trips); a file
 // it fails on, or every file without it, is read through the mount. The
-// kernel takes stored bytes as the file's data, so the shim calls Warm
+// kernel takes stored bytes as the file's data, so the shim calls warmCaches
 // before the payload exists. Best effort: a failure only ends the warming,
 // which never writes; stop ends it early.
-func Warm(cfg InitConfig, store func(rel string, max int64) (int64, error), stop <-chan struct{}) {
+func warmCaches(cfg rootless.InitConfig, store func(rel string, max int64) (int64, error), stop <-chan struct{}) {
 	defer func() {
 		// debug/elf reads a file of the image: its faults are never
 		// the shim's.
@@ -33,7 +35,7 @@ func Warm(cfg InitConfig, store func(rel string, max int64) (int64, error), stop
 	w := &warmer{root: cfg.Rootfs, store: store, stop: stop}
 	// The exec first: its page faults cost most.
 	if bin := warmLookPath(w.root, cfg.Process); bin != "" {
-		w.exec(bin, payloadEnv(cfg.Process, "/"))
+		w.exec(bin, cfg.Process.Environ("/"))
 	}
 	for _, p := range []string{"/etc/passwd", "/etc/group"} {
 		w.cache(p)
@@ -160,7 +162,7 @@ func (w *warmer) readAll(f *os.File, size int64) (n int64) {
 
 // warmLookPath finds the payload's binary as init will (searchPath),
 // inside root; a relative result is taken from the working directory.
-func warmLookPath(root string, p InitProcess) string {
+func warmLookPath(root string, p rootless.InitProcess) string {
 	if len(p.Args) == 0 || p.Args[0] == "" {
 		return ""
 	}
@@ -171,7 +173,7 @@ func warmLookPath(root string, p InitProcess) string {
 		return filepath.Join("/", p.Cwd, rel)
 	}
 	stat := func(rel string) (os.FileInfo, bool) { return statInRoot(root, inCwd(rel)) }
-	bin, ok := searchPath(p.Args[0], payloadEnv(p, "/"), stat)
+	bin, ok := rootless.SearchPath(p.Args[0], p.Environ("/"), stat)
 	if !ok {
 		return ""
 	}

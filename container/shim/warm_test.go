@@ -1,4 +1,4 @@
-package rootless
+package shim
 
 import (
 	"debug/elf"
@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"nook/rootless"
 )
 
 // dynamicBinary returns a host binary with an ELF interpreter and that
@@ -152,19 +154,19 @@ func TestWarmLookPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		p    InitProcess
+		p    rootless.InitProcess
 		want string
 	}{
-		{InitProcess{Args: []string{"tool"}}, "/bin/tool"}, // Docker's default PATH
-		{InitProcess{Args: []string{"static"}, Env: []string{"PATH=/nope:/sbin"}}, "/sbin/static"},
-		{InitProcess{Args: []string{"tool"}, Env: []string{"PATH=/sbin"}}, ""},
-		{InitProcess{Args: []string{"plain"}}, ""}, // not executable
-		{InitProcess{Args: []string{"fifo"}}, ""},  // not a regular file
-		{InitProcess{Args: []string{"tool"}, Env: []string{"PATH=bin"}, Cwd: "/"}, "/bin/tool"},
-		{InitProcess{Args: []string{"./tool"}, Cwd: "/bin"}, "/bin/tool"},
-		{InitProcess{Args: []string{"/sbin/static"}}, "/sbin/static"},
-		{InitProcess{Args: []string{"escape"}, Env: []string{"PATH=/link"}}, ""},
-		{InitProcess{}, ""},
+		{rootless.InitProcess{Args: []string{"tool"}}, "/bin/tool"}, // Docker's default PATH
+		{rootless.InitProcess{Args: []string{"static"}, Env: []string{"PATH=/nope:/sbin"}}, "/sbin/static"},
+		{rootless.InitProcess{Args: []string{"tool"}, Env: []string{"PATH=/sbin"}}, ""},
+		{rootless.InitProcess{Args: []string{"plain"}}, ""}, // not executable
+		{rootless.InitProcess{Args: []string{"fifo"}}, ""},  // not a regular file
+		{rootless.InitProcess{Args: []string{"tool"}, Env: []string{"PATH=bin"}, Cwd: "/"}, "/bin/tool"},
+		{rootless.InitProcess{Args: []string{"./tool"}, Cwd: "/bin"}, "/bin/tool"},
+		{rootless.InitProcess{Args: []string{"/sbin/static"}}, "/sbin/static"},
+		{rootless.InitProcess{Args: []string{"escape"}, Env: []string{"PATH=/link"}}, ""},
+		{rootless.InitProcess{}, ""},
 	}
 	for _, tc := range tests {
 		if got := warmLookPath(root, tc.p); got != tc.want {
@@ -181,8 +183,8 @@ func TestWarmStops(t *testing.T) {
 	close(stop)
 	done := make(chan struct{})
 	go func() {
-		Warm(InitConfig{Rootfs: root, Mounts: []Mount{{Target: "/bin/fifo"}},
-			Process: InitProcess{Args: []string{"/bin/fifo"}, Cwd: "/work"}}, nil, stop)
+		warmCaches(rootless.InitConfig{Rootfs: root, Mounts: []rootless.Mount{{Target: "/bin/fifo"}},
+			Process: rootless.InitProcess{Args: []string{"/bin/fifo"}, Cwd: "/work"}}, nil, stop)
 		close(done)
 	}()
 	select {

@@ -1,4 +1,4 @@
-package rootless
+package shim
 
 import (
 	"debug/elf"
