@@ -3,26 +3,35 @@ package rootless_test
 import (
 	"bytes"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"nook/container/stagebin"
+	"nook/internal/testutil"
 	"nook/rootless"
 )
 
-// stagesProgram writes out nook's embedded stages program, whose entry
-// point unshares its namespaces (rootless.EntrySymbol).
+// stagesProgram builds testdata/entry, a program linked with the entry
+// point that unshares its namespaces (rootless.EntrySymbol), as
+// container/stagebin builds nook-stages.
 func stagesProgram(t *testing.T) string {
 	t.Helper()
-	if !stagebin.SelfUnshares() {
-		missing(t, "nook-stages is not embedded with its own entry point (go generate ./container/stagebin, on amd64)")
+	if runtime.GOARCH != "amd64" {
+		missing(t, "the self-unsharing entry point exists on amd64 only")
 	}
-	p, err := stagebin.Path(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
+	gobin, err := exec.LookPath("go")
+	testutil.Require(t, err == nil, "the go tool is not on PATH: it builds testdata/entry")
+	p := filepath.Join(t.TempDir(), "entry")
+	build := exec.Command(gobin, "build", "-buildvcs=false", "-ldflags=-E="+rootless.EntrySymbol, "-o", p, "./testdata/entry")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building testdata/entry: %v\n%s", err, out)
 	}
 	return p
 }
@@ -63,7 +72,7 @@ func TestSelfUnshare(t *testing.T) {
 		flags   uintptr
 		want    string
 	}{
-		// nook-stages has no stage "probe", and its Dispatch says so only
+		// The program has no stage "probe", and its Dispatch says so only
 		// once the child is mapped and has become root in its namespace.
 		{"unshared", prog, unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC, `unknown stage "probe"`},
 		// unshare(2) refuses the flags: the entry point's errno, reported.

@@ -4,7 +4,7 @@
 # Run as root on a fresh Debian 12 machine it installs what the tests use,
 # creates an unprivileged user with subordinate ids when absent, makes
 # /dev/fuse and /dev/net/tun 0666 (as desktop distributions ship them), then:
-#   1. gofmt, go vet;
+#   1. gofmt, go vet, staticcheck (pinned, from the module proxy);
 #   2. unit tests with -race as root (NOOK_TEST_PASS=root);
 #   3. unit tests again and the end-to-end tests as the unprivileged user
 #      (NOOK_TEST_PASS=user): nook is proved rootless.
@@ -49,6 +49,8 @@ echo "== gofmt, go vet"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 [ -z "$unformatted" ] || { echo "gofmt would change: $unformatted"; exit 1; }
 go vet ./...
+echo "== staticcheck"
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 work=$(mktemp -d /tmp/nook-tests.XXXXXX)
 trap 'rm -rf "$work"' EXIT

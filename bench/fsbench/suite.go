@@ -181,8 +181,3 @@ func rotate[T any](xs []T, i int) []T {
 func (s *suite) note(format string, args ...any) {
 	s.notes = append(s.notes, fmt.Sprintf(format, args...))
 }
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
-}
