@@ -30,9 +30,8 @@ func TestSkopeoReadsStore(t *testing.T) {
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("skopeo output: %v\n%s", err, out)
 	}
-	if got.Digest != digest || len(got.Layers) != 1 || got.Os != "linux" || len(got.Env) != 1 || got.Env[0] != "A=1" {
-		t.Errorf("skopeo saw %+v, want digest %s, one layer, Env A=1", got, digest)
-	}
+	wantFields(t, "skopeo inspect", field{"Digest", got.Digest, digest}, field{"layers", len(got.Layers), 1},
+		field{"Os", got.Os, "linux"}, field{"Env", got.Env, []string{"A=1"}})
 	cfg, err := exec.Command("skopeo", "inspect", "--config", "--raw", "oci:"+e.store+":docker.io/lab/tool:2").Output()
 	if err != nil {
 		t.Fatalf("skopeo inspect --config: %v", err)

@@ -52,18 +52,24 @@ func TestDetachedLifecycle(t *testing.T) {
 		t.Errorf("ps --filter label = %q", got)
 	}
 	var row map[string]string
-	if err := json.Unmarshal([]byte(e.ok(nil, "ps", "--format", "json")), &row); err != nil || row["Names"] != "web" || row["State"] != "running" {
-		t.Errorf("ps --format json = %v (%v)", row, err)
+	if err := json.Unmarshal([]byte(e.ok(nil, "ps", "--format", "json")), &row); err != nil {
+		t.Errorf("ps --format json: %v", err)
 	}
+	wantFields(t, "ps --format json", field{"Names", row["Names"], "web"}, field{"State", row["State"], "running"})
 	eventually(t, "the log to hold both lines", func() bool {
 		r := e.nook(nil, "logs", "web")
 		return r.stdout == "started\n" && r.stderr == "warn\n"
 	})
 	// The two streams are pumped apart, so either line may be the last.
-	if r := e.nook(nil, "logs", "--tail", "1", "-t", "web"); strings.Count(r.stdout+r.stderr, "\n") != 1 ||
-		!strings.HasPrefix(r.stdout+r.stderr, "20") || !strings.HasSuffix(r.stdout+r.stderr, "Z started\n") && !strings.HasSuffix(r.stderr, "Z warn\n") {
-		t.Errorf("logs --tail 1 -t: %s", r)
-	}
+	r := e.nook(nil, "logs", "--tail", "1", "-t", "web")
+	ts, line, _ := strings.Cut(r.stdout+r.stderr, " ")
+	stream := map[bool]string{true: "stdout", false: "stderr"}[r.stdout != ""]
+	wantStream := map[string]string{"started\n": "stdout", "warn\n": "stderr"}[line]
+	wantFields(t, "logs --tail 1 -t",
+		field{"lines", strings.Count(r.stdout+r.stderr, "\n"), 1},
+		field{"timestamp is RFC 3339 UTC", strings.HasPrefix(ts, "20") && strings.HasSuffix(ts, "Z"), true},
+		field{"line is the last started or warn", wantStream != "", true},
+		field{"stream of " + line, stream, wantStream})
 	if got := e.ok(nil, "stop", "web"); got != "web\n" {
 		t.Errorf("stop printed %q", got)
 	}
@@ -247,16 +253,20 @@ func TestInspectRestartPrune(t *testing.T) {
 	}
 	in := got[0]
 	state := in["State"].(map[string]any)
-	if in["Id"] != id || in["Name"] != "/svc" || state["Status"] != "running" || state["Running"] != true || state["Pid"].(float64) <= 0 {
-		t.Errorf("inspect: Id %v Name %v State %v", in["Id"], in["Name"], state)
-	}
+	pid, _ := state["Pid"].(float64)
+	wantFields(t, "inspect", field{"Id", in["Id"], id}, field{"Name", in["Name"], "/svc"},
+		field{"State.Status", state["Status"], "running"}, field{"State.Running", state["Running"], true},
+		field{"State.Pid > 0", pid > 0, true})
 	if gd := in["GraphDriver"].(map[string]any)["Data"].(map[string]any); !strings.HasSuffix(gd["UpperDir"].(string), id+"/upper") {
 		t.Errorf("inspect GraphDriver = %v", gd)
 	}
 	mounts := in["Mounts"].([]any)
-	if m := mounts[0].(map[string]any); len(mounts) != 2 || m["Destination"] != "/h" || m["Source"] != host || m["RW"] != false {
-		t.Errorf("inspect Mounts = %v", mounts)
+	if len(mounts) != 2 {
+		t.Fatalf("inspect Mounts = %v, want the volume and the tmpfs", mounts)
 	}
+	m := mounts[0].(map[string]any)
+	wantFields(t, "inspect Mounts[0]", field{"Destination", m["Destination"], "/h"},
+		field{"Source", m["Source"], host}, field{"RW", m["RW"], false})
 	if f := e.ok(nil, "container", "inspect", "-f", "{{.Config.Labels.a}} {{.Path}} {{index .Args 0}}", "svc"); f != "b sh -c\n" {
 		t.Errorf("inspect -f = %q", f)
 	}
@@ -280,20 +290,15 @@ func TestLogs(t *testing.T) {
 	e.ok(nil, "run", "-d", "--name", "slow", "bb", "sh", "-c", "echo a; sleep 0.5; echo b >&2; sleep 0.3; echo c")
 	// -f follows until the container stops, each stream to its own.
 	r := e.nook(nil, "logs", "-f", "slow")
-	if r.code != 0 || r.stdout != "a\nc\n" || r.stderr != "b\n" {
-		t.Errorf("logs -f: %s", r)
-	}
+	wantFields(t, "logs -f", field{"exit code", r.code, 0}, field{"stdout", r.stdout, "a\nc\n"}, field{"stderr", r.stderr, "b\n"})
 	if got := e.state("slow"); got != "exited" {
 		t.Errorf("logs -f returned while the container is %q", got)
 	}
 	// A foreground container without --rm is logged as well as shown.
 	r = e.nook([]byte("in\n"), "run", "-i", "--name", "fg", "bb", "sh", "-c", "cat; echo e >&2")
-	if r.stdout != "in\n" || r.stderr != "e\n" {
-		t.Errorf("foreground run: %s", r)
-	}
-	if r := e.nook(nil, "logs", "fg"); r.stdout != "in\n" || r.stderr != "e\n" {
-		t.Errorf("logs of a foreground container: %s", r)
-	}
+	wantFields(t, "foreground run", field{"stdout", r.stdout, "in\n"}, field{"stderr", r.stderr, "e\n"})
+	r = e.nook(nil, "logs", "fg")
+	wantFields(t, "logs of a foreground container", field{"stdout", r.stdout, "in\n"}, field{"stderr", r.stderr, "e\n"})
 	if got := e.ok(nil, "logs", "--since", "1h", "fg"); got != "in\n" {
 		t.Errorf("logs --since 1h = %q", got)
 	}
@@ -303,17 +308,17 @@ func TestTopStats(t *testing.T) {
 	e := runEnv(t)
 	e.ok(nil, "run", "-d", "--name", "busy", "-u", "nobody", "bb", "sh", "-c", "sleep 1000 & while true; do :; done")
 	out := e.ok(nil, "top", "busy")
-	if !strings.HasPrefix(out, "UID") || !strings.Contains(out, "65534") || !strings.Contains(out, "sleep 1000") {
-		t.Errorf("top printed:\n%s", out)
-	}
+	wantFields(t, "top printed\n"+out, field{"header starts with UID", strings.HasPrefix(out, "UID"), true},
+		field{"holds the user 65534", strings.Contains(out, "65534"), true},
+		field{"holds the command", strings.Contains(out, "sleep 1000"), true})
 	var row map[string]string
 	if err := json.Unmarshal([]byte(e.ok(nil, "stats", "--no-stream", "--format", "json", "busy")), &row); err != nil {
 		t.Fatal(err)
 	}
 	cpu, _ := strconv.ParseFloat(strings.TrimSuffix(row["CPUPerc"], "%"), 64)
-	if row["Name"] != "busy" || row["PIDs"] != "2" || cpu <= 0 || !strings.Contains(row["MemUsage"], "/") {
-		t.Errorf("stats of a spinning container: %v", row)
-	}
+	wantFields(t, "stats of a spinning container", field{"Name", row["Name"], "busy"}, field{"PIDs", row["PIDs"], "2"},
+		field{"CPUPerc > 0 (" + row["CPUPerc"] + ")", cpu > 0, true},
+		field{"MemUsage holds used / limit (" + row["MemUsage"] + ")", strings.Contains(row["MemUsage"], "/"), true})
 	if r := e.nook(nil, "top", "nosuch"); r.code == 0 {
 		t.Errorf("top of no container: %s", r)
 	}

@@ -53,9 +53,7 @@ func TestCommit(t *testing.T) {
 	if len(layers) != len(base)+1 || fmt.Sprint(layers[:len(base)]) != fmt.Sprint(base) {
 		t.Errorf("layers %v, want the image's %v plus one", layers, base)
 	}
-	if img["Comment"] != "the message" || img["Author"] != "someone" {
-		t.Errorf("comment %q author %q", img["Comment"], img["Author"])
-	}
+	wantFields(t, "committed image", field{"Comment", img["Comment"], "the message"}, field{"Author", img["Author"], "someone"})
 	cfg := img["Config"].(map[string]any)
 	if fmt.Sprint(cfg["Cmd"]) != "[sh -c "+changeScript+"]" || fmt.Sprint(cfg["Labels"]) != "map[k:v]" ||
 		strings.Contains(fmt.Sprint(cfg["Env"]), "HOSTNAME") || !strings.Contains(fmt.Sprint(cfg["Env"]), "FROM_RUN=1") {

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"nook/internal/testutil"
 )
@@ -231,22 +230,6 @@ func TestRunKeepsWritableLayer(t *testing.T) {
 	e.ok(nil, "rm", "keep")
 	if n := e.containerDirs(); n != 0 {
 		t.Errorf("rm left %d container directories", n)
-	}
-}
-
-// TestRunSpeed reports how long `run --rm IMG /bin/true` takes, the best
-// of 20: the number the issue's speed bar is about.
-func TestRunSpeed(t *testing.T) {
-	e := runEnv(t)
-	best := time.Hour
-	for range 20 {
-		start := time.Now()
-		e.ok(nil, "run", "--rm", "bb", "/bin/true")
-		best = min(best, time.Since(start))
-	}
-	t.Logf("nook run --rm bb /bin/true: best of 20 = %v", best)
-	if best > 2*time.Second {
-		t.Errorf("run --rm takes %v, far beyond milliseconds", best)
 	}
 }
 
