@@ -52,7 +52,7 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrI
 		return u.hostErr("setattr", p, err)
 	}
 	var st syscall.Stat_t
-	if err := syscall.Lstat(p, &st); err != nil {
+	if err := p.lstat(&st); err != nil {
 		return u.hostErr("stat", p, err)
 	}
 	u.fillAttr(&out.Attr, &st)
@@ -112,7 +112,7 @@ func setattrTimes(in *fuse.SetAttrIn) ([]unix.Timespec, bool) {
 
 // setattrPath applies a SETATTR to path p: owner before mode (chown clears
 // setuid bits), size before times (truncate sets mtime).
-func setattrPath(p string, in *fuse.SetAttrIn) error {
+func setattrPath(p lpath, in *fuse.SetAttrIn) error {
 	uid, uok := in.GetUID()
 	gid, gok := in.GetGID()
 	if uok || gok {
@@ -123,22 +123,22 @@ func setattrPath(p string, in *fuse.SetAttrIn) error {
 		if gok {
 			sg = int(gid)
 		}
-		if err := unix.Fchownat(unix.AT_FDCWD, p, su, sg, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if err := p.lchown(su, sg); err != nil {
 			return err
 		}
 	}
 	if m, ok := in.GetMode(); ok {
-		if err := syscall.Chmod(p, m&0o7777); err != nil {
+		if err := p.chmod(m & 0o7777); err != nil {
 			return err
 		}
 	}
 	if sz, ok := in.GetSize(); ok {
-		if err := syscall.Truncate(p, int64(sz)); err != nil {
+		if err := p.truncate(int64(sz)); err != nil {
 			return err
 		}
 	}
 	if ts, ok := setattrTimes(in); ok {
-		return unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW)
+		return p.utimes(ts)
 	}
 	return nil
 }
@@ -155,9 +155,9 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 	n.un().mu.RLock()
 	defer n.un().mu.RUnlock()
 	p := n.realPath()
-	sz, err := unix.Lgetxattr(p, attr, dest)
+	sz, err := p.getxattr(attr, dest)
 	if err == syscall.ERANGE {
-		sz, err = unix.Lgetxattr(p, attr, nil)
+		sz, err = p.getxattr(attr, nil)
 		if err == nil {
 			return uint32(sz), syscall.ERANGE
 		}
@@ -196,16 +196,16 @@ func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errn
 var _ = (gofs.NodeSetxattrer)((*node)(nil))
 
 func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	return n.changeXattr(attr, func(p string) error { return unix.Lsetxattr(p, attr, data, int(flags)) })
+	return n.changeXattr(attr, func(p lpath) error { return p.setxattr(attr, data, int(flags)) })
 }
 
 var _ = (gofs.NodeRemovexattrer)((*node)(nil))
 
 func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	return n.changeXattr(attr, func(p string) error { return unix.Lremovexattr(p, attr) })
+	return n.changeXattr(attr, func(p lpath) error { return p.removexattr(attr) })
 }
 
-func (n *node) changeXattr(attr string, change func(p string) error) syscall.Errno {
+func (n *node) changeXattr(attr string, change func(p lpath) error) syscall.Errno {
 	if strings.HasPrefix(attr, overlayPrefix) {
 		return syscall.EPERM
 	}

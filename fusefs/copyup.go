@@ -51,7 +51,7 @@ func (n *node) copyUpLocked() syscall.Errno {
 	rel := n.path()
 	src := n.realPath()
 	var st syscall.Stat_t
-	if err := syscall.Lstat(src, &st); err != nil {
+	if err := src.lstat(&st); err != nil {
 		return n.un().hostErr("copy-up stat", src, err)
 	}
 	if errno := n.un().copyUpPath(rel, int(n.top()), &st, n.StableAttr().Ino); errno != 0 {
@@ -72,24 +72,24 @@ func (u *union) copyUpPath(rel string, layer int, st *syscall.Stat_t, ino uint64
 	src := u.layerPath(layer, rel)
 	tmp := u.tmpName()
 	if err := u.copyEntry(src, tmp, st); err != nil {
-		_ = os.RemoveAll(tmp)
+		_ = tmp.removeAll()
 		return u.hostErr("copying up", src, err)
 	}
 	dst := u.upperPath(rel)
 	// A copy-up is no change of the parent: keep its times, as overlayfs.
 	var pst syscall.Stat_t
 	parent := u.upperPath(parentOf(rel))
-	perr := syscall.Lstat(parent, &pst)
-	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dst, unix.RENAME_NOREPLACE); err != nil {
-		_ = os.RemoveAll(tmp)
+	perr := parent.lstat(&pst)
+	if err := tmp.rename(dst, unix.RENAME_NOREPLACE); err != nil {
+		_ = tmp.removeAll()
 		return u.hostErr("copying up", dst, err)
 	}
 	if perr == nil {
 		ts := []unix.Timespec{unix.Timespec(pst.Atim), unix.Timespec(pst.Mtim)}
-		_ = unix.UtimesNanoAt(unix.AT_FDCWD, parent, ts, unix.AT_SYMLINK_NOFOLLOW)
+		_ = parent.utimes(ts)
 	}
 	var nst syscall.Stat_t
-	if err := syscall.Lstat(dst, &nst); err == nil {
+	if err := dst.lstat(&nst); err == nil {
 		u.recordOrigin(&nst, ino)
 	}
 	return 0
@@ -103,20 +103,20 @@ func parentOf(rel string) string {
 }
 
 // copyEntry makes dst a copy of src (not of a directory's entries).
-func (u *union) copyEntry(src, dst string, st *syscall.Stat_t) error {
+func (u *union) copyEntry(src, dst lpath, st *syscall.Stat_t) error {
 	var err error
 	switch st.Mode & syscall.S_IFMT {
 	case syscall.S_IFDIR:
-		err = syscall.Mkdir(dst, 0o700)
+		err = dst.mkdir(0o700)
 	case syscall.S_IFREG:
 		err = copyData(src, dst, st.Size, !u.volatile)
 	case syscall.S_IFLNK:
 		var target string
-		if target, err = os.Readlink(src); err == nil {
-			err = syscall.Symlink(target, dst)
+		if target, err = readlink(src); err == nil {
+			err = dst.symlink(target)
 		}
 	default:
-		err = syscall.Mknod(dst, st.Mode, int(st.Rdev))
+		err = dst.mknod(st.Mode, int(st.Rdev))
 	}
 	if err != nil {
 		return err
@@ -126,13 +126,13 @@ func (u *union) copyEntry(src, dst string, st *syscall.Stat_t) error {
 
 // copyMeta gives dst the owner, mode, xattrs and times of src. The order
 // matters: chown clears setuid bits and capabilities, so it goes first.
-func copyMeta(src, dst string, st *syscall.Stat_t) error {
-	if err := os.Lchown(dst, int(st.Uid), int(st.Gid)); err != nil && !errors.Is(err, syscall.EPERM) && !errors.Is(err, syscall.EINVAL) {
+func copyMeta(src, dst lpath, st *syscall.Stat_t) error {
+	if err := dst.lchown(int(st.Uid), int(st.Gid)); err != nil && !errors.Is(err, syscall.EPERM) && !errors.Is(err, syscall.EINVAL) {
 		return err
 	}
 	link := st.Mode&syscall.S_IFMT == syscall.S_IFLNK
 	if !link {
-		if err := syscall.Chmod(dst, st.Mode&0o7777); err != nil {
+		if err := dst.chmod(st.Mode & 0o7777); err != nil {
 			return err
 		}
 		if err := copyXattrs(src, dst); err != nil {
@@ -140,12 +140,27 @@ func copyMeta(src, dst string, st *syscall.Stat_t) error {
 		}
 	}
 	ts := []unix.Timespec{unix.Timespec(st.Atim), unix.Timespec(st.Mtim)}
-	return unix.UtimesNanoAt(unix.AT_FDCWD, dst, ts, unix.AT_SYMLINK_NOFOLLOW)
+	return dst.utimes(ts)
+}
+
+// readlink returns the target of the symlink p.
+func readlink(p lpath) (string, error) {
+	buf := make([]byte, 256)
+	for {
+		n, err := p.readlink(buf)
+		if err != nil {
+			return "", err
+		}
+		if n < len(buf) {
+			return string(buf[:n]), nil
+		}
+		buf = make([]byte, len(buf)*4)
+	}
 }
 
 // copyXattrs copies every xattr but the overlay markers, which describe
 // src's place in its own layer, not the copy's.
-func copyXattrs(src, dst string) error {
+func copyXattrs(src, dst lpath) error {
 	names, err := listXattrs(src)
 	if err != nil || len(names) == 0 {
 		return err
@@ -162,21 +177,21 @@ func copyXattrs(src, dst string) error {
 		if err != nil {
 			return err
 		}
-		if err := unix.Lsetxattr(dst, name, val, 0); err != nil {
+		if err := dst.setxattr(name, val, 0); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func listXattrs(p string) ([]string, error) {
-	sz, err := unix.Llistxattr(p, nil)
+func listXattrs(p lpath) ([]string, error) {
+	sz, err := p.listxattr(nil)
 	for err == nil && sz > 0 {
 		buf := make([]byte, sz)
 		var n int
-		n, err = unix.Llistxattr(p, buf)
+		n, err = p.listxattr(buf)
 		if errors.Is(err, syscall.ERANGE) {
-			sz, err = unix.Llistxattr(p, nil)
+			sz, err = p.listxattr(nil)
 			continue
 		}
 		if err != nil {
@@ -196,11 +211,11 @@ func listXattrs(p string) ([]string, error) {
 	return nil, err
 }
 
-func getXattr(p, name string, buf []byte) ([]byte, error) {
+func getXattr(p lpath, name string, buf []byte) ([]byte, error) {
 	for {
-		n, err := unix.Lgetxattr(p, name, buf)
+		n, err := p.getxattr(name, buf)
 		if errors.Is(err, syscall.ERANGE) {
-			sz, err := unix.Lgetxattr(p, name, nil)
+			sz, err := p.getxattr(name, nil)
 			if err != nil {
 				return nil, err
 			}
@@ -218,16 +233,18 @@ func getXattr(p, name string, buf []byte) ([]byte, error) {
 // extents are copied, with copy_file_range (reflinks where the filesystem
 // can), and the copy is synced (with sync set) before it is renamed into
 // sight, as overlayfs does.
-func copyData(src, dst string, size int64, sync bool) (err error) {
-	in, err := os.OpenFile(src, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+func copyData(src, dst lpath, size int64, sync bool) (err error) {
+	ifd, err := src.open(syscall.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return err
 	}
+	in := os.NewFile(uintptr(ifd), src.String())
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	ofd, err := dst.open(syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
+	out := os.NewFile(uintptr(ofd), dst.String())
 	defer func() {
 		if cerr := out.Close(); err == nil {
 			err = cerr
@@ -295,7 +312,7 @@ func (dn *node) makeSelfContained() syscall.Errno {
 			return errno
 		}
 		p := u.upperPath(dn.path())
-		if err := unix.Lsetxattr(p, overlay.OpaqueXattr, []byte(overlay.OpaqueValue), 0); err != nil {
+		if err := p.setxattr(overlay.OpaqueXattr, []byte(overlay.OpaqueValue), 0); err != nil {
 			return u.hostErr("marking opaque", p, err)
 		}
 	}

@@ -1,8 +1,10 @@
 package fusefs
 
 import (
+	"errors"
 	"os"
-	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -47,43 +49,77 @@ func (e ent) Xattr(k, v string) ent {
 }
 func (e ent) Mtime(t time.Time) ent { e.mtime = t; return e }
 
+// openRoot opens dir for the lpath helpers; the descriptor is closed when
+// the test ends, or by the returned function.
+func openRoot(t testing.TB, dir string) (lpath, func()) {
+	t.Helper()
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	done := func() { once.Do(func() { unix.Close(fd) }) }
+	t.Cleanup(done)
+	return lpath{dir: fd, base: dir}, done
+}
+
+// mkdirAll makes p's missing directories, 0755, one component at a time:
+// p may be longer than a host path can be.
+func mkdirAll(p lpath) error {
+	rel := ""
+	for _, c := range strings.Split(p.rel, "/") {
+		rel = childPath(rel, c)
+		if err := (lpath{dir: p.dir, base: p.base, rel: rel}).mkdir(0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+			return err
+		}
+	}
+	return nil
+}
+
 // buildLayer creates dir and the entries in it, in order, parents first.
-// Missing parents are made 0755.
+// Missing parents are made 0755. Entries are made relative to dir, so
+// their paths may be as long as the mount's own can be.
 func buildLayer(t testing.TB, dir string, ents []ent) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	root, done := openRoot(t, dir)
+	defer done()
 	for _, e := range ents {
-		p := filepath.Join(dir, e.path)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
+		p := root.child(e.path)
+		if parent := p.parent(); parent.rel != "" {
+			if err := mkdirAll(parent); err != nil {
+				t.Fatal(err)
+			}
 		}
 		var err error
 		switch e.kind {
-		case 'f':
-			err = os.WriteFile(p, []byte(e.data), e.mode)
-		case 's':
-			var f *os.File
-			if f, err = os.Create(p); err == nil {
-				_, err = f.WriteAt([]byte(e.data), 4<<20)
-				f.Close()
+		case 'f', 's':
+			var fd int
+			if fd, err = p.open(unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, uint32(e.mode.Perm())); err == nil {
+				off := int64(0)
+				if e.kind == 's' {
+					off = 4 << 20
+				}
+				_, err = unix.Pwrite(fd, []byte(e.data), off)
+				unix.Close(fd)
 			}
 		case 'd':
-			if err = os.Mkdir(p, e.mode); os.IsExist(err) {
+			if err = p.mkdir(uint32(e.mode.Perm())); errors.Is(err, unix.EEXIST) {
 				err = nil
 			}
 			if err == nil && e.opaque {
-				err = unix.Lsetxattr(p, overlay.OpaqueXattr, []byte(overlay.OpaqueValue), 0)
+				err = p.setxattr(overlay.OpaqueXattr, []byte(overlay.OpaqueValue), 0)
 			}
 		case 'l':
-			err = os.Symlink(e.data, p)
+			err = p.symlink(e.data)
 		case 'w':
-			err = syscall.Mknod(p, syscall.S_IFCHR, 0)
+			err = p.mknod(syscall.S_IFCHR, 0)
 		case 'h':
-			err = os.Link(filepath.Join(dir, e.data), p)
+			err = p.link(root.child(e.data))
 		case 'p':
-			err = syscall.Mkfifo(p, uint32(e.mode))
+			err = p.mknod(syscall.S_IFIFO|uint32(e.mode.Perm()), 0)
 		}
 		if err != nil {
 			t.Fatalf("building %s: %v", p, err)
@@ -92,15 +128,15 @@ func buildLayer(t testing.TB, dir string, ents []ent) {
 			continue
 		}
 		if e.kind != 'l' {
-			if err := os.Chmod(p, e.mode); err != nil {
+			if err := p.chmod(fileMode(e.mode)); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := os.Lchown(p, e.uid, e.gid); err != nil && os.Geteuid() == 0 {
+		if err := p.lchown(e.uid, e.gid); err != nil && os.Geteuid() == 0 {
 			t.Fatal(err)
 		}
 		for k, v := range e.xattrs {
-			if err := unix.Lsetxattr(p, k, []byte(v), 0); err != nil {
+			if err := p.setxattr(k, []byte(v), 0); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -109,10 +145,24 @@ func buildLayer(t testing.TB, dir string, ents []ent) {
 	for _, e := range ents {
 		if !e.mtime.IsZero() {
 			ts := []unix.Timespec{unix.NsecToTimespec(e.mtime.UnixNano()), unix.NsecToTimespec(e.mtime.UnixNano())}
-			p := filepath.Join(dir, e.path)
-			if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			if err := root.child(e.path).utimes(ts); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
+}
+
+// fileMode is m as chmod(2) takes it.
+func fileMode(m os.FileMode) uint32 {
+	mode := uint32(m.Perm())
+	if m&os.ModeSetuid != 0 {
+		mode |= syscall.S_ISUID
+	}
+	if m&os.ModeSetgid != 0 {
+		mode |= syscall.S_ISGID
+	}
+	if m&os.ModeSticky != 0 {
+		mode |= syscall.S_ISVTX
+	}
+	return mode
 }

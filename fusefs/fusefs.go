@@ -30,6 +30,7 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 )
 
 // XattrMode says whether the mount serves extended attributes.
@@ -105,6 +106,7 @@ type union struct {
 	// layers holds the layer directories, top first; layers[0] is the
 	// upper directory when writable is set.
 	layers   []string
+	fds      []int // each layer directory open with O_PATH (at.go)
 	writable bool
 	ldev     []uint64 // st_dev of each layer directory
 	work     string   // private directory on the upper's filesystem
@@ -135,13 +137,18 @@ type union struct {
 	opens atomic.Uint64
 }
 
-func (u *union) upperPath(rel string) string { return u.layerPath(0, rel) }
+func (u *union) upperPath(rel string) lpath { return u.layerPath(0, rel) }
 
-func (u *union) layerPath(layer int, rel string) string {
-	if rel == "" {
-		return u.layers[layer]
+func (u *union) layerPath(layer int, rel string) lpath {
+	return lpath{dir: u.fds[layer], base: u.layers[layer], rel: rel}
+}
+
+// closeLayers closes the layer directories' descriptors.
+func (u *union) closeLayers() {
+	for _, fd := range u.fds {
+		syscall.Close(fd)
 	}
-	return u.layers[layer] + "/" + rel
+	u.fds = nil
 }
 
 // vino turns a layer file's device and inode into the mount's inode number.
@@ -186,12 +193,12 @@ func (u *union) layerIno(st *syscall.Stat_t) uint64 {
 }
 
 // tmpName returns a fresh name in the work directory.
-func (u *union) tmpName() string {
+func (u *union) tmpName() lpath {
 	u.inoMu.Lock()
 	u.tmpSeq++
 	n := u.tmpSeq
 	u.inoMu.Unlock()
-	return fmt.Sprintf("%s/#nook.%d.%d", u.work, os.Getpid(), n)
+	return abs(fmt.Sprintf("%s/#nook.%d.%d", u.work, os.Getpid(), n))
 }
 
 // Server is a mounted union.
@@ -206,6 +213,7 @@ type Server struct {
 func (s *Server) Wait() {
 	s.srv.Wait()
 	s.u.reads.closeAll()
+	s.u.closeLayers()
 }
 
 // Unmount unmounts the union; Wait returns afterwards.
@@ -282,16 +290,21 @@ func newUnion(lowers []string, upper, work string, opts Options) (*union, error)
 		lowers = append([]string{upper}, lowers...)
 	}
 	for _, d := range lowers {
-		abs, err := filepath.Abs(d)
+		dir, err := filepath.Abs(d)
 		if err != nil {
 			return nil, fmt.Errorf("resolving layer %s: %w", d, err)
 		}
-		if fi, err := os.Stat(abs); err != nil {
+		if fi, err := os.Stat(dir); err != nil {
 			return nil, fmt.Errorf("layer %s: %w: %w", d, ErrBadLayout, err)
 		} else if !fi.IsDir() {
 			return nil, fmt.Errorf("layer %s is not a directory: %w", d, ErrBadLayout)
 		}
-		u.layers = append(u.layers, abs)
+		fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			u.closeLayers()
+			return nil, fmt.Errorf("opening layer %s: %w: %w", d, ErrBadLayout, err)
+		}
+		u.layers, u.fds = append(u.layers, dir), append(u.fds, fd)
 	}
 	if u.timeout <= 0 {
 		u.timeout = defaultTimeout

@@ -45,14 +45,14 @@ func TestCopyUpPreserves(t *testing.T) {
 	if up.Mode != before.Mode || up.Uid != 1000 || up.Gid != 1001 || up.Mtim != before.Mtim {
 		t.Errorf("copied file: mode %o owner %d:%d mtime %v; want %o 1000:1001 %v", up.Mode, up.Uid, up.Gid, up.Mtim, before.Mode, before.Mtim)
 	}
-	if v, _ := getXattr(l.upper+"/d/f", "user.a", make([]byte, 16)); string(v) != "b" {
+	if v, _ := getXattr(abs(l.upper+"/d/f"), "user.a", make([]byte, 16)); string(v) != "b" {
 		t.Errorf("xattr user.a of the copy = %q, want b", v)
 	}
 	ud := lstat(t, l.upper+"/d")
 	if ud.Mode != beforeDir.Mode || ud.Uid != 1000 || ud.Mtim.Sec != t0.Unix() {
 		t.Errorf("copied parent: mode %o owner %d mtime %d", ud.Mode, ud.Uid, ud.Mtim.Sec)
 	}
-	if v, _ := getXattr(l.upper+"/d", "user.dir", make([]byte, 16)); string(v) != "1" {
+	if v, _ := getXattr(abs(l.upper+"/d"), "user.dir", make([]byte, 16)); string(v) != "1" {
 		t.Errorf("xattr user.dir of the copied parent = %q", v)
 	}
 	us := lstat(t, l.upper+"/d/sparse")

@@ -3,10 +3,9 @@ package fusefs
 import (
 	"crypto/sha256"
 	"fmt"
-	"io/fs"
+	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -137,29 +136,36 @@ func mountKernel(t testing.TB, l *layout) func() {
 
 // tree describes every entry under root: path -> type, mode, owner, size,
 // content digest or link target, user xattrs; whiteouts and opaque markers
-// are shown as such (they only appear when root is a layer directory).
+// are shown as such (they only appear when root is a layer directory). It
+// walks relative to root, so paths may be as long as a mount's can be.
 func tree(t testing.TB, root string, links bool) map[string]string {
 	t.Helper()
+	top, done := openRoot(t, root)
+	defer done()
 	out := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
+	var walk func(p lpath)
+	walk = func(p lpath) {
 		var st syscall.Stat_t
-		if err := syscall.Lstat(p, &st); err != nil {
-			return err
+		if err := p.lstat(&st); err != nil {
+			t.Fatalf("walking %s: %v", p, err)
 		}
-		out[rel] = describe(t, p, &st, links)
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("walking %s: %v", root, err)
+		out[p.name()] = describe(t, p, &st, links)
+		if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+			return
+		}
+		ents, err := readDir(p)
+		if err != nil {
+			t.Fatalf("walking %s: %v", p, err)
+		}
+		for _, e := range ents {
+			walk(p.child(e.Name))
+		}
 	}
+	walk(top)
 	return out
 }
 
-func describe(t testing.TB, p string, st *syscall.Stat_t, links bool) string {
+func describe(t testing.TB, p lpath, st *syscall.Stat_t, links bool) string {
 	var b strings.Builder
 	switch st.Mode & syscall.S_IFMT {
 	case syscall.S_IFDIR:
@@ -168,7 +174,7 @@ func describe(t testing.TB, p string, st *syscall.Stat_t, links bool) string {
 			b.WriteString(" opaque")
 		}
 	case syscall.S_IFREG:
-		data, err := os.ReadFile(p)
+		data, err := readAll(p)
 		if err != nil {
 			t.Fatalf("reading %s: %v", p, err)
 		}
@@ -177,7 +183,7 @@ func describe(t testing.TB, p string, st *syscall.Stat_t, links bool) string {
 			fmt.Fprintf(&b, " nlink=%d", st.Nlink)
 		}
 	case syscall.S_IFLNK:
-		target, _ := os.Readlink(p)
+		target, _ := readlink(p)
 		fmt.Fprintf(&b, "symlink %s", target)
 	case syscall.S_IFCHR:
 		if st.Rdev == 0 {
@@ -207,45 +213,62 @@ func describe(t testing.TB, p string, st *syscall.Stat_t, links bool) string {
 	return b.String()
 }
 
+// readAll reads the regular file p.
+func readAll(p lpath) ([]byte, error) {
+	fd, err := p.open(unix.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), p.String())
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
 // merged computes offline what a union of the layer directories (top
 // first) shows, as an export would read it: the upper directory must hold
 // every change, no mount involved.
 func merged(t testing.TB, layers []string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	var walk func(rel string, dirs []string)
-	walk = func(rel string, dirs []string) {
+	var roots []lpath
+	for _, l := range layers {
+		r, done := openRoot(t, l)
+		defer done()
+		roots = append(roots, r)
+	}
+	var walk func(rel string, dirs []int)
+	walk = func(rel string, dirs []int) {
 		seen := map[string]bool{}
 		for _, d := range dirs {
-			ents, err := os.ReadDir(filepath.Join(d, rel))
+			ents, err := readDir(roots[d].child(rel))
 			if err != nil {
 				continue
 			}
 			for _, e := range ents {
-				if seen[e.Name()] {
+				if seen[e.Name] {
 					continue
 				}
-				seen[e.Name()] = true
-				crel := filepath.Join(rel, e.Name())
+				seen[e.Name] = true
+				crel := childPath(rel, e.Name)
 				var st syscall.Stat_t
-				p := filepath.Join(d, crel)
-				if err := syscall.Lstat(p, &st); err != nil {
+				p := roots[d].child(crel)
+				if err := p.lstat(&st); err != nil {
 					t.Fatal(err)
 				}
 				if isWhiteout(&st) {
 					continue
 				}
 				out[crel] = strings.Replace(describe(t, p, &st, false), " opaque", "", 1)
-				if !e.IsDir() {
+				if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
 					continue
 				}
 				// The directory merges with the ones below until one is
 				// opaque or a non-directory/whiteout stops it.
-				var sub []string
-				for _, d2 := range dirs[indexOf(dirs, d):] {
+				var sub []int
+				for d2 := d; d2 < len(roots); d2++ {
 					var st2 syscall.Stat_t
-					p2 := filepath.Join(d2, crel)
-					if syscall.Lstat(p2, &st2) != nil {
+					p2 := roots[d2].child(crel)
+					if p2.lstat(&st2) != nil {
 						continue
 					}
 					if st2.Mode&syscall.S_IFMT != syscall.S_IFDIR {
@@ -260,17 +283,12 @@ func merged(t testing.TB, layers []string) map[string]string {
 			}
 		}
 	}
-	walk("", layers)
-	return out
-}
-
-func indexOf(s []string, v string) int {
-	for i, x := range s {
-		if x == v {
-			return i
-		}
+	all := make([]int, len(roots))
+	for i := range roots {
+		all[i] = i
 	}
-	return -1
+	walk("", all)
+	return out
 }
 
 // diffTrees reports the differences between two tree descriptions.

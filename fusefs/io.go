@@ -92,7 +92,7 @@ func (n *node) ioFd(f gofs.FileHandle, write bool) (fd int, done func(), errno s
 			u.mu.RLock()
 			defer u.mu.RUnlock()
 			layer, p := n.top(), n.realPath()
-			fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
+			fd, err := p.open(syscall.O_RDONLY|syscall.O_NOFOLLOW, 0)
 			if err != nil {
 				return -1, 0, u.hostErr("open", p, err)
 			}
@@ -123,7 +123,7 @@ func (n *node) openLocked(write bool) (fd int, errno syscall.Errno, ok bool) {
 		return -1, 0, false
 	}
 	p := n.realPath()
-	fd, err := syscall.Open(p, syscall.O_WRONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
+	fd, err := p.open(syscall.O_WRONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return -1, u.hostErr("open", p, err), true
 	}
@@ -215,10 +215,10 @@ func (n *node) orphanChild(name string, l *loc) {
 		bits = orphanLower
 	}
 	// O_NONBLOCK: never wait for a lease to break with u.mu held.
-	fd, err := syscall.Open(p, flags|syscall.O_CLOEXEC|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	fd, err := p.open(flags|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil && bits == orphanWritable {
 		bits = 0
-		fd, err = syscall.Open(p, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+		fd, err = p.open(syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	}
 	if err != nil {
 		u.log.Debug("cannot keep the data of an unlinked file", "path", p, "err", err)

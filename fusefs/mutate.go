@@ -19,7 +19,7 @@ import (
 // upperWhiteout reports whether the upper layer holds a whiteout at rel.
 func (u *union) upperWhiteout(rel string) bool {
 	var st syscall.Stat_t
-	return syscall.Lstat(u.upperPath(rel), &st) == nil && isWhiteout(&st)
+	return u.upperPath(rel).lstat(&st) == nil && isWhiteout(&st)
 }
 
 // lowerHas reports what the layers below the upper (of the parent's dirs)
@@ -30,7 +30,7 @@ func (u *union) lowerHas(dirs []int32, rel string) (entry, any bool) {
 			continue
 		}
 		var st syscall.Stat_t
-		if err := syscall.Lstat(u.layerPath(int(l), rel), &st); err != nil {
+		if err := u.layerPath(int(l), rel).lstat(&st); err != nil {
 			if err == syscall.ENOENT || err == syscall.ENOTDIR {
 				continue
 			}
@@ -44,10 +44,10 @@ func (u *union) lowerHas(dirs []int32, rel string) (entry, any bool) {
 // owner returns the owner of an entry created by the caller in the upper
 // directory dir: the caller's ids, or the directory's group when it is
 // setgid (also inherited by directories).
-func (u *union) owner(ctx context.Context, dir string) (uid, gid int, sgid bool) {
+func (u *union) owner(ctx context.Context, dir lpath) (uid, gid int, sgid bool) {
 	uid, gid = callerIDs(ctx)
 	var st syscall.Stat_t
-	if syscall.Stat(dir, &st) == nil && st.Mode&syscall.S_ISGID != 0 {
+	if dir.stat(&st) == nil && st.Mode&syscall.S_ISGID != 0 {
 		gid, sgid = int(st.Gid), true
 	}
 	return uid, gid, sgid
@@ -77,18 +77,18 @@ const (
 // its own directory for a caller with the server's ids, costs one lstat:
 // the host already made it so, setgid directories included. An entry made
 // in the work directory gets what its directory dir would give it.
-func (u *union) own(ctx context.Context, dir, p string, mode uint32, k entryKind, st *syscall.Stat_t) error {
-	if err := syscall.Lstat(p, st); err != nil {
+func (u *union) own(ctx context.Context, dir, p lpath, mode uint32, k entryKind, st *syscall.Stat_t) error {
+	if err := p.lstat(st); err != nil {
 		return err
 	}
 	changed := false
 	uid, gid := callerIDs(ctx)
 	sgid := k == kindDir && st.Mode&syscall.S_ISGID != 0 // set by the host from a setgid dir
-	if parentOf(p) != dir || int(st.Uid) != uid || int(st.Gid) != gid {
+	if p.dir != dir.dir || parentOf(p.rel) != dir.rel || int(st.Uid) != uid || int(st.Gid) != gid {
 		uid, gid, sgid = u.owner(ctx, dir)
 		sgid = sgid && k == kindDir
 		if int(st.Uid) != uid || int(st.Gid) != gid {
-			if err := os.Lchown(p, uid, gid); err != nil && uid != os.Geteuid() {
+			if err := p.lchown(uid, gid); err != nil && uid != os.Geteuid() {
 				// Without privilege (a plain user's mount), or an id outside
 				// the namespace: the entry stays the server's, as with any
 				// FUSE fs.
@@ -103,14 +103,14 @@ func (u *union) own(ctx context.Context, dir, p string, mode uint32, k entryKind
 			want |= syscall.S_ISGID
 		}
 		if changed || st.Mode&0o7777 != want {
-			if err := syscall.Chmod(p, want); err != nil {
+			if err := p.chmod(want); err != nil {
 				return err
 			}
 			changed = true
 		}
 	}
 	if changed {
-		return syscall.Lstat(p, st)
+		return p.lstat(st)
 	}
 	return nil
 }
@@ -119,7 +119,7 @@ func (u *union) own(ctx context.Context, dir, p string, mode uint32, k entryKind
 // must fail with EEXIST if anything is there. A whiteout there is replaced
 // atomically: the entry is made complete in the work directory, then
 // renamed over it. moved reports that route: the entry's ctime changed.
-func (u *union) place(rel string, mk func(p string) error) (moved bool, err error) {
+func (u *union) place(rel string, mk func(p lpath) error) (moved bool, err error) {
 	dst := u.upperPath(rel)
 	// The kernel creates only names the union lacks, so in the upper layer
 	// there is nothing or a whiteout: try the direct way first.
@@ -128,11 +128,11 @@ func (u *union) place(rel string, mk func(p string) error) (moved bool, err erro
 	}
 	tmp := u.tmpName()
 	if err := mk(tmp); err != nil {
-		_ = os.Remove(tmp)
+		_ = tmp.unlink()
 		return true, err
 	}
-	if err := syscall.Rename(tmp, dst); err != nil {
-		_ = os.Remove(tmp)
+	if err := tmp.rename(dst, 0); err != nil {
+		_ = tmp.unlink()
 		return true, err
 	}
 	return true, nil
@@ -146,7 +146,7 @@ func (n *node) created(ctx context.Context, rel string, st *syscall.Stat_t, out 
 		l.st = *st
 	} else {
 		p := n.un().upperPath(rel)
-		if err := syscall.Lstat(p, &l.st); err != nil {
+		if err := p.lstat(&l.st); err != nil {
 			return nil, n.un().hostErr("stat", p, err)
 		}
 	}
@@ -189,8 +189,8 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	u, rel := n.un(), childPath(dir, name)
 	fd := -1
 	var st syscall.Stat_t
-	moved, err := u.place(rel, func(p string) error {
-		f, err := syscall.Open(p, int(flags&^syscall.O_DIRECT)|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC, mode&0o7777)
+	moved, err := u.place(rel, func(p lpath) error {
+		f, err := p.open(int(flags&^syscall.O_DIRECT)|syscall.O_CREAT|syscall.O_EXCL, mode&0o7777)
 		if err != nil {
 			return err
 		}
@@ -225,7 +225,7 @@ func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse
 	u, dp := n.un(), n.un().upperPath(dir)
 	// O_RDWR whatever the caller asked: the orphan must be writable.
 	open := int(flags&^(syscall.O_ACCMODE|syscall.O_DIRECT|syscall.O_APPEND|syscall.O_CREAT|syscall.O_EXCL)) | syscall.O_RDWR | syscall.O_CLOEXEC
-	fd, err := unix.Open(dp, open|unix.O_TMPFILE, mode&0o7777)
+	fd, err := dp.open(open|unix.O_TMPFILE, mode&0o7777)
 	if err != nil {
 		return nil, nil, 0, u.hostErr("tmpfile", dp, err)
 	}
@@ -249,7 +249,7 @@ func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse
 }
 
 // ownFd is own for the open file fd of a new entry in upper directory dir.
-func (u *union) ownFd(ctx context.Context, dir string, fd int, mode uint32, st *syscall.Stat_t) error {
+func (u *union) ownFd(ctx context.Context, dir lpath, fd int, mode uint32, st *syscall.Stat_t) error {
 	if err := syscall.Fstat(fd, st); err != nil {
 		return err
 	}
@@ -285,8 +285,8 @@ func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, 
 	defer n.un().mu.Unlock()
 	u, rel := n.un(), childPath(dir, name)
 	var st syscall.Stat_t
-	moved, err := u.place(rel, func(p string) error {
-		if err := syscall.Mknod(p, mode, int(dev)); err != nil {
+	moved, err := u.place(rel, func(p lpath) error {
+		if err := p.mknod(mode, int(dev)); err != nil {
 			return err
 		}
 		return u.own(ctx, u.upperPath(dir), p, mode, kindFile, &st)
@@ -307,8 +307,8 @@ func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.Entry
 	defer n.un().mu.Unlock()
 	u, rel := n.un(), childPath(dir, name)
 	var st syscall.Stat_t
-	moved, err := u.place(rel, func(p string) error {
-		if err := syscall.Symlink(target, p); err != nil {
+	moved, err := u.place(rel, func(p lpath) error {
+		if err := p.symlink(target); err != nil {
 			return err
 		}
 		return u.own(ctx, u.upperPath(dir), p, 0, kindLink, &st)
@@ -332,15 +332,15 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 		return nil, errno
 	}
 	u, rel := n.un(), childPath(dir, name)
-	link := func(p string) error { return syscall.Link(u.upperPath(tn.path()), p) }
+	link := func(p lpath) error { return p.link(u.upperPath(tn.path())) }
 	if o := tn.orphan.Load(); o != 0 {
 		if (o-1)&orphanWritable == 0 {
 			return nil, syscall.ENOENT // whited out: linkat(2) of a deleted file
 		}
 		// An O_TMPFILE file, or one unlinked while open: link its data.
 		fdPath := fmt.Sprintf("/proc/self/fd/%d", (o-1)>>2)
-		link = func(p string) error {
-			return unix.Linkat(unix.AT_FDCWD, fdPath, unix.AT_FDCWD, p, unix.AT_SYMLINK_FOLLOW)
+		link = func(p lpath) error {
+			return unix.Linkat(unix.AT_FDCWD, fdPath, p.dir, p.name(), unix.AT_SYMLINK_FOLLOW)
 		}
 	}
 	if _, err := u.place(rel, link); err != nil {
@@ -362,7 +362,7 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 	wh := u.upperWhiteout(rel)
 	_, below := u.lowerHas(n.merged(), rel)
 	if !wh && !below {
-		if err := syscall.Mkdir(dst, mode&0o7777); err != nil {
+		if err := dst.mkdir(mode & 0o7777); err != nil {
 			return nil, u.hostErr("mkdir", rel, err)
 		}
 		var st syscall.Stat_t
@@ -374,23 +374,23 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 	// Something of that name existed below: the new directory must not
 	// show its old entries, so it is opaque from the start.
 	tmp := u.tmpName()
-	err := syscall.Mkdir(tmp, mode&0o7777)
+	err := tmp.mkdir(mode & 0o7777)
 	if err == nil {
 		var st syscall.Stat_t
 		err = u.own(ctx, u.upperPath(dir), tmp, mode, kindDir, &st)
 	}
 	if err == nil {
-		err = unix.Lsetxattr(tmp, overlay.OpaqueXattr, []byte(overlay.OpaqueValue), 0)
+		err = tmp.setxattr(overlay.OpaqueXattr, []byte(overlay.OpaqueValue), 0)
 	}
 	if err == nil && wh {
-		if err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dst, unix.RENAME_EXCHANGE); err == nil {
-			err = syscall.Unlink(tmp) // the whiteout
+		if err = tmp.rename(dst, unix.RENAME_EXCHANGE); err == nil {
+			err = tmp.unlink() // the whiteout
 		}
 	} else if err == nil {
-		err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dst, unix.RENAME_NOREPLACE)
+		err = tmp.rename(dst, unix.RENAME_NOREPLACE)
 	}
 	if err != nil {
-		_ = os.RemoveAll(tmp)
+		_ = tmp.removeAll()
 		return nil, u.hostErr("mkdir", rel, err)
 	}
 	return n.created(ctx, rel, nil, out)
@@ -401,23 +401,23 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 func (u *union) whiteout(rel string) error {
 	dst := u.upperPath(rel)
 	var st syscall.Stat_t
-	if err := syscall.Lstat(dst, &st); err == syscall.ENOENT {
-		return syscall.Mknod(dst, syscall.S_IFCHR, 0)
+	if err := dst.lstat(&st); err == syscall.ENOENT {
+		return dst.mknod(syscall.S_IFCHR, 0)
 	} else if err != nil {
 		return err
 	}
 	tmp := u.tmpName()
-	if err := syscall.Mknod(tmp, syscall.S_IFCHR, 0); err != nil {
+	if err := tmp.mknod(syscall.S_IFCHR, 0); err != nil {
 		return err
 	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
-		return syscall.Rename(tmp, dst)
+		return tmp.rename(dst, 0)
 	}
-	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dst, unix.RENAME_EXCHANGE); err != nil {
-		_ = os.Remove(tmp)
+	if err := tmp.rename(dst, unix.RENAME_EXCHANGE); err != nil {
+		_ = tmp.unlink()
 		return err
 	}
-	return os.RemoveAll(tmp) // the old directory, holding only whiteouts
+	return tmp.removeAll() // the old directory, holding only whiteouts
 }
 
 var _ = (gofs.NodeUnlinker)((*node)(nil))
@@ -465,10 +465,10 @@ func (n *node) remove(name string, isDir bool) syscall.Errno {
 			return u.hostErr("whiteout", rel, err)
 		}
 	} else if isDir {
-		if err := os.RemoveAll(u.upperPath(rel)); err != nil { // only whiteouts inside
+		if err := u.upperPath(rel).removeAll(); err != nil { // only whiteouts inside
 			return u.hostErr("rmdir", rel, err)
 		}
-	} else if err := syscall.Unlink(u.upperPath(rel)); err != nil {
+	} else if err := u.upperPath(rel).unlink(); err != nil {
 		return u.hostErr("unlink", rel, err)
 	}
 	if inUpper && l.st.Nlink <= 1 {

@@ -81,9 +81,9 @@ type loc struct {
 func (r *rootNode) init() error {
 	u := r.u
 	var dirs []int32
-	for i, l := range u.layers {
+	for i := range u.layers {
 		var st syscall.Stat_t
-		if err := syscall.Stat(l, &st); err != nil {
+		if err := syscall.Fstat(u.fds[i], &st); err != nil {
 			return err
 		}
 		dirs = append(dirs, int32(i))
@@ -111,12 +111,12 @@ func childPath(dir, name string) string {
 // inUpper reports whether the node's top copy is in the upper layer.
 func (n *node) inUpper() bool { return n.un().writable && n.top() == 0 }
 
-// realPath is the host path of the node's top copy.
-func (n *node) realPath() string { return n.un().layerPath(int(n.top()), n.path()) }
+// realPath is the node's top copy in its layer.
+func (n *node) realPath() lpath { return n.un().layerPath(int(n.top()), n.path()) }
 
-func isOpaque(p string) bool {
+func isOpaque(p lpath) bool {
 	var b [4]byte
-	sz, err := unix.Lgetxattr(p, overlay.OpaqueXattr, b[:])
+	sz, err := p.getxattr(overlay.OpaqueXattr, b[:])
 	return err == nil && sz == 1 && b[0] == 'y'
 }
 
@@ -133,7 +133,7 @@ func (u *union) resolve(layers []int32, rel string) (loc, syscall.Errno) {
 	for _, l := range layers {
 		var st syscall.Stat_t
 		p := u.layerPath(int(l), rel)
-		if err := syscall.Lstat(p, &st); err != nil {
+		if err := p.lstat(&st); err != nil {
 			if err == syscall.ENOENT || err == syscall.ENOTDIR {
 				continue
 			}
@@ -165,7 +165,8 @@ func (u *union) resolve(layers []int32, rel string) (loc, syscall.Errno) {
 
 // hostErr turns an unexpected error from a layer into an errno, logging the
 // ones that are not the caller's fault.
-func (u *union) hostErr(op, p string, err error) syscall.Errno {
+// p is a path or an lpath.
+func (u *union) hostErr(op string, p any, err error) syscall.Errno {
 	var e syscall.Errno
 	if errors.As(err, &e) {
 		switch e {
@@ -228,7 +229,7 @@ func (n *node) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut
 	defer u.mu.RUnlock()
 	var st syscall.Stat_t
 	var err error
-	p := ""
+	var p lpath
 	if fh, ok := f.(*file); ok && (fh.upper || !n.inUpper()) {
 		// An open file may be unlinked: ask its descriptor. A descriptor
 		// opened below before a copy-up is stale: ask the path.
@@ -240,7 +241,7 @@ func (n *node) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut
 		}
 	} else {
 		p = n.realPath()
-		err = syscall.Lstat(p, &st)
+		err = p.lstat(&st)
 	}
 	if err != nil {
 		return u.hostErr("stat", p, err)
@@ -258,7 +259,7 @@ func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 	p := n.realPath()
 	buf := make([]byte, 256)
 	for {
-		sz, err := syscall.Readlink(p, buf)
+		sz, err := p.readlink(buf)
 		if err != nil {
 			return nil, u.hostErr("readlink", p, err)
 		}
@@ -305,7 +306,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	u.mu.RLock()
 	p, upper := n.realPath(), n.inUpper()
 	flags &^= syscall.O_CREAT | syscall.O_EXCL | syscall.O_NOCTTY | syscall.O_DIRECT
-	fd, err := syscall.Open(p, int(flags)|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
+	fd, err := p.open(int(flags)|syscall.O_NOFOLLOW, 0)
 	u.mu.RUnlock()
 	if err != nil {
 		return nil, 0, u.hostErr("open", p, err)
@@ -350,7 +351,7 @@ func (u *union) list(layers []int32, rel string, dots bool) ([]fuse.DirEntry, sy
 			}
 			if e.Mode == 0 || e.Mode == syscall.S_IFCHR {
 				var st syscall.Stat_t
-				if err := syscall.Lstat(p+"/"+e.Name, &st); err != nil {
+				if err := p.child(e.Name).lstat(&st); err != nil {
 					continue // gone meanwhile
 				}
 				if isWhiteout(&st) {
@@ -367,8 +368,8 @@ func (u *union) list(layers []int32, rel string, dots bool) ([]fuse.DirEntry, sy
 
 // readDir reads the entries of directory p (without "." and "..") with
 // their type and layer inode number.
-func readDir(p string) ([]fuse.DirEntry, error) {
-	fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+func readDir(p lpath) ([]fuse.DirEntry, error) {
+	fd, err := p.open(syscall.O_RDONLY|syscall.O_DIRECTORY, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package fusefs
 
 import (
 	"context"
-	"os"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -57,7 +56,7 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 		}
 		if dl.layer == 0 {
 			// Only whiteouts remain in it; rename(2) wants it empty.
-			if err := emptyDir(u.upperPath(dstRel)); err != nil {
+			if err := u.upperPath(dstRel).emptyDir(); err != nil {
 				return u.hostErr("rename", dstRel, err)
 			}
 		}
@@ -70,18 +69,18 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 	srcP, dstP := u.upperPath(srcRel), u.upperPath(dstRel)
 	if src.IsDir() && dstBelow {
 		// Lower entries under the new name must stay hidden.
-		if err := unix.Lsetxattr(srcP, overlay.OpaqueXattr, []byte(overlay.OpaqueValue), 0); err != nil {
+		if err := srcP.setxattr(overlay.OpaqueXattr, []byte(overlay.OpaqueValue), 0); err != nil {
 			return u.hostErr("marking opaque", srcRel, err)
 		}
 	}
 	if src.IsDir() && u.upperWhiteout(dstRel) {
 		// A directory cannot replace the whiteout; swap them instead and
 		// keep the whiteout at the old name if it hides something there.
-		if err := unix.Renameat2(unix.AT_FDCWD, srcP, unix.AT_FDCWD, dstP, unix.RENAME_EXCHANGE); err != nil {
+		if err := srcP.rename(dstP, unix.RENAME_EXCHANGE); err != nil {
 			return u.hostErr("rename", srcRel, err)
 		}
 		if !srcBelow {
-			if err := syscall.Unlink(srcP); err != nil {
+			if err := srcP.unlink(); err != nil {
 				return u.hostErr("rename", srcRel, err)
 			}
 		}
@@ -109,19 +108,19 @@ func (n *node) prepareMove(name string) (*node, syscall.Errno) {
 
 // renameUpper renames within the upper layer, leaving a whiteout at the old
 // name in the same step when something below must stay hidden.
-func (u *union) renameUpper(srcP, dstP string, whiteout bool) error {
+func (u *union) renameUpper(srcP, dstP lpath, whiteout bool) error {
 	if !whiteout {
-		return syscall.Rename(srcP, dstP)
+		return srcP.rename(dstP, 0)
 	}
-	err := unix.Renameat2(unix.AT_FDCWD, srcP, unix.AT_FDCWD, dstP, unix.RENAME_WHITEOUT)
+	err := srcP.rename(dstP, unix.RENAME_WHITEOUT)
 	if err != syscall.EINVAL && err != syscall.EPERM {
 		return err
 	}
 	// No RENAME_WHITEOUT here (old kernel, or the filesystem lacks it).
-	if err := syscall.Rename(srcP, dstP); err != nil {
+	if err := srcP.rename(dstP, 0); err != nil {
 		return err
 	}
-	return syscall.Mknod(srcP, syscall.S_IFCHR, 0)
+	return srcP.mknod(syscall.S_IFCHR, 0)
 }
 
 // exchange swaps two existing entries (RENAME_EXCHANGE).
@@ -134,27 +133,13 @@ func (n *node) exchange(src *node, srcRel string, np *node, newName, dstRel stri
 	for _, e := range []*node{src, dst} {
 		if e.IsDir() {
 			p := u.upperPath(e.path())
-			if err := unix.Lsetxattr(p, overlay.OpaqueXattr, []byte(overlay.OpaqueValue), 0); err != nil {
+			if err := p.setxattr(overlay.OpaqueXattr, []byte(overlay.OpaqueValue), 0); err != nil {
 				return u.hostErr("marking opaque", p, err)
 			}
 		}
 	}
-	if err := unix.Renameat2(unix.AT_FDCWD, u.upperPath(srcRel), unix.AT_FDCWD, u.upperPath(dstRel), unix.RENAME_EXCHANGE); err != nil {
+	if err := u.upperPath(srcRel).rename(u.upperPath(dstRel), unix.RENAME_EXCHANGE); err != nil {
 		return u.hostErr("exchange", srcRel, err)
 	}
 	return 0
-}
-
-// emptyDir removes everything inside directory p.
-func emptyDir(p string) error {
-	ents, err := os.ReadDir(p)
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		if err := os.RemoveAll(p + "/" + e.Name()); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -134,6 +134,38 @@ func semCases() []semCase {
 			must(t, os.Chmod(m+"/g/f", 0o4755))
 			must(t, os.Mkdir(m+"/g/sub", 0o777))
 		}},
+		// A path of 4,095 bytes relative to the mount's root, the most the
+		// kernel passes, works whatever the length of the layers' own
+		// directories: in a lower layer (copy-up of the file and its 15
+		// parents, whiteout, link) and in the upper one.
+		{name: "4095-byte paths in a lower", lowers: [][]ent{{F(long('l'), "lower"), F(long('u'), "gone"), F(long('k'), "kept")}},
+			op: func(t *testing.T, m string) {
+				inMount(t, m, func(root lpath) {
+					var st syscall.Stat_t
+					must(t, root.child(long('k')).lstat(&st))
+					appendAt(t, root.child(long('l')), " more")
+					must(t, root.child(long('l')).setxattr("user.x", []byte("1"), 0))
+					createAt(t, root.child(long('n')), "new")
+					must(t, root.child(long('m')).mkdir(0o755))
+					must(t, root.child(long('s')).symlink("target"))
+					must(t, root.child(long('n')).rename(root.child(long('r')), 0))
+					must(t, root.child(long('u')).unlink())
+					must(t, root.child(long('h')).link(root.child(long('k'))))
+					must(t, root.child(long('k')).chmod(0o600))
+				})
+			}, check: wantView(map[string]string{long('l'): "", long('k'): "", long('r'): "", long('m'): "", long('s'): "", long('h'): ""},
+				long('n'), long('u'))},
+		{name: "4095-byte paths in the upper", lowers: [][]ent{{F("x", "x")}},
+			upper: []ent{F(long('a'), "upper a"), F(long('b'), "upper b"), D(long('d'))},
+			op: func(t *testing.T, m string) {
+				inMount(t, m, func(root lpath) {
+					must(t, root.child(long('a')).rename(root.child(long('c')), 0))
+					must(t, root.child(long('c')).truncate(2))
+					must(t, root.child(long('b')).unlink())
+					must(t, root.child(long('d')).rmdir())
+					createAt(t, root.child(long('e')), "e")
+				})
+			}, check: wantView(map[string]string{long('c'): "", long('e'): ""}, long('a'), long('b'), long('d'))},
 		// chown of a new entry to its creator clears setuid bits: the mode
 		// must be set again afterwards.
 		{name: "setuid file created by another user", lowers: [][]ent{{D("w").Mode(0o777)}},
@@ -150,6 +182,44 @@ func semCases() []semCase {
 				must(t, os.Symlink("f", m+"/g/d/l"))
 			}},
 	}
+}
+
+// long is a path of 4,095 bytes: 15 directories and a file, each name 255
+// bytes (the most a name may have), the file's made of c.
+func long(c byte) string {
+	var parts []string
+	for i := range 15 {
+		parts = append(parts, strings.Repeat(string(rune('A'+i)), 255))
+	}
+	return strings.Join(append(parts, strings.Repeat(string(c), 255)), "/")
+}
+
+// inMount runs f with the mount's root open, for paths relative to it:
+// as long as a path may be, longer than one that names the mount too.
+// The descriptor is closed before the mount goes.
+func inMount(t *testing.T, m string, f func(root lpath)) {
+	t.Helper()
+	root, done := openRoot(t, m)
+	defer done()
+	f(root)
+}
+
+func appendAt(t *testing.T, p lpath, s string) {
+	t.Helper()
+	fd, err := p.open(unix.O_WRONLY|unix.O_APPEND, 0)
+	must(t, err)
+	_, err = unix.Write(fd, []byte(s))
+	must(t, err)
+	must(t, unix.Close(fd))
+}
+
+func createAt(t *testing.T, p lpath, s string) {
+	t.Helper()
+	fd, err := p.open(unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o644)
+	must(t, err)
+	_, err = unix.Write(fd, []byte(s))
+	must(t, err)
+	must(t, unix.Close(fd))
 }
 
 // createAs creates file p with open(2) mode as uid:gid: with the fsuid
@@ -259,9 +329,9 @@ func copyTreeForMv(src, dst string) error {
 			if err := os.Chmod(d, fi.Mode()&os.ModePerm|fi.Mode()&(os.ModeSetuid|os.ModeSetgid|os.ModeSticky)); err != nil {
 				return err
 			}
-			names, _ := listXattrs(p)
+			names, _ := listXattrs(abs(p))
 			for _, n := range names {
-				v, _ := getXattr(p, n, make([]byte, 256))
+				v, _ := getXattr(abs(p), n, make([]byte, 256))
 				_ = unix.Lsetxattr(d, n, v, 0)
 			}
 		}

@@ -18,8 +18,8 @@ func (u *union) wantXattrs(m XattrMode, known func(string) (bool, bool)) (bool, 
 	case XattrsOff:
 		return false, nil
 	}
-	var scan []string
-	for _, l := range u.layers {
+	var scan []lpath
+	for i, l := range u.layers {
 		if known != nil {
 			if has, ok := known(l); ok {
 				if has {
@@ -29,7 +29,7 @@ func (u *union) wantXattrs(m XattrMode, known func(string) (bool, bool)) (bool, 
 				continue
 			}
 		}
-		scan = append(scan, l)
+		scan = append(scan, u.layerPath(i, ""))
 	}
 	found, err := carriesXattrs(scan)
 	if found != "" {
@@ -45,8 +45,8 @@ const scanWorkers = 4
 // carriesXattrs returns the path of an entry under one of dirs with an
 // xattr other than the overlay markers, or "" if there is none. It stops
 // at the first one found.
-func carriesXattrs(dirs []string) (string, error) {
-	s := &xattrScan{todo: append([]string(nil), dirs...)}
+func carriesXattrs(dirs []lpath) (string, error) {
+	s := &xattrScan{todo: append([]lpath(nil), dirs...)}
 	s.cond = sync.NewCond(&s.mu)
 	var wg sync.WaitGroup
 	for range scanWorkers {
@@ -67,8 +67,8 @@ func carriesXattrs(dirs []string) (string, error) {
 type xattrScan struct {
 	mu    sync.Mutex
 	cond  *sync.Cond
-	todo  []string // directories to read
-	busy  int      // directories being read
+	todo  []lpath // directories to read
+	busy  int     // directories being read
 	found string
 	err   error
 }
@@ -108,22 +108,22 @@ func (s *xattrScan) work() {
 }
 
 // scanDir checks dir itself and its entries, returning its subdirectories.
-func scanDir(dir string, buf []byte) (subdirs []string, found string, err error) {
+func scanDir(dir lpath, buf []byte) (subdirs []lpath, found string, err error) {
 	if hasXattrs(dir, buf) {
-		return nil, dir, nil
+		return nil, dir.String(), nil
 	}
 	ents, err := readDir(dir)
 	if err != nil {
 		return nil, "", fmt.Errorf("scanning layer directory %s for xattrs: %w", dir, err)
 	}
 	for _, e := range ents {
-		p := dir + "/" + e.Name
+		p := dir.child(e.Name)
 		switch e.Mode & syscall.S_IFMT {
 		case syscall.S_IFDIR:
 			subdirs = append(subdirs, p)
 		case syscall.S_IFREG, 0: // 0: the filesystem gives no type
 			if hasXattrs(p, buf) {
-				return nil, p, nil
+				return nil, p.String(), nil
 			}
 		}
 		// user.* cannot be set on symlinks and devices; security.* rarely is.
@@ -132,8 +132,8 @@ func scanDir(dir string, buf []byte) (subdirs []string, found string, err error)
 }
 
 // hasXattrs reports whether p has an xattr other than the overlay markers.
-func hasXattrs(p string, buf []byte) bool {
-	n, err := unix.Llistxattr(p, buf)
+func hasXattrs(p lpath, buf []byte) bool {
+	n, err := p.listxattr(buf)
 	if errors.Is(err, unix.ERANGE) {
 		return true // too many names to be only our markers
 	}

@@ -68,12 +68,23 @@ func mount(c Config, log *slog.Logger) (*fusefs.Server, error) {
 // Serve mounts the union and serves it until it is unmounted or a signal
 // asks to end (see serve).
 func Serve(c Config, log *slog.Logger) error {
+	sig := catchSignals()
+	defer signal.Stop(sig)
 	srv, err := mount(c, log)
 	if err != nil {
 		return err
 	}
-	serve(srv, c.Mountpoint, log)
+	serve(srv, c.Mountpoint, log, sig)
 	return nil
+}
+
+// catchSignals catches the signals that end a server, from before the
+// mount on: one that comes as soon as the mount is ready must unmount it,
+// not kill the server with the union still mounted.
+func catchSignals() chan os.Signal {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
+	return sig
 }
 
 // Start starts a server for c that outlives the caller and returns its
@@ -120,26 +131,24 @@ func Stage() int {
 	// Until the mount is ready, log lines go to the waiting caller, which
 	// prints them; afterwards the server has no stderr.
 	log := slog.New(slog.NewTextHandler(rw, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	sig := catchSignals()
 	srv, err := mount(c, log)
 	if err != nil {
 		rw.Report(rootless.ExitSetupFailed, err)
 		return rootless.ExitSetupFailed
 	}
 	rw.Report(0, nil)
-	serve(srv, c.Mountpoint, log)
+	serve(srv, c.Mountpoint, log, sig)
 	return 0
 }
 
-// serve serves until the union is unmounted, or until SIGTERM, SIGINT or
-// SIGHUP: then it unmounts, lazily if it must, and returns either way. A
+// serve serves until the union is unmounted, or until a signal comes on
+// sig (catchSignals): then it unmounts, lazily if it must, and returns either way. A
 // union already detached, or copied into another mount namespace, cannot
 // be unmounted from here (every attempt is EINVAL) and must not keep its
 // server alive, as it does not fuse-overlayfs's: once the server exits the
 // kernel ends the connection.
-func serve(srv *fusefs.Server, mnt string, log *slog.Logger) {
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
-	defer signal.Stop(sig)
+func serve(srv *fusefs.Server, mnt string, log *slog.Logger, sig <-chan os.Signal) {
 	done := make(chan struct{})
 	go func() {
 		srv.Wait()
