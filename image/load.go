@@ -233,6 +233,9 @@ func checkManifest(img LoadImage, configDigest digest.Digest, m *ocispec.Manifes
 		return fmt.Errorf("%w: %s: manifest lists %d layers, the archive gave %d", ErrVerify, img.Source, len(m.Layers), len(img.Layers))
 	}
 	for i, l := range m.Layers {
+		if !layerMediaTypeKnown(l.MediaType) {
+			return fmt.Errorf("%w: %s: layer %d has media type %q, which is not a filesystem layer", ErrVerify, img.Source, i+1, l.MediaType)
+		}
 		if l.Digest != img.Layers[i].Desc.Digest || l.Size != img.Layers[i].Desc.Size {
 			return fmt.Errorf("%w: %s: layer %d differs from the manifest", ErrVerify, img.Source, i+1)
 		}

@@ -173,6 +173,23 @@ func cleanName(name string) (string, error) {
 	return c, nil
 }
 
+// underWhiteout returns the first directory component of name that reads
+// as a whiteout, or "". A whiteout is a mark, not a directory: an entry
+// below one would store both the mark and a literal ".wh.NAME/" tree,
+// which no union reads as the layer meant.
+func underWhiteout(name string) string {
+	dir := path.Dir(name)
+	if !strings.Contains(dir, overlay.WhiteoutPrefix) {
+		return ""
+	}
+	for comp := range strings.SplitSeq(dir, "/") {
+		if strings.HasPrefix(comp, overlay.WhiteoutPrefix) {
+			return comp
+		}
+	}
+	return ""
+}
+
 func (a *applier) skip(name, reason string) {
 	a.res.Skipped = append(a.res.Skipped, name+": "+reason)
 	a.log.Debug("skipping layer entry", "entry", name, "reason", reason)
@@ -188,6 +205,9 @@ func (a *applier) entry(hdr *tar.Header) error {
 		a.skip(name, "aufs metadata")
 		a.skipped[name] = true
 		return nil
+	}
+	if wh := underWhiteout(name); wh != "" {
+		return fmt.Errorf("%w: entry %q lies under whiteout %q, which cannot have children", ErrUnsafe, name, wh)
 	}
 	base := path.Base(name)
 	if strings.HasPrefix(base, overlay.WhiteoutPrefix) {

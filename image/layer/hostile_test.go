@@ -125,6 +125,14 @@ func hostileCases() []hostileCase {
 			tar: tarOf(reg("d/.wh..", "", 0o644))},
 		{name: "whiteout of nothing", want: ErrUnsafe, mention: "d/.wh.",
 			tar: tarOf(reg("d/.wh.", "", 0o644))},
+		// A whiteout is a mark: one with children would store the mark and
+		// a literal ".wh.x/" tree.
+		{name: "whiteout directory with children", want: ErrUnsafe, mention: ".wh.x/child",
+			tar: tarOf(dirEnt(".wh.x/", 0o755), reg(".wh.x/child", "c", 0o644))},
+		{name: "child of a whiteout without its directory", want: ErrUnsafe, mention: "d/.wh.x/deep/child",
+			tar: tarOf(reg("d/.wh.x/deep/child", "c", 0o644))},
+		{name: "child of the opaque marker", want: ErrUnsafe, mention: "d/.wh..wh..opq/child",
+			tar: tarOf(dirEnt("d/", 0o755), reg("d/.wh..wh..opq/child", "c", 0o644))},
 		{name: "forged opaque xattr", want: ErrUnsafe, mention: `"d"`,
 			tar: tarOf(withXattr(dirEnt("d/", 0o755), "user.overlay.opaque", "y"))},
 		{name: "forged redirect xattr", want: ErrUnsafe, mention: `"f"`,
