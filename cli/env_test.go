@@ -1,0 +1,43 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestEnvWithoutName: a variable with no name is refused in one line, as
+// Docker refuses it, before anything is created: on the command line
+// ("=x" was accepted) and in an --env-file.
+func TestEnvWithoutName(t *testing.T) {
+	dir := t.TempDir()
+	store := filepath.Join(dir, "store")
+	envFile := filepath.Join(dir, "env")
+	if err := os.WriteFile(envFile, []byte("A=1\n=x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"create", "-e", "=x", "img"}, `"=x"`},
+		{[]string{"run", "-e", "", "img"}, `""`},
+		{[]string{"run", "-e", "A=1", "-e", "=", "img"}, `"="`},
+		{[]string{"exec", "-e", "=x", "ctr", "true"}, `"=x"`},
+		{[]string{"create", "--env-file", envFile, "img"}, "line 2"},
+		{[]string{"exec", "--env-file", envFile, "ctr", "true"}, "line 2"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(append([]string{"--root", store}, tc.args...), strings.NewReader(""), &out, &errb)
+			if lines := strings.Split(strings.TrimRight(errb.String(), "\n"), "\n"); code != ExitNookFailed || len(lines) != 1 || !strings.Contains(errb.String(), tc.want) {
+				t.Errorf("exit %d, stderr %q; want 125 and one line naming %s", code, errb.String(), tc.want)
+			}
+			if _, err := os.Stat(store); err == nil {
+				t.Error("the store was created for a refused command")
+			}
+		})
+	}
+}
