@@ -73,3 +73,23 @@ func sparseFiles(t *testing.T, root string, size int64) int {
 	})
 	return n
 }
+
+// TestExecWorkdir: exec with a working directory that is missing or is a
+// file says so, naming it, and exits 126 as Docker's exec does (it said
+// "starting pwd: no such file or directory" and exited 127, "not found").
+func TestExecWorkdir(t *testing.T) {
+	e := runEnv(t)
+	e.ok(nil, "run", "-d", "--name", "c", "bb", "sleep", "1000")
+	for _, tc := range []struct{ dir, want string }{
+		{"/nonexistent", "working directory /nonexistent: no such file or directory"},
+		{"/etc/passwd", "working directory /etc/passwd: not a directory"},
+	} {
+		r := e.nook(nil, "exec", "-w", tc.dir, "c", "pwd")
+		if lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n"); r.code != 126 || len(lines) != 1 || !strings.Contains(r.stderr, tc.want) || r.stdout != "" {
+			t.Errorf("exec -w %s: %s; want 126 and one line with %q", tc.dir, r, tc.want)
+		}
+	}
+	if got := e.ok(nil, "exec", "-w", "/tmp", "c", "pwd"); got != "/tmp\n" {
+		t.Errorf("exec -w /tmp pwd printed %q", got)
+	}
+}
