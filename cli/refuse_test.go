@@ -8,10 +8,11 @@ import (
 	"testing"
 )
 
-// TestEnvWithoutName: a variable with no name is refused in one line, as
-// Docker refuses it, before anything is created: on the command line
-// ("=x" was accepted) and in an --env-file.
-func TestEnvWithoutName(t *testing.T) {
+// TestRefusedFlags: flags Docker refuses are refused in one line before
+// anything is created: a variable with no name, on the command line ("=x"
+// was accepted) and in an --env-file; a mount over the container's own
+// /proc or /sys, or inside /proc, as runc's checkProcMount refuses it.
+func TestRefusedFlags(t *testing.T) {
 	dir := t.TempDir()
 	store := filepath.Join(dir, "store")
 	envFile := filepath.Join(dir, "env")
@@ -28,6 +29,10 @@ func TestEnvWithoutName(t *testing.T) {
 		{[]string{"exec", "-e", "=x", "ctr", "true"}, `"=x"`},
 		{[]string{"create", "--env-file", envFile, "img"}, "line 2"},
 		{[]string{"exec", "--env-file", envFile, "ctr", "true"}, "line 2"},
+		{[]string{"run", "-v", dir + ":/proc", "img"}, "/proc cannot be mounted over"},
+		{[]string{"create", "-v", dir + ":/proc/sys/kernel", "img"}, "inside /proc"},
+		{[]string{"run", "--mount", "type=bind,src=" + dir + ",dst=/sys", "img"}, "/sys cannot be mounted over"},
+		{[]string{"run", "--tmpfs", "/proc", "img"}, "/proc cannot be mounted over"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out, errb bytes.Buffer
