@@ -83,7 +83,8 @@ func (s *Store) ScratchDir() string { return s.path("tmp") }
 // image's blobs and unpacked layers under tmp/. Only when fn returns nil
 // are blobs, layers and, last, index entries committed; on any error the
 // store is left as it was.
-func (s *Store) Load(opts LoadOptions, fn func(add AddFunc) error) (LoadResult, error) {
+func (s *Store) Load(opts LoadOptions, fn func(add AddFunc) error) (_ LoadResult, err error) {
+	defer func() { err = s.ExplainNoSpace(err) }()
 	unlock, err := s.lock(true)
 	if err != nil {
 		return LoadResult{}, err
