@@ -6,6 +6,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"nook/internal/testutil"
 )
@@ -92,4 +93,49 @@ func TestExecWorkdir(t *testing.T) {
 	if got := e.ok(nil, "exec", "-w", "/tmp", "c", "pwd"); got != "/tmp\n" {
 		t.Errorf("exec -w /tmp pwd printed %q", got)
 	}
+}
+
+// TestShimKilledSettles: a container whose shim was killed shows what is
+// known: exited 137 (its processes died with the shim, as by SIGKILL) at
+// the time it was found dead, the same at every look (it showed "Exited
+// (255) 292 years ago", FinishedAt 0001-01-01); a --rm one is removed
+// when found so, as its owner asked.
+func TestShimKilledSettles(t *testing.T) {
+	e := runEnv(t)
+	for _, name := range []string{"kept", "gone"} {
+		args := []string{"run", "-d", "--name", name, "bb", "sleep", "100000"}
+		if name == "gone" {
+			args = append(args[:1], append([]string{"--rm"}, args[1:]...)...)
+		}
+		e.ok(nil, args...)
+		pid := shimPid(t, e, name)
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the shim to die", func() bool { return syscall.Kill(pid, 0) != nil })
+	}
+	killed := time.Now()
+
+	const format = "{{.State.Status}} {{.State.ExitCode}} {{.State.FinishedAt}}"
+	first := strings.TrimSpace(e.ok(nil, "inspect", "-f", format, "kept"))
+	f := strings.Fields(first)
+	if len(f) != 3 || f[0] != "exited" || f[1] != "137" {
+		t.Fatalf("inspect of a container whose shim died: %q, want exited 137", first)
+	}
+	if at, err := time.Parse(time.RFC3339Nano, f[2]); err != nil || at.Before(killed.Add(-time.Minute)) || at.After(time.Now()) {
+		t.Errorf("FinishedAt %q, want the time it was found dead (%v)", f[2], killed)
+	}
+	if again := strings.TrimSpace(e.ok(nil, "inspect", "-f", format, "kept")); again != first {
+		t.Errorf("a second look says %q, the first %q", again, first)
+	}
+	if ps := e.ok(nil, "ps", "-a", "--filter", "name=kept"); !strings.Contains(ps, "Exited (137)") || strings.Contains(ps, "years") {
+		t.Errorf("ps -a shows:\n%s", ps)
+	}
+	if ps := e.ok(nil, "ps", "-a", "-q", "--filter", "name=gone"); ps != "" {
+		t.Errorf("a --rm container found dead is still listed: %q", ps)
+	}
+	if r := e.nook(nil, "inspect", "gone"); r.code == 0 {
+		t.Errorf("inspect of a removed --rm container: %s", r)
+	}
+	e.ok(nil, "rm", "kept")
 }
