@@ -2,6 +2,7 @@ package tests
 
 import (
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -138,4 +139,40 @@ func TestShimKilledSettles(t *testing.T) {
 		t.Errorf("inspect of a removed --rm container: %s", r)
 	}
 	e.ok(nil, "rm", "kept")
+}
+
+// TestStoreRootChecked: a store directory others can write to, or with a
+// planted link at its top, is refused in one line with the remedy, and
+// nothing is written through it (nook created container directories
+// through "containers -> /their/dir" in a 0777 --root).
+func TestStoreRootChecked(t *testing.T) {
+	e := newEnv(t)
+	open := filepath.Join(e.home, "open")
+	theirs := filepath.Join(e.home, "theirs")
+	for _, d := range []string{open, theirs} {
+		if err := os.Mkdir(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(d, 0o777)
+	}
+	e.store = open
+	r := e.nook(tarOf(t, file("a", "a")), "import", "-", "x")
+	if lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n"); r.code != 125 || len(lines) != 1 || !strings.Contains(r.stderr, "chmod go-w "+open) {
+		t.Errorf("a 0777 store: %s; want 125 and one line with the remedy", r)
+	}
+	os.Chmod(open, 0o700)
+	if err := os.Symlink(theirs, filepath.Join(open, "containers")); err != nil {
+		t.Fatal(err)
+	}
+	r = e.nook(nil, "create", "--name", "c", "x")
+	if r.code != 125 || !strings.Contains(r.stderr, "containers is a symbolic link") {
+		t.Errorf("a store with a planted link: %s", r)
+	}
+	if ents, _ := os.ReadDir(theirs); len(ents) != 0 {
+		t.Errorf("nook wrote through the planted link: %v", ents)
+	}
+	if ents, _ := os.ReadDir(open); len(ents) != 1 {
+		t.Errorf("the refused store was populated: %v", ents)
+	}
+	os.Remove(filepath.Join(open, "containers"))
 }

@@ -1,0 +1,53 @@
+package image
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrUnsafeRoot marks a store directory that someone else could change
+// under nook: owned by another user, writable by others, or holding a
+// symbolic link where nook keeps its own files.
+var ErrUnsafeRoot = errors.New("unsafe store directory")
+
+// checkRoot creates root when missing and checks it as the runtime
+// directory is checked: a directory of the calling user that no one else
+// can write to. Another user able to write there could plant
+// "containers -> /their/dir" and have nook create the user's files
+// wherever they liked. A symbolic link at the top of the store is refused
+// too: nook makes none, so one there was planted (perhaps while the
+// directory was open to others). Each refusal is one line with the
+// remedy.
+func checkRoot(root string) error {
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return fmt.Errorf("creating store %s: %w", root, err)
+	}
+	f, err := os.OpenFile(root, os.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return fmt.Errorf("opening store %s: %w", root, err)
+	}
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return fmt.Errorf("inspecting store %s: %w", root, err)
+	}
+	if uid := os.Geteuid(); int(st.Uid) != uid {
+		return fmt.Errorf("%w: %s belongs to uid %d, not to you (uid %d): choose a directory of your own with --root", ErrUnsafeRoot, root, st.Uid, uid)
+	}
+	if mode := st.Mode & 0o7777; mode&0o022 != 0 {
+		return fmt.Errorf("%w: %s is writable by others (mode %04o): run chmod go-w %s, or choose another --root", ErrUnsafeRoot, root, mode, root)
+	}
+	ents, err := f.ReadDir(-1)
+	if err != nil {
+		return fmt.Errorf("listing store %s: %w", root, err)
+	}
+	for _, e := range ents {
+		if e.Type()&os.ModeSymlink != 0 {
+			return fmt.Errorf("%w: %s/%s is a symbolic link, which nook never makes there: remove it, or choose another --root", ErrUnsafeRoot, root, e.Name())
+		}
+	}
+	return nil
+}
