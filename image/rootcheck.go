@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -34,7 +35,8 @@ func checkRoot(root string) error {
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return fmt.Errorf("inspecting store %s: %w", root, err)
 	}
-	if uid := os.Geteuid(); int(st.Uid) != uid {
+	uid := os.Geteuid()
+	if int(st.Uid) != uid {
 		return fmt.Errorf("%w: %s belongs to uid %d, not to you (uid %d): choose a directory of your own with --root", ErrUnsafeRoot, root, st.Uid, uid)
 	}
 	if mode := st.Mode & 0o7777; mode&0o022 != 0 {
@@ -45,9 +47,32 @@ func checkRoot(root string) error {
 		return fmt.Errorf("listing store %s: %w", root, err)
 	}
 	for _, e := range ents {
-		if e.Type()&os.ModeSymlink != 0 {
-			return fmt.Errorf("%w: %s/%s is a symbolic link, which nook never makes there: remove it, or choose another --root", ErrUnsafeRoot, root, e.Name())
+		if err := checkTopEntry(root, e, uid); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// checkTopEntry refuses an entry at the top of the store that someone
+// else made or can change: a symbolic link (nook makes none), an entry of
+// another user, a directory writable by others. Each was planted, perhaps
+// while the store was open to others; below them nook makes everything
+// itself, in directories only the user can write.
+func checkTopEntry(root string, e os.DirEntry, uid int) error {
+	p := filepath.Join(root, e.Name())
+	if e.Type()&os.ModeSymlink != 0 {
+		return fmt.Errorf("%w: %s is a symbolic link, which nook never makes there: remove it, or choose another --root", ErrUnsafeRoot, p)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		return fmt.Errorf("inspecting %s: %w", p, err)
+	}
+	if int(st.Uid) != uid {
+		return fmt.Errorf("%w: %s belongs to uid %d, not to you (uid %d): remove it, or choose another --root", ErrUnsafeRoot, p, st.Uid, uid)
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR && st.Mode&0o022 != 0 {
+		return fmt.Errorf("%w: %s is writable by others (mode %04o): run chmod go-w %s, or choose another --root", ErrUnsafeRoot, p, st.Mode&0o7777, p)
 	}
 	return nil
 }

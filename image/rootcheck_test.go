@@ -42,6 +42,13 @@ func TestOpenChecksRoot(t *testing.T) {
 			}
 			return d
 		}, "containers is a symbolic link"},
+		// Planted while the store was open to others, and left when it
+		// was closed.
+		{"planted open directory", func(t *testing.T, dir string) string {
+			d := mkdir(t, dir, "s", 0o700)
+			mkdir(t, d, "containers", 0o777)
+			return d
+		}, "containers is writable by others (mode 0777)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
