@@ -119,6 +119,10 @@ func TestFullDisk(t *testing.T) {
 	if r.code != 125 || r.stdout != "" || !noSpace.MatchString(r.stderr) {
 		t.Errorf("rmi on a full disk: %s\nwant 125, nothing on stdout, the full disk named", r)
 	}
+	r = e.nook(nil, "image", "prune", "-a", "-f")
+	if r.code != 125 || r.stdout != "" || !noSpace.MatchString(r.stderr) {
+		t.Errorf("image prune -a on a full disk: %s\nwant 125, nothing on stdout, the full disk named", r)
+	}
 	fill(1 << 20)
 	if got := e.ok(nil, "images", "--format", "{{.Repository}}"); !strings.Contains(got, "small") {
 		t.Errorf("a failed rmi removed the image: images lists %q", got)
