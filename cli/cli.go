@@ -24,7 +24,7 @@ var Version = "0.1.0-dev"
 
 // Globals are the flags every verb accepts, plus the streams verbs write to.
 type Globals struct {
-	Root     string           `name:"root" env:"NOOK_ROOT" type:"path" help:"Store directory (default: $XDG_DATA_HOME/nook)."`
+	Root     string           `name:"root" env:"NOOK_ROOT" type:"storeroot" help:"Store directory (default: $XDG_DATA_HOME/nook)."`
 	LogLevel string           `name:"log-level" enum:"debug,info,warn,error" default:"warn" help:"Log level on stderr (${enum})."`
 	Version  kong.VersionFlag `name:"version" help:"Print the version and exit."`
 
@@ -107,6 +107,7 @@ func runWith(grammar func(*CLI, []string) (any, []kong.Option), args []string, s
 		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: true}),
 		kong.Vars{"version": Version},
+		kong.NamedMapper("storeroot", storeRootMapper{}),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { exitCode = code }),
 	)...)

@@ -23,6 +23,9 @@ func (c *ExecCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
+	if err := container.CheckEnv(c.Env); err != nil {
+		return err
+	}
 	files, err := g.stdFiles("exec")
 	if err != nil {
 		return err

@@ -60,7 +60,7 @@ func (c *LoadCmd) Run(g *Globals) error {
 		a, err = tarball.OpenFile(c.Input, s.ScratchDir())
 	}
 	if err != nil {
-		return fmt.Errorf("loading %s: %w", name, err)
+		return fmt.Errorf("loading %s: %w", name, s.ExplainNoSpace(err))
 	}
 	defer a.Close()
 	bar := g.progressBar(a.Size(), "loading", c.Quiet)

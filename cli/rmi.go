@@ -72,6 +72,9 @@ func (c *ImagePruneCmd) Run(g *Globals) error {
 		return err
 	}
 	rep, err := s.Prune(image.PruneOptions{All: c.All, InUse: users})
+	if err != nil && len(rep.Deleted) == 0 {
+		return err // nothing was committed: nothing to report
+	}
 	if len(rep.Untagged)+len(rep.Deleted) > 0 {
 		fmt.Fprintln(g.Stdout, "Deleted Images:")
 		printRemoval(g, rep)

@@ -47,6 +47,9 @@ func (f *createFlags) options() (container.CreateOptions, error) {
 	if err != nil {
 		return o, err
 	}
+	if err := container.CheckEnv(f.Env); err != nil {
+		return o, err
+	}
 	o.Env = append(fileEnv, f.Env...)
 	for _, v := range f.Volume {
 		m, err := container.ParseVolume(v)

@@ -188,7 +188,7 @@ func (m *Manager) Get(ref string) (*Container, error) {
 }
 
 // load reads a container's files and settles its state: a container whose
-// shim is gone is exited, whatever its state file says.
+// shim is gone is exited, whatever its state file says (see settleDead).
 func (m *Manager) load(id string) (*Container, error) {
 	c := &Container{dir: m.dir(id)}
 	b, err := os.ReadFile(filepath.Join(c.dir, configFile))
@@ -206,12 +206,8 @@ func (m *Manager) load(id string) (*Container, error) {
 	if c.State.Status == "" {
 		c.State.Status = StatusCreated
 	}
-	if c.State.Status == StatusRunning && !c.shimAlive() {
-		c.State.Status = StatusExited
-		if c.State.Error == "" {
-			c.State.ExitCode = 255
-			c.State.Error = "the container's shim died"
-		}
+	if c.State.Status == StatusRunning && !c.shimAlive() && m.settleDead(c) {
+		return nil, errRemovedOnDiscovery
 	}
 	return c, nil
 }

@@ -120,7 +120,7 @@ func checkTarget(s string, m MountSpec) error {
 	if path.Clean(m.Target) == "/" {
 		return fmt.Errorf("mount %q: cannot mount over /", s)
 	}
-	return nil
+	return checkProcSys(s, m.Target)
 }
 
 // ParseEnvFile reads Docker's --env-file format: one KEY=VALUE or KEY per

@@ -22,6 +22,16 @@ func TestParseVolume(t *testing.T) {
 		{in: "/h", err: "want HOST-PATH"},
 		{in: "/h:/c:bogus", err: "unknown option"},
 		{in: "/a:/b:ro:x", err: "want HOST-PATH"},
+		// Over the container's own proc and sys, or inside proc, as runc's
+		// checkProcMount refuses; lxcfs's files are allowed.
+		{in: "/h:/proc", err: "/proc cannot be mounted over"},
+		{in: "/h:/proc/", err: "/proc cannot be mounted over"},
+		{in: "/h:/sys:ro", err: "/sys cannot be mounted over"},
+		{in: "/h:/proc/sys", err: "/proc/sys cannot be mounted because it is inside /proc"},
+		{in: "/h:/proc/self/../1/root", err: "inside /proc"},
+		{in: "/h:/proc/meminfo", want: MountSpec{Type: "bind", Source: "/h", Target: "/proc/meminfo"}},
+		{in: "/h:/sys/fs/cgroup", want: MountSpec{Type: "bind", Source: "/h", Target: "/sys/fs/cgroup"}},
+		{in: "/h:/procfs", want: MountSpec{Type: "bind", Source: "/h", Target: "/procfs"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
@@ -47,6 +57,8 @@ func TestParseMount(t *testing.T) {
 		{in: "type=tmpfs,target=/t,tmpfs-mode=abc", err: "not octal"},
 		{in: "type=bind,source=rel,target=/c", err: "absolute"},
 		{in: "type=bind,source=/h,target=/c,foo=bar", err: "unknown key"},
+		{in: "type=bind,source=/h,target=/proc", err: "/proc cannot be mounted over"},
+		{in: "type=tmpfs,target=/sys", err: "/sys cannot be mounted over"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {

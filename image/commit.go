@@ -28,7 +28,8 @@ type CommitOptions struct {
 // in one pass, as import does) and an image of the parent's layers, reused
 // by diff id, plus that one. On any error the store is left as it was.
 // Call it inside the user namespace so the layer keeps its owners.
-func (s *Store) Commit(opts CommitOptions) (Image, error) {
+func (s *Store) Commit(opts CommitOptions) (_ Image, err error) {
+	defer func() { err = s.ExplainNoSpace(err) }()
 	var named string
 	if opts.Name != "" {
 		n, err := ParseName(opts.Name)

@@ -41,7 +41,8 @@ type ImportResult struct {
 // Import makes a one-layer image from a root filesystem tar (plain, gzip,
 // zstd, bzip2 or xz, detected by content), as `docker import` does.
 // On any error the store is left as it was.
-func (s *Store) Import(r io.Reader, opts ImportOptions) (ImportResult, error) {
+func (s *Store) Import(r io.Reader, opts ImportOptions) (_ ImportResult, err error) {
+	defer func() { err = s.ExplainNoSpace(err) }()
 	var res ImportResult
 	var named string
 	if opts.Name != "" {

@@ -83,7 +83,8 @@ func (s *Store) ScratchDir() string { return s.path("tmp") }
 // image's blobs and unpacked layers under tmp/. Only when fn returns nil
 // are blobs, layers and, last, index entries committed; on any error the
 // store is left as it was.
-func (s *Store) Load(opts LoadOptions, fn func(add AddFunc) error) (LoadResult, error) {
+func (s *Store) Load(opts LoadOptions, fn func(add AddFunc) error) (_ LoadResult, err error) {
+	defer func() { err = s.ExplainNoSpace(err) }()
 	unlock, err := s.lock(true)
 	if err != nil {
 		return LoadResult{}, err
@@ -233,6 +234,9 @@ func checkManifest(img LoadImage, configDigest digest.Digest, m *ocispec.Manifes
 		return fmt.Errorf("%w: %s: manifest lists %d layers, the archive gave %d", ErrVerify, img.Source, len(m.Layers), len(img.Layers))
 	}
 	for i, l := range m.Layers {
+		if !layerMediaTypeKnown(l.MediaType) {
+			return fmt.Errorf("%w: %s: layer %d has media type %q, which is not a filesystem layer", ErrVerify, img.Source, i+1, l.MediaType)
+		}
 		if l.Digest != img.Layers[i].Desc.Digest || l.Size != img.Layers[i].Desc.Size {
 			return fmt.Errorf("%w: %s: layer %d differs from the manifest", ErrVerify, img.Source, i+1)
 		}

@@ -89,7 +89,8 @@ func (s *Store) Prune(opts PruneOptions) (RemoveReport, error) {
 
 // removeWith runs a change of the index under the lock, writes the index,
 // then collects what no entry reaches any more.
-func (s *Store) removeWith(change func(*ocispec.Index, []Image, *RemoveReport) error) (RemoveReport, error) {
+func (s *Store) removeWith(change func(*ocispec.Index, []Image, *RemoveReport) error) (_ RemoveReport, err error) {
+	defer func() { err = s.ExplainNoSpace(err) }()
 	var rep RemoveReport
 	unlock, err := s.lock(true)
 	if err != nil {
@@ -109,8 +110,11 @@ func (s *Store) removeWith(change func(*ocispec.Index, []Image, *RemoveReport) e
 		return RemoveReport{}, err
 	}
 	if err := s.writeIndex(idx); err != nil {
-		return rep, err
+		// Nothing happened: report nothing, or the caller would print
+		// "Untagged:" and "Deleted:" for an image still there.
+		return RemoveReport{}, err
 	}
+	// The index is committed: what it dropped is gone whatever gc says.
 	rep.Reclaimed, err = s.gc(idx)
 	return rep, err
 }

@@ -72,6 +72,9 @@ func Open(root string, opts Options) (*Store, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{root: root, log: log}
+	if err := checkRoot(root); err != nil {
+		return nil, err
+	}
 	if _, err := os.Stat(s.path("index.json")); err == nil {
 		return s, nil
 	}

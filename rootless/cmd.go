@@ -249,8 +249,9 @@ func (c *Cmd) command() (*exec.Cmd, *idMappers, error) {
 		if maps.selfWritable() {
 			attr.UidMappings = sysMaps(maps.UIDs)
 			attr.GidMappings = sysMaps(maps.GIDs)
-			// Unprivileged gid_map writes need setgroups denied first.
-			attr.GidMappingsEnableSetgroups = os.Geteuid() == 0
+			// Unprivileged gid_map writes need setgroups denied first,
+			// and a namespace cannot allow what its parent denies.
+			attr.GidMappingsEnableSetgroups = os.Geteuid() == 0 && !setgroupsDenied()
 		} else {
 			mappers = &idMappers{maps: maps}
 			var why string

@@ -44,7 +44,8 @@ const (
 // With entries in /etc/subuid and /etc/subgid (matched by user name or
 // numeric uid) and newuidmap/newgidmap installed, container id 0 is the
 // caller and ids from 1 on are the subordinate ranges in file order. Root
-// gets the identity map of the whole range. Anyone else gets the single map
+// gets the identity map of the ids its namespace holds (the whole range
+// in the initial one). Anyone else gets the single map
 // {0, euid, 1} and Why explains what is missing.
 func CurrentIDMaps() (IDMaps, error) {
 	uid, gid := os.Geteuid(), os.Getegid()
@@ -52,7 +53,7 @@ func CurrentIDMaps() (IDMaps, error) {
 	if u, err := user.LookupId(name); err == nil {
 		name = u.Username
 	}
-	return idMapsFor(idHost{uid, gid, name, subUIDFile, subGIDFile, findIDMapper})
+	return idMapsFor(idHost{uid, gid, name, subUIDFile, subGIDFile, findIDMapper, selfUIDMap, selfGIDMap})
 }
 
 // idHost is what idMapsFor looks at, apart so tests can feed fixtures.
@@ -61,14 +62,14 @@ type idHost struct {
 	name           string
 	subuid, subgid string                               // file paths
 	findMapper     func(tool string) (path, why string) // findIDMapper
+	uidMap, gidMap string                               // the caller's own maps, for root
 }
 
 func idMapsFor(h idHost) (IDMaps, error) {
 	if h.uid == 0 {
 		// Root writes any map itself; the identity map keeps on-disk
 		// owners equal to the ids seen inside.
-		all := []IDMap{{0, 0, maxID}}
-		return IDMaps{UIDs: all, GIDs: all, Full: true}, nil
+		return ownIDMaps(h.uidMap, h.gidMap)
 	}
 	single := IDMaps{UIDs: []IDMap{{0, h.uid, 1}}, GIDs: []IDMap{{0, h.gid, 1}}}
 	uids, why, err := subIDRanges(h.subuid, h.name, h.uid)

@@ -61,17 +61,25 @@ func TestIDMapsFor(t *testing.T) {
 		host idHost
 		want IDMaps
 	}{
-		{"full", idHost{1001, 1002, "bob", sub, sub, found}, IDMaps{UIDs: full, GIDs: fullG, Full: true}},
-		{"no subuid entry", idHost{1001, 1002, "bob", other, sub, found},
+		{"full", idHost{1001, 1002, "bob", sub, sub, found, "", ""}, IDMaps{UIDs: full, GIDs: fullG, Full: true}},
+		{"no subuid entry", idHost{1001, 1002, "bob", other, sub, found, "", ""},
 			withWhy("no entry for user bob in " + other)},
-		{"no subgid entry", idHost{1001, 1002, "bob", sub, other, found},
+		{"no subgid entry", idHost{1001, 1002, "bob", sub, other, found, "", ""},
 			withWhy("no entry for user bob in " + other)},
-		{"no subuid file", idHost{1001, 1002, "bob", dir + "/nope", sub, found},
+		{"no subuid file", idHost{1001, 1002, "bob", dir + "/nope", sub, found, "", ""},
 			withWhy(dir + "/nope does not exist")},
-		{"no newuidmap", idHost{1001, 1002, "bob", sub, sub, notFound},
+		{"no newuidmap", idHost{1001, 1002, "bob", sub, sub, notFound, "", ""},
 			withWhy("newuidmap not found: install uidmap")},
-		{"root", idHost{0, 0, "root", other, other, notFound},
+		{"root", idHost{0, 0, "root", other, other, notFound, "", ""},
 			IDMaps{UIDs: []IDMap{{0, 0, maxID}}, GIDs: []IDMap{{0, 0, maxID}}, Full: true}},
+		{"root of the initial namespace", idHost{0, 0, "root", other, other, notFound, write("init", "         0          0 4294967295\n"), write("init", "         0          0 4294967295\n")},
+			IDMaps{UIDs: []IDMap{{0, 0, maxID}}, GIDs: []IDMap{{0, 0, maxID}}, Full: true}},
+		// Root of a user namespace maps only the ids it holds: asking the
+		// kernel for the whole range fails with EPERM.
+		{"root under unshare -r", idHost{0, 0, "root", other, other, notFound, write("one", "0 1001 1\n"), write("one", "0 1001 1\n")},
+			IDMaps{UIDs: []IDMap{{0, 0, 1}}, GIDs: []IDMap{{0, 0, 1}}}},
+		{"root of a rootless container", idHost{0, 0, "root", other, other, notFound, write("sub2", "0 1001 1\n1 100000 65536\n"), write("sub2", "0 1001 1\n1 100000 65536\n")},
+			IDMaps{UIDs: []IDMap{{0, 0, 1}, {1, 1, 65536}}, GIDs: []IDMap{{0, 0, 1}, {1, 1, 65536}}, Full: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := idMapsFor(tc.host)

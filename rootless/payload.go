@@ -27,6 +27,9 @@ func startProcess(p InitProcess, stdio []uintptr) (pid int, console *os.File, co
 	if err != nil {
 		return 0, nil, ExitSetupFailed, fmt.Errorf("finding user %q: %w", p.User, err)
 	}
+	if err := checkCwd(p.Cwd); err != nil {
+		return 0, nil, ExitCannotExec, err
+	}
 	env := p.Environ(u.Home)
 	path, err := lookPath(p.Args[0], env)
 	if err != nil {

@@ -60,6 +60,10 @@ func Open(r io.Reader, name, tmp string) (*Archive, error) {
 	}
 	if _, err := io.Copy(f, dec); err != nil {
 		f.Close()
+		// Writing the copy (a full disk) is not the archive's fault.
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) && pe.Path == f.Name() {
+			return nil, fmt.Errorf("spooling %s: %w", name, err)
+		}
 		return nil, fmt.Errorf("%w: reading %s: %v", ErrInvalid, name, err)
 	}
 	return index(f, name)

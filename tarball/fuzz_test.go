@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"nook/image"
+	"nook/internal/testutil"
 )
 
 // FuzzRead feeds arbitrary bytes to the archive readers: they may refuse
@@ -16,11 +17,14 @@ import (
 // the archive and opens.
 func FuzzRead(f *testing.F) {
 	layer := layerTar(f, "fuzz")
+	// A petabyte of holes around one byte: its cost must follow the data.
+	sparseLayer := testutil.SparseTar("sparse", 1<<50, 1<<49, "x")
 	f.Add(twoImages(f))
 	f.Add(multiPlatform(f, layer))
 	f.Add(nestedIndexes(f, 2))
 	f.Add(legacyArchive(f, []string{"a:1"}, [][]byte{layer, gz(f, layer)}, nil))
 	f.Add(gz(f, legacyArchive(f, nil, [][]byte{layer}, nil)))
+	f.Add(legacyArchive(f, []string{"s:1"}, [][]byte{sparseLayer}, nil))
 	f.Add(tarOf(f, file("index.json", `{"manifests":[{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":2}]}`)))
 	f.Add(tarOf(f, file("manifest.json", `[{"Config":"c.json","Layers":["../x"]}]`), file("c.json", "{}")))
 	// One scratch directory for all inputs: the spooled copy is unlinked
@@ -63,6 +67,7 @@ func FuzzRead(f *testing.F) {
 func FuzzLoad(f *testing.F) {
 	f.Add(twoImages(f))
 	f.Add(legacyArchive(f, []string{"a:1"}, [][]byte{layerTar(f, "x")}, nil))
+	f.Add(legacyArchive(f, []string{"s:1"}, [][]byte{testutil.SparseTar("sparse", 1<<50, 1<<49, "x")}, nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := newStore(t)
 		before := snapshot(t, s.Root())

@@ -109,6 +109,12 @@ func TestHostileArchives(t *testing.T) {
 				(*es)[len(*es)-1].body = append((*es)[len(*es)-1].body, ' ')
 			})
 		}, "config"},
+		{"unknown layer media type", func(t testing.TB) []byte {
+			return one(imageSpec{layers: [][]byte{good}, layerDescs: func(d []ocispec.Descriptor) { d[0].MediaType = "application/vnd.example.secret+tar" }})
+		}, "application/vnd.example.secret+tar"},
+		{"whiteout with children", func(t testing.TB) []byte {
+			return one(imageSpec{layers: [][]byte{tarOf(t, tarEntry{name: ".wh.d/", typ: tar.TypeDir}, file(".wh.d/child", "x"))}})
+		}, ".wh.d/child"},
 		{"legacy bad tag", func(t testing.TB) []byte { return legacyArchive(t, []string{"Bad Name"}, [][]byte{good}, nil) }, "Bad Name"},
 		{"legacy layer diff id wrong", func(t testing.TB) []byte {
 			return legacyArchive(t, []string{"x:1"}, [][]byte{good}, func(es *[]tarEntry, _ *legacyEntry) { (*es)[0].body = layerTar(t, "swapped") })

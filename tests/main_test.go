@@ -55,6 +55,7 @@ type env struct {
 	t     *testing.T
 	home  string
 	store string
+	wrap  []string // a command nook runs under, with its arguments
 }
 
 func newEnv(t *testing.T) *env {
@@ -91,6 +92,9 @@ func (e *env) nook(stdin []byte, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, nookBin, args...)
+	if e.wrap != nil { // run inside another command, such as nsenter
+		cmd = exec.CommandContext(ctx, e.wrap[0], append(append(e.wrap[1:len(e.wrap):len(e.wrap)], nookBin), args...)...)
+	}
 	cmd.Env = append(os.Environ(),
 		"NOOK_ROOT="+e.store,
 		"XDG_DATA_HOME="+filepath.Join(e.home, "data"),

@@ -220,10 +220,15 @@ func (s Side) Extract(r io.Reader, dir string, rename func(string) string, chown
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return fmt.Errorf("%s: %q is not a directory: %w", s.name, dir, ErrCopyTarget)
 	}
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(retar(r, pw, rename)) }()
-	_, err = layer.Apply(pr, fdPath(fd), layer.ApplyOptions{Chown: chown, Logger: log})
-	pr.CloseWithError(io.ErrClosedPipe)
+	// Apply renames in place rather than through retar, which would
+	// expand a sparse entry's holes into a stream of zeros.
+	_, err = layer.Apply(r, fdPath(fd), layer.ApplyOptions{Chown: chown, Logger: log, Rename: func(n string) string {
+		n = rename(n)
+		if strings.HasPrefix(path.Base(n), overlay.WhiteoutPrefix) {
+			return "" // never a copied file's name; must not delete on this side
+		}
+		return n
+	}})
 	if err != nil {
 		return fmt.Errorf("%s: copying into %q: %w", s.name, dir, err)
 	}

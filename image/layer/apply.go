@@ -22,6 +22,9 @@ import (
 type ApplyOptions struct {
 	Chown  bool         // set owners from the tar (uid/gid as in the headers)
 	Logger *slog.Logger // nil discards
+	// Rename maps each entry's name (and a hardlink's target) before it is
+	// judged; an entry mapped to "" is left out. nil keeps names.
+	Rename func(string) string
 }
 
 // ApplyResult says what Apply did beyond the plain extraction.
@@ -45,6 +48,7 @@ type applier struct {
 	dirs *dirs
 	buf  []byte
 	src  *countingReader
+	tr   *tar.Reader
 	data readErrs // the current entry's data
 	res  ApplyResult
 	// fixups holds directory metadata applied after all entries, since
@@ -85,6 +89,7 @@ func Apply(r io.Reader, dir string, opts ApplyOptions) (ApplyResult, error) {
 	src := &countingReader{r: r}
 	a.src = src
 	tr := tar.NewReader(src)
+	a.tr = tr
 	prev := ""
 	for {
 		hdr, err := tr.Next()
@@ -97,6 +102,9 @@ func Apply(r io.Reader, dir string, opts ApplyOptions) (ApplyResult, error) {
 		if err != nil {
 			a.res.Size = src.n
 			return a.res, readError(src, err, prev)
+		}
+		if a.opts.Rename != nil && !a.rename(hdr) {
+			continue
 		}
 		a.data = readErrs{r: tr}
 		if err := a.entry(hdr); err != nil {
@@ -119,6 +127,15 @@ func Apply(r io.Reader, dir string, opts ApplyOptions) (ApplyResult, error) {
 	a.res.Size = src.n
 	a.log.Debug("applied layer", "dir", dir, "bytes", src.n, "skipped", len(a.res.Skipped))
 	return a.res, nil
+}
+
+// rename applies opts.Rename to hdr and reports whether the entry stays.
+func (a *applier) rename(hdr *tar.Header) bool {
+	hdr.Name = a.opts.Rename(hdr.Name)
+	if hdr.Typeflag == tar.TypeLink {
+		hdr.Linkname = a.opts.Rename(hdr.Linkname)
+	}
+	return hdr.Name != ""
 }
 
 // readError tells a failing source (passed through) from a malformed tar
@@ -156,6 +173,23 @@ func cleanName(name string) (string, error) {
 	return c, nil
 }
 
+// underWhiteout returns the first directory component of name that reads
+// as a whiteout, or "". A whiteout is a mark, not a directory: an entry
+// below one would store both the mark and a literal ".wh.NAME/" tree,
+// which no union reads as the layer meant.
+func underWhiteout(name string) string {
+	dir := path.Dir(name)
+	if !strings.Contains(dir, overlay.WhiteoutPrefix) {
+		return ""
+	}
+	for comp := range strings.SplitSeq(dir, "/") {
+		if strings.HasPrefix(comp, overlay.WhiteoutPrefix) {
+			return comp
+		}
+	}
+	return ""
+}
+
 func (a *applier) skip(name, reason string) {
 	a.res.Skipped = append(a.res.Skipped, name+": "+reason)
 	a.log.Debug("skipping layer entry", "entry", name, "reason", reason)
@@ -171,6 +205,9 @@ func (a *applier) entry(hdr *tar.Header) error {
 		a.skip(name, "aufs metadata")
 		a.skipped[name] = true
 		return nil
+	}
+	if wh := underWhiteout(name); wh != "" {
+		return fmt.Errorf("%w: entry %q lies under whiteout %q, which cannot have children", ErrUnsafe, name, wh)
 	}
 	base := path.Base(name)
 	if strings.HasPrefix(base, overlay.WhiteoutPrefix) {

@@ -106,19 +106,14 @@ func (a *applier) file(name string, hdr *tar.Header, xattrs []xattr) error {
 			unix.Close(fd)
 		}
 	}()
-	if hdr.Size > 0 {
-		var w io.Writer = fdWriter(fd)
-		sparse := isSparse(hdr)
-		if sparse {
-			w = &holeWriter{fd: fd}
+	switch {
+	case isSparse(hdr):
+		if err := a.writeSparse(fd, name, hdr.Size); err != nil {
+			return err
 		}
-		if _, err := io.CopyBuffer(w, &a.data, a.buf); err != nil {
+	case hdr.Size > 0:
+		if _, err := io.CopyBuffer(fdWriter(fd), &a.data, a.buf); err != nil {
 			return a.dataError(name, err)
-		}
-		if sparse {
-			if err := unix.Ftruncate(fd, hdr.Size); err != nil {
-				return fmt.Errorf("sizing sparse file %q: %w", name, err)
-			}
 		}
 	}
 	if err := a.chown(name, hdr.Uid, hdr.Gid, func(u, g int) error { return unix.Fchown(fd, u, g) }); err != nil {

@@ -43,31 +43,23 @@ func isSparse(hdr *tar.Header) bool {
 	return false
 }
 
-// holeWriter writes a sparse file's data, skipping all-zero blocks so the
-// expanded holes stay holes on disk instead of filling it.
+// holeWriter writes a sparse file's data when archive/tar's hole-skipping
+// copy is out of reach: all-zero blocks are seeked over, so the expanded
+// holes stay holes on disk, though reading them still costs time.
 type holeWriter struct {
-	fd   int
-	off  int64
+	w    *seekWriter
 	zero [4096]byte
 }
 
 func (h *holeWriter) Write(p []byte) (int, error) {
 	for done := 0; done < len(p); {
 		blk := p[done:min(done+len(h.zero), len(p))]
-		if !bytes.Equal(blk, h.zero[:len(blk)]) {
-			for w := 0; w < len(blk); {
-				n, err := unix.Pwrite(h.fd, blk[w:], h.off+int64(w))
-				if err == unix.EINTR {
-					continue
-				}
-				if err != nil {
-					return done + w, err
-				}
-				w += n
-			}
+		if bytes.Equal(blk, h.zero[:len(blk)]) {
+			h.w.off += int64(len(blk))
+		} else if n, err := h.w.Write(blk); err != nil {
+			return done + n, err
 		}
 		done += len(blk)
-		h.off += int64(len(blk))
 	}
 	return len(p), nil
 }

@@ -18,17 +18,26 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	})
 }
 
-// Write atomically replaces path with what fill writes.
+// Write atomically replaces path with what fill writes. The new content
+// is written to an unnamed file in path's directory (O_TMPFILE) and named
+// only once complete, so a writer killed midway leaves nothing behind.
+// Where the filesystem has no unnamed files it is written to a named
+// temporary file, ".BASE.tmp-*", locked while in use; a killed writer's
+// such file is removed by the next Write to the same path.
 func Write(path string, perm os.FileMode, fill func(io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	dir, base := filepath.Dir(path), filepath.Base(path)
+	clearDebris(dir, base)
+	f, named, err := createTemp(dir, base)
 	if err != nil {
 		return fmt.Errorf("creating temporary file for %s: %w", path, err)
 	}
+	tmp := named
 	defer func() {
 		if err != nil {
 			_ = f.Close()
-			_ = os.Remove(f.Name())
+			if tmp != "" {
+				_ = os.Remove(tmp)
+			}
 		}
 	}()
 	if err = fill(f); err != nil {
@@ -40,11 +49,19 @@ func Write(path string, perm os.FileMode, fill func(io.Writer) error) (err error
 	if err = f.Sync(); err != nil {
 		return fmt.Errorf("syncing %s: %w", path, err)
 	}
+	if named == "" {
+		// linkat cannot replace a name: link the file in beside the
+		// target, still locked, and rename it over at once.
+		if tmp, err = linkIn(f, dir, base); err != nil {
+			return fmt.Errorf("naming %s: %w", path, err)
+		}
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("renaming into %s: %w", path, err)
+	}
+	tmp = ""
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("closing %s: %w", path, err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("renaming into %s: %w", path, err)
 	}
 	return SyncDir(dir)
 }
