@@ -91,15 +91,19 @@ func (s *Store) gc(idx ocispec.Index) (reclaimed int64, err error) {
 	if err != nil {
 		return 0, err
 	}
-	blobs, layers := map[string]bool{}, map[string]bool{}
+	blobs, layers, manifests := map[string]bool{}, map[string]bool{}, map[digest.Digest]bool{}
 	for _, img := range imgs {
 		blobs[img.Digest.Encoded()], blobs[img.ID.Encoded()] = true, true
+		manifests[img.Digest] = true
 		for _, l := range img.Manifest.Layers {
 			blobs[l.Digest.Encoded()] = true
 		}
 		for _, d := range img.Config.RootFS.DiffIDs {
 			layers[d.Encoded()] = true
 		}
+	}
+	if err := s.keepDistribution(blobs, manifests); err != nil {
+		return 0, err
 	}
 	for _, name := range listDir(s.path("layers")) {
 		if layers[name] {

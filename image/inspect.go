@@ -83,11 +83,20 @@ func (s *Store) Inspect(img Image) Inspect {
 	if n := len(c.History); n > 0 {
 		out.Comment = c.History[n-1].Comment
 	}
-	seen := map[string]bool{}
+	// A registry's digest, when one is recorded for the repository,
+	// stands for the store's own: a push may have rewritten the manifest.
+	seen, recorded := map[string]bool{}, map[string]bool{}
+	for _, rd := range s.RepoDigests(img.Digest) {
+		if r, err := ParseRef(rd); err == nil {
+			recorded[r.FamiliarName()] = true
+			seen[r.Familiar()] = true
+			out.RepoDigests = append(out.RepoDigests, r.Familiar())
+		}
+	}
 	for _, n := range img.Names {
 		out.RepoTags = append(out.RepoTags, FamiliarName(n))
 		repo, _ := FamiliarRepoTag(n)
-		if d := repo + "@" + img.Digest.String(); !seen[d] {
+		if d := repo + "@" + img.Digest.String(); !seen[d] && !recorded[repo] {
 			seen[d] = true
 			out.RepoDigests = append(out.RepoDigests, d)
 		}
