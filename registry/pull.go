@@ -313,7 +313,11 @@ func (m *resolved) pull(ctx context.Context, s *image.Store, opts PullOptions) (
 		if slices.ContainsFunc(layers, func(j int) bool { return m.manifest.Layers[j].Digest == l.Digest }) {
 			continue
 		}
-		if p.Have(image.PullLayer{Desc: l, DiffID: m.diffIDs[i]}) {
+		if have := (image.PullLayer{Desc: l, DiffID: m.diffIDs[i]}); p.Have(have) {
+			// Layer only records where the blob is: no network.
+			if _, err := p.Layer(ctx, have); err != nil {
+				return Pulled{}, err
+			}
 			report(Event{ID: shortID(l.Digest), Status: StatusExists})
 			continue
 		}
