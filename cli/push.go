@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"sync"
 
 	"nook/image"
 	"nook/registry"
@@ -16,7 +15,7 @@ import (
 type PushCmd struct {
 	AllTags     bool   `short:"a" name:"all-tags" help:"Push every tag of the repository."`
 	Quiet       bool   `short:"q" help:"Print only the reference pushed (and errors)."`
-	TLSVerify   *bool  `name:"tls-verify" help:"Check the registry's TLS certificate (default: true, or registries.conf's insecure)."`
+	TLSVerify   bool   `name:"tls-verify" default:"true" negatable:"" help:"Check the registry's TLS certificate (--tls-verify=false skips it)."`
 	AuthFile    string `name:"authfile" type:"path" placeholder:"FILE" help:"Credentials file (default: Docker's config.json)."`
 	Compression string `name:"compression-format" enum:"gzip,zstd" default:"gzip" help:"Compression for layers the store keeps uncompressed (${enum})."`
 	Ref         string `arg:"" name:"name" help:"NAME[:TAG]: without a tag, :latest, or with -a every tag."`
@@ -33,16 +32,21 @@ func (c *PushCmd) Run(g *Globals) error {
 	opts := registry.PushOptions{
 		AllTags:     c.AllTags,
 		Compression: c.Compression,
-		Hosts:       hosts.Options{TLSVerify: c.TLSVerify, AuthFile: c.AuthFile, Log: g.Log},
+		Hosts:       hosts.Options{AuthFile: c.AuthFile, Log: g.Log},
 		Log:         g.Log,
+	}
+	if !c.TLSVerify {
+		opts.Hosts.TLSVerify = &c.TLSVerify
 	}
 	if !c.Quiet {
 		if r, err := image.ParseRef(c.Ref); err == nil {
 			fmt.Fprintf(g.Stderr, "The push refers to repository [%s]\n", r.Name())
 		}
-		opts.Progress = pushEvents(g)
 	}
+	view := g.newTransferView(c.Quiet)
+	opts.Progress = view.Event
 	pushed, err := registry.Push(ctx, s, c.Ref, opts)
+	view.Done()
 	for _, p := range pushed {
 		if c.Quiet {
 			fmt.Fprintln(g.Stdout, p.Ref)
@@ -51,22 +55,4 @@ func (c *PushCmd) Run(g *Globals) error {
 		}
 	}
 	return err
-}
-
-// pushEvents prints one line per layer event, the byte counts aside.
-// TODO(reg-pull): the shared renderer (cli/transfer.go) replaces this.
-func pushEvents(g *Globals) func(registry.Event) {
-	var mu sync.Mutex
-	return func(e registry.Event) {
-		if e.Status == registry.StatusPushing {
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if e.Detail != "" {
-			fmt.Fprintf(g.Stderr, "%s: %s %s\n", e.ID, e.Status, e.Detail)
-			return
-		}
-		fmt.Fprintf(g.Stderr, "%s: %s\n", e.ID, e.Status)
-	}
 }

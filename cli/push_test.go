@@ -6,17 +6,17 @@ import (
 	"github.com/alecthomas/kong"
 )
 
-// TestPushTLSVerify: --tls-verify left out leaves the choice to
-// registries.conf (nil); given, with or without =false, it decides.
-func TestPushTLSVerify(t *testing.T) {
-	f, tr := false, true
+// TestPushFlags: Docker's and Podman's spellings parse to what Push is given.
+func TestPushFlags(t *testing.T) {
 	for _, tc := range []struct {
-		args []string
-		want *bool
+		args        []string
+		tlsVerify   bool
+		all         bool
+		compression string
 	}{
-		{[]string{"push", "reg.lab/a"}, nil},
-		{[]string{"push", "--tls-verify=false", "reg.lab/a"}, &f},
-		{[]string{"push", "--tls-verify", "reg.lab/a"}, &tr},
+		{[]string{"push", "reg.lab/a"}, true, false, "gzip"},
+		{[]string{"push", "--tls-verify=false", "-a", "reg.lab/a"}, false, true, "gzip"},
+		{[]string{"push", "--no-tls-verify", "--compression-format", "zstd", "reg.lab/a"}, false, false, "zstd"},
 	} {
 		var c CLI
 		p, err := kong.New(&c, kong.Exit(func(int) { t.Fatalf("%v: exited", tc.args) }))
@@ -26,9 +26,8 @@ func TestPushTLSVerify(t *testing.T) {
 		if _, err := p.Parse(tc.args); err != nil {
 			t.Fatalf("%v: %v", tc.args, err)
 		}
-		got := c.Push.TLSVerify
-		if (got == nil) != (tc.want == nil) || (got != nil && *got != *tc.want) {
-			t.Errorf("%v: TLSVerify %v, want %v", tc.args, got, tc.want)
+		if got := c.Push; got.TLSVerify != tc.tlsVerify || got.AllTags != tc.all || got.Compression != tc.compression {
+			t.Errorf("%v: parsed %+v", tc.args, got)
 		}
 	}
 }

@@ -24,17 +24,17 @@ import (
 //     descriptor of a blob kept in blobs/;
 //   - the repositories (host/path) known to hold a blob, from pulls and
 //     pushes, so a push to another repository of the same registry can
-//     ask for a cross-repository mount instead of sending the bytes;
-//   - the digests registries gave an image's manifest (RepoDigests),
-//     which differ from the store's own when a push rewrote the manifest
-//     with compressed layers.
+//     ask for a cross-repository mount instead of sending the bytes.
+//
+// The digest a registry gave a name (RepoDigests) is not here: it is an
+// annotation of the name's index entry (AnnotationRepoDigest), which pull
+// and push both set.
 //
 // gc keeps a remembered compressed blob while its uncompressed blob lives
 // and drops the records of what it removes.
 type distribution struct {
-	Compressed  map[digest.Digest]map[string]ocispec.Descriptor `json:"compressed,omitempty"`
-	Sources     map[digest.Digest][]string                      `json:"sources,omitempty"`
-	RepoDigests map[digest.Digest][]string                      `json:"repoDigests,omitempty"`
+	Compressed map[digest.Digest]map[string]ocispec.Descriptor `json:"compressed,omitempty"`
+	Sources    map[digest.Digest][]string                      `json:"sources,omitempty"`
 }
 
 const distributionFile = "distribution.json"
@@ -96,16 +96,6 @@ func (s *Store) BlobSources(d digest.Digest) []string {
 	return dist.Sources[d]
 }
 
-// RepoDigests lists the repo@digest references registries gave the image
-// whose manifest is d in the store.
-func (s *Store) RepoDigests(d digest.Digest) []string {
-	dist, err := s.readDistribution()
-	if err != nil {
-		return nil
-	}
-	return dist.RepoDigests[d]
-}
-
 // CompressedBlob is a compressed form of an uncompressed layer blob, made
 // by a push in the store's scratch area (ScratchDir), to be kept.
 type CompressedBlob struct {
@@ -123,9 +113,14 @@ type DistributionRecord struct {
 	Compressed []CompressedBlob
 	// Sources: blobs a repository (host/path) holds now.
 	Sources map[string][]digest.Digest
-	// RepoDigests: a manifest of the store → repo@digest references
-	// (full names: docker.io/library/busybox@sha256:…).
-	RepoDigests map[digest.Digest][]string
+	RepoDigests []RepoDigest
+}
+
+// RepoDigest is the digest a registry gave a name of the store's image.
+type RepoDigest struct {
+	Name     string        // full name: reg.lab:5000/app:1
+	Manifest digest.Digest // the store's manifest the name pointed at when sent
+	Digest   digest.Digest // the registry's manifest digest
 }
 
 // Record keeps what a push or a pull learned, under the store's exclusive
@@ -165,32 +160,30 @@ func (s *Store) Record(r DistributionRecord) error {
 			dist.Sources[b] = append([]string{repo}, srcs[:min(len(srcs), maxSources-1)]...)
 		}
 	}
-	for m, refs := range r.RepoDigests {
-		if dist.RepoDigests == nil {
-			dist.RepoDigests = map[digest.Digest][]string{}
-		}
-		for _, ref := range refs {
-			dist.RepoDigests[m] = setRepoDigest(dist.RepoDigests[m], ref)
-		}
+	if err := s.writeDistribution(dist); err != nil {
+		return err
 	}
-	return s.writeDistribution(dist)
-}
-
-// setRepoDigest puts ref (name@digest) in refs, replacing the one of the
-// same repository: a repository holds one digest per image as far as
-// inspect shows it.
-func setRepoDigest(refs []string, ref string) []string {
-	named, err := ParseRef(ref)
+	if len(r.RepoDigests) == 0 {
+		return nil
+	}
+	idx, err := s.readIndex()
 	if err != nil {
-		return refs
+		return err
 	}
-	refs = slices.DeleteFunc(refs, func(x string) bool {
-		r, err := ParseRef(x)
-		return err != nil || r.Name() == named.Name()
-	})
-	refs = append(refs, ref)
-	slices.Sort(refs)
-	return refs
+	changed := false
+	for _, rd := range r.RepoDigests {
+		for i := range idx.Manifests {
+			// A name moved to another image meanwhile keeps its own.
+			if e := &idx.Manifests[i]; e.Digest == rd.Manifest && e.Annotations[AnnotationRefName] == rd.Name {
+				e.Annotations[AnnotationRepoDigest] = rd.Digest.String()
+				changed = true
+			}
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return s.writeIndex(idx)
 }
 
 // keepScratchBlob moves a synced scratch file into blobs/ as d. The caller
@@ -220,12 +213,12 @@ func (s *Store) keepScratchBlob(f *os.File, d digest.Digest) error {
 // keepDistribution is gc's part: it adds to live the compressed blobs of
 // live uncompressed ones and drops the records of everything else. The
 // caller holds the exclusive lock. live maps encoded sha256 digests.
-func (s *Store) keepDistribution(live map[string]bool, manifests map[digest.Digest]bool) error {
+func (s *Store) keepDistribution(live map[string]bool) error {
 	dist, err := s.readDistribution()
 	if err != nil {
 		return err
 	}
-	if dist.Compressed == nil && dist.Sources == nil && dist.RepoDigests == nil {
+	if dist.Compressed == nil && dist.Sources == nil {
 		return nil
 	}
 	for d, forms := range dist.Compressed {
@@ -240,11 +233,6 @@ func (s *Store) keepDistribution(live map[string]bool, manifests map[digest.Dige
 	for d := range dist.Sources {
 		if !live[d.Encoded()] {
 			delete(dist.Sources, d)
-		}
-	}
-	for d := range dist.RepoDigests {
-		if !manifests[d] {
-			delete(dist.RepoDigests, d)
 		}
 	}
 	return s.writeDistribution(dist)

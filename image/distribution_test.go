@@ -51,11 +51,14 @@ func TestRecordKeepsCompressedForms(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		pushed := "reg.lab:5000/app@" + digest.FromString(tc.format).String()
+		registryDigest := digest.FromString(tc.format)
 		err := s.Record(DistributionRecord{
 			Compressed:  []CompressedBlob{{Uncompressed: plain, Format: tc.format, Desc: desc, File: f}},
 			Sources:     map[string][]digest.Digest{"reg.lab:5000/app": {desc.Digest, img.ID}},
-			RepoDigests: map[digest.Digest][]string{img.Digest: {pushed}},
+			RepoDigests: []RepoDigest{
+				{Name: "reg.lab:5000/app:1", Manifest: img.Digest, Digest: registryDigest},
+				{Name: "reg.lab:5000/app:1", Manifest: digest.FromString("another image"), Digest: digest.FromString("wrong")},
+			},
 		})
 		if err != nil {
 			t.Fatalf("%s: %v", tc.format, err)
@@ -70,9 +73,14 @@ func TestRecordKeepsCompressedForms(t *testing.T) {
 		if srcs := s.BlobSources(desc.Digest); !slices.Equal(srcs, []string{"reg.lab:5000/app"}) {
 			t.Errorf("%s: sources %v", tc.format, srcs)
 		}
-		// One digest per repository: the last push's.
-		if rd := s.Inspect(img).RepoDigests; !slices.Equal(rd, []string{pushed}) {
-			t.Errorf("%s: RepoDigests %v, want [%s]", tc.format, rd, pushed)
+		// One digest per name: the last push's, for the image it named.
+		now, err := s.Resolve("reg.lab:5000/app:1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "reg.lab:5000/app@" + registryDigest.String()
+		if rd := s.Inspect(now).RepoDigests; !slices.Equal(rd, []string{want}) {
+			t.Errorf("%s: RepoDigests %v, want [%s]", tc.format, rd, want)
 		}
 		kept[tc.format] = desc
 	}
@@ -99,7 +107,7 @@ func TestRecordKeepsCompressedForms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(dist.Compressed)+len(dist.Sources)+len(dist.RepoDigests) != 0 {
+	if len(dist.Compressed)+len(dist.Sources) != 0 {
 		t.Errorf("records outlived the image: %+v", dist)
 	}
 }
@@ -118,25 +126,5 @@ func TestRecordSkipsRemovedLayer(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(s.Root(), "blobs", "sha256", desc.Digest.Encoded())); !os.IsNotExist(err) {
 		t.Errorf("orphan blob kept: %v", err)
-	}
-}
-
-func TestSetRepoDigest(t *testing.T) {
-	a1, a2 := "reg.lab/a@"+digest.FromString("1").String(), "reg.lab/a@"+digest.FromString("2").String()
-	b1 := "reg.lab/b@" + digest.FromString("1").String()
-	cases := []struct {
-		in   []string
-		add  string
-		want []string
-	}{
-		{nil, a1, []string{a1}},
-		{[]string{a1}, a2, []string{a2}},
-		{[]string{a1}, b1, []string{a1, b1}},
-		{[]string{b1, a1}, a1, []string{a1, b1}},
-	}
-	for _, tc := range cases {
-		if got := setRepoDigest(slices.Clone(tc.in), tc.add); !slices.Equal(got, tc.want) {
-			t.Errorf("setRepoDigest(%v, %s) = %v, want %v", tc.in, tc.add, got, tc.want)
-		}
 	}
 }

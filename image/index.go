@@ -91,10 +91,9 @@ func (s *Store) gc(idx ocispec.Index) (reclaimed int64, err error) {
 	if err != nil {
 		return 0, err
 	}
-	blobs, layers, manifests := map[string]bool{}, map[string]bool{}, map[digest.Digest]bool{}
+	blobs, layers := map[string]bool{}, map[string]bool{}
 	for _, img := range imgs {
 		blobs[img.Digest.Encoded()], blobs[img.ID.Encoded()] = true, true
-		manifests[img.Digest] = true
 		for _, l := range img.Manifest.Layers {
 			blobs[l.Digest.Encoded()] = true
 		}
@@ -102,7 +101,7 @@ func (s *Store) gc(idx ocispec.Index) (reclaimed int64, err error) {
 			layers[d.Encoded()] = true
 		}
 	}
-	if err := s.keepDistribution(blobs, manifests); err != nil {
+	if err := s.keepDistribution(blobs); err != nil {
 		return 0, err
 	}
 	for _, name := range listDir(s.path("layers")) {

@@ -83,20 +83,17 @@ func (s *Store) Inspect(img Image) Inspect {
 	if n := len(c.History); n > 0 {
 		out.Comment = c.History[n-1].Comment
 	}
-	// A registry's digest, when one is recorded for the repository,
-	// stands for the store's own: a push may have rewritten the manifest.
-	seen, recorded := map[string]bool{}, map[string]bool{}
-	for _, rd := range s.RepoDigests(img.Digest) {
-		if r, err := ParseRef(rd); err == nil {
-			recorded[r.FamiliarName()] = true
-			seen[r.Familiar()] = true
-			out.RepoDigests = append(out.RepoDigests, r.Familiar())
-		}
-	}
+	seen := map[string]bool{}
 	for _, n := range img.Names {
-		out.RepoTags = append(out.RepoTags, FamiliarName(n))
-		repo, _ := FamiliarRepoTag(n)
-		if d := repo + "@" + img.Digest.String(); !seen[d] && !recorded[repo] {
+		repo, tag := FamiliarRepoTag(n)
+		if tag != "" { // a name pulled by digest is no tag
+			out.RepoTags = append(out.RepoTags, FamiliarName(n))
+		}
+		rd := img.Digest
+		if d, ok := img.RepoDigests[n]; ok {
+			rd = d
+		}
+		if d := repo + "@" + rd.String(); !seen[d] {
 			seen[d] = true
 			out.RepoDigests = append(out.RepoDigests, d)
 		}

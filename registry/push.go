@@ -86,7 +86,7 @@ func Push(ctx context.Context, s *image.Store, ref string, opts PushOptions) ([]
 	for _, pl := range plans {
 		pushed, err := p.pushImage(ctx, pl)
 		if err != nil {
-			err = explain(err, pl.familiar(), p.host)
+			err = explain(hosts.Explain(err), pl.familiar(), p.host)
 			// What was compressed is kept even when the push failed.
 			return out, errors.Join(err, p.record(out))
 		}
@@ -122,7 +122,7 @@ type pusher struct {
 	host   string
 	mu     sync.Mutex
 	made   map[digest.Digest]image.CompressedBlob // compressed this push, by uncompressed digest
-	repoDg map[digest.Digest][]string             // local manifest → name@registry digest
+	repoDg []image.RepoDigest                     // tags sent
 	sent   []digest.Digest                        // blobs the repository holds now
 }
 
@@ -142,7 +142,7 @@ func newPusher(s *image.Store, named image.Ref, opts PushOptions) (*pusher, erro
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &pusher{s: s, named: named, opts: opts, log: log,
-		made: map[digest.Digest]image.CompressedBlob{}, repoDg: map[digest.Digest][]string{}}, nil
+		made: map[digest.Digest]image.CompressedBlob{}}, nil
 }
 
 func (p *pusher) event(e Event) {

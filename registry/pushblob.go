@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -55,7 +54,7 @@ func (p *pusher) pushImage(ctx context.Context, pl *planImage) ([]Pushed, error)
 			return out, fmt.Errorf("pushing the manifest of %s: %w", r.Familiar(), err)
 		}
 		p.mu.Lock()
-		p.repoDg[pl.local] = append(p.repoDg[pl.local], r.Name()+"@"+desc.Digest.String())
+		p.repoDg = append(p.repoDg, image.RepoDigest{Name: tag, Manifest: pl.local, Digest: desc.Digest})
 		p.mu.Unlock()
 		out = append(out, Pushed{Ref: tag, Tag: r.Tag, Digest: desc.Digest, Size: desc.Size})
 	}
@@ -247,13 +246,4 @@ func compressBlob(src *os.File, desc ocispec.Descriptor, format, dir string) (c 
 	d := digest.NewDigest(digest.SHA256, h)
 	return image.CompressedBlob{Uncompressed: desc.Digest, Format: format, File: f,
 		Desc: ocispec.Descriptor{MediaType: mt, Digest: d, Size: size}}, nil
-}
-
-// shortID is a digest as Docker shows it in progress: 12 hex digits.
-func shortID(d digest.Digest) string {
-	e := d.Encoded()
-	if len(e) > 12 {
-		e = e[:12]
-	}
-	return strings.ToLower(e)
 }

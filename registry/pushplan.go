@@ -108,22 +108,18 @@ func (p *pusher) open(img image.Image, tags []string) (pl *planImage, err error)
 	return pl, nil
 }
 
-// maxManifestSize bounds what push reads into memory as a manifest or a
-// config, as pull bounds what it accepts.
-const maxManifestSize = 4 << 20
-
 func readSmallBlob(s *image.Store, d digest.Digest) ([]byte, error) {
 	f, err := s.OpenBlob(d)
 	if err != nil {
 		return nil, fmt.Errorf("reading blob %s: %w", d, err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxManifestSize+1))
+	b, err := io.ReadAll(io.LimitReader(f, maxMetadata+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading blob %s: %w", d, err)
 	}
-	if len(b) > maxManifestSize {
-		return nil, fmt.Errorf("blob %s: %w: over %d bytes", d, ErrUnsupported, maxManifestSize)
+	if len(b) > maxMetadata {
+		return nil, fmt.Errorf("blob %s: %w: over %d bytes", d, ErrUnsupported, maxMetadata)
 	}
 	if got := digest.FromBytes(b); got != d {
 		return nil, fmt.Errorf("%w: blob %s has digest %s", image.ErrCorruptStore, d, got)
@@ -141,16 +137,14 @@ func closePlans(plans []*planImage) {
 	}
 }
 
-// Layer media types, Docker's beside OCI's.
+// Docker's layer media types (pull.go names its manifest and config).
 const (
-	mediaTypeDockerManifest  = "application/vnd.docker.distribution.manifest.v2+json"
-	mediaTypeDockerConfig    = "application/vnd.docker.container.image.v1+json"
-	mediaTypeDockerLayer     = "application/vnd.docker.image.rootfs.diff.tar"
+	mediaTypeDockerLayerTar  = "application/vnd.docker.image.rootfs.diff.tar"
 	mediaTypeDockerLayerGzip = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 )
 
 func isPlainLayer(mt string) bool {
-	return mt == ocispec.MediaTypeImageLayer || mt == mediaTypeDockerLayer
+	return mt == ocispec.MediaTypeImageLayer || mt == mediaTypeDockerLayerTar
 }
 
 // pushManifest is the manifest to push for pl with layers (the bytes that
@@ -204,10 +198,10 @@ func layerType(mt string, docker bool) string {
 	case docker && mt == ocispec.MediaTypeImageLayerGzip:
 		return mediaTypeDockerLayerGzip
 	case docker && mt == ocispec.MediaTypeImageLayer:
-		return mediaTypeDockerLayer
+		return mediaTypeDockerLayerTar
 	case !docker && mt == mediaTypeDockerLayerGzip:
 		return ocispec.MediaTypeImageLayerGzip
-	case !docker && mt == mediaTypeDockerLayer:
+	case !docker && mt == mediaTypeDockerLayerTar:
 		return ocispec.MediaTypeImageLayer
 	}
 	return mt
