@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync"
 
 	"nook/image"
 	"nook/registry"
@@ -38,13 +39,18 @@ func (c *PushCmd) Run(g *Globals) error {
 	if !c.TLSVerify {
 		opts.Hosts.TLSVerify = &c.TLSVerify
 	}
-	if !c.Quiet {
-		if r, err := image.ParseRef(c.Ref); err == nil {
-			fmt.Fprintf(g.Stderr, "The push refers to repository [%s]\n", r.Name())
-		}
-	}
 	view := g.newTransferView(c.Quiet)
-	opts.Progress = view.Event
+	var header sync.Once
+	opts.Progress = func(e registry.Event) {
+		// Said once the registry has answered: a push it refuses is
+		// the error's one line alone.
+		header.Do(func() {
+			if r, err := image.ParseRef(c.Ref); err == nil {
+				fmt.Fprintf(g.Stderr, "The push refers to repository [%s]\n", r.Name())
+			}
+		})
+		view.Event(e)
+	}
 	pushed, err := registry.Push(ctx, s, c.Ref, opts)
 	view.Done()
 	for _, p := range pushed {

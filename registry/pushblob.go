@@ -20,6 +20,13 @@ import (
 // pushImage sends pl's blobs, Opts.Concurrency at once, then its config
 // and, for each tag, its manifest.
 func (p *pusher) pushImage(ctx context.Context, pl *planImage) ([]Pushed, error) {
+	// The config's HEAD goes first, alone: a registry that refuses this
+	// push says so before any progress is shown.
+	cfg := pl.manifest.Config
+	haveConfig, err := p.repo.Exists(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("checking blob %s: %w", cfg.Digest, err)
+	}
 	for _, l := range pl.layers {
 		p.event(Event{ID: shortID(l.diffID), Status: StatusPreparing})
 	}
@@ -33,10 +40,13 @@ func (p *pusher) pushImage(ctx context.Context, pl *planImage) ([]Pushed, error)
 			return err
 		})
 	}
-	g.Go(func() error {
-		cfg := pl.manifest.Config
-		return p.pushBlob(gctx, cfg, "", func() io.Reader { return bytes.NewReader(pl.config) }, nil)
-	})
+	if haveConfig {
+		p.noteSent(cfg.Digest)
+	} else {
+		g.Go(func() error {
+			return p.pushBlob(gctx, cfg, "", func() io.Reader { return bytes.NewReader(pl.config) }, pl.configSources)
+		})
+	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}

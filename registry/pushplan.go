@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -16,12 +18,13 @@ import (
 // planImage is one image to push with its blobs open: an open file stays
 // readable after the store's lock is released, even if an rmi removes it.
 type planImage struct {
-	tags     []string      // full names to push it as, sorted
-	local    digest.Digest // the manifest's digest in the store
-	manifest ocispec.Manifest
-	raw      []byte // the manifest as stored, pushed as is when no layer changes
-	config   []byte
-	layers   []planLayer
+	tags          []string      // full names to push it as, sorted
+	local         digest.Digest // the manifest's digest in the store
+	manifest      ocispec.Manifest
+	raw           []byte // the manifest as stored, pushed as is when no layer changes
+	config        []byte
+	configSources []string // repositories known to hold the config
+	layers        []planLayer
 }
 
 // planLayer is one layer: the bytes the store holds for it.
@@ -59,6 +62,8 @@ func (p *pusher) plan(named image.Ref) ([]*planImage, error) {
 		}
 		return nil
 	})
+	// Docker's order: tag by tag.
+	slices.SortFunc(plans, func(a, b *planImage) int { return strings.Compare(a.tags[0], b.tags[0]) })
 	if err == nil && len(plans) == 0 {
 		err = image.ErrNotFound
 	}
@@ -88,6 +93,7 @@ func (p *pusher) open(img image.Image, tags []string) (pl *planImage, err error)
 	if pl.config, err = readSmallBlob(p.s, img.ID); err != nil {
 		return pl, err
 	}
+	pl.configSources = p.s.BlobSources(img.ID)
 	for i, l := range img.Manifest.Layers {
 		pln := planLayer{desc: l, diffID: l.Digest, plain: isPlainLayer(l.MediaType)}
 		if i < len(img.Config.RootFS.DiffIDs) {

@@ -15,6 +15,7 @@ import (
 	"net/http"
 
 	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 )
 
@@ -44,6 +45,9 @@ func explain(err error, what, host string) error {
 		return nil
 	case errors.Is(err, errdef.ErrNotFound):
 		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	case errors.Is(err, auth.ErrBasicCredentialNotFound):
+		// The registry asked for a password and none is saved.
+		return fmt.Errorf("%s: %w: log in with `nook login %s`", what, ErrUnauthorized, host)
 	case errors.As(err, &resp):
 		switch resp.StatusCode {
 		case http.StatusNotFound:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,7 +168,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, ht.err
 	}
 	if req.URL.Scheme == "https" && ht.plain.Load() {
-		req = withScheme(req, "http")
+		return sameScheme(ht.rt.RoundTrip(withScheme(req, "http")))
 	}
 	resp, err := ht.rt.RoundTrip(req)
 	var rh tls.RecordHeaderError
@@ -187,7 +188,22 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		again.Body = body
 	}
-	return ht.rt.RoundTrip(again)
+	return sameScheme(ht.rt.RoundTrip(again))
+}
+
+// sameScheme names the host's plain-HTTP answer in https, as oras-go asked
+// it: a blob upload's Location (absolute, as the registry builds it from
+// the request it saw) would otherwise look like a downgrade to oras-go,
+// which refuses it. The transport sends it over HTTP again.
+func sameScheme(resp *http.Response, err error) (*http.Response, error) {
+	if resp == nil {
+		return resp, err
+	}
+	if loc, lerr := url.Parse(resp.Header.Get("Location")); lerr == nil && loc.Scheme == "http" && loc.Host == resp.Request.URL.Host {
+		loc.Scheme = "https"
+		resp.Header.Set("Location", loc.String())
+	}
+	return resp, err
 }
 
 func withScheme(req *http.Request, scheme string) *http.Request {
