@@ -5,18 +5,16 @@
 // where Docker, Podman and skopeo keep them. It hands out ready oras-go
 // repositories; it does not move content.
 //
-// SKELETON: the API registry/ builds on. The implementation below only
-// knows loopback and the default auth file; the reg-hosts branch fills it in.
+// Nothing here runs at start-up: configuration is read when a command
+// reaches for a registry.
 package hosts
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"strings"
+	"time"
 
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
@@ -45,54 +43,68 @@ type Endpoint struct {
 	Mirror bool               // a mirror of the registry the reference names
 }
 
-// Resolve returns where to reach repository name ("docker.io/library/busybox"):
-// for a pull the mirrors first, in registries.conf's order, then the
-// registry itself; for a push the registry alone.
+// Resolve returns where to reach repository name
+// ("docker.io/library/busybox", with or without ":tag" or "@digest"; the
+// mirror rules of registries.conf that depend on a digest need it): for a
+// pull the mirrors first, in registries.conf's order, then the registry
+// itself (or the location registries.conf moves it to); for a push the
+// registry alone. A blocked registry is ErrBlocked.
 func Resolve(name string, forPush bool, opts Options) ([]Endpoint, error) {
-	repo, err := remote.NewRepository(name)
-	if err != nil {
-		return nil, fmt.Errorf("repository %s: %w", name, err)
-	}
-	host := repo.Reference.Registry
-	store, err := credentialStore(opts)
+	c, err := loadConf(defaultConfPaths())
 	if err != nil {
 		return nil, err
 	}
-	repo.PlainHTTP = isLoopback(host)
-	repo.Client = &auth.Client{
-		Client:     &http.Client{Transport: retry.NewTransport(http.DefaultTransport)},
-		Cache:      auth.NewCache(),
-		Credential: credentials.Credential(store),
+	routes, err := c.routes(name, forPush)
+	if err != nil {
+		return nil, err
 	}
-	return []Endpoint{{Repo: repo, Host: host}}, nil
+	store, err := readStore(opts)
+	if err != nil {
+		return nil, err
+	}
+	insecure := map[string]bool{}
+	for _, r := range routes {
+		insecure[hostOf(r.ref)] = insecure[hostOf(r.ref)] || r.insecure
+	}
+	tr := newTransport(certsDirs(), opts.TLSVerify, func(host string) bool {
+		return insecure[host] || c.insecureHost(host)
+	})
+	client := newClient(tr, store)
+	eps := make([]Endpoint, 0, len(routes))
+	for _, r := range routes {
+		repo, err := remote.NewRepository(r.ref)
+		if err != nil {
+			return nil, fmt.Errorf("repository %s: %w", r.ref, err)
+		}
+		repo.Client = client
+		eps = append(eps, Endpoint{Repo: repo, Host: repo.Reference.Registry, Mirror: r.mirror})
+		if opts.Log != nil {
+			opts.Log.Debug("registry endpoint", "name", name, "ref", r.ref, "mirror", r.mirror, "insecure", r.insecure)
+		}
+	}
+	return eps, nil
 }
 
-// Login checks user and password against host and, when they are
-// accepted, saves them where Resolve finds them.
-func Login(ctx context.Context, host, user, password string, opts Options) error {
-	return errors.New("login: not yet")
+// newClient puts auth (credentials from store, when not nil) and retries
+// over tr: 429 waits as Retry-After says, 5xx and dropped connections
+// back off exponentially, five retries at most.
+func newClient(tr http.RoundTripper, store credentials.Store) *auth.Client {
+	c := &auth.Client{
+		Client: &http.Client{Transport: &retry.Transport{Base: tr, Policy: retryPolicy}},
+		Cache:  auth.NewCache(),
+	}
+	if store != nil {
+		c.Credential = credentials.Credential(store)
+	}
+	return c
 }
 
-// Logout removes host's saved credentials.
-func Logout(ctx context.Context, host string, opts Options) error {
-	return errors.New("logout: not yet")
-}
-
-func credentialStore(opts Options) (credentials.Store, error) {
-	if opts.AuthFile != "" {
-		return credentials.NewStore(opts.AuthFile, credentials.StoreOptions{})
+func retryPolicy() retry.Policy {
+	return &retry.GenericPolicy{
+		Retryable: retry.DefaultPredicate,
+		Backoff:   retry.DefaultBackoff,
+		MinWait:   200 * time.Millisecond,
+		MaxWait:   20 * time.Second, // a registry's Retry-After, within reason
+		MaxRetry:  5,
 	}
-	return credentials.NewStoreFromDocker(credentials.StoreOptions{})
-}
-
-func isLoopback(host string) bool {
-	h := host
-	if sh, _, err := net.SplitHostPort(host); err == nil {
-		h = sh
-	}
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(h, "[]"))
-	return ip != nil && ip.IsLoopback()
 }

@@ -1,0 +1,147 @@
+package tests
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// oneLine fails the test unless r failed with exit 125 and one line on
+// stderr containing every want.
+func oneLine(t *testing.T, r result, want ...string) {
+	t.Helper()
+	msg := strings.TrimSpace(r.stderr)
+	if r.code != 125 || msg == "" || strings.Contains(msg, "\n") {
+		t.Fatalf("want exit 125 and one line on stderr, got %s", r)
+	}
+	for _, w := range want {
+		if !strings.Contains(msg, w) {
+			t.Errorf("stderr %q lacks %q", msg, w)
+		}
+	}
+}
+
+// readAuthFile returns the auth file's keys and its auths entries,
+// failing unless it is mode 0600.
+func readAuthFile(t *testing.T, path string) (map[string]json.RawMessage, map[string]struct{ Auth string }) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s has mode %v, want 0600", path, fi.Mode().Perm())
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		t.Fatalf("%s: %v\n%s", path, err, data)
+	}
+	var auths map[string]struct{ Auth string }
+	if err := json.Unmarshal(top["auths"], &auths); err != nil {
+		t.Fatalf("%s auths: %v", path, err)
+	}
+	return top, auths
+}
+
+// TestLoginLogout: login checks the password against a TLS registry with
+// htpasswd, saves it in Docker's config.json (0600, every other key kept)
+// where a wrong password changes nothing, and logout removes only it.
+func TestLoginLogout(t *testing.T) {
+	reg := startRegistry(t, true)
+	e := newEnv(t)
+	e.trust(reg)
+	cfg := filepath.Join(e.home, "docker", "config.json")
+	if err := os.MkdirAll(filepath.Dir(cfg), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	other := base64.StdEncoding.EncodeToString([]byte("someone:else"))
+	writeFile(t, cfg, `{"auths":{"other.example":{"auth":"`+other+`"}},"psFormat":"table {{.ID}}","HttpHeaders":{"X-Test":"1"}}`)
+
+	out := e.ok([]byte(reg.Password+"\n"), "login", "-u", reg.User, "--password-stdin", reg.Host)
+	if strings.TrimSpace(out) != "Login Succeeded" {
+		t.Errorf("login printed %q", out)
+	}
+	top, auths := readAuthFile(t, cfg)
+	if got, want := auths[reg.Host].Auth, base64.StdEncoding.EncodeToString([]byte(reg.User+":"+reg.Password)); got != want {
+		t.Errorf("auths[%s] = %q, want %q", reg.Host, got, want)
+	}
+	if auths["other.example"].Auth != other || string(top["psFormat"]) != `"table {{.ID}}"` || string(top["HttpHeaders"]) == "" {
+		t.Errorf("login lost keys it does not own: %v", top)
+	}
+	if leftovers, _ := filepath.Glob(filepath.Join(e.home, "docker", "*")); len(leftovers) != 1 {
+		t.Errorf("temporary files left beside config.json: %v", leftovers)
+	}
+
+	r := e.nook([]byte("wrong\n"), "login", "-u", reg.User, "--password-stdin", reg.Host)
+	oneLine(t, r, reg.Host, "incorrect username or password")
+	if _, auths := readAuthFile(t, cfg); auths[reg.Host].Auth == "" {
+		t.Error("a refused login removed the saved credentials")
+	}
+
+	out = e.ok(nil, "logout", reg.Host)
+	if strings.TrimSpace(out) != "Removing login credentials for "+reg.Host {
+		t.Errorf("logout printed %q", out)
+	}
+	top, auths = readAuthFile(t, cfg)
+	if _, ok := auths[reg.Host]; ok {
+		t.Errorf("logout kept %s's credentials", reg.Host)
+	}
+	if auths["other.example"].Auth != other || string(top["psFormat"]) != `"table {{.ID}}"` {
+		t.Errorf("logout lost keys it does not own: %v", top)
+	}
+	if out := e.ok(nil, "logout", reg.Host); strings.TrimSpace(out) != "Not logged in to "+reg.Host {
+		t.Errorf("second logout printed %q", out)
+	}
+}
+
+// TestLoginAuthFile: --authfile is where login writes and logout removes;
+// Docker's config is left alone. -p works, with Docker's warning.
+func TestLoginAuthFile(t *testing.T) {
+	reg := startRegistry(t, true)
+	e := newEnv(t)
+	e.trust(reg)
+	file := filepath.Join(e.home, "auth.json")
+	r := e.nook(nil, "login", "-u", reg.User, "-p", reg.Password, "--authfile", file, reg.Host)
+	if r.code != 0 || !strings.Contains(r.stderr, "--password-stdin") {
+		t.Fatalf("login -p: %s", r)
+	}
+	if _, auths := readAuthFile(t, file); auths[reg.Host].Auth == "" {
+		t.Errorf("--authfile %s holds no credentials for %s", file, reg.Host)
+	}
+	if _, err := os.Stat(filepath.Join(e.home, "docker", "config.json")); err == nil {
+		t.Error("login --authfile wrote Docker's config.json too")
+	}
+	e.ok(nil, "logout", "--authfile", file, reg.Host)
+	if _, auths := readAuthFile(t, file); auths[reg.Host].Auth != "" {
+		t.Errorf("logout --authfile kept the credentials")
+	}
+}
+
+// TestLoginUnknownAuthority: a registry whose CA nook does not hold is one
+// line naming the certs.d file where the CA goes; --tls-verify=false gets
+// through; the CA put there gets through too.
+func TestLoginUnknownAuthority(t *testing.T) {
+	reg := startRegistry(t, true)
+	e := newEnv(t)
+	stdin := []byte(reg.Password)
+	r := e.nook(stdin, "login", "-u", reg.User, "--password-stdin", reg.Host)
+	oneLine(t, r, "unknown authority", filepath.Join(e.certsDir(reg), "ca.crt"))
+	e.ok(stdin, "login", "-u", reg.User, "--password-stdin", "--tls-verify=false", reg.Host)
+	e.trust(reg)
+	e.ok(stdin, "login", "-u", reg.User, "--password-stdin", reg.Host)
+}
+
+// TestLoginUnreachable: nothing listening is one line naming the host.
+func TestLoginUnreachable(t *testing.T) {
+	e := newEnv(t)
+	host := freeLoopbackPort(t)
+	r := e.nook([]byte("x"), "login", "-u", "x", "--password-stdin", host)
+	oneLine(t, r, "cannot reach "+host)
+}
