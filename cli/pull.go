@@ -68,17 +68,12 @@ func (g *Globals) pull(ref string, opts registry.PullOptions, quiet bool, stdout
 	view := g.newTransferView(quiet)
 	opts.Progress = view.Event
 	if !quiet {
-		if r, err := image.ParseRef(ref); err == nil {
+		opts.Resolved = func(r image.Ref) {
 			tag := r.Tag
 			if r.Digest != "" {
 				tag = r.Digest.String()
-			} else if tag == "" && !opts.AllTags {
-				tag = "latest"
 			}
-			if tag != "" {
-				tag += ": "
-			}
-			fmt.Fprintf(g.Stderr, "%sPulling from %s\n", tag, r.Path)
+			fmt.Fprintf(g.Stderr, "%s: Pulling from %s\n", tag, r.Path)
 		}
 	}
 	pulled, err := registry.Pull(context.Background(), s, ref, opts)

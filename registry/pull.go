@@ -54,6 +54,9 @@ type PullOptions struct {
 	Chown         bool // keep layers' owners (in the user namespace)
 	Hosts         hosts.Options
 	Progress      func(Event) // nil reports nothing
+	// Resolved, when set, is told each reference once its manifest is
+	// found, before any layer moves (Docker's "TAG: Pulling from REPO").
+	Resolved func(image.Ref)
 	Log           *slog.Logger
 }
 
@@ -143,6 +146,9 @@ func pullOne(ctx context.Context, s *image.Store, eps []hosts.Endpoint, r image.
 			}
 			last = err
 			continue
+		}
+		if opts.Resolved != nil {
+			opts.Resolved(r)
 		}
 		return m.pull(ctx, s, opts)
 	}
