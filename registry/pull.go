@@ -57,7 +57,7 @@ type PullOptions struct {
 	// Resolved, when set, is told each reference once its manifest is
 	// found, before any layer moves (Docker's "TAG: Pulling from REPO").
 	Resolved func(image.Ref)
-	Log           *slog.Logger
+	Log      *slog.Logger
 }
 
 // Pulled is one image a pull stored.

@@ -266,4 +266,3 @@ func TestPullResumesAfterKill(t *testing.T) {
 		t.Errorf("images after the resumed pull: %q", got)
 	}
 }
-
