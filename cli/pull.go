@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"nook/image"
 	"nook/registry"
@@ -33,7 +34,7 @@ func (c *PullCmd) Run(g *Globals) error {
 	if done, err := g.enterUserNS(); done {
 		return err
 	}
-	_, err = g.pull(c.Image, opts, c.Quiet)
+	_, err = g.pull(c.Image, opts, c.Quiet, g.Stdout)
 	return err
 }
 
@@ -58,7 +59,7 @@ func pullOptions(platform string, tlsVerify bool, authFile string, concurrent in
 
 // pull runs a pull with Docker's output: progress and status on stderr,
 // the full reference of each image pulled on stdout.
-func (g *Globals) pull(ref string, opts registry.PullOptions, quiet bool) ([]registry.Pulled, error) {
+func (g *Globals) pull(ref string, opts registry.PullOptions, quiet bool, stdout io.Writer) ([]registry.Pulled, error) {
 	s, err := g.openStore()
 	if err != nil {
 		return nil, err
@@ -67,17 +68,12 @@ func (g *Globals) pull(ref string, opts registry.PullOptions, quiet bool) ([]reg
 	view := g.newTransferView(quiet)
 	opts.Progress = view.Event
 	if !quiet {
-		if r, err := image.ParseRef(ref); err == nil {
+		opts.Resolved = func(r image.Ref) {
 			tag := r.Tag
 			if r.Digest != "" {
 				tag = r.Digest.String()
-			} else if tag == "" && !opts.AllTags {
-				tag = "latest"
 			}
-			if tag != "" {
-				tag += ": "
-			}
-			fmt.Fprintf(g.Stderr, "%sPulling from %s\n", tag, r.Path)
+			fmt.Fprintf(g.Stderr, "%s: Pulling from %s\n", tag, r.Path)
 		}
 	}
 	pulled, err := registry.Pull(context.Background(), s, ref, opts)
@@ -94,7 +90,7 @@ func (g *Globals) pull(ref string, opts registry.PullOptions, quiet bool) ([]reg
 			}
 			fmt.Fprintf(g.Stderr, "Status: %s%s\n", status, p.Ref.Familiar())
 		}
-		fmt.Fprintln(g.Stdout, p.Ref.String())
+		fmt.Fprintln(stdout, p.Ref.String())
 	}
 	return pulled, err
 }

@@ -172,9 +172,37 @@ type streamed struct {
 // every byte; comparing them is the caller's job, before it commits
 // anything. what names the blob in errors.
 func (s *Store) streamLayer(in io.Reader, root string, chown bool, what string) (streamed, error) {
-	var st streamed
+	source := &sourceErr{r: in}
 	raw := &hashCounter{h: sha256.New()}
-	src := io.TeeReader(in, raw)
+	src := io.TeeReader(source, raw)
+	st, err := s.streamTar(src, raw, root, chown, what)
+	if err != nil && source.err == nil {
+		// Bad content: read on, so the caller can tell a blob that is
+		// not the one described (a digest mismatch) from a bad layer.
+		if _, derr := io.Copy(io.Discard, src); derr == nil {
+			st.digest, st.size = digest.NewDigest(digest.SHA256, raw.h), raw.n
+		}
+	}
+	return st, err
+}
+
+// sourceErr remembers a failure of the stream itself (a dropped
+// connection, a read error) as opposed to what was made of its bytes.
+type sourceErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *sourceErr) Read(b []byte) (int, error) {
+	n, err := e.r.Read(b)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
+}
+
+func (s *Store) streamTar(src io.Reader, raw *hashCounter, root string, chown bool, what string) (streamed, error) {
+	var st streamed
 	kind, detected, err := compression.Detect(src)
 	if err != nil {
 		return st, fmt.Errorf("reading %s: %w", what, err)

@@ -227,7 +227,7 @@ func (p *Pull) unpack(l PullLayer, in io.Reader) error {
 		root = filepath.Join(dir, "diff")
 	}
 	st, err := p.s.streamLayer(in, root, p.opts.Chown, "blob "+l.Desc.Digest.String())
-	if err == nil && (st.digest != l.Desc.Digest || st.size != l.Desc.Size) {
+	if st.digest != "" && (st.digest != l.Desc.Digest || st.size != l.Desc.Size) {
 		err = fmt.Errorf("%w: blob %s is %s, %d bytes; the manifest says %s, %d bytes", ErrVerify, l.Desc.Digest, st.digest, st.size, l.Desc.Digest, l.Desc.Size)
 	} else if err == nil && st.diffID != l.DiffID {
 		err = fmt.Errorf("%w: layer %s has diff id %s, the config's rootfs.diff_ids says %s", ErrVerify, l.Desc.Digest, st.diffID, l.DiffID)

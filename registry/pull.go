@@ -54,7 +54,10 @@ type PullOptions struct {
 	Chown         bool // keep layers' owners (in the user namespace)
 	Hosts         hosts.Options
 	Progress      func(Event) // nil reports nothing
-	Log           *slog.Logger
+	// Resolved, when set, is told each reference once its manifest is
+	// found, before any layer moves (Docker's "TAG: Pulling from REPO").
+	Resolved func(image.Ref)
+	Log      *slog.Logger
 }
 
 // Pulled is one image a pull stored.
@@ -143,6 +146,9 @@ func pullOne(ctx context.Context, s *image.Store, eps []hosts.Endpoint, r image.
 			}
 			last = err
 			continue
+		}
+		if opts.Resolved != nil {
+			opts.Resolved(r)
 		}
 		return m.pull(ctx, s, opts)
 	}
