@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/opencontainers/go-digest"
+
 	"nook/internal/testutil"
 )
 
@@ -55,13 +57,12 @@ func skopeoManifest(t *testing.T, ref string) (remoteManifest, string) {
 	return m, "sha256:" + sha256Hex(raw)
 }
 
-// registryBlob reads a blob from the registry's own storage.
-func registryBlob(t *testing.T, reg *testRegistry, digest string) []byte {
+// registryBytes reads a blob from the registry's own storage.
+func registryBytes(t *testing.T, reg *testRegistry, d string) []byte {
 	t.Helper()
-	hex := strings.TrimPrefix(digest, "sha256:")
-	b, err := os.ReadFile(filepath.Join(reg.Dir, "docker", "registry", "v2", "blobs", "sha256", hex[:2], hex, "data"))
+	b, err := os.ReadFile(registryBlob(reg, digest.Digest(d)))
 	if err != nil {
-		t.Fatalf("blob %s in the registry: %v", digest, err)
+		t.Fatalf("blob %s in the registry: %v", d, err)
 	}
 	return b
 }
@@ -101,7 +102,7 @@ func TestPushPeersRead(t *testing.T) {
 	if len(m.Layers) != 1 || m.Layers[0].MediaType != "application/vnd.oci.image.layer.v1.tar+gzip" {
 		t.Fatalf("pushed manifest %+v, want one gzip layer", m)
 	}
-	if b := registryBlob(t, reg, m.Layers[0].Digest); !bytes.HasPrefix(b, gzipMagic) || int64(len(b)) != m.Layers[0].Size {
+	if b := registryBytes(t, reg, m.Layers[0].Digest); !bytes.HasPrefix(b, gzipMagic) || int64(len(b)) != m.Layers[0].Size {
 		t.Errorf("layer blob of %d bytes starts % x: not the gzip the manifest says", len(b), b[:min(4, len(b))])
 	}
 	if rd := e.inspectImage(ref)["RepoDigests"]; !strings.Contains(jsonString(t, rd), "@"+dg) {
@@ -125,7 +126,7 @@ func TestPushPeersRead(t *testing.T) {
 	if len(zm.Layers) != 1 || zm.Layers[0].MediaType != "application/vnd.oci.image.layer.v1.tar+zstd" {
 		t.Fatalf("zstd push gave %+v", zm)
 	}
-	if b := registryBlob(t, reg, zm.Layers[0].Digest); !bytes.HasPrefix(b, zstdMagic) {
+	if b := registryBytes(t, reg, zm.Layers[0].Digest); !bytes.HasPrefix(b, zstdMagic) {
 		t.Errorf("zstd layer starts % x", b[:min(4, len(b))])
 	}
 }
