@@ -102,9 +102,9 @@ type CompressedBlob struct {
 	Uncompressed digest.Digest
 	Format       string             // "gzip" or "zstd"
 	Desc         ocispec.Descriptor // of the compressed blob
-	// File holds the compressed bytes, synced. Its name is a temporary
-	// path under ScratchDir; another writer may have cleared it, then
-	// the content is copied from the open file.
+	// File holds the compressed bytes (Record syncs them). Its name is a
+	// temporary path under ScratchDir; another writer may have cleared
+	// it, then the content is copied from the open file.
 	File *os.File
 }
 
@@ -186,12 +186,15 @@ func (s *Store) Record(r DistributionRecord) error {
 	return s.writeIndex(idx)
 }
 
-// keepScratchBlob moves a synced scratch file into blobs/ as d. The caller
-// holds the exclusive lock. When another writer cleared the scratch name,
-// the open file's content is copied instead.
+// keepScratchBlob moves a scratch file into blobs/ as d, synced first.
+// The caller holds the exclusive lock. When another writer cleared the
+// scratch name, the open file's content is copied instead.
 func (s *Store) keepScratchBlob(f *os.File, d digest.Digest) error {
 	if _, err := os.Stat(s.blobPath(d)); err == nil {
 		return nil
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("syncing compressed blob %s: %w", d, err)
 	}
 	err := os.Rename(f.Name(), s.blobPath(d))
 	if errors.Is(err, fs.ErrNotExist) {

@@ -207,7 +207,7 @@ func (p *pusher) compressed(l *planLayer) (image.CompressedBlob, error) {
 	return c, nil
 }
 
-// compressBlob compresses the plain blob in src into a synced scratch file,
+// compressBlob compresses the plain blob in src into a scratch file,
 // hashing it as it is written.
 func compressBlob(src *os.File, desc ocispec.Descriptor, format, dir string) (c image.CompressedBlob, err error) {
 	kind, mt := compression.Gzip, ocispec.MediaTypeImageLayerGzip
@@ -250,9 +250,8 @@ func compressBlob(src *os.File, desc ocispec.Descriptor, format, dir string) (c 
 	if err != nil {
 		return c, err
 	}
-	if err := f.Sync(); err != nil {
-		return c, err
-	}
+	// Not synced here: the upload reads it from the page cache, and the
+	// store syncs it only if it keeps it (image.Store.Record).
 	d := digest.NewDigest(digest.SHA256, h)
 	return image.CompressedBlob{Uncompressed: desc.Digest, Format: format, File: f,
 		Desc: ocispec.Descriptor{MediaType: mt, Digest: d, Size: size}}, nil
