@@ -112,7 +112,7 @@ type CompressedBlob struct {
 type DistributionRecord struct {
 	Compressed []CompressedBlob
 	// Sources: blobs a repository (host/path) holds now.
-	Sources map[string][]digest.Digest
+	Sources     map[string][]digest.Digest
 	RepoDigests []RepoDigest
 }
 

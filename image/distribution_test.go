@@ -53,8 +53,8 @@ func TestRecordKeepsCompressedForms(t *testing.T) {
 		}
 		registryDigest := digest.FromString(tc.format)
 		err := s.Record(DistributionRecord{
-			Compressed:  []CompressedBlob{{Uncompressed: plain, Format: tc.format, Desc: desc, File: f}},
-			Sources:     map[string][]digest.Digest{"reg.lab:5000/app": {desc.Digest, img.ID}},
+			Compressed: []CompressedBlob{{Uncompressed: plain, Format: tc.format, Desc: desc, File: f}},
+			Sources:    map[string][]digest.Digest{"reg.lab:5000/app": {desc.Digest, img.ID}},
 			RepoDigests: []RepoDigest{
 				{Name: "reg.lab:5000/app:1", Manifest: img.Digest, Digest: registryDigest},
 				{Name: "reg.lab:5000/app:1", Manifest: digest.FromString("another image"), Digest: digest.FromString("wrong")},
