@@ -212,3 +212,12 @@ func layerType(mt string, docker bool) string {
 	}
 	return mt
 }
+
+// blobsOf lists a manifest's config and layers.
+func blobsOf(m ocispec.Manifest) []digest.Digest {
+	out := []digest.Digest{m.Config.Digest}
+	for _, l := range m.Layers {
+		out = append(out, l.Digest)
+	}
+	return out
+}

@@ -248,3 +248,27 @@ func jsonString(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// TestPushMountsPulledBlobs: the store remembers where a pull found each
+// blob, so pushing the image to another repository of that registry
+// mounts them all instead of sending them.
+func TestPushMountsPulledBlobs(t *testing.T) {
+	reg := startRegistry(t, false)
+	src := reg.Host + "/lab/src:1"
+	a := newEnv(t)
+	a.ok(busyboxRootfs(t), "import", "-", src)
+	a.push(src)
+
+	b := newEnv(t)
+	b.ok(nil, "pull", "-q", src)
+	dst := reg.Host + "/team/dst:1"
+	b.ok(nil, "tag", src, dst)
+	_, stderr := b.push(dst)
+	if !strings.Contains(stderr, "Mounted from lab/src") {
+		t.Errorf("push of a pulled image to another repository did not mount:\n%s", stderr)
+	}
+	if n := countRequests(t, reg, "PUT", "/v2/team/dst/blobs/uploads/"); n != 0 {
+		t.Errorf("push sent %d blobs, want 0: all mounted", n)
+	}
+	skopeoManifest(t, dst)
+}
