@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"syscall"
@@ -44,11 +45,26 @@ func (g *Globals) enterNamespaces(mounts bool) (done bool, err error) {
 	} else if rootless.InUserNS() || os.Geteuid() == 0 {
 		return false, nil
 	}
+	return true, g.reexec(g.Args, g.Stdout, mounts)
+}
+
+// runInUserNS runs nook with args in a new user namespace (as
+// enterUserNS does for the current verb), its stdout going to stdout; as
+// root, or inside one already, it runs here.
+func (g *Globals) runInUserNS(args []string, stdout io.Writer) error {
+	if rootless.InUserNS() || os.Geteuid() == 0 {
+		return fmt.Errorf("running %v: already in a user namespace", args)
+	}
+	return g.reexec(args, stdout, false)
+}
+
+// reexec re-runs nook with args in new namespaces.
+func (g *Globals) reexec(args []string, stdout io.Writer, mounts bool) error {
 	cmd := &rootless.Cmd{
 		Stage:     stageCLI,
-		Args:      g.Args,
+		Args:      args,
 		Stdin:     g.Stdin,
-		Stdout:    g.Stdout,
+		Stdout:    stdout,
 		Stderr:    g.Stderr,
 		Pdeathsig: syscall.SIGKILL, // the verb dies with the command the user sees
 	}
@@ -59,7 +75,7 @@ func (g *Globals) enterNamespaces(mounts bool) (done bool, err error) {
 	if os.Geteuid() != 0 {
 		maps, err := rootless.CurrentIDMaps()
 		if err != nil {
-			return true, fmt.Errorf("reading subordinate ids: %w", err)
+			return fmt.Errorf("reading subordinate ids: %w", err)
 		}
 		if !maps.Full {
 			fmt.Fprintf(g.Stderr, "nook: warning: %s; every file in an image will belong to root\n", maps.Why)
@@ -69,12 +85,12 @@ func (g *Globals) enterNamespaces(mounts bool) (done bool, err error) {
 	}
 	code, err := cmd.Run()
 	if err != nil {
-		return true, fmt.Errorf("entering a user namespace: %w", err)
+		return fmt.Errorf("entering a user namespace: %w", err)
 	}
 	if code != 0 {
-		return true, ExitError{Code: code}
+		return ExitError{Code: code}
 	}
-	return true, nil
+	return nil
 }
 
 // mountNSInode names this process's mount namespace.

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"nook/container"
+	"nook/image"
 	"nook/rootless"
 )
 
@@ -31,6 +32,7 @@ type createFlags struct {
 	StopTimeout *int     `name:"stop-timeout" help:"Seconds stop waits before SIGKILL (default 10)."`
 	Cidfile     string   `type:"path" help:"Write the container id to this file."`
 	Label       []string `short:"l" sep:"none" placeholder:"KEY=VALUE" help:"Set a label on the container."`
+	Pull        string   `enum:"missing,always,never" default:"missing" help:"Pull the image first: missing (when the store lacks it), always, never."`
 
 	Image   string   `arg:"" help:"Image to run."`
 	Command []string `arg:"" optional:"" passthrough:"" help:"Command and arguments (default: the image's)."`
@@ -107,8 +109,45 @@ func (f *createFlags) prepare(g *Globals) (*container.Manager, container.CreateO
 			return nil, o, fmt.Errorf("container id file %s exists already", f.Cidfile)
 		}
 	}
+	if err := f.ensureImage(g); err != nil {
+		return nil, o, err
+	}
 	m, err := g.openContainers()
 	return m, o, err
+}
+
+// ensureImage pulls the image as --pull says, Docker's way: by default
+// only when the store lacks it.
+func (f *createFlags) ensureImage(g *Globals) error {
+	if f.Pull != "always" {
+		s, err := g.openStore()
+		if err != nil {
+			return err
+		}
+		_, err = s.Resolve(f.Image)
+		if !errors.Is(err, image.ErrNotFound) {
+			return err
+		}
+		if f.Pull == "never" {
+			return fmt.Errorf("%w: %s, and --pull never forbids pulling it", image.ErrNotFound, f.Image)
+		}
+		fmt.Fprintf(g.Stderr, "Unable to find image '%s' locally\n", f.Image)
+	}
+	args := []string{"pull", f.Image}
+	if g.Root != "" {
+		args = append([]string{"--root", g.Root}, args...)
+	}
+	if rootless.InUserNS() || os.Geteuid() == 0 {
+		opts, err := pullOptions("", true, "", 3)
+		if err != nil {
+			return err
+		}
+		_, err = g.pull(f.Image, opts, false, g.Stderr)
+		return err
+	}
+	// Unpacking needs the subordinate ids, as `nook pull` has them; its
+	// stdout (the reference) is no output of the container's.
+	return g.runInUserNS(args, g.Stderr)
 }
 
 // writeCidfile writes the container's id to --cidfile, if given.
