@@ -95,7 +95,10 @@ func Pull(ctx context.Context, s *image.Store, ref string, opts PullOptions) ([]
 			r.Tag = "latest"
 		}
 		p, err := pullOne(ctx, s, eps, r, opts)
-		return []Pulled{p}, err
+		if err != nil {
+			return nil, err // no Digest/Status lines for an image not pulled
+		}
+		return []Pulled{p}, nil
 	}
 	if !r.NameOnly() {
 		return nil, fmt.Errorf("%w: %s: a tag or digest cannot be used with --all-tags", image.ErrInvalidReference, r.Familiar())

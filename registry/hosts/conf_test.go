@@ -217,7 +217,7 @@ func TestConfPrecedence(t *testing.T) {
 	}
 	want := []confRegistry{
 		{Prefix: "a.io", Location: "a.io", Insecure: true},
-		{Prefix: "b.io", Location: "b.io", Blocked: true}, // the drop-in's table replaced the file's
+		{Prefix: "b.io", Location: "b.io", Blocked: true},  // the drop-in's table replaced the file's
 		{Prefix: "c.io", Location: "c.io", Insecure: true}, // the user's drop-in comes last
 	}
 	if !reflect.DeepEqual(c.registries, want) {
