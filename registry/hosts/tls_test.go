@@ -261,3 +261,57 @@ func TestExplain(t *testing.T) {
 		t.Error("Explain(nil) is not nil")
 	}
 }
+
+// TestRetries: a 429 is tried again after its Retry-After through the
+// client Resolve hands out; the policy waits as Retry-After says up to
+// 20 s, backs off on 5xx, and gives up after five retries.
+func TestRetries(t *testing.T) {
+	var hits int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits++; hits == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+		}
+	}))
+	defer srv.Close()
+	client := newClient(newTransport(nil, nil, func(string) bool { return false }), nil)
+	req, _ := http.NewRequest("GET", "https://"+strings.TrimPrefix(srv.URL, "http://")+"/v2/", nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || hits != 2 {
+		t.Errorf("status %d after %d requests, want 200 after 2", resp.StatusCode, hits)
+	}
+
+	answer := func(status int, retryAfter string) *http.Response {
+		r := &http.Response{StatusCode: status, Header: http.Header{}}
+		if retryAfter != "" {
+			r.Header.Set("Retry-After", retryAfter)
+		}
+		return r
+	}
+	p := retryPolicy()
+	for _, c := range []struct {
+		attempt int
+		resp    *http.Response
+		min     time.Duration
+		max     time.Duration
+	}{
+		{0, answer(429, "7"), 7 * time.Second, 7 * time.Second},
+		{0, answer(429, "600"), 20 * time.Second, 20 * time.Second},
+		{0, answer(503, ""), 200 * time.Millisecond, 300 * time.Millisecond},
+		{3, answer(502, ""), time.Second, 3 * time.Second},
+		{4, answer(500, ""), 2 * time.Second, 5 * time.Second},
+		{5, answer(503, ""), -1, -1}, // five retries made: give up
+		{0, answer(404, ""), -1, -1},
+		{0, answer(401, ""), -1, -1},
+	} {
+		d, err := p.Retry(c.attempt, c.resp, nil)
+		if err != nil || d < c.min || d > c.max {
+			t.Errorf("attempt %d, status %d, Retry-After %q: wait %v (%v), want %v..%v",
+				c.attempt, c.resp.StatusCode, c.resp.Header.Get("Retry-After"), d, err, c.min, c.max)
+		}
+	}
+}
