@@ -90,3 +90,34 @@ func TestPullSecureRegistry(t *testing.T) {
 		t.Errorf("run of the pulled image printed %q", got)
 	}
 }
+
+// TestCredentialsSharedWithSkopeo: what skopeo's login saves in
+// $REGISTRY_AUTH_FILE nook pulls with, and what nook's login saves in
+// Docker's config.json skopeo reads.
+func TestCredentialsSharedWithSkopeo(t *testing.T) {
+	src := runEnv(t)
+	reg := startRegistry(t, true)
+	ref := reg.Host + "/team/bb:1"
+	skopeoPush(t, src, reg, ref)
+
+	e := runEnv(t)
+	e.trust(reg)
+	authFile := filepath.Join(e.home, "skopeo-auth.json")
+	login := exec.Command("skopeo", "login", "--tls-verify=false", "--authfile", authFile, "-u", reg.User, "--password-stdin", reg.Host)
+	login.Stdin = strings.NewReader(reg.Password)
+	if out, err := login.CombinedOutput(); err != nil {
+		t.Fatalf("skopeo login: %v\n%s", err, out)
+	}
+	e.extraEnv = []string{"REGISTRY_AUTH_FILE=" + authFile}
+	if r := e.nook(nil, "pull", ref); r.code != 0 {
+		t.Fatalf("pull with skopeo's credentials in $REGISTRY_AUTH_FILE: %s", r)
+	}
+
+	e.extraEnv = nil
+	e.ok([]byte(reg.Password), "login", "-u", reg.User, "--password-stdin", reg.Host)
+	out, err := exec.Command("skopeo", "inspect", "--tls-verify=false", "--authfile", filepath.Join(e.home, "docker", "config.json"),
+		"--format", "{{.Name}}", "docker://"+ref).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != reg.Host+"/team/bb" {
+		t.Errorf("skopeo inspect with nook's config.json: %v\n%s", err, out)
+	}
+}
