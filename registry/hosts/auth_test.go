@@ -139,6 +139,17 @@ func TestLoginSaves(t *testing.T) {
 		t.Errorf("after logout the file holds %s", data)
 	}
 
+	// Keys older Docker versions wrote go too; other hosts' stay.
+	writeFiles(t, filepath.Dir(file), map[string][]byte{"auth.json": []byte(`{"auths":{"https://` + host + `":` + authEntry("old", "1") +
+		`,"http://` + host + `":` + authEntry("older", "2") + `,"https://x.io/":` + authEntry("x", "y") + `}}`)})
+	if err := Logout(ctx, host, opts); err != nil {
+		t.Fatal(err)
+	}
+	data, _ = os.ReadFile(file)
+	if strings.Contains(string(data), host) || !strings.Contains(string(data), "https://x.io/") {
+		t.Errorf("after logout from legacy keys the file holds %s", data)
+	}
+
 	writeFiles(t, filepath.Dir(os.Getenv("CONTAINERS_REGISTRIES_CONF")), map[string][]byte{"none.conf": []byte("[[registry]]\nlocation = \"" + host + "\"\nblocked = true\n")})
 	if err := Login(ctx, host, "me", "pw", opts); !errors.Is(err, ErrBlocked) {
 		t.Errorf("login to a blocked registry: %v, want ErrBlocked", err)
