@@ -127,6 +127,7 @@ func listTags(ctx context.Context, eps []hosts.Endpoint, r image.Ref) ([]string,
 			return nil
 		})
 		if err == nil {
+			slices.Sort(tags) // the registry's order is its own
 			return tags, nil
 		}
 		last = explain(err, r.Familiar(), ep.Host)
@@ -332,12 +333,11 @@ func (m *resolved) pull(ctx context.Context, s *image.Store, opts PullOptions) (
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.MaxConcurrent)
-	for n, i := range layers {
-		l := m.manifest.Layers[i]
-		if n >= opts.MaxConcurrent {
-			report(Event{ID: shortID(l.Digest), Status: StatusWaiting, Total: l.Size})
-		}
-		g.Go(func() error { return m.layer(gctx, p, l, m.diffIDs[i], report) })
+	for _, i := range layers[min(opts.MaxConcurrent, len(layers)):] {
+		report(Event{ID: shortID(m.manifest.Layers[i].Digest), Status: StatusWaiting, Total: m.manifest.Layers[i].Size})
+	}
+	for _, i := range layers {
+		g.Go(func() error { return m.layer(gctx, p, m.manifest.Layers[i], m.diffIDs[i], report) })
 	}
 	if err := g.Wait(); err != nil {
 		return Pulled{}, err

@@ -112,6 +112,19 @@ func TestPullRunSkopeoPushed(t *testing.T) {
 		t.Errorf("second pull fetched %d blobs, want only the config", n-blobGets)
 	}
 
+	t.Run("all tags", func(t *testing.T) {
+		if out, err := exec.Command("skopeo", "copy", "--src-tls-verify=false", "--dest-tls-verify=false",
+			"docker://"+ref, "docker://"+reg.Host+"/team/bb:2").CombinedOutput(); err != nil {
+			t.Fatalf("skopeo copy: %v\n%s", err, out)
+		}
+		e := newEnv(t)
+		if got := e.ok(nil, "pull", "-q", "-a", reg.Host+"/team/bb"); got != ref+"\n"+reg.Host+"/team/bb:2\n" {
+			t.Errorf("pull -a printed %q", got)
+		}
+		if got := e.ok(nil, "images", "--format", "{{.Tag}}"); got != "1\n2\n" && got != "2\n1\n" {
+			t.Errorf("images after pull -a: %q", got)
+		}
+	})
 	t.Run("by digest", func(t *testing.T) {
 		e := runEnv(t)
 		byDigest := reg.Host + "/team/bb@" + dgst
