@@ -100,7 +100,7 @@ func Pull(ctx context.Context, s *image.Store, ref string, opts PullOptions) ([]
 		}
 		p, err := pullOne(ctx, s, eps, r, opts)
 		if err != nil {
-			return nil, err
+			return nil, err // no Digest/Status lines for an image not pulled
 		}
 		return []Pulled{p}, nil
 	}

@@ -15,7 +15,10 @@ import (
 	"net/http"
 
 	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
+
+	"nook/registry/hosts"
 )
 
 // Sentinel errors callers branch on; each is wrapped in a one-line message
@@ -44,6 +47,9 @@ func explain(err error, what, host string) error {
 		return nil
 	case errors.Is(err, errdef.ErrNotFound):
 		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	case errors.Is(err, auth.ErrBasicCredentialNotFound):
+		// a Basic challenge with no credentials saved for the host
+		return fmt.Errorf("%s: %w: log in with `nook login %s`", what, ErrUnauthorized, host)
 	case errors.As(err, &resp):
 		switch resp.StatusCode {
 		case http.StatusNotFound:
@@ -54,5 +60,5 @@ func explain(err error, what, host string) error {
 			return fmt.Errorf("%s: %w: log in with `nook login %s`", what, ErrDenied, host)
 		}
 	}
-	return fmt.Errorf("%s: %w", what, err)
+	return fmt.Errorf("%s: %w", what, hosts.Explain(err))
 }

@@ -157,7 +157,9 @@ func (t *transport) forHost(host string) *hostTransport {
 
 // RoundTrip sends req with its host's settings. A TLS hello answered in
 // plain HTTP, where plain HTTP is allowed, is sent again over HTTP, and
-// the host's later requests go straight to HTTP.
+// the host's later requests go straight to HTTP. The response names the
+// request as it was asked (https): plain HTTP is this host's way of
+// serving it, not a redirect for oras-go's auth to refuse.
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ht := t.forHost(req.URL.Host)
 	if ht.err != nil {
@@ -166,13 +168,15 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, ht.err
 	}
-	if req.URL.Scheme == "https" && ht.plain.Load() {
-		req = withScheme(req, "http")
+	if req.URL.Scheme != "https" || !ht.pol.plainOK {
+		return ht.rt.RoundTrip(req)
+	}
+	if ht.plain.Load() {
+		return sendAs(ht.rt, withScheme(req, "http"), req)
 	}
 	resp, err := ht.rt.RoundTrip(req)
 	var rh tls.RecordHeaderError
-	if err == nil || req.URL.Scheme != "https" || !ht.pol.plainOK ||
-		!errors.As(err, &rh) || string(rh.RecordHeader[:]) != "HTTP/" {
+	if err == nil || !errors.As(err, &rh) || string(rh.RecordHeader[:]) != "HTTP/" {
 		return resp, err
 	}
 	ht.plain.Store(true)
@@ -187,7 +191,16 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		again.Body = body
 	}
-	return ht.rt.RoundTrip(again)
+	return sendAs(ht.rt, again, req)
+}
+
+// sendAs sends sent and names asked as the response's request.
+func sendAs(rt http.RoundTripper, sent, asked *http.Request) (*http.Response, error) {
+	resp, err := rt.RoundTrip(sent)
+	if resp != nil {
+		resp.Request = asked
+	}
+	return resp, err
 }
 
 func withScheme(req *http.Request, scheme string) *http.Request {
