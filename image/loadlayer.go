@@ -174,7 +174,10 @@ type streamed struct {
 func (s *Store) streamLayer(in io.Reader, root string, chown bool, what string) (streamed, error) {
 	source := &sourceErr{r: in}
 	raw := &hashCounter{h: sha256.New()}
-	src := io.TeeReader(source, raw)
+	// Large reads below the decoders: gzip reads through a 4 KiB buffer
+	// of its own, and every read of the source is a hash update and, in
+	// a pull, a write of the blob (a system call each).
+	src := bufio.NewReaderSize(io.TeeReader(source, raw), 1<<20)
 	st, err := s.streamTar(src, raw, root, chown, what)
 	if err != nil && source.err == nil {
 		// Bad content: read on, so the caller can tell a blob that is

@@ -20,7 +20,7 @@ func (m *resolved) openBlob(ctx context.Context, l ocispec.Descriptor, offset in
 	open := func(off int64) (io.ReadCloser, error) {
 		rc, err := m.ep.Repo.Blobs().Fetch(ctx, l)
 		if err != nil {
-			return nil, explain(err, "blob "+l.Digest.String(), m.ep.Host)
+			return nil, explainFetch(err, "blob "+l.Digest.String(), m.ep.Host)
 		}
 		if off == 0 {
 			return rc, nil
@@ -31,7 +31,7 @@ func (m *resolved) openBlob(ctx context.Context, l ocispec.Descriptor, offset in
 			}
 			rc.Close()
 			if rc, err = m.ep.Repo.Blobs().Fetch(ctx, l); err != nil {
-				return nil, explain(err, "blob "+l.Digest.String(), m.ep.Host)
+				return nil, explainFetch(err, "blob "+l.Digest.String(), m.ep.Host)
 			}
 		}
 		if _, err := io.CopyN(io.Discard, rc, off); err != nil {

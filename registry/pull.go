@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"nook/image"
 	"nook/registry/hosts"
@@ -58,6 +59,8 @@ type PullOptions struct {
 	// found, before any layer moves (Docker's "TAG: Pulling from REPO").
 	Resolved func(image.Ref)
 	Log      *slog.Logger
+
+	explicit bool // Platform was asked for, not this machine's by default
 }
 
 // Pulled is one image a pull stored.
@@ -77,7 +80,8 @@ func Pull(ctx context.Context, s *image.Store, ref string, opts PullOptions) ([]
 	if err != nil {
 		return nil, err
 	}
-	if opts.Platform.OS == "" {
+	opts.explicit = opts.Platform.OS != ""
+	if !opts.explicit {
 		opts.Platform = image.HostPlatform()
 	}
 	if opts.MaxConcurrent <= 0 {
@@ -95,7 +99,10 @@ func Pull(ctx context.Context, s *image.Store, ref string, opts PullOptions) ([]
 			r.Tag = "latest"
 		}
 		p, err := pullOne(ctx, s, eps, r, opts)
-		return []Pulled{p}, err
+		if err != nil {
+			return nil, err // no Digest/Status lines for an image not pulled
+		}
+		return []Pulled{p}, nil
 	}
 	if !r.NameOnly() {
 		return nil, fmt.Errorf("%w: %s: a tag or digest cannot be used with --all-tags", image.ErrInvalidReference, r.Familiar())
@@ -127,9 +134,10 @@ func listTags(ctx context.Context, eps []hosts.Endpoint, r image.Ref) ([]string,
 			return nil
 		})
 		if err == nil {
+			slices.Sort(tags) // the registry's order is its own
 			return tags, nil
 		}
-		last = explain(err, r.Familiar(), ep.Host)
+		last = explainFetch(err, r.Familiar(), ep.Host)
 	}
 	return nil, last
 }
@@ -139,7 +147,7 @@ func listTags(ctx context.Context, eps []hosts.Endpoint, r image.Ref) ([]string,
 func pullOne(ctx context.Context, s *image.Store, eps []hosts.Endpoint, r image.Ref, opts PullOptions) (Pulled, error) {
 	var last error
 	for _, ep := range eps {
-		m, err := resolve(ctx, ep, r, opts.Platform)
+		m, err := resolve(ctx, ep, r, opts.Platform, opts.explicit)
 		if err != nil {
 			if ep.Mirror {
 				opts.Log.Info("mirror does not serve the image", "mirror", ep.Host, "ref", r.String(), "err", err)
@@ -165,11 +173,12 @@ type resolved struct {
 	manifest  ocispec.Manifest
 	config    []byte
 	diffIDs   []digest.Digest
+	warnings  []string
 }
 
 // resolve fetches the manifest r names (through an index to the
 // platform's) and the config, and refuses what nook cannot run.
-func resolve(ctx context.Context, ep hosts.Endpoint, r image.Ref, platform image.Platform) (*resolved, error) {
+func resolve(ctx context.Context, ep hosts.Endpoint, r image.Ref, platform image.Platform, explicit bool) (*resolved, error) {
 	what := r.Familiar()
 	reference := r.Tag
 	if r.Digest != "" { // name:tag@digest: the digest decides, as in Docker
@@ -218,6 +227,15 @@ func resolve(ctx context.Context, ep hosts.Endpoint, r image.Ref, platform image
 	if cfg.OS != "" && cfg.OS != "linux" {
 		return nil, fmt.Errorf("%s: %w: the image is for %s/%s, nook runs linux images", what, ErrUnsupported, cfg.OS, cfg.Architecture)
 	}
+	// An image that is not in an index says its platform in its config
+	// alone: asked for another, Docker refuses it; by default it warns.
+	if !platform.Matches(cfg.OS, cfg.Architecture, cfg.Variant) {
+		got := image.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}
+		if explicit {
+			return nil, fmt.Errorf("%s: %w %s: the image is for %s", what, ErrPlatform, platform, got)
+		}
+		m.warnings = append(m.warnings, fmt.Sprintf("the image's platform (%s) is not this machine's (%s)", got, platform))
+	}
 	if len(cfg.RootFS.DiffIDs) != len(m.manifest.Layers) {
 		return nil, fmt.Errorf("%s: %w: the config lists %d diff ids for %d layers", what, image.ErrVerify, len(cfg.RootFS.DiffIDs), len(m.manifest.Layers))
 	}
@@ -239,10 +257,18 @@ func readMetadata(rc io.ReadCloser, desc ocispec.Descriptor, what string) ([]byt
 	return b, nil
 }
 
-// explainFetch is explain plus the size limit oras enforces itself.
+// explainFetch is explain plus what a pull meets before the registry
+// answers: the size limit oras enforces itself, a registry asking for
+// credentials nobody saved, TLS and connection failures (hosts.Explain).
 func explainFetch(err error, what, host string) error {
-	if errors.Is(err, errdef.ErrSizeExceedsLimit) {
+	switch {
+	case errors.Is(err, errdef.ErrSizeExceedsLimit):
 		return fmt.Errorf("%s: %w: a manifest or config over 4 MiB", what, ErrUnsupported)
+	case errors.Is(err, auth.ErrBasicCredentialNotFound):
+		return fmt.Errorf("%s: %w: log in with `nook login %s`", what, ErrUnauthorized, host)
+	}
+	if e := hosts.Explain(err); e != err {
+		return fmt.Errorf("%s: %w", what, e)
 	}
 	return explain(err, what, host)
 }
@@ -332,12 +358,11 @@ func (m *resolved) pull(ctx context.Context, s *image.Store, opts PullOptions) (
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.MaxConcurrent)
-	for n, i := range layers {
-		l := m.manifest.Layers[i]
-		if n >= opts.MaxConcurrent {
-			report(Event{ID: shortID(l.Digest), Status: StatusWaiting, Total: l.Size})
-		}
-		g.Go(func() error { return m.layer(gctx, p, l, m.diffIDs[i], report) })
+	for _, i := range layers[min(opts.MaxConcurrent, len(layers)):] {
+		report(Event{ID: shortID(m.manifest.Layers[i].Digest), Status: StatusWaiting, Total: m.manifest.Layers[i].Size})
+	}
+	for _, i := range layers {
+		g.Go(func() error { return m.layer(gctx, p, m.manifest.Layers[i], m.diffIDs[i], report) })
 	}
 	if err := g.Wait(); err != nil {
 		return Pulled{}, err
@@ -354,7 +379,7 @@ func (m *resolved) pull(ctx context.Context, s *image.Store, opts PullOptions) (
 	if err := s.Record(image.DistributionRecord{Sources: map[string][]digest.Digest{m.ref.Name(): blobsOf(m.manifest)}}); err != nil {
 		return Pulled{}, fmt.Errorf("storing %s: %w", m.ref.Familiar(), err)
 	}
-	out := Pulled{Ref: m.ref, Digest: m.top, Image: res.Image, UpToDate: res.UpToDate}
+	out := Pulled{Ref: m.ref, Digest: m.top, Image: res.Image, UpToDate: res.UpToDate, Warnings: m.warnings}
 	lr := p.Result()
 	out.Warnings = append(out.Warnings, lr.Skipped...)
 	if lr.SingleID {

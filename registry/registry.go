@@ -17,6 +17,8 @@ import (
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
+
+	"nook/registry/hosts"
 )
 
 // Sentinel errors callers branch on; each is wrapped in a one-line message
@@ -58,5 +60,5 @@ func explain(err error, what, host string) error {
 			return fmt.Errorf("%s: %w: log in with `nook login %s`", what, ErrDenied, host)
 		}
 	}
-	return fmt.Errorf("%s: %w", what, err)
+	return fmt.Errorf("%s: %w", what, hosts.Explain(err))
 }

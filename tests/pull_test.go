@@ -112,6 +112,19 @@ func TestPullRunSkopeoPushed(t *testing.T) {
 		t.Errorf("second pull fetched %d blobs, want only the config", n-blobGets)
 	}
 
+	t.Run("all tags", func(t *testing.T) {
+		if out, err := exec.Command("skopeo", "copy", "--src-tls-verify=false", "--dest-tls-verify=false",
+			"docker://"+ref, "docker://"+reg.Host+"/team/bb:2").CombinedOutput(); err != nil {
+			t.Fatalf("skopeo copy: %v\n%s", err, out)
+		}
+		e := newEnv(t)
+		if got := e.ok(nil, "pull", "-q", "-a", reg.Host+"/team/bb"); got != ref+"\n"+reg.Host+"/team/bb:2\n" {
+			t.Errorf("pull -a printed %q", got)
+		}
+		if got := e.ok(nil, "images", "--format", "{{.Tag}}"); got != "1\n2\n" && got != "2\n1\n" {
+			t.Errorf("images after pull -a: %q", got)
+		}
+	})
 	t.Run("by digest", func(t *testing.T) {
 		e := runEnv(t)
 		byDigest := reg.Host + "/team/bb@" + dgst
@@ -128,7 +141,11 @@ func TestPullRunSkopeoPushed(t *testing.T) {
 		if r.code != 0 || r.stdout != "pulled\n" || !strings.Contains(r.stderr, "Unable to find image") {
 			t.Fatalf("run of an absent image: %s", r)
 		}
-		oneLine(t, e.nook(nil, "run", "--pull", "never", "--rm", reg.Host+"/team/bb:2", "true"), reg.Host+"/team/bb:2", "--pull never")
+		r = e.nook(nil, "run", "--pull", "always", "--rm", ref, "echo", "again")
+		if r.code != 0 || r.stdout != "again\n" || !strings.Contains(r.stderr, "Image is up to date") {
+			t.Errorf("run --pull always: %s", r)
+		}
+		oneLine(t, e.nook(nil, "run", "--pull", "never", "--rm", reg.Host+"/team/bb:3", "true"), reg.Host+"/team/bb:3", "--pull never")
 	})
 }
 
@@ -165,6 +182,24 @@ func TestPullMultiPlatform(t *testing.T) {
 	}
 	oneLine(t, e2.nook(nil, "pull", "-q", "--platform", "linux/mips64le", ref),
 		"linux/mips64le", "linux/"+hostArch(), "linux/"+other)
+	// An image outside an index says its platform in its config alone.
+	pushImage(t, reg, "single", "1", other, tarOf(t, file("x", "y")))
+	oneLine(t, e2.nook(nil, "pull", "-q", "--platform", "linux/"+hostArch(), reg.Host+"/single:1"), "linux/"+other)
+}
+
+// TestPullErrors: what a user gets wrong is one line naming the reference
+// or registry, with the remedy.
+func TestPullErrors(t *testing.T) {
+	plain := startRegistry(t, false)
+	secure := startRegistry(t, true)
+	e := newEnv(t)
+	e.trust(secure)
+	oneLine(t, e.nook(nil, "pull", secure.Host+"/private:1"), secure.Host+"/private:1", "nook login "+secure.Host)
+	oneLine(t, e.nook(nil, "pull", plain.Host+"/absent:1"), plain.Host+"/absent:1", "manifest unknown")
+	oneLine(t, e.nook(nil, "pull", "--max-concurrent-downloads", "0", plain.Host+"/absent:1"), "--max-concurrent-downloads")
+	oneLine(t, e.nook(nil, "pull", "-a", plain.Host+"/absent:1"), "--all-tags")
+	oneLine(t, e.nook(nil, "pull", plain.Host+"/Bad:1"), "invalid reference format")
+	oneLine(t, e.nook(nil, "pull", "127.0.0.1:1/nothing:1"), "127.0.0.1:1", "connection refused")
 }
 
 // TestPullCorruptBlob: a blob corrupted on the registry's disk fails the

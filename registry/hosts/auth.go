@@ -164,7 +164,9 @@ func Login(ctx context.Context, host, user, password string, opts Options) error
 	return fmt.Errorf("login to %s: %w", host, err)
 }
 
-// Logout removes host's saved credentials.
+// Logout removes host's saved credentials, also under the keys older
+// Docker versions wrote (http:// and https:// before the host), as
+// Docker's logout does.
 func Logout(ctx context.Context, host string, opts Options) error {
 	host = ServerName(host)
 	store, err := writeStore(opts)
@@ -179,11 +181,14 @@ func Logout(ctx context.Context, host string, opts Options) error {
 	if cred == auth.EmptyCredential {
 		return fmt.Errorf("%s: %w", host, ErrNotLoggedIn)
 	}
-	if err := credentials.Logout(ctx, store, host); err != nil {
-		if inner := errors.Unwrap(err); inner != nil {
-			err = inner
+	keys := []string{key}
+	if key == host {
+		keys = append(keys, "http://"+host, "https://"+host, "https://"+host+"/")
+	}
+	for _, k := range keys {
+		if err := store.Delete(ctx, k); err != nil {
+			return fmt.Errorf("removing credentials for %s: %w", host, err)
 		}
-		return fmt.Errorf("removing credentials for %s: %w", host, err)
 	}
 	return nil
 }

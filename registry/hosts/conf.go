@@ -63,12 +63,16 @@ type confPaths struct {
 // the system's file, its drop-ins, then the user's drop-ins. Drop-ins in
 // one directory are read in name order.
 func defaultConfPaths() confPaths {
-	userDir := filepath.Join(configHome(), "containers")
+	return confPathsIn(os.Getenv("CONTAINERS_REGISTRIES_CONF"), filepath.Join(configHome(), "containers"), "/etc/containers")
+}
+
+func confPathsIn(envFile, userDir, systemDir string) confPaths {
 	userFile := filepath.Join(userDir, "registries.conf")
 	userDropIns := filepath.Join(userDir, "registries.conf.d")
-	const systemFile, systemDropIns = "/etc/containers/registries.conf", "/etc/containers/registries.conf.d"
-	if env := os.Getenv("CONTAINERS_REGISTRIES_CONF"); env != "" {
-		return confPaths{files: append([]string{env}, dropIns(systemDropIns, userDropIns)...)}
+	systemFile := filepath.Join(systemDir, "registries.conf")
+	systemDropIns := filepath.Join(systemDir, "registries.conf.d")
+	if envFile != "" {
+		return confPaths{files: append([]string{envFile}, dropIns(systemDropIns, userDropIns)...)}
 	}
 	if _, err := os.Stat(userFile); err == nil {
 		return confPaths{files: append([]string{userFile}, dropIns(userDropIns)...)}

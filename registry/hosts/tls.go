@@ -158,7 +158,9 @@ func (t *transport) forHost(host string) *hostTransport {
 
 // RoundTrip sends req with its host's settings. A TLS hello answered in
 // plain HTTP, where plain HTTP is allowed, is sent again over HTTP, and
-// the host's later requests go straight to HTTP.
+// the host's later requests go straight to HTTP. The response names the
+// request as it was asked (https): plain HTTP is this host's way of
+// serving it, not a redirect for oras-go's auth to refuse.
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ht := t.forHost(req.URL.Host)
 	if ht.err != nil {
@@ -167,13 +169,15 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, ht.err
 	}
-	if req.URL.Scheme == "https" && ht.plain.Load() {
-		return sameScheme(ht.rt.RoundTrip(withScheme(req, "http")))
+	if req.URL.Scheme != "https" || !ht.pol.plainOK {
+		return ht.rt.RoundTrip(req)
+	}
+	if ht.plain.Load() {
+		return sendAs(ht.rt, withScheme(req, "http"), req)
 	}
 	resp, err := ht.rt.RoundTrip(req)
 	var rh tls.RecordHeaderError
-	if err == nil || req.URL.Scheme != "https" || !ht.pol.plainOK ||
-		!errors.As(err, &rh) || string(rh.RecordHeader[:]) != "HTTP/" {
+	if err == nil || !errors.As(err, &rh) || string(rh.RecordHeader[:]) != "HTTP/" {
 		return resp, err
 	}
 	ht.plain.Store(true)
@@ -188,18 +192,22 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		again.Body = body
 	}
-	return sameScheme(ht.rt.RoundTrip(again))
+	return sendAs(ht.rt, again, req)
 }
 
-// sameScheme names the host's plain-HTTP answer in https, as oras-go asked
-// it: a blob upload's Location (absolute, as the registry builds it from
-// the request it saw) would otherwise look like a downgrade to oras-go,
-// which refuses it. The transport sends it over HTTP again.
-func sameScheme(resp *http.Response, err error) (*http.Response, error) {
+// sendAs sends sent and answers as if asked had been: the response names
+// asked (https) as its request, and a Location on this host (a blob
+// upload's, absolute, as the registry builds it from the request it saw)
+// keeps https. Otherwise oras-go would see a downgrade, refusing to send
+// credentials or to follow the upload; the transport sends the next
+// request over HTTP again.
+func sendAs(rt http.RoundTripper, sent, asked *http.Request) (*http.Response, error) {
+	resp, err := rt.RoundTrip(sent)
 	if resp == nil {
 		return resp, err
 	}
-	if loc, lerr := url.Parse(resp.Header.Get("Location")); lerr == nil && loc.Scheme == "http" && loc.Host == resp.Request.URL.Host {
+	resp.Request = asked
+	if loc, lerr := url.Parse(resp.Header.Get("Location")); lerr == nil && loc.Scheme == "http" && loc.Host == asked.URL.Host {
 		loc.Scheme = "https"
 		resp.Header.Set("Location", loc.String())
 	}
