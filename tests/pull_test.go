@@ -240,7 +240,7 @@ func TestPullCorruptBlob(t *testing.T) {
 func TestPullResumesAfterKill(t *testing.T) {
 	testutil.RequireUnprivileged(t)
 	reg := startRegistry(t, false)
-	bigTar, err := os.ReadFile(bigRootfs(t, 160<<20))
+	bigTar, err := os.ReadFile(bigRootfs(t, 96<<20))
 	if err != nil {
 		t.Fatal(err)
 	}
