@@ -89,6 +89,11 @@ func (f *createFlags) create(g *Globals) (*container.Manager, *container.Contain
 		return nil, nil, err
 	}
 	c, err := m.Create(o)
+	if retry, perr := f.absent(g, err); retry && perr == nil {
+		c, err = m.Create(o)
+	} else if perr != nil {
+		err = perr
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -109,34 +114,33 @@ func (f *createFlags) prepare(g *Globals) (*container.Manager, container.CreateO
 			return nil, o, fmt.Errorf("container id file %s exists already", f.Cidfile)
 		}
 	}
-	if err := f.ensureImage(g); err != nil {
-		return nil, o, err
+	if f.Pull == "always" {
+		if err := f.pullImage(g); err != nil {
+			return nil, o, err
+		}
 	}
 	m, err := g.openContainers()
 	return m, o, err
 }
 
-// ensureImage pulls the image as --pull says, Docker's way: by default
-// only when the store lacks it.
-func (f *createFlags) ensureImage(g *Globals) error {
-	if f.Pull != "always" {
-		s, err := g.openStore()
-		if err != nil {
-			return err
-		}
-		_, err = s.Resolve(f.Image)
-		if !errors.Is(err, image.ErrNotFound) {
-			return err
-		}
-		if f.Pull == "never" {
-			return fmt.Errorf("%w: %s, and --pull never forbids pulling it", image.ErrNotFound, f.Image)
-		}
-		fmt.Fprintf(g.Stderr, "Unable to find image '%s' locally\n", f.Image)
+// absent reports whether err says the image is absent and, unless --pull
+// never forbids it, pulls it so the caller tries again, as Docker does.
+// Asking the store first would cost every run a second resolution.
+func (f *createFlags) absent(g *Globals, err error) (retry bool, _ error) {
+	if !errors.Is(err, image.ErrNotFound) || f.Pull == "always" {
+		return false, err
 	}
-	args := []string{"pull", f.Image}
-	if g.Root != "" {
-		args = append([]string{"--root", g.Root}, args...)
+	if f.Pull == "never" {
+		return false, fmt.Errorf("%w: %s, and --pull never forbids pulling it", image.ErrNotFound, f.Image)
 	}
+	fmt.Fprintf(g.Stderr, "Unable to find image '%s' locally\n", f.Image)
+	return true, f.pullImage(g)
+}
+
+// pullImage pulls the image to run. Unpacking needs the subordinate ids,
+// as `nook pull` has them; its stdout (the reference) is no output of the
+// container's.
+func (f *createFlags) pullImage(g *Globals) error {
 	if rootless.InUserNS() || os.Geteuid() == 0 {
 		opts, err := pullOptions("", true, "", 3)
 		if err != nil {
@@ -145,8 +149,10 @@ func (f *createFlags) ensureImage(g *Globals) error {
 		_, err = g.pull(f.Image, opts, false, g.Stderr)
 		return err
 	}
-	// Unpacking needs the subordinate ids, as `nook pull` has them; its
-	// stdout (the reference) is no output of the container's.
+	args := []string{"pull", f.Image}
+	if g.Root != "" {
+		args = append([]string{"--root", g.Root}, args...)
+	}
 	return g.runInUserNS(args, g.Stderr)
 }
 
@@ -175,9 +181,17 @@ func (c *RunCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	ctr, code, err := m.Run(o, container.StartOptions{
+	so := container.StartOptions{
 		Detach: c.Detach, Stdin: g.Stdin, Stdout: g.Stdout, Stderr: g.Stderr, LogLevel: g.slogLevel(),
-	}, c.writeCidfile)
+	}
+	ctr, code, err := m.Run(o, so, c.writeCidfile)
+	if ctr == nil {
+		if retry, perr := c.absent(g, err); retry && perr == nil {
+			ctr, code, err = m.Run(o, so, c.writeCidfile)
+		} else if perr != nil {
+			err = perr
+		}
+	}
 	rootless.Trace("cli started")
 	if ctr == nil {
 		return err

@@ -28,6 +28,7 @@ type transferView struct {
 
 type transferLine struct {
 	bar *mpb.Bar
+	mu  sync.Mutex // guards ev, which mpb's goroutine reads to draw the line
 	ev  registry.Event
 }
 
@@ -48,26 +49,35 @@ func (v *transferView) Event(e registry.Event) {
 	if v == nil {
 		return
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
 	if v.p == nil {
 		if e.Status == registry.StatusDownloading || e.Status == registry.StatusPushing || e.Status == registry.StatusExtracting && e.Current < e.Total {
 			return // per byte: a terminal's business
 		}
+		v.mu.Lock()
+		defer v.mu.Unlock()
 		fmt.Fprintf(v.w, "%s: %s\n", e.ID, eventText(e, false))
 		return
 	}
+	v.mu.Lock()
 	l, ok := v.lines[e.ID]
 	if !ok {
-		l = &transferLine{}
-		l.bar = v.p.New(0, mpb.NopStyle(), mpb.PrependDecorators(decor.Any(func(decor.Statistics) string {
-			v.mu.Lock()
-			defer v.mu.Unlock()
-			return l.ev.ID + ": " + eventText(l.ev, true)
-		})))
+		l = &transferLine{ev: e}
 		v.lines[e.ID] = l
 	}
+	v.mu.Unlock()
+	if !ok {
+		// Not under a lock the drawing takes: mpb's New waits for the
+		// goroutine that calls the decorators.
+		l.bar = v.p.New(0, mpb.NopStyle(), mpb.PrependDecorators(decor.Any(func(decor.Statistics) string {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			return l.ev.ID + ": " + eventText(l.ev, true)
+		})))
+		return
+	}
+	l.mu.Lock()
 	l.ev = e
+	l.mu.Unlock()
 }
 
 // eventText is an event as Docker words it, with byte counts on a terminal.

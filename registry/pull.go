@@ -15,7 +15,6 @@ import (
 	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
-	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"nook/image"
 	"nook/registry/hosts"
@@ -257,18 +256,10 @@ func readMetadata(rc io.ReadCloser, desc ocispec.Descriptor, what string) ([]byt
 	return b, nil
 }
 
-// explainFetch is explain plus what a pull meets before the registry
-// answers: the size limit oras enforces itself, a registry asking for
-// credentials nobody saved, TLS and connection failures (hosts.Explain).
+// explainFetch is explain plus the size limit oras enforces itself.
 func explainFetch(err error, what, host string) error {
-	switch {
-	case errors.Is(err, errdef.ErrSizeExceedsLimit):
+	if errors.Is(err, errdef.ErrSizeExceedsLimit) {
 		return fmt.Errorf("%s: %w: a manifest or config over 4 MiB", what, ErrUnsupported)
-	case errors.Is(err, auth.ErrBasicCredentialNotFound):
-		return fmt.Errorf("%s: %w: log in with `nook login %s`", what, ErrUnauthorized, host)
-	}
-	if e := hosts.Explain(err); e != err {
-		return fmt.Errorf("%s: %w", what, e)
 	}
 	return explain(err, what, host)
 }

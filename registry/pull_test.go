@@ -3,6 +3,7 @@ package registry
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -77,5 +78,22 @@ func TestCheckManifestRefuses(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: error %v, want one line saying %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// TestReadMetadataLimit: a manifest or config over 4 MiB is refused before
+// it is read; one whose bytes are not its digest's is a verification error.
+func TestReadMetadataLimit(t *testing.T) {
+	big := ocispec.Descriptor{Digest: digest.FromString("x"), Size: maxMetadata + 1}
+	if _, err := readMetadata(io.NopCloser(strings.NewReader("")), big, "app"); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "4 MiB") {
+		t.Errorf("over the limit: %v", err)
+	}
+	wrong := ocispec.Descriptor{Digest: digest.FromString("y"), Size: 1}
+	if _, err := readMetadata(io.NopCloser(strings.NewReader("x")), wrong, "app"); !errors.Is(err, image.ErrVerify) {
+		t.Errorf("wrong bytes: %v", err)
+	}
+	ok := ocispec.Descriptor{Digest: digest.FromString("{}"), Size: 2}
+	if b, err := readMetadata(io.NopCloser(strings.NewReader("{}")), ok, "app"); err != nil || string(b) != "{}" {
+		t.Errorf("good bytes: %q, %v", b, err)
 	}
 }

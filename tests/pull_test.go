@@ -232,6 +232,12 @@ func TestPullCorruptBlob(t *testing.T) {
 	if after := snapshot(t, e.store); after != before {
 		t.Errorf("a failed pull changed the store:\n--- before\n%s\n--- after\n%s", before, after)
 	}
+	// A layer whose digests are right but whose tar is hostile.
+	pushImage(t, reg, "hostile", "1", hostArch(), tarOf(t, file("../escaped", "x")))
+	oneLine(t, e.nook(nil, "pull", "-q", reg.Host+"/hostile:1"), "hostile:1", "unsafe layer entry")
+	if after := snapshot(t, e.store); after != before {
+		t.Errorf("a hostile layer changed the store:\n--- before\n%s\n--- after\n%s", before, after)
+	}
 }
 
 // TestPullResumesAfterKill: a pull killed with SIGKILL mid-transfer leaves
@@ -240,7 +246,7 @@ func TestPullCorruptBlob(t *testing.T) {
 func TestPullResumesAfterKill(t *testing.T) {
 	testutil.RequireUnprivileged(t)
 	reg := startRegistry(t, false)
-	bigTar, err := os.ReadFile(bigRootfs(t, 160<<20))
+	bigTar, err := os.ReadFile(bigRootfs(t, 96<<20))
 	if err != nil {
 		t.Fatal(err)
 	}
