@@ -86,7 +86,7 @@ func Push(ctx context.Context, s *image.Store, ref string, opts PushOptions) ([]
 	for _, pl := range plans {
 		pushed, err := p.pushImage(ctx, pl)
 		if err != nil {
-			err = explain(hosts.Explain(err), pl.familiar(), p.host)
+			err = explain(err, pl.familiar(), p.host)
 			// What was compressed is kept even when the push failed.
 			return out, errors.Join(err, p.record(out))
 		}
