@@ -64,44 +64,7 @@ layout=$work/layout-${layers}x${layer_mb}
 if [ ! -f "$layout/index.json" ]; then
 	say "writing a ${layers} × ${layer_mb} MB image"
 	rm -rf "$layout"
-	python3 - "$layout" "$layers" "$layer_mb" <<'PY'
-import gzip, hashlib, io, json, os, random, sys, tarfile
-out, n, mb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-os.makedirs(out + "/blobs/sha256")
-rng = random.Random(1)
-words = [bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9))) for _ in range(5000)]
-def blob(b):
-    d = hashlib.sha256(b).hexdigest()
-    open(f"{out}/blobs/sha256/{d}", "wb").write(b)
-    return "sha256:" + d
-layers, diffs = [], []
-for i in range(n):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        left, j = mb << 20, 0
-        while left > 0:
-            size = min(left, rng.randint(64 << 10, 4 << 20))
-            if j % 2:
-                data = os.urandom(size)
-            else:
-                data = b" ".join(rng.choice(words) for _ in range(size // 5))[:size]
-            ti = tarfile.TarInfo(f"layer{i}/f{j}"); ti.size = len(data); ti.mode = 0o644
-            tf.addfile(ti, io.BytesIO(data))
-            left -= size; j += 1
-    raw = buf.getvalue()
-    diffs.append("sha256:" + hashlib.sha256(raw).hexdigest())
-    gz = gzip.compress(raw, 6, mtime=0)
-    layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": blob(gz), "size": len(gz)})
-cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/true"]},
-                  "rootfs": {"type": "layers", "diff_ids": diffs}}).encode()
-man = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                  "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": blob(cfg), "size": len(cfg)},
-                  "layers": layers}).encode()
-idx = {"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": blob(man),
-        "size": len(man), "annotations": {"org.opencontainers.image.ref.name": "bench"}}]}
-json.dump(idx, open(out + "/index.json", "w"))
-json.dump({"imageLayoutVersion": "1.0.0"}, open(out + "/oci-layout", "w"))
-PY
+	python3 "$repo/bench/mkimage.py" "$layout" "$layers" "$layer_mb"
 fi
 blobs=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]+"/blobs/sha256/"+json.load(open(sys.argv[1]+"/index.json"))["manifests"][0]["digest"][7:])); print(" ".join(sys.argv[1]+"/blobs/sha256/"+l["digest"][7:] for l in m["layers"]))' "$layout")
 compressed=$(du -cm $blobs | tail -1 | cut -f1)

@@ -70,6 +70,7 @@ type CLI struct {
 	Save      SaveCmd       `cmd:"" help:"Save images to a tar archive (Docker's format; or OCI)."`
 	Load      LoadCmd       `cmd:"" help:"Load images from a tar archive or an OCI layout directory."`
 	Pull      PullCmd       `cmd:"" help:"Download an image from a registry."`
+	Push      PushCmd       `cmd:"" help:"Push an image to a registry."`
 	Login     LoginCmd      `cmd:"" help:"Log in to a registry."`
 	Logout    LogoutCmd     `cmd:"" help:"Log out from a registry."`
 }

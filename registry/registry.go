@@ -48,7 +48,7 @@ func explain(err error, what, host string) error {
 	case errors.Is(err, errdef.ErrNotFound):
 		return fmt.Errorf("%s: %w", what, ErrNotFound)
 	case errors.Is(err, auth.ErrBasicCredentialNotFound):
-		// a Basic challenge with no credentials saved for the host
+		// The registry asked for a password and none is saved.
 		return fmt.Errorf("%s: %w: log in with `nook login %s`", what, ErrUnauthorized, host)
 	case errors.As(err, &resp):
 		switch resp.StatusCode {

@@ -1,12 +1,20 @@
 package tests
 
 import (
+	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // oneLine fails the test unless r failed with exit 125 and one line on
@@ -144,4 +152,63 @@ func TestLoginUnreachable(t *testing.T) {
 	host := freeLoopbackPort(t)
 	r := e.nook([]byte("x"), "login", "-u", "x", "--password-stdin", host)
 	oneLine(t, r, "cannot reach "+host)
+}
+
+// TestLoginPrompts: on a terminal login asks for the username, then the
+// password without echoing it, as Docker does.
+func TestLoginPrompts(t *testing.T) {
+	reg := startRegistry(t, true)
+	e := newEnv(t)
+	file := filepath.Join(e.home, "auth.json")
+	m, s := openPty(t, 24, 80)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, nookBin, "login", "--tls-verify=false", "--authfile", file, reg.Host)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = s, s, s
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	var shown bytes.Buffer
+	waitFor := func(prompt string) {
+		t.Helper()
+		buf := make([]byte, 256)
+		for !strings.HasSuffix(shown.String(), prompt) {
+			n, err := m.Read(buf)
+			shown.Write(buf[:n])
+			if err != nil {
+				t.Fatalf("waiting for %q: %v; the terminal showed %q", prompt, err, shown.String())
+			}
+		}
+	}
+	waitFor("Username: ")
+	_, _ = m.WriteString(reg.User + "\n")
+	waitFor("Password: ")
+	// As Docker, nook prints the prompt, then turns echo off: type once
+	// the terminal says it is off (a master shows its slave's settings).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		tio, err := unix.IoctlGetTermios(int(m.Fd()), unix.TCGETS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tio.Lflag&unix.ECHO == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("echo stayed on for the password")
+		}
+	}
+	_, _ = m.WriteString(reg.Password + "\n")
+	rest, _ := io.ReadAll(m) // EIO once nook exits
+	shown.Write(rest)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("login on a terminal: %v; it showed %q", err, shown.String())
+	}
+	if !strings.Contains(shown.String(), "Login Succeeded") || strings.Contains(shown.String(), reg.Password) {
+		t.Errorf("the terminal showed %q: want Login Succeeded and no password", shown.String())
+	}
+	if _, auths := readAuthFile(t, file); auths[reg.Host].Auth == "" {
+		t.Errorf("no credentials saved for %s", reg.Host)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/credentials"
 )
 
 func TestServerName(t *testing.T) {
@@ -185,5 +186,28 @@ func TestResolveEndpoints(t *testing.T) {
 	push, err := Resolve("docker.io/library/busybox:1", true, Options{})
 	if err != nil || len(push) != 1 || push[0].Mirror {
 		t.Errorf("push endpoints %+v, %v", push, err)
+	}
+}
+
+// TestDockerHubKey: Docker Hub's credentials are found for the host
+// pulls contact (registry-1.docker.io) under Docker's key, and logout
+// from the default registry removes that key.
+func TestDockerHubKey(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "config.json")
+	writeFiles(t, filepath.Dir(file), map[string][]byte{"config.json": []byte(`{"auths":{"` + hubKey + `":` + authEntry("hub", "pw") + `,"quay.io":` + authEntry("q", "pw") + `}}`)})
+	ctx := context.Background()
+	store, err := readStore(Options{AuthFile: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cred, err := credentials.Credential(store)(ctx, "registry-1.docker.io"); err != nil || cred.Username != "hub" {
+		t.Errorf("credentials for registry-1.docker.io: %+v, %v", cred, err)
+	}
+	if err := Logout(ctx, "", Options{AuthFile: file}); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(file)
+	if strings.Contains(string(data), hubKey) || !strings.Contains(string(data), "quay.io") {
+		t.Errorf("after logout from docker.io the file holds %s", data)
 	}
 }

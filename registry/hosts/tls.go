@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -194,11 +195,21 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return sendAs(ht.rt, again, req)
 }
 
-// sendAs sends sent and names asked as the response's request.
+// sendAs sends sent and answers as if asked had been: the response names
+// asked (https) as its request, and a Location on this host (a blob
+// upload's, absolute, as the registry builds it from the request it saw)
+// keeps https. Otherwise oras-go would see a downgrade, refusing to send
+// credentials or to follow the upload; the transport sends the next
+// request over HTTP again.
 func sendAs(rt http.RoundTripper, sent, asked *http.Request) (*http.Response, error) {
 	resp, err := rt.RoundTrip(sent)
-	if resp != nil {
-		resp.Request = asked
+	if resp == nil {
+		return resp, err
+	}
+	resp.Request = asked
+	if loc, lerr := url.Parse(resp.Header.Get("Location")); lerr == nil && loc.Scheme == "http" && loc.Host == asked.URL.Host {
+		loc.Scheme = "https"
+		resp.Header.Set("Location", loc.String())
 	}
 	return resp, err
 }

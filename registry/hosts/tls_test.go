@@ -9,6 +9,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -167,15 +169,23 @@ func get(t *testing.T, tr http.RoundTripper, rawURL string) (*http.Response, err
 // where plain HTTP is not allowed it is not.
 func TestTransportPlainFallback(t *testing.T) {
 	hits := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits++
+		w.Header().Set("Location", "http://"+r.Host+"/v2/x/blobs/uploads/1") // as the registry builds it
+	}))
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")
 	never := func(string) bool { return false }
 
 	tr := newTransport(nil, nil, never)
 	for range 2 {
-		if resp, err := get(t, tr, "https://"+host+"/v2/"); err != nil || resp.StatusCode != 200 {
+		resp, err := get(t, tr, "https://"+host+"/v2/")
+		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("plain loopback registry: %v", err)
+		}
+		// answered as asked, or oras-go would see a downgrade
+		if resp.Request.URL.Scheme != "https" || resp.Header.Get("Location") != "https://"+host+"/v2/x/blobs/uploads/1" {
+			t.Errorf("answer to %s with Location %s", resp.Request.URL, resp.Header.Get("Location"))
 		}
 	}
 	if hits != 2 || !tr.forHost(host).plain.Load() {
@@ -203,6 +213,7 @@ func TestTransportTLS(t *testing.T) {
 	pool.AddCert(ca.cert)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, ClientCAs: pool, ClientAuth: tls.VerifyClientCertIfGiven}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are the point
 	srv.StartTLS()
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "https://")
