@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -101,13 +102,17 @@ func (s *Store) BeginPull(opts PullOptions) (*Pull, error) {
 }
 
 // clearDeadPulls removes the run directories of pulls that no longer run:
-// those whose lock nobody holds.
+// those whose lock nobody holds. A directory younger than a few seconds
+// may be a pull between making it and locking it, and is left alone.
 func (s *Store) clearDeadPulls() {
 	for _, name := range listDir(s.path("pulls")) {
 		if !strings.HasPrefix(name, "run-") {
 			continue
 		}
 		dir := s.path("pulls", name)
+		if fi, err := os.Stat(dir); err != nil || time.Since(fi.ModTime()) < 10*time.Second {
+			continue
+		}
 		f, err := os.Open(filepath.Join(dir, "lock"))
 		if err == nil {
 			err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)

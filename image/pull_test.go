@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -146,5 +147,39 @@ func TestPullCorruptLeavesNothing(t *testing.T) {
 	}
 	if after := storeSnapshot(t, s.Root()); after != before {
 		t.Errorf("store changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// TestBeginPullClearsDeadPulls: what a killed pull left is removed by the
+// next, but neither a running pull's area nor one just made.
+func TestBeginPullClearsDeadPulls(t *testing.T) {
+	s := openTestStore(t)
+	alive, err := s.BeginPull(PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alive.Close()
+	old := time.Now().Add(-time.Hour)
+	dead := s.path("pulls", "run-dead")
+	young := s.path("pulls", "run-young")
+	for _, d := range []string{dead, young} {
+		if err := os.MkdirAll(filepath.Join(d, "layer-1"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(d, "lock"), nil, 0o600)
+	}
+	for _, d := range []string{dead, alive.dir} {
+		os.Chtimes(d, old, old)
+	}
+	next, err := s.BeginPull(PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	if s.exists(dead) {
+		t.Error("a dead pull's area was kept")
+	}
+	if !s.exists(young) || !s.exists(alive.dir) {
+		t.Error("a running (or just made) pull's area was removed")
 	}
 }
