@@ -69,6 +69,10 @@ type CLI struct {
 	Container ContainerCmd  `cmd:"" help:"Manage containers (ls, inspect, prune, and the verbs above)."`
 	Save      SaveCmd       `cmd:"" help:"Save images to a tar archive (Docker's format; or OCI)."`
 	Load      LoadCmd       `cmd:"" help:"Load images from a tar archive or an OCI layout directory."`
+	Pull      PullCmd       `cmd:"" help:"Download an image from a registry."`
+	Push      PushCmd       `cmd:"" help:"Push an image to a registry."`
+	Login     LoginCmd      `cmd:"" help:"Log in to a registry."`
+	Logout    LogoutCmd     `cmd:"" help:"Log out from a registry."`
 }
 
 // ExitError carries an exit status other than nook's own failure (125) to

@@ -91,6 +91,13 @@ func newImageRow(img image.Image, name string, noTrunc bool) imageRow {
 	if name != "" {
 		repo, tag = image.FamiliarRepoTag(name)
 	}
+	if tag == "" { // pulled by digest
+		tag = "<none>"
+	}
+	dgst := img.Digest
+	if d, ok := img.RepoDigests[name]; ok {
+		dgst = d
+	}
 	id := img.ShortID()
 	if noTrunc {
 		id = img.ID.String()
@@ -103,7 +110,7 @@ func newImageRow(img image.Image, name string, noTrunc bool) imageRow {
 	size := humanSize(img.Size)
 	return imageRow{
 		Containers: "N/A", CreatedAt: createdAt,
-		CreatedSince: createdSince, Digest: img.Digest.String(),
+		CreatedSince: createdSince, Digest: dgst.String(),
 		ID: id, Repository: repo, SharedSize: "N/A", Size: size, Tag: tag, UniqueSize: "N/A", VirtualSize: size,
 	}
 }

@@ -23,7 +23,7 @@ type LoadCmd struct {
 func (c *LoadCmd) Run(g *Globals) error {
 	opts := tarball.ReadOptions{}
 	if c.Platform != "" {
-		p, err := tarball.ParsePlatform(c.Platform)
+		p, err := image.ParsePlatform(c.Platform)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,11 @@
 package cli
 
-import "nook/rootless"
+import (
+	"fmt"
+	"io"
+
+	"nook/rootless"
+)
 
 // stageCLI re-runs a verb inside new namespaces (see enterNamespaces).
 const stageCLI = "cli"
@@ -23,4 +28,21 @@ func (g *Globals) enterNamespaces(mounts bool) (done bool, err error) {
 		err = ExitError{Code: code}
 	}
 	return done, err
+}
+
+// runInUserNS runs nook with args in a new user namespace (as
+// enterUserNS does for the current verb), its stdout going to stdout.
+// The caller checks first that it is not in one already.
+func (g *Globals) runInUserNS(args []string, stdout io.Writer) error {
+	r := rootless.Reenter{Stage: stageCLI, Args: args, Stdin: g.Stdin, Stdout: stdout, Stderr: g.Stderr}
+	done, code, err := r.Run()
+	switch {
+	case err != nil:
+		return err
+	case !done:
+		return fmt.Errorf("running %v: already in a user namespace", args)
+	case code != 0:
+		return ExitError{Code: code}
+	}
+	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"nook/rootless"
 )
 
 // TestRefusedFlags: flags Docker refuses are refused in one line before
@@ -37,7 +39,7 @@ func TestRefusedFlags(t *testing.T) {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out, errb bytes.Buffer
 			code := run(append([]string{"--root", store}, tc.args...), strings.NewReader(""), &out, &errb)
-			if lines := strings.Split(strings.TrimRight(errb.String(), "\n"), "\n"); code != ExitNookFailed || len(lines) != 1 || !strings.Contains(errb.String(), tc.want) {
+			if lines := strings.Split(strings.TrimRight(errb.String(), "\n"), "\n"); code != rootless.ExitSetupFailed || len(lines) != 1 || !strings.Contains(errb.String(), tc.want) {
 				t.Errorf("exit %d, stderr %q; want 125 and one line naming %s", code, errb.String(), tc.want)
 			}
 			if _, err := os.Stat(store); err == nil {

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"nook/rootless"
 )
 
 // TestStoreRoot: an empty --root or NOOK_ROOT is refused in one line
@@ -29,7 +31,7 @@ func TestStoreRoot(t *testing.T) {
 			}
 			var out, errb bytes.Buffer
 			code := run(tc.args, strings.NewReader(""), &out, &errb)
-			if lines := strings.Split(strings.TrimRight(errb.String(), "\n"), "\n"); code != ExitNookFailed || len(lines) != 1 || !strings.Contains(errb.String(), tc.want) {
+			if lines := strings.Split(strings.TrimRight(errb.String(), "\n"), "\n"); code != rootless.ExitSetupFailed || len(lines) != 1 || !strings.Contains(errb.String(), tc.want) {
 				t.Errorf("exit %d, stderr %q; want 125 and one line with %q", code, errb.String(), tc.want)
 			}
 			if m, _ := filepath.Glob(filepath.Join(dir, "*")); len(m) != 0 {

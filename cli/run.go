@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"nook/container"
+	"nook/image"
 	"nook/rootless"
 )
 
@@ -30,6 +32,7 @@ type createFlags struct {
 	StopTimeout *int     `name:"stop-timeout" help:"Seconds stop waits before SIGKILL (default 10)."`
 	Cidfile     string   `type:"path" help:"Write the container id to this file."`
 	Label       []string `short:"l" sep:"none" placeholder:"KEY=VALUE" help:"Set a label on the container."`
+	Pull        string   `enum:"missing,always,never" default:"missing" help:"Pull the image first: missing (when the store lacks it), always, never."`
 
 	Image   string   `arg:"" help:"Image to run."`
 	Command []string `arg:"" optional:"" passthrough:"" help:"Command and arguments (default: the image's)."`
@@ -89,6 +92,11 @@ func (f *createFlags) create(g *Globals) (*container.Manager, *container.Contain
 		return nil, nil, err
 	}
 	c, err := m.Create(o)
+	if retry, perr := f.absent(g, err); retry && perr == nil {
+		c, err = m.Create(o)
+	} else if perr != nil {
+		err = perr
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -109,8 +117,46 @@ func (f *createFlags) prepare(g *Globals) (*container.Manager, container.CreateO
 			return nil, o, fmt.Errorf("container id file %s exists already", f.Cidfile)
 		}
 	}
+	if f.Pull == "always" {
+		if err := f.pullImage(g); err != nil {
+			return nil, o, err
+		}
+	}
 	m, err := g.openContainers()
 	return m, o, err
+}
+
+// absent reports whether err says the image is absent and, unless --pull
+// never forbids it, pulls it so the caller tries again, as Docker does.
+// Asking the store first would cost every run a second resolution.
+func (f *createFlags) absent(g *Globals, err error) (retry bool, _ error) {
+	if !errors.Is(err, image.ErrNotFound) || f.Pull == "always" {
+		return false, err
+	}
+	if f.Pull == "never" {
+		return false, fmt.Errorf("%w: %s, and --pull never forbids pulling it", image.ErrNotFound, f.Image)
+	}
+	fmt.Fprintf(g.Stderr, "Unable to find image '%s' locally\n", f.Image)
+	return true, f.pullImage(g)
+}
+
+// pullImage pulls the image to run. Unpacking needs the subordinate ids,
+// as `nook pull` has them; its stdout (the reference) is no output of the
+// container's.
+func (f *createFlags) pullImage(g *Globals) error {
+	if rootless.InUserNS() || os.Geteuid() == 0 {
+		opts, err := pullOptions("", true, "", 3)
+		if err != nil {
+			return err
+		}
+		_, err = g.pull(f.Image, opts, false, g.Stderr)
+		return err
+	}
+	args := []string{"pull", f.Image}
+	if g.Root != "" {
+		args = append([]string{"--root", g.Root}, args...)
+	}
+	return g.runInUserNS(args, g.Stderr)
 }
 
 // writeCidfile writes the container's id to --cidfile, if given.
@@ -138,9 +184,17 @@ func (c *RunCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	ctr, code, err := m.Run(o, container.StartOptions{
+	so := container.StartOptions{
 		Detach: c.Detach, Stdin: g.Stdin, Stdout: g.Stdout, Stderr: g.Stderr, LogLevel: g.slogLevel(),
-	}, c.writeCidfile)
+	}
+	ctr, code, err := m.Run(o, so, c.writeCidfile)
+	if ctr == nil {
+		if retry, perr := c.absent(g, err); retry && perr == nil {
+			ctr, code, err = m.Run(o, so, c.writeCidfile)
+		} else if perr != nil {
+			err = perr
+		}
+	}
 	rootless.Trace("cli started")
 	if ctr == nil {
 		return err

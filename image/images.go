@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -15,13 +16,16 @@ import (
 // Image is one image of the store: a manifest, its config, and the names
 // that point at it.
 type Image struct {
-	ID       digest.Digest      // the config's digest: Docker's image id
-	Digest   digest.Digest      // the manifest's digest
-	Desc     ocispec.Descriptor // the manifest's descriptor, without annotations
-	Names    []string           // full normalized names (docker.io/library/busybox:latest), sorted
-	Manifest ocispec.Manifest
-	Config   ocispec.Image
-	Size     int64 // bytes of the unpacked layers
+	ID     digest.Digest      // the config's digest: Docker's image id
+	Digest digest.Digest      // the manifest's digest
+	Desc   ocispec.Descriptor // the manifest's descriptor, without annotations
+	Names  []string           // full normalized names (docker.io/library/busybox:latest), sorted
+	// RepoDigests maps a name to the digest a registry gave for it (see
+	// AnnotationRepoDigest); names never pulled nor pushed have none.
+	RepoDigests map[string]digest.Digest
+	Manifest    ocispec.Manifest
+	Config      ocispec.Image
+	Size        int64 // bytes of the unpacked layers
 }
 
 // ShortID is the id as Docker prints it: 12 hex digits.
@@ -60,6 +64,7 @@ func (s *Store) images(idx ocispec.Index) ([]Image, error) {
 		}
 		if name := desc.Annotations[AnnotationRefName]; name != "" {
 			img.Names = append(img.Names, name)
+			img.addRepoDigest(name, desc)
 		}
 	}
 	out := make([]Image, 0, len(order))
@@ -69,6 +74,15 @@ func (s *Store) images(idx ocispec.Index) ([]Image, error) {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Created().After(out[j].Created()) })
 	return out, nil
+}
+
+func (i *Image) addRepoDigest(name string, desc ocispec.Descriptor) {
+	if rd := digest.Digest(desc.Annotations[AnnotationRepoDigest]); rd != "" {
+		if i.RepoDigests == nil {
+			i.RepoDigests = map[string]digest.Digest{}
+		}
+		i.RepoDigests[name] = rd
+	}
 }
 
 func (s *Store) loadImage(desc ocispec.Descriptor) (Image, error) {
@@ -144,6 +158,11 @@ func (s *Store) Resolve(ref string) (Image, error) {
 			return Image{}, err
 		}
 		img.Names = names
+		for _, d := range idx.Manifests {
+			if n := d.Annotations[AnnotationRefName]; d.Digest == desc.Digest && n != "" {
+				img.addRepoDigest(n, d)
+			}
+		}
 		return img, nil
 	}
 	imgs, err := s.images(idx)
@@ -218,6 +237,11 @@ func resolveIn(imgs []Image, ref string) (Image, string, error) {
 
 func matchesName(img Image, named Ref) bool {
 	if named.Digest != "" {
+		// A pull by digest names the image repo@digest; that digest
+		// may be a multi-platform index's, not the manifest's.
+		if slices.Contains(img.Names, named.Name()+"@"+named.Digest.String()) {
+			return true
+		}
 		if img.Digest != named.Digest {
 			return false
 		}
@@ -228,12 +252,7 @@ func matchesName(img Image, named Ref) bool {
 		}
 		return false
 	}
-	for _, n := range img.Names {
-		if n == named.String() {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(img.Names, named.String())
 }
 
 func byIDPrefix(imgs []Image, ref string) (Image, error) {

@@ -23,6 +23,8 @@ func fakeImages() []Image {
 		mk("abc1", "f1", "docker.io/library/busybox:latest", "docker.io/library/busybox:1.36"),
 		mk("abc2", "f2", "registry.lab:5000/team/app:v1"),
 		mk("dead", "f3"),
+		// pulled by the digest of a multi-platform index (e1…), not its manifest's (f4…)
+		mk("abc3", "f4", "registry.lab:5000/multi@sha256:e1"+strings.Repeat("0", 62)),
 	}
 }
 
@@ -41,6 +43,9 @@ func TestResolve(t *testing.T) {
 		{"registry.lab:5000/team/app:v1", "abc2", "registry.lab:5000/team/app:v1", nil},
 		{"registry.lab:5000/team/app@sha256:f2" + strings.Repeat("0", 62), "abc2", "", nil},
 		{"busybox@sha256:f2" + strings.Repeat("0", 62), "", "", ErrNotFound},
+		{"registry.lab:5000/multi@sha256:e1" + strings.Repeat("0", 62), "abc3", "", nil},
+		{"registry.lab:5000/multi@sha256:f4" + strings.Repeat("0", 62), "abc3", "", nil},
+		{"registry.lab:5000/other@sha256:e1" + strings.Repeat("0", 62), "", "", ErrNotFound},
 		{"dead", "dead", "", nil},
 		{"sha256:dead", "dead", "", nil},
 		{"abc2" + strings.Repeat("0", 60), "abc2", "", nil},

@@ -101,6 +101,9 @@ func (s *Store) gc(idx ocispec.Index) (reclaimed int64, err error) {
 			layers[d.Encoded()] = true
 		}
 	}
+	if err := s.keepDistribution(blobs); err != nil {
+		return 0, err
+	}
 	for _, name := range listDir(s.path("layers")) {
 		if layers[name] {
 			continue

@@ -85,9 +85,15 @@ func (s *Store) Inspect(img Image) Inspect {
 	}
 	seen := map[string]bool{}
 	for _, n := range img.Names {
-		out.RepoTags = append(out.RepoTags, FamiliarName(n))
-		repo, _ := FamiliarRepoTag(n)
-		if d := repo + "@" + img.Digest.String(); !seen[d] {
+		repo, tag := FamiliarRepoTag(n)
+		if tag != "" { // a name pulled by digest is no tag
+			out.RepoTags = append(out.RepoTags, FamiliarName(n))
+		}
+		rd := img.Digest
+		if d, ok := img.RepoDigests[n]; ok {
+			rd = d
+		}
+		if d := repo + "@" + rd.String(); !seen[d] {
 			seen[d] = true
 			out.RepoDigests = append(out.RepoDigests, d)
 		}

@@ -100,8 +100,6 @@ func (tx *loadTx) readLayer(l LoadLayer, desc ocispec.Descriptor, diffID digest.
 		return desc, fmt.Errorf("reading %s: %w", l.Member, err)
 	}
 	defer closeIn()
-	raw := &hashCounter{h: sha256.New()}
-	sinks := []io.Writer{raw}
 	var blob *os.File
 	var bw *bufio.Writer
 	if wantBlob {
@@ -110,61 +108,25 @@ func (tx *loadTx) readLayer(l LoadLayer, desc ocispec.Descriptor, diffID digest.
 		}
 		defer blob.Close()
 		bw = bufio.NewWriterSize(blob, 1<<20)
-		sinks = append(sinks, bw)
+		in = io.TeeReader(in, bw)
 	}
-	src := io.TeeReader(in, io.MultiWriter(sinks...))
-	kind, detected, err := compression.Detect(src)
-	if err != nil {
-		return desc, fmt.Errorf("reading %s: %w", l.Member, err)
-	}
-	if kind != compression.None && kind != compression.Gzip && kind != compression.Zstd {
-		return desc, fmt.Errorf("%w: %s is compressed with %s, which an image layer cannot be", ErrVerify, l.Member, kind)
-	}
-	dec, _, err := compression.Decompress(detected)
-	if err != nil {
-		return desc, fmt.Errorf("reading %s: %w", l.Member, err)
-	}
-	defer dec.Close()
-	// An uncompressed blob is its own tar: its digest is the diff id, and
-	// hashing the same bytes twice would cost a second pass of SHA-256.
-	tarHash := raw
-	var tarStream io.Reader = dec
-	if kind != compression.None {
-		tarHash = &hashCounter{h: sha256.New()}
-		tarStream = io.TeeReader(dec, tarHash)
-	}
-	var dir string
-	var applied layer.ApplyResult
+	var dir, root string
 	if wantLayer {
 		dir = tx.tempPath("layer")
-		root := filepath.Join(dir, "diff")
-		if err := os.MkdirAll(root, 0o755); err != nil {
-			return desc, fmt.Errorf("creating layer directory: %w", err)
-		}
-		if applied, err = layer.Apply(tarStream, root, layer.ApplyOptions{Chown: tx.opts.Chown, Logger: tx.s.log}); err != nil {
-			return desc, fmt.Errorf("unpacking %s: %w", l.Member, err)
-		}
+		root = filepath.Join(dir, "diff")
 	}
-	// The tar reader stops at the end-of-archive marker and a decoder at
-	// the end of its stream; the digests cover every byte after them.
-	if _, err := io.Copy(io.Discard, tarStream); err != nil {
-		return desc, fmt.Errorf("reading %s: %w", l.Member, err)
+	st, err := tx.s.streamLayer(in, root, tx.opts.Chown, l.Member)
+	if err != nil {
+		return desc, err
 	}
-	if _, err := io.Copy(io.Discard, src); err != nil {
-		return desc, fmt.Errorf("reading %s: %w", l.Member, err)
-	}
-	got := ocispec.Descriptor{MediaType: desc.MediaType, Digest: digest.NewDigest(digest.SHA256, raw.h), Size: raw.n}
-	tarDigest := got.Digest
-	if tarHash != raw {
-		tarDigest = digest.NewDigest(digest.SHA256, tarHash.h)
-	}
+	got := ocispec.Descriptor{MediaType: desc.MediaType, Digest: st.digest, Size: st.size}
 	if desc.Digest == "" {
-		got.MediaType = layerMediaType(kind)
+		got.MediaType = layerMediaType(st.kind)
 	} else if got.Digest != desc.Digest || got.Size != desc.Size {
 		return desc, fmt.Errorf("%w: blob %s (%s) is %s, %d bytes; its descriptor says %s, %d bytes", ErrVerify, desc.Digest, l.Member, got.Digest, got.Size, desc.Digest, desc.Size)
 	}
-	if tarDigest != diffID {
-		return desc, fmt.Errorf("%w: layer %s has diff id %s, the config's rootfs.diff_ids says %s", ErrVerify, l.Member, tarDigest, diffID)
+	if st.diffID != diffID {
+		return desc, fmt.Errorf("%w: layer %s has diff id %s, the config's rootfs.diff_ids says %s", ErrVerify, l.Member, st.diffID, diffID)
 	}
 	if wantBlob {
 		if err := bw.Flush(); err != nil {
@@ -178,15 +140,114 @@ func (tx *loadTx) readLayer(l LoadLayer, desc ocispec.Descriptor, diffID digest.
 		tx.blobs[got.Digest] = ""
 	}
 	if wantLayer {
-		tx.layers[diffID] = stagedLayer{dir: dir, size: tarHash.n, xattrs: applied.Xattrs}
-		tx.res.SingleID = tx.res.SingleID || applied.SingleID
-		for _, s := range applied.Skipped {
-			if !slices.Contains(tx.res.Skipped, s) {
-				tx.res.Skipped = append(tx.res.Skipped, s)
-			}
-		}
+		tx.layers[diffID] = stagedLayer{dir: dir, size: st.tarSize, xattrs: st.applied.Xattrs}
+		tx.res.note(st.applied)
 	}
 	return got, nil
+}
+
+// note keeps an unpack's warnings.
+func (r *LoadResult) note(applied layer.ApplyResult) {
+	r.SingleID = r.SingleID || applied.SingleID
+	for _, s := range applied.Skipped {
+		if !slices.Contains(r.Skipped, s) {
+			r.Skipped = append(r.Skipped, s)
+		}
+	}
+}
+
+// streamed is what one pass over a layer blob found.
+type streamed struct {
+	digest  digest.Digest // of the blob's bytes
+	size    int64
+	diffID  digest.Digest // of the uncompressed tar
+	tarSize int64
+	kind    compression.Kind
+	applied layer.ApplyResult
+}
+
+// streamLayer reads a layer blob once from in: it hashes the raw bytes,
+// decompresses them (gzip, zstd or none), hashes the tar and, when root is
+// not "", unpacks it there. It reads in to its end, so the digests cover
+// every byte; comparing them is the caller's job, before it commits
+// anything. what names the blob in errors.
+func (s *Store) streamLayer(in io.Reader, root string, chown bool, what string) (streamed, error) {
+	source := &sourceErr{r: in}
+	raw := &hashCounter{h: sha256.New()}
+	// Large reads below the decoders: gzip reads through a 4 KiB buffer
+	// of its own, and every read of the source is a hash update and, in
+	// a pull, a write of the blob (a system call each).
+	src := bufio.NewReaderSize(io.TeeReader(source, raw), 1<<20)
+	st, err := s.streamTar(src, raw, root, chown, what)
+	if err != nil && source.err == nil {
+		// Bad content: read on, so the caller can tell a blob that is
+		// not the one described (a digest mismatch) from a bad layer.
+		if _, derr := io.Copy(io.Discard, src); derr == nil {
+			st.digest, st.size = digest.NewDigest(digest.SHA256, raw.h), raw.n
+		}
+	}
+	return st, err
+}
+
+// sourceErr remembers a failure of the stream itself (a dropped
+// connection, a read error) as opposed to what was made of its bytes.
+type sourceErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *sourceErr) Read(b []byte) (int, error) {
+	n, err := e.r.Read(b)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
+}
+
+func (s *Store) streamTar(src io.Reader, raw *hashCounter, root string, chown bool, what string) (streamed, error) {
+	var st streamed
+	kind, detected, err := compression.Detect(src)
+	if err != nil {
+		return st, fmt.Errorf("reading %s: %w", what, err)
+	}
+	if kind != compression.None && kind != compression.Gzip && kind != compression.Zstd {
+		return st, fmt.Errorf("%w: %s is compressed with %s, which an image layer cannot be", ErrVerify, what, kind)
+	}
+	dec, _, err := compression.Decompress(detected)
+	if err != nil {
+		return st, fmt.Errorf("reading %s: %w", what, err)
+	}
+	defer dec.Close()
+	// An uncompressed blob is its own tar: its digest is the diff id, and
+	// hashing the same bytes twice would cost a second pass of SHA-256.
+	tarHash := raw
+	var tarStream io.Reader = dec
+	if kind != compression.None {
+		tarHash = &hashCounter{h: sha256.New()}
+		tarStream = io.TeeReader(dec, tarHash)
+	}
+	if root != "" {
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			return st, fmt.Errorf("creating layer directory: %w", err)
+		}
+		if st.applied, err = layer.Apply(tarStream, root, layer.ApplyOptions{Chown: chown, Logger: s.log}); err != nil {
+			return st, fmt.Errorf("unpacking %s: %w", what, err)
+		}
+	}
+	// The tar reader stops at the end-of-archive marker and a decoder at
+	// the end of its stream; the digests cover every byte after them.
+	if _, err := io.Copy(io.Discard, tarStream); err != nil {
+		return st, fmt.Errorf("reading %s: %w", what, err)
+	}
+	if _, err := io.Copy(io.Discard, src); err != nil {
+		return st, fmt.Errorf("reading %s: %w", what, err)
+	}
+	st.digest, st.size, st.kind = digest.NewDigest(digest.SHA256, raw.h), raw.n, kind
+	st.diffID, st.tarSize = st.digest, raw.n
+	if tarHash != raw {
+		st.diffID, st.tarSize = digest.NewDigest(digest.SHA256, tarHash.h), tarHash.n
+	}
+	return st, nil
 }
 
 // legacyStream returns the stream readLayer stores and hashes as a layer's

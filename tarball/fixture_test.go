@@ -127,7 +127,7 @@ func (s imageSpec) build(t testing.TB) built {
 	if s.layerDescs != nil {
 		s.layerDescs(descs)
 	}
-	p := ocispec.Platform{OS: "linux", Architecture: HostPlatform().Architecture}
+	p := ocispec.Platform{OS: "linux", Architecture: image.HostPlatform().Architecture}
 	if s.platform != nil {
 		p = *s.platform
 	}
@@ -205,7 +205,7 @@ func legacyArchive(t testing.TB, repoTags []string, layers [][]byte, mutate func
 		es = append(es, tarEntry{name: p, body: l})
 		e.Layers = append(e.Layers, p)
 	}
-	cfg := mustJSON(t, ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: HostPlatform().Architecture}, RootFS: ocispec.RootFS{Type: "layers", DiffIDs: diffIDs}})
+	cfg := mustJSON(t, ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: image.HostPlatform().Architecture}, RootFS: ocispec.RootFS{Type: "layers", DiffIDs: diffIDs}})
 	e.Config = digest.FromBytes(cfg).Encoded() + ".json"
 	es = append(es, tarEntry{name: e.Config, body: cfg})
 	if mutate != nil {

@@ -11,6 +11,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"nook/image"
 )
 
 // TestHostileArchives loads broken and hostile archives into a store that
@@ -71,7 +73,7 @@ func TestHostileArchives(t *testing.T) {
 			// digest check catches; either way it is not followed.
 			self := digest.FromString("self")
 			idx := mustJSON(t, ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex,
-				Manifests: []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageIndex, Digest: self, Size: 200, Platform: &ocispec.Platform{OS: "linux", Architecture: HostPlatform().Architecture}}}})
+				Manifests: []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageIndex, Digest: self, Size: 200, Platform: &ocispec.Platform{OS: "linux", Architecture: image.HostPlatform().Architecture}}}})
 			top := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, Manifests: []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageIndex, Digest: self, Size: int64(len(idx))}}}
 			return tarOf(t, tarEntry{name: "blobs/sha256/" + self.Encoded(), body: idx}, tarEntry{name: "index.json", body: mustJSON(t, top)})
 		}, digest.FromString("self").String()},
@@ -154,7 +156,7 @@ func bz2(testing.TB) []byte {
 // nestedIndexes is an archive whose index.json leads through depth
 // indexes to one image of the given OS (linux when empty).
 func nestedIndexes(t testing.TB, depth int, osName ...string) []byte {
-	p := &ocispec.Platform{OS: "linux", Architecture: HostPlatform().Architecture}
+	p := &ocispec.Platform{OS: "linux", Architecture: image.HostPlatform().Architecture}
 	if len(osName) > 0 {
 		p.OS = osName[0]
 	}

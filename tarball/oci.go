@@ -127,8 +127,8 @@ func (r *reader) resolve(desc ocispec.Descriptor, src string, seen []digest.Dige
 		if m.Platform == nil {
 			continue
 		}
-		platforms = append(platforms, Platform{m.Platform.OS, m.Platform.Architecture, m.Platform.Variant}.String())
-		if r.opts.Platform.matchesDesc(m.Platform) {
+		platforms = append(platforms, image.Platform{OS: m.Platform.OS, Architecture: m.Platform.Architecture, Variant: m.Platform.Variant}.String())
+		if r.opts.Platform.MatchesDesc(m.Platform) {
 			img, err := r.resolve(m, src+" → "+string(m.Digest), append(seen, desc.Digest))
 			if len(img.Names) == 0 {
 				img.Names = entryNames(desc)
@@ -158,7 +158,7 @@ func (r *reader) manifest(desc ocispec.Descriptor, src string, fromIndex bool) (
 		if err := json.Unmarshal(config, &c); err != nil {
 			return image.LoadImage{}, fmt.Errorf("%w: parsing config %s of %s: %v", ErrInvalid, m.Config.Digest, src, err)
 		}
-		if !r.opts.Platform.matches(c.OS, c.Architecture, c.Variant) {
+		if !r.opts.Platform.Matches(c.OS, c.Architecture, c.Variant) {
 			return image.LoadImage{}, fmt.Errorf("%w: %s: image is %s/%s, not %s", ErrNoMatch, src, c.OS, c.Architecture, r.opts.Platform)
 		}
 	}

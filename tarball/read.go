@@ -48,7 +48,7 @@ type ReadOptions struct {
 	// Platform picks a manifest from an index; the zero value means this
 	// machine's. Set Explicit to also refuse a lone manifest of another
 	// platform.
-	Platform Platform
+	Platform image.Platform
 	Explicit bool
 	// Progress, when set, wraps each layer's stream as it is read, so a
 	// caller can show how far the load is.
@@ -60,7 +60,7 @@ type ReadOptions struct {
 // those of a legacy manifest.json.
 func Read(a *Archive, opts ReadOptions, add image.AddFunc) error {
 	if opts.Platform.OS == "" {
-		opts.Platform = HostPlatform()
+		opts.Platform = image.HostPlatform()
 	}
 	r := &reader{a: a, opts: opts, add: add}
 	if a.has("index.json") {

@@ -177,9 +177,9 @@ func TestLoadFormats(t *testing.T) {
 		{"untagged image", func(t *testing.T) ([]byte, string) {
 			return ociArchive(t, []built{imageSpec{layers: [][]byte{top}}.build(t)}), ""
 		}, ReadOptions{}, []string{"sha256:"}, ""},
-		{"multi-platform index, this machine", func(t *testing.T) ([]byte, string) { return multiPlatform(t, top), "" }, ReadOptions{}, []string{"docker.io/library/multi:1"}, HostPlatform().Architecture},
+		{"multi-platform index, this machine", func(t *testing.T) ([]byte, string) { return multiPlatform(t, top), "" }, ReadOptions{}, []string{"docker.io/library/multi:1"}, image.HostPlatform().Architecture},
 		{"multi-platform index, another platform", func(t *testing.T) ([]byte, string) { return multiPlatform(t, top), "" },
-			ReadOptions{Platform: Platform{OS: "linux", Architecture: "s390x"}, Explicit: true}, []string{"docker.io/library/multi:1"}, "s390x"},
+			ReadOptions{Platform: image.Platform{OS: "linux", Architecture: "s390x"}, Explicit: true}, []string{"docker.io/library/multi:1"}, "s390x"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -221,7 +221,7 @@ func TestLoadFormats(t *testing.T) {
 // s390x (each with a file "top" naming its platform), plus an attestation
 // manifest of platform unknown/unknown, as BuildKit writes.
 func multiPlatform(t testing.TB, top []byte) []byte {
-	host := &ocispec.Platform{OS: "linux", Architecture: HostPlatform().Architecture}
+	host := &ocispec.Platform{OS: "linux", Architecture: image.HostPlatform().Architecture}
 	other := &ocispec.Platform{OS: "linux", Architecture: "s390x"}
 	a := imageSpec{layers: [][]byte{top}, platform: host}.build(t)
 	b := imageSpec{layers: [][]byte{tarOf(t, file("top", "hello s390x"))}, platform: other}.build(t)

@@ -56,6 +56,8 @@ type env struct {
 	home  string
 	store string
 	wrap  []string // a command nook runs under, with its arguments
+	// extraEnv is added to nook's environment (REGISTRY_AUTH_FILE=…).
+	extraEnv []string
 }
 
 func newEnv(t *testing.T) *env {
@@ -99,7 +101,9 @@ func (e *env) nook(stdin []byte, args ...string) result {
 		"NOOK_ROOT="+e.store,
 		"XDG_DATA_HOME="+filepath.Join(e.home, "data"),
 		"XDG_CONFIG_HOME="+filepath.Join(e.home, "config"),
+		"DOCKER_CONFIG="+filepath.Join(e.home, "docker"),
 	)
+	cmd.Env = append(cmd.Env, e.extraEnv...)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}

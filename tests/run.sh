@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
 TEST_USER="${NOOK_TEST_USER:-nook-ci}"
-PACKAGES=(uidmap fuse3 busybox-static skopeo umoci podman fuse-overlayfs attr util-linux bsdutils procps tar)
+PACKAGES=(uidmap fuse3 busybox-static skopeo umoci podman fuse-overlayfs attr util-linux bsdutils procps tar docker-registry apache2-utils runc)
 
 setup_host() {
   local missing=()

@@ -104,6 +104,10 @@ func podmanEnv(t *testing.T) func(args ...string) (string, error) {
 	if err := os.WriteFile(filepath.Join(cfg, "storage.conf"), []byte("[storage]\ndriver = \"vfs\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// crun refuses this kind of host's hybrid cgroups; runc runs (PEERS.md).
+	if err := os.WriteFile(filepath.Join(cfg, "containers.conf"), []byte("[engine]\nruntime = \"runc\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	env := append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_RUNTIME_DIR="+run)
 	t.Cleanup(func() {
 		// Podman's vfs layers hold files of subordinate ids: remove them as Podman.

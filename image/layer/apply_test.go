@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"nook/internal/testutil"
-
 	"golang.org/x/sys/unix"
 
 	"nook/internal/overlay"

@@ -1,4 +1,4 @@
-package tarball
+package image
 
 import (
 	"fmt"
@@ -43,9 +43,10 @@ func ParsePlatform(s string) (Platform, error) {
 	return p, nil
 }
 
-// matches reports whether an image of platform q runs as p. A variant the
-// user did not ask for does not matter; arm64's only variant is v8.
-func (p Platform) matches(os, arch, variant string) bool {
+// Matches reports whether an image of os/arch/variant runs as p. A
+// variant the user did not ask for does not matter; arm64's only variant
+// is v8.
+func (p Platform) Matches(os, arch, variant string) bool {
 	if os != p.OS || arch != p.Architecture {
 		return false
 	}
@@ -55,6 +56,7 @@ func (p Platform) matches(os, arch, variant string) bool {
 	return arch == "arm64" && variant == "" && p.Variant == "v8"
 }
 
-func (p Platform) matchesDesc(q *ocispec.Platform) bool {
-	return q != nil && p.matches(q.OS, q.Architecture, q.Variant)
+// MatchesDesc is Matches for an index entry's platform (nil matches nothing).
+func (p Platform) MatchesDesc(q *ocispec.Platform) bool {
+	return q != nil && p.Matches(q.OS, q.Architecture, q.Variant)
 }

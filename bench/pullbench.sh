@@ -1,0 +1,107 @@
+#!/bin/bash
+# pull benchmark: nook pull vs rootless podman pull, same image, same loopback registry.
+#
+#   bench/pullbench.sh                      # ~300 MB image in 6 gzip layers, 3 runs each (min reported)
+#   LAYERS=5 LAYER_MB=20 RUNS=2 bench/pullbench.sh   # quick
+#   NOOK=/path/to/nook bench/pullbench.sh   # a prebuilt binary
+#
+# The image is made here: LAYERS layers of LAYER_MB MB each, half random
+# (incompressible) and half text (compressible) in 64 KiB..4 MiB files,
+# each layer gzip'd, written as an OCI layout and copied by skopeo into a
+# docker-registry (the distribution registry) on 127.0.0.1. Measured, each
+# as the bench user (nook-ci when started as root), into an empty store
+# every run (hyperfine --prepare), the minimum of RUNS:
+#   nook pull            nook pull -q into an empty store
+#   podman pull          rootless podman pull --tls-verify=false (overlay + fuse-overlayfs, own XDG dirs)
+#   skopeo copy          skopeo copy docker://… oci:DIR (download only)
+#   gzip -dc | tar -x    the same layer blobs unpacked one after another, then sync -f (unpack only;
+#                        nook syncs what it unpacked before committing it)
+# and nook's peak RSS (/usr/bin/time: the largest of nook and its user-namespace child).
+# The bar (issue 13): nook ≤ 1/3 of podman's time, ≤ 1.3× the slower of skopeo and
+# the plain unpack, RSS < 100 MB. The Markdown table goes to stdout.
+set -euo pipefail
+
+say() { echo "pullbench.sh: $*" >&2; }
+repo=$(cd "$(dirname "$0")/.." && pwd)
+bench_user=${BENCH_USER:-nook-ci}
+if [ "$(id -u)" = 0 ]; then
+	work=${BENCH_WORK:-/var/tmp/nook-pullbench-$bench_user}
+	mkdir -p "$work"
+	if [ -n "${NOOK:-}" ]; then
+		cp "$NOOK" "$work/nook"
+	else
+		say "building nook"
+		bash "$repo/build.sh" "$work/nook"
+	fi
+	chown -R "$bench_user" "$work"
+	exec runuser -u "$bench_user" -- env HOME="$(getent passwd "$bench_user" | cut -d: -f6)" \
+		PATH="$PATH" BENCH_WORK="$work" NOOK="$work/nook" LAYERS="${LAYERS:-6}" LAYER_MB="${LAYER_MB:-50}" \
+		RUNS="${RUNS:-3}" bash "$0"
+fi
+work=${BENCH_WORK:-${TMPDIR:-/var/tmp}/nook-pullbench-$(id -un)}
+mkdir -p "$work"
+nook=${NOOK:-}
+if [ -z "$nook" ]; then
+	nook=$work/nook
+	bash "$repo/build.sh" "$nook"
+fi
+layers=${LAYERS:-6}
+layer_mb=${LAYER_MB:-50}
+runs=${RUNS:-3}
+for tool in hyperfine podman skopeo docker-registry python3 /usr/bin/time; do
+	command -v "$tool" >/dev/null || { say "$tool is not installed"; exit 1; }
+done
+
+# Private worlds for both tools.
+export NOOK_ROOT=$work/nook-store
+pod=$work/podman
+mkdir -p "$pod/config/containers" "$pod/data" "$pod/run"
+chmod 700 "$pod/run"
+printf '[storage]\ndriver = "overlay"\n[storage.options.overlay]\nmount_program = "/usr/bin/fuse-overlayfs"\n' >"$pod/config/containers/storage.conf"
+export XDG_CONFIG_HOME=$pod/config XDG_DATA_HOME=$pod/data XDG_RUNTIME_DIR=$pod/run
+
+layout=$work/layout-${layers}x${layer_mb}
+if [ ! -f "$layout/index.json" ]; then
+	say "writing a ${layers} × ${layer_mb} MB image"
+	rm -rf "$layout"
+	python3 "$repo/bench/mkimage.py" "$layout" "$layers" "$layer_mb"
+fi
+blobs=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]+"/blobs/sha256/"+json.load(open(sys.argv[1]+"/index.json"))["manifests"][0]["digest"][7:])); print(" ".join(sys.argv[1]+"/blobs/sha256/"+l["digest"][7:] for l in m["layers"]))' "$layout")
+compressed=$(du -cm $blobs | tail -1 | cut -f1)
+
+# The registry, on a free loopback port.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$work/registry"
+cat >"$work/registry.yml" <<EOF
+version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $work/registry}}
+http: {addr: 127.0.0.1:$port}
+EOF
+docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+regpid=$!
+trap 'kill $regpid 2>/dev/null || true' EXIT
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+ref=127.0.0.1:$port/bench/pull:1
+skopeo copy -q --dest-tls-verify=false "oci:$layout:bench" "docker://$ref"
+
+clean_nook="$nook image prune -a -f >/dev/null; rm -rf $NOOK_ROOT/pulls"
+hyperfine --runs "$runs" --export-markdown "$work/pull.md" \
+	-n "nook pull" --prepare "$clean_nook" "$nook pull -q $ref" \
+	-n "podman pull" --prepare "podman rmi -a -f >/dev/null 2>&1 || true" "podman pull -q --tls-verify=false $ref" \
+	-n "skopeo copy (download only)" --prepare "rm -rf $work/oci" "skopeo copy -q --src-tls-verify=false docker://$ref oci:$work/oci:bench" \
+	-n "gzip -dc | tar -x (unpack only)" --prepare "rm -rf $work/unpack; mkdir $work/unpack" \
+	"for b in $blobs; do gzip -dc \$b | tar -x -C $work/unpack; done; sync -f $work/unpack" >&2
+
+bash -c "$clean_nook"
+rss=$( { /usr/bin/time -f %M "$nook" pull -q "$ref" >/dev/null; } 2>&1 | tail -1)
+
+echo "### pull of a ${layers}-layer image: $((layers * layer_mb)) MB unpacked, ${compressed} MB gzip'd, loopback registry"
+echo "($(nproc) CPUs, $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC'); min of $runs runs in hyperfine's table; empty store each run)"
+echo
+cat "$work/pull.md"
+echo
+echo "nook pull peak RSS: $((rss / 1024)) MB"
+bash -c "$clean_nook"
+podman rmi -a -f >/dev/null 2>&1 || true
+rm -rf "$work/oci" "$work/unpack"

@@ -1,0 +1,109 @@
+#!/bin/bash
+# push benchmark: nook push vs rootless podman push, same image, same empty loopback registry.
+#
+#   bench/pushbench.sh                      # ~300 MB image in 6 layers, 3 runs each (min reported)
+#   LAYERS=5 LAYER_MB=20 RUNS=2 bench/pushbench.sh   # quick
+#   NOOK=/path/to/nook bench/pushbench.sh   # a prebuilt binary
+#
+# The image is pullbench.sh's (bench/mkimage.py) with its layers left as
+# plain tars, as nook's import and commit store them and as Podman's
+# containers/storage keeps every layer: a push compresses them (gzip, the
+# default of both). Both stores get it once from the OCI layout, then each
+# run pushes into a registry emptied before it (hyperfine --prepare), as
+# the bench user (nook-ci when started as root), the minimum of RUNS:
+#   nook push, first      layers compressed on the way: the store is reloaded
+#                         before each run, so nothing is remembered
+#   nook push, again      the store remembers the compressed layers of an
+#                         earlier push: only the upload is left
+#   podman push           rootless, overlay + fuse-overlayfs, its own XDG dirs
+# and nook's peak RSS. The bar (issue 13): nook no slower than podman push.
+# The Markdown table goes to stdout.
+set -euo pipefail
+
+say() { echo "pushbench.sh: $*" >&2; }
+repo=$(cd "$(dirname "$0")/.." && pwd)
+bench_user=${BENCH_USER:-nook-ci}
+if [ "$(id -u)" = 0 ]; then
+	work=${BENCH_WORK:-/var/tmp/nook-pushbench-$bench_user}
+	mkdir -p "$work"
+	if [ -n "${NOOK:-}" ]; then
+		cp "$NOOK" "$work/nook"
+	else
+		say "building nook"
+		bash "$repo/build.sh" "$work/nook"
+	fi
+	chown -R "$bench_user" "$work"
+	exec runuser -u "$bench_user" -- env HOME="$(getent passwd "$bench_user" | cut -d: -f6)" \
+		PATH="$PATH" BENCH_WORK="$work" NOOK="$work/nook" LAYERS="${LAYERS:-6}" LAYER_MB="${LAYER_MB:-50}" \
+		RUNS="${RUNS:-3}" bash "$0"
+fi
+work=${BENCH_WORK:-${TMPDIR:-/var/tmp}/nook-pushbench-$(id -un)}
+mkdir -p "$work"
+nook=${NOOK:-}
+if [ -z "$nook" ]; then
+	nook=$work/nook
+	bash "$repo/build.sh" "$nook"
+fi
+layers=${LAYERS:-6}
+layer_mb=${LAYER_MB:-50}
+runs=${RUNS:-3}
+for tool in hyperfine podman docker-registry python3 curl /usr/bin/time; do
+	command -v "$tool" >/dev/null || { say "$tool is not installed"; exit 1; }
+done
+
+# Private worlds for both tools.
+export NOOK_ROOT=$work/nook-store
+pod=$work/podman
+mkdir -p "$pod/config/containers" "$pod/data" "$pod/run"
+chmod 700 "$pod/run"
+printf '[storage]\ndriver = "overlay"\n[storage.options.overlay]\nmount_program = "/usr/bin/fuse-overlayfs"\n' >"$pod/config/containers/storage.conf"
+export XDG_CONFIG_HOME=$pod/config XDG_DATA_HOME=$pod/data XDG_RUNTIME_DIR=$pod/run
+
+layout=$work/layout-plain-${layers}x${layer_mb}
+if [ ! -f "$layout/index.json" ]; then
+	say "writing a ${layers} × ${layer_mb} MB image"
+	rm -rf "$layout"
+	python3 "$repo/bench/mkimage.py" "$layout" "$layers" "$layer_mb" plain
+fi
+
+# The registry, on a free loopback port; emptied before each run.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$work/registry"
+cat >"$work/registry.yml" <<EOF
+version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $work/registry}}
+http: {addr: 127.0.0.1:$port}
+EOF
+docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+regpid=$!
+trap 'kill $regpid 2>/dev/null || true' EXIT
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+empty="rm -rf $work/registry/docker"
+nref=127.0.0.1:$port/bench/nook:1
+pref=127.0.0.1:$port/bench/podman:1
+
+say "loading the image into both stores"
+# The layout names the image by a tag alone: it loads untagged.
+reload_nook="$nook image prune -a -f >/dev/null; $nook load -q -i $layout >/dev/null; $nook tag \$($nook images -q) $nref"
+bash -c "$reload_nook"
+podman rmi -a -f >/dev/null 2>&1 || true
+podman tag "$(podman pull -q "oci:$layout:bench")" "$pref"
+
+hyperfine --runs "$runs" --export-markdown "$work/push.md" \
+	-n "nook push, first (compresses)" --prepare "$empty; $reload_nook" "$nook push -q $nref" \
+	-n "nook push, again (remembered)" --prepare "$empty" "$nook push -q $nref" \
+	-n "podman push" --prepare "$empty" "podman push -q --tls-verify=false $pref" >&2
+
+bash -c "$empty; $reload_nook"
+rss=$( { /usr/bin/time -f %M "$nook" push -q "$nref" >/dev/null; } 2>&1 | tail -1)
+
+echo "### push of a ${layers}-layer image: $((layers * layer_mb)) MB of plain layers, compressed to gzip, to an empty loopback registry"
+echo "($(nproc) CPUs, $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC'); min of $runs runs in hyperfine's table)"
+echo
+cat "$work/push.md"
+echo
+echo "nook push (first) peak RSS: $((rss / 1024)) MB"
+bash -c "$empty"
+"$nook" image prune -a -f >/dev/null
+podman rmi -a -f >/dev/null 2>&1 || true

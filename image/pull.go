@@ -1,0 +1,457 @@
+package image
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
+)
+
+// A pull stages what it fetches in pulls/, beside the store, without the
+// store's lock: a registry is slow and the lock must never wait on the
+// network. The next writer clears tmp/, so pulls keep their own area:
+//
+//	pulls/blobs/sha256/HEX          a blob fetched and verified, not yet in the store
+//	pulls/blobs/sha256/HEX.partial  a blob being fetched (flock'd by its fetcher);
+//	                                a killed pull leaves it for the next to resume
+//	pulls/run-*/                    one pull's unpacked layers (flock'd on run-*/lock),
+//	                                removed by the next pull once its owner is gone
+//
+// Commit then takes the lock briefly and renames blobs and layers into the
+// store, the index entry last: nothing is visible under the image's name
+// before every blob is verified.
+
+// AnnotationRepoDigest on an index entry is the digest a registry gave for
+// the entry's name when it was pulled (an index's digest for a
+// multi-platform image): what Docker shows as RepoDigests.
+const AnnotationRepoDigest = "io.nook.repo.digest"
+
+// PullOptions tune a pull's staging.
+type PullOptions struct {
+	Chown bool // keep the layers' owners (needs root, real or in a user namespace)
+}
+
+// Pull is one pull's staging area. Its methods may be called from several
+// goroutines at once.
+type Pull struct {
+	s    *Store
+	dir  string   // pulls/run-*: this pull's layers
+	lock *os.File // held while the pull lives
+	opts PullOptions
+
+	mu     sync.Mutex
+	blobs  map[digest.Digest]string      // verified blobs: path under pulls/, "" when the store has it
+	layers map[digest.Digest]stagedLayer // unpacked layers by diff id
+	res    LoadResult                    // warnings (Skipped, SingleID)
+}
+
+// PullLayer is one layer blob a pull wants.
+type PullLayer struct {
+	Desc   ocispec.Descriptor // from the manifest
+	DiffID digest.Digest      // from the config
+	// Fetch opens the blob from offset on: 0 for all of it, more to
+	// resume a partial download.
+	Fetch func(ctx context.Context, offset int64) (io.ReadCloser, error)
+	// Progress, when set, is told the bytes of the blob had so far.
+	Progress func(current int64)
+}
+
+// LayerOutcome says what Layer had to do.
+type LayerOutcome int
+
+// Outcomes of Layer.
+const (
+	LayerExists   LayerOutcome = iota // blob and unpacked layer both there: nothing done
+	LayerFetched                      // fetched (resumed or whole), verified, unpacked as it arrived
+	LayerUnpacked                     // the blob was there; unpacked from it
+)
+
+// BeginPull makes this pull's staging area and clears what killed pulls
+// left (but their complete and partial blobs, which later pulls reuse).
+func (s *Store) BeginPull(opts PullOptions) (*Pull, error) {
+	blobs := s.path("pulls", "blobs", "sha256")
+	if err := os.MkdirAll(blobs, 0o700); err != nil {
+		return nil, fmt.Errorf("creating pull area: %w", err)
+	}
+	s.clearDeadPulls()
+	dir, err := os.MkdirTemp(s.path("pulls"), "run-")
+	if err != nil {
+		return nil, fmt.Errorf("creating pull area: %w", err)
+	}
+	lock, err := os.Create(filepath.Join(dir, "lock"))
+	if err == nil {
+		err = unix.Flock(int(lock.Fd()), unix.LOCK_EX)
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("locking pull area: %w", err)
+	}
+	return &Pull{s: s, dir: dir, lock: lock, opts: opts,
+		blobs: map[digest.Digest]string{}, layers: map[digest.Digest]stagedLayer{}}, nil
+}
+
+// clearDeadPulls removes the run directories of pulls that no longer run:
+// those whose lock nobody holds. A directory younger than a few seconds
+// may be a pull between making it and locking it, and is left alone.
+func (s *Store) clearDeadPulls() {
+	for _, name := range listDir(s.path("pulls")) {
+		if !strings.HasPrefix(name, "run-") {
+			continue
+		}
+		dir := s.path("pulls", name)
+		if fi, err := os.Stat(dir); err != nil || time.Since(fi.ModTime()) < 10*time.Second {
+			continue
+		}
+		f, err := os.Open(filepath.Join(dir, "lock"))
+		if err == nil {
+			err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+			f.Close()
+		}
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			continue // alive (or not ours to judge)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			s.log.Warn("cannot remove what a killed pull left", "path", dir, "err", err)
+		}
+	}
+}
+
+// Close removes the pull's unpacked layers that Commit did not take.
+func (p *Pull) Close() error {
+	err := os.RemoveAll(p.dir)
+	p.lock.Close()
+	return err
+}
+
+// Result is the warnings the pull's unpacking gave.
+func (p *Pull) Result() LoadResult {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.res
+}
+
+func (p *Pull) stagedBlob(d digest.Digest) string {
+	return p.s.path("pulls", "blobs", "sha256", d.Encoded())
+}
+
+// Layer makes sure the store will have layer l, blob and unpacked
+// directory, fetching only what neither the store nor an earlier pull has.
+// A fetched blob is hashed, decompressed, hashed again and unpacked in one
+// pass as it arrives; it stays (verified) in the pull area if the pull
+// fails later. A digest or diff id that does not match deletes what was
+// fetched and fails with ErrVerify.
+func (p *Pull) Layer(ctx context.Context, l PullLayer) (LayerOutcome, error) {
+	if err := checkDigest(l.Desc.Digest); err != nil {
+		return 0, fmt.Errorf("%w: layer digest: %v", ErrVerify, err)
+	}
+	if err := checkDigest(l.DiffID); err != nil {
+		return 0, fmt.Errorf("%w: diff id of layer %s: %v", ErrVerify, l.Desc.Digest, err)
+	}
+	for {
+		if blob, ok := p.haveBlob(l.Desc.Digest); ok {
+			p.keepBlob(l.Desc.Digest, blob)
+			if p.haveLayer(l.DiffID) {
+				return LayerExists, nil
+			}
+			return LayerUnpacked, p.unpackLocal(l, blob)
+		}
+		fetched, err := p.fetch(ctx, l)
+		if err != nil || fetched {
+			return LayerFetched, err
+		}
+		// Another pull fetched the blob while this one waited for it.
+	}
+}
+
+// Have reports that the store has layer l's blob and unpacked layer
+// already: Layer would do nothing.
+func (p *Pull) Have(l PullLayer) bool {
+	_, ok := p.haveBlob(l.Desc.Digest)
+	return ok && p.haveLayer(l.DiffID)
+}
+
+// haveBlob finds a blob in the store ("" path) or the pull area.
+func (p *Pull) haveBlob(d digest.Digest) (string, bool) {
+	if p.s.exists(p.s.blobPath(d)) {
+		return "", true
+	}
+	if staged := p.stagedBlob(d); p.s.exists(staged) {
+		return staged, true
+	}
+	return "", false
+}
+
+// haveLayer reports an unpacked layer the store or this pull has.
+func (p *Pull) haveLayer(diffID digest.Digest) bool {
+	p.mu.Lock()
+	_, staged := p.layers[diffID]
+	p.mu.Unlock()
+	return staged || p.s.exists(p.s.path("layers", diffID.Encoded()))
+}
+
+func (p *Pull) keepBlob(d digest.Digest, path string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.blobs[d] = path
+}
+
+// unpackLocal unpacks a layer from a blob the store or the pull area has,
+// checking it again on the way.
+func (p *Pull) unpackLocal(l PullLayer, path string) error {
+	if path == "" {
+		path = p.s.blobPath(l.Desc.Digest)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("reading blob %s: %w", l.Desc.Digest, err)
+	}
+	defer f.Close()
+	return p.unpack(l, f)
+}
+
+// unpack streams blob bytes from in through the checks and, when neither
+// the store nor this pull has it, into an unpacked layer.
+func (p *Pull) unpack(l PullLayer, in io.Reader) error {
+	root, dir := "", ""
+	if !p.haveLayer(l.DiffID) {
+		var err error
+		if dir, err = os.MkdirTemp(p.dir, "layer-"); err != nil {
+			return fmt.Errorf("staging layer %s: %w", l.DiffID, err)
+		}
+		root = filepath.Join(dir, "diff")
+	}
+	st, err := p.s.streamLayer(in, root, p.opts.Chown, "blob "+l.Desc.Digest.String())
+	if st.digest != "" && (st.digest != l.Desc.Digest || st.size != l.Desc.Size) {
+		err = fmt.Errorf("%w: blob %s is %s, %d bytes; the manifest says %s, %d bytes", ErrVerify, l.Desc.Digest, st.digest, st.size, l.Desc.Digest, l.Desc.Size)
+	} else if err == nil && st.diffID != l.DiffID {
+		err = fmt.Errorf("%w: layer %s has diff id %s, the config's rootfs.diff_ids says %s", ErrVerify, l.Desc.Digest, st.diffID, l.DiffID)
+	}
+	if err != nil {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if root != "" {
+		p.layers[l.DiffID] = stagedLayer{dir: dir, size: st.tarSize, xattrs: st.applied.Xattrs}
+		p.res.note(st.applied)
+	}
+	return nil
+}
+
+// fetch downloads a blob into pulls/, resuming a partial one, and unpacks
+// it as it arrives (unless the layer is there: then it only checks). A
+// failure of the network keeps what arrived for the next pull to resume;
+// any other (a digest that does not match, a corrupt stream, a hostile
+// tar) deletes it. It reports false, having done nothing, when another
+// pull completed the blob while this one waited for its lock.
+func (p *Pull) fetch(ctx context.Context, l PullLayer) (bool, error) {
+	d := l.Desc.Digest
+	final := p.stagedBlob(d)
+	f, err := os.OpenFile(final+".partial", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return false, fmt.Errorf("staging blob %s: %w", d, err)
+	}
+	defer f.Close()
+	// Two pulls of one blob: the second waits and then finds it complete.
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		return false, fmt.Errorf("locking blob %s: %w", d, err)
+	}
+	if _, ok := p.haveBlob(d); ok {
+		return false, nil
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return false, fmt.Errorf("staging blob %s: %w", d, err)
+	}
+	have := fi.Size()
+	if have >= l.Desc.Size { // a longer partial is no prefix of this blob
+		have = 0
+	}
+	if err := f.Truncate(have); err != nil {
+		return false, fmt.Errorf("staging blob %s: %w", d, err)
+	}
+	rc, err := l.Fetch(ctx, have)
+	if err != nil {
+		return false, err
+	}
+	defer rc.Close()
+	// The bytes kept from an earlier try are read back for the checks
+	// and the unpack; only what is new crosses the network and is written.
+	net := &readErr{r: io.LimitReader(rc, l.Desc.Size-have+1)}
+	arriving := io.TeeReader(net, &fileAppender{f: f, off: have})
+	in := io.MultiReader(io.NewSectionReader(f, 0, have), arriving)
+	if l.Progress != nil {
+		in = &progressReader{r: in, fn: l.Progress}
+	}
+	if err := p.unpack(l, in); err != nil {
+		if net.err == nil {
+			os.Remove(final + ".partial")
+		}
+		return true, err
+	}
+	if err := f.Sync(); err != nil {
+		return true, fmt.Errorf("staging blob %s: %w", d, err)
+	}
+	if err := os.Rename(final+".partial", final); err != nil {
+		return true, fmt.Errorf("staging blob %s: %w", d, err)
+	}
+	p.keepBlob(d, final)
+	return true, nil
+}
+
+// fileAppender writes at a moving offset of f (which a SectionReader reads
+// from the start at the same time).
+type fileAppender struct {
+	f   *os.File
+	off int64
+}
+
+func (a *fileAppender) Write(b []byte) (int, error) {
+	n, err := a.f.WriteAt(b, a.off)
+	a.off += int64(n)
+	return n, err
+}
+
+// readErr remembers its source's failure, to tell a lost connection from
+// bad content.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErr) Read(b []byte) (int, error) {
+	n, err := e.r.Read(b)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
+}
+
+type progressReader struct {
+	r  io.Reader
+	n  int64
+	fn func(int64)
+}
+
+func (r *progressReader) Read(b []byte) (int, error) {
+	n, err := r.r.Read(b)
+	r.n += int64(n)
+	r.fn(r.n)
+	return n, err
+}
+
+// PullImage is what a pull commits once every layer is in: the manifest
+// and config exactly as the registry served them.
+type PullImage struct {
+	Name              string // full name to give it ("" leaves it untagged)
+	RepoDigest        digest.Digest
+	Manifest          []byte
+	ManifestMediaType string
+	Config            []byte
+}
+
+// PullResult is what Commit did.
+type PullResult struct {
+	Image    Image
+	UpToDate bool // the name already pointed at this manifest
+}
+
+// Commit checks img against what the pull staged and, under the store's
+// lock, moves blobs and layers in, then points the name at the manifest.
+func (p *Pull) Commit(img PullImage) (PullResult, error) {
+	var m ocispec.Manifest
+	configDesc := ocispec.Descriptor{Digest: digest.FromBytes(img.Config), Size: int64(len(img.Config))}
+	li := LoadImage{Manifest: img.Manifest, ManifestMediaType: img.ManifestMediaType, Config: img.Config, Source: img.Name}
+	if err := json.Unmarshal(img.Manifest, &m); err != nil {
+		return PullResult{}, fmt.Errorf("%w: parsing manifest of %s: %v", ErrVerify, img.Name, err)
+	}
+	for _, l := range m.Layers {
+		li.Layers = append(li.Layers, LoadLayer{Desc: l})
+	}
+	if err := checkManifest(li, configDesc.Digest, &m); err != nil {
+		return PullResult{}, err
+	}
+	var config ocispec.Image
+	if err := json.Unmarshal(img.Config, &config); err != nil {
+		return PullResult{}, fmt.Errorf("%w: parsing config of %s: %v", ErrVerify, img.Name, err)
+	}
+	if len(config.RootFS.DiffIDs) != len(m.Layers) {
+		return PullResult{}, fmt.Errorf("%w: %s: the config lists %d diff ids for %d layers", ErrVerify, img.Name, len(config.RootFS.DiffIDs), len(m.Layers))
+	}
+	unlock, err := p.s.lock(true)
+	if err != nil {
+		return PullResult{}, err
+	}
+	defer unlock()
+	if err := p.commitStaged(m, config.RootFS.DiffIDs); err != nil {
+		return PullResult{}, err
+	}
+	if _, err := p.s.writeBlob(ocispec.MediaTypeImageConfig, img.Config); err != nil {
+		return PullResult{}, err
+	}
+	desc, err := p.s.writeBlob(img.ManifestMediaType, img.Manifest)
+	if err != nil {
+		return PullResult{}, err
+	}
+	idx, err := p.s.readIndex()
+	if err != nil {
+		return PullResult{}, err
+	}
+	res := PullResult{UpToDate: img.Name != "" && slices.ContainsFunc(idx.Manifests, func(d ocispec.Descriptor) bool {
+		return d.Digest == desc.Digest && d.Annotations[AnnotationRefName] == img.Name
+	})}
+	setName(&idx, desc, img.Name)
+	if img.RepoDigest != "" {
+		for i := range idx.Manifests {
+			if e := &idx.Manifests[i]; e.Digest == desc.Digest && e.Annotations[AnnotationRefName] == img.Name {
+				if e.Annotations == nil {
+					e.Annotations = map[string]string{}
+				}
+				e.Annotations[AnnotationRepoDigest] = img.RepoDigest.String()
+			}
+		}
+	}
+	if err := p.s.writeIndex(idx); err != nil {
+		return PullResult{}, err
+	}
+	res.Image, err = p.s.imageByDigest(desc.Digest)
+	return res, err
+}
+
+// commitStaged renames the staged blobs and layers of manifest m into the
+// store and checks that every one it needs is there (a concurrent rmi may
+// have removed one the pull found present).
+func (p *Pull) commitStaged(m ocispec.Manifest, diffIDs []digest.Digest) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, l := range m.Layers {
+		if path := p.blobs[l.Digest]; path != "" {
+			if err := p.s.commitBlob(path, l.Digest); err != nil {
+				return err
+			}
+		}
+		if sl, ok := p.layers[diffIDs[i]]; ok {
+			if err := p.s.commitLayer(sl.dir, layerMeta{DiffID: diffIDs[i], Size: sl.size, Xattrs: sl.xattrs}); err != nil {
+				return err
+			}
+		}
+		if !p.s.exists(p.s.blobPath(l.Digest)) || !p.s.exists(p.s.path("layers", diffIDs[i].Encoded())) {
+			return fmt.Errorf("layer %s went missing from the store during the pull: pull again", l.Digest)
+		}
+	}
+	return nil
+}

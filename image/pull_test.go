@@ -1,0 +1,185 @@
+package image
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// pullSource serves one gzip layer blob and counts what it was asked for.
+type pullSource struct {
+	blob    []byte
+	diffID  digest.Digest
+	offsets []int64
+	corrupt bool  // flip a byte of what it serves
+	failAt  int64 // drop the connection after this many bytes (0: never)
+}
+
+func newPullSource(t *testing.T, body string) *pullSource {
+	t.Helper()
+	tarb := testLayer(t, "f", body)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(tarb)
+	zw.Close()
+	return &pullSource{blob: gz.Bytes(), diffID: digest.FromBytes(tarb)}
+}
+
+func (s *pullSource) layer() PullLayer {
+	return PullLayer{
+		Desc:   ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: digest.FromBytes(s.blob), Size: int64(len(s.blob))},
+		DiffID: s.diffID,
+		Fetch: func(_ context.Context, off int64) (io.ReadCloser, error) {
+			s.offsets = append(s.offsets, off)
+			b := bytes.Clone(s.blob[off:])
+			if s.corrupt {
+				b[len(b)/2] ^= 0xff
+			}
+			var r io.Reader = bytes.NewReader(b)
+			if s.failAt > 0 {
+				r = io.MultiReader(io.LimitReader(r, s.failAt-off), errReaderT{})
+			}
+			return io.NopCloser(r), nil
+		},
+	}
+}
+
+type errReaderT struct{}
+
+func (errReaderT) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
+
+func (s *pullSource) image(t *testing.T) PullImage {
+	l := s.layer()
+	cfg := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["` + s.diffID.String() + `"]}}`)
+	cd := digest.FromBytes(cfg)
+	m := []byte(`{"schemaVersion":2,"mediaType":"` + ocispec.MediaTypeImageManifest + `","config":{"mediaType":"` + ocispec.MediaTypeImageConfig + `","digest":"` + cd.String() + `","size":` + strconv.Itoa(len(cfg)) + `},"layers":[{"mediaType":"` + l.Desc.MediaType + `","digest":"` + l.Desc.Digest.String() + `","size":` + strconv.Itoa(len(s.blob)) + `}]}`)
+	return PullImage{Name: "registry.test/app:1", RepoDigest: digest.FromString("index"), Manifest: m, ManifestMediaType: ocispec.MediaTypeImageManifest, Config: cfg}
+}
+
+func pullOnce(t *testing.T, s *Store, src *pullSource) (LayerOutcome, error) {
+	t.Helper()
+	p, err := s.BeginPull(PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	out, err := p.Layer(context.Background(), src.layer())
+	if err != nil {
+		return out, err
+	}
+	_, err = p.Commit(src.image(t))
+	return out, err
+}
+
+// TestPullStagesThenCommits: a pull fetches once, commits blob, layer and
+// name with the registry's digest; a second pull fetches nothing.
+func TestPullStagesThenCommits(t *testing.T) {
+	s := openTestStore(t)
+	src := newPullSource(t, strings.Repeat("hello ", 1000))
+	if out, err := pullOnce(t, s, src); err != nil || out != LayerFetched {
+		t.Fatalf("first pull: %v, %v", out, err)
+	}
+	img, err := s.Resolve("registry.test/app:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := img.RepoDigests["registry.test/app:1"]; got != digest.FromString("index") {
+		t.Errorf("repo digest %q, want the registry's", got)
+	}
+	if b, err := os.ReadFile(filepath.Join(s.LayerDir(src.diffID), "f")); err != nil || !strings.HasPrefix(string(b), "hello") {
+		t.Errorf("unpacked layer: %q, %v", b, err)
+	}
+	if out, err := pullOnce(t, s, src); err != nil || out != LayerExists {
+		t.Fatalf("second pull: %v, %v", out, err)
+	}
+	if len(src.offsets) != 1 {
+		t.Errorf("fetched %d times, want once", len(src.offsets))
+	}
+}
+
+// TestPullResumes: a connection dropped mid-blob leaves the bytes that
+// arrived; the next pull asks only for the rest and verifies the whole.
+func TestPullResumes(t *testing.T) {
+	s := openTestStore(t)
+	src := newPullSource(t, strings.Repeat("0123456789abcdef", 1<<14))
+	src.failAt = int64(len(src.blob) / 2)
+	if _, err := pullOnce(t, s, src); err == nil {
+		t.Fatal("pull over a dropped connection succeeded")
+	}
+	if _, err := s.Resolve("registry.test/app:1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("image visible after a failed pull: %v", err)
+	}
+	src.failAt = 0
+	if _, err := pullOnce(t, s, src); err != nil {
+		t.Fatal(err)
+	}
+	if want := []int64{0, int64(len(src.blob) / 2)}; len(src.offsets) != 2 || src.offsets[1] != want[1] {
+		t.Errorf("fetched at offsets %v, want %v", src.offsets, want)
+	}
+}
+
+// TestPullCorruptLeavesNothing: a blob whose bytes do not match its digest
+// fails with ErrVerify and leaves the store (and the pull area's blobs) as
+// they were.
+func TestPullCorruptLeavesNothing(t *testing.T) {
+	s := openTestStore(t)
+	other := newPullSource(t, "other")
+	if _, err := pullOnce(t, s, other); err != nil {
+		t.Fatal(err)
+	}
+	before := storeSnapshot(t, s.Root())
+	src := newPullSource(t, strings.Repeat("data", 5000))
+	src.corrupt = true
+	_, err := pullOnce(t, s, src)
+	if !errors.Is(err, ErrVerify) {
+		t.Fatalf("corrupt blob: %v, want a verification error", err)
+	}
+	if after := storeSnapshot(t, s.Root()); after != before {
+		t.Errorf("store changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// TestBeginPullClearsDeadPulls: what a killed pull left is removed by the
+// next, but neither a running pull's area nor one just made.
+func TestBeginPullClearsDeadPulls(t *testing.T) {
+	s := openTestStore(t)
+	alive, err := s.BeginPull(PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alive.Close()
+	old := time.Now().Add(-time.Hour)
+	dead := s.path("pulls", "run-dead")
+	young := s.path("pulls", "run-young")
+	for _, d := range []string{dead, young} {
+		if err := os.MkdirAll(filepath.Join(d, "layer-1"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(d, "lock"), nil, 0o600)
+	}
+	for _, d := range []string{dead, alive.dir} {
+		os.Chtimes(d, old, old)
+	}
+	next, err := s.BeginPull(PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	if s.exists(dead) {
+		t.Error("a dead pull's area was kept")
+	}
+	if !s.exists(young) || !s.exists(alive.dir) {
+		t.Error("a running (or just made) pull's area was removed")
+	}
+}
