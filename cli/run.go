@@ -32,14 +32,14 @@ type createFlags struct {
 	Cidfile     string   `type:"path" help:"Write the container id to this file."`
 	Label       []string `short:"l" sep:"none" placeholder:"KEY=VALUE" help:"Set a label on the container."`
 
-	Image   string   `arg:"" help:"Image to run."`
-	Command []string `arg:"" optional:"" passthrough:"" help:"Command and arguments (default: the image's)."`
+	Image   commandFollows `arg:"" help:"Image to run."`
+	Command []string       `arg:"" optional:"" passthrough:"" help:"Command and arguments (default: the image's); everything after the image is the command's."`
 }
 
 // options turns the flags into container.CreateOptions.
 func (f *createFlags) options() (container.CreateOptions, error) {
 	o := container.CreateOptions{
-		Image: f.Image, Name: f.Name, Cmd: f.Command, Entrypoint: f.Entrypoint,
+		Image: string(f.Image), Name: f.Name, Cmd: f.Command, Entrypoint: f.Entrypoint,
 		WorkingDir: f.Workdir, User: f.User, Hostname: f.Hostname, Network: f.Network,
 		ReadOnly: f.ReadOnly, Tty: f.Tty, OpenStdin: f.Interactive, AutoRemove: f.Rm,
 		StopSignal: f.StopSignal, StopTimeout: f.StopTimeout,

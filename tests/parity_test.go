@@ -1,0 +1,48 @@
+package tests
+
+import (
+	"strings"
+	"testing"
+)
+
+// Docker's behaviour where a Docker user's hands already go (issue 15):
+// one test per item, each failing on the behaviour it replaced.
+
+// TestCommandAfterImage: everything after run's and create's image, and
+// after exec's container, is the container's command, even flags nook
+// knows (-w, --help, --version), as Docker reads it.
+func TestCommandAfterImage(t *testing.T) {
+	e := runEnv(t)
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		// -w is the command: not found, and /x is no working directory.
+		{[]string{"run", "--rm", "bb", "-w", "/x", "pwd"}, 127, "", `"-w"`},
+		{[]string{"run", "--rm", "-w", "/tmp", "bb", "pwd"}, 0, "/tmp\n", ""},
+		{[]string{"run", "--rm", "--entrypoint", "echo", "bb", "--version", "-w", "/x"}, 0, "--version -w /x\n", ""},
+		{[]string{"run", "--rm", "bb", "--help"}, 127, "", `"--help"`},
+		{[]string{"run", "--rm", "bb", "sh", "-c", "echo $0 $1", "-w", "--rm"}, 0, "-w --rm\n", ""},
+	} {
+		r := e.nook(nil, tc.args...)
+		if r.code != tc.code || r.stdout != tc.stdout || !strings.Contains(r.stderr, tc.stderr) {
+			t.Errorf("nook %s:\n%s\nwant exit %d, stdout %q, stderr containing %q",
+				strings.Join(tc.args, " "), r, tc.code, tc.stdout, tc.stderr)
+		}
+	}
+
+	e.ok(nil, "create", "--name", "later", "--entrypoint", "echo", "bb", "--help", "-d")
+	if got := e.ok(nil, "start", "-a", "later"); got != "--help -d\n" {
+		t.Errorf("create's command after the image: start -a printed %q, want %q", got, "--help -d\n")
+	}
+
+	e.ok(nil, "run", "-d", "--name", "box", "bb", "sleep", "1000")
+	if got := e.ok(nil, "exec", "box", "echo", "-w", "/x", "--help"); got != "-w /x --help\n" {
+		t.Errorf("exec box echo -w /x --help printed %q", got)
+	}
+	if r := e.nook(nil, "exec", "box", "-w", "/", "pwd"); r.code != 127 || r.stdout != "" {
+		t.Errorf("exec box -w / pwd: want -w as the command (exit 127):\n%s", r)
+	}
+}
