@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -44,5 +45,24 @@ func TestCommandAfterImage(t *testing.T) {
 	}
 	if r := e.nook(nil, "exec", "box", "-w", "/", "pwd"); r.code != 127 || r.stdout != "" {
 		t.Errorf("exec box -w / pwd: want -w as the command (exit 127):\n%s", r)
+	}
+}
+
+// TestChangeNotSplit: commit -c and import -c take each value whole, so
+// JSON forms with commas work in both (commit split them at commas).
+func TestChangeNotSplit(t *testing.T) {
+	e := runEnv(t)
+	e.ok(nil, "run", "--name", "c1", "bb", "sh", "-c", "echo a,b > /a")
+	changes := []string{"-c", `CMD ["cat","/a"]`, "-c", `LABEL x="1,2"`}
+	e.ok(nil, append(append([]string{"commit"}, changes...), "c1", "committed")...)
+	e.ok(busyboxRootfs(t), append(append([]string{"import"}, changes...), "-", "imported")...)
+	for _, ref := range []string{"committed", "imported"} {
+		cfg := e.inspectImage(ref)["Config"].(map[string]any)
+		if got := fmt.Sprint(cfg["Cmd"], cfg["Labels"]); got != "[cat /a] map[x:1,2]" {
+			t.Errorf("%s: Cmd and Labels %s, want [cat /a] map[x:1,2]", ref, got)
+		}
+	}
+	if got := e.ok(nil, "run", "--rm", "committed"); got != "a,b\n" {
+		t.Errorf("the committed image's CMD printed %q", got)
 	}
 }
