@@ -55,6 +55,7 @@ type env struct {
 	t     *testing.T
 	home  string
 	store string
+	dir   string // the working directory nook runs in, if set
 }
 
 func newEnv(t *testing.T) *env {
@@ -91,6 +92,7 @@ func (e *env) nook(stdin []byte, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, nookBin, args...)
+	cmd.Dir = e.dir
 	cmd.Env = append(os.Environ(),
 		"NOOK_ROOT="+e.store,
 		"XDG_DATA_HOME="+filepath.Join(e.home, "data"),

@@ -2,6 +2,8 @@ package tests
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -64,5 +66,32 @@ func TestChangeNotSplit(t *testing.T) {
 	}
 	if got := e.ok(nil, "run", "--rm", "committed"); got != "a,b\n" {
 		t.Errorf("the committed image's CMD printed %q", got)
+	}
+}
+
+// TestRelativeVolume: -v ./src:/x and --mount with a relative source bind
+// the directory relative to nook's working directory (Docker ≥ 23), not
+// "named volumes are not supported".
+func TestRelativeVolume(t *testing.T) {
+	e := runEnv(t)
+	e.dir = t.TempDir()
+	if err := os.MkdirAll(filepath.Join(e.dir, "src"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "src", "f"), []byte("host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, flags := range [][]string{
+		{"-v", "./src:/x"},
+		{"-v", ".:/x:ro", "-w", "/x/src"},
+		{"--mount", "type=bind,source=src,target=/x"},
+	} {
+		args := append(append([]string{"run", "--rm"}, flags...), "bb", "sh", "-c", "cat /x/f 2>/dev/null || cat f")
+		if got := e.nook(nil, args...); got.code != 0 || got.stdout != "host\n" {
+			t.Errorf("nook %s:\n%s", strings.Join(args, " "), got)
+		}
+	}
+	if r := e.nook(nil, "run", "--rm", "-v", "src:/x", "bb", "true"); r.code != 125 || !strings.Contains(r.stderr, "named volumes") {
+		t.Errorf("-v src:/x (a volume's name in Docker): %s", r)
 	}
 }
