@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -93,5 +94,59 @@ func TestRelativeVolume(t *testing.T) {
 	}
 	if r := e.nook(nil, "run", "--rm", "-v", "src:/x", "bb", "true"); r.code != 125 || !strings.Contains(r.stderr, "named volumes") {
 		t.Errorf("-v src:/x (a volume's name in Docker): %s", r)
+	}
+}
+
+// TestFormatTable: --format 'table …' prints a header row and `\t` is a
+// tab, for ps, images and stats; stats takes a template; top takes ps's
+// options and shows only the container's processes.
+func TestFormatTable(t *testing.T) {
+	e := runEnv(t)
+	e.ok(nil, "run", "-d", "--name", "box", "bb", "sleep", "1000")
+	lines := func(out string) [][]string {
+		var ls [][]string
+		for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+			ls = append(ls, strings.Fields(l))
+		}
+		return ls
+	}
+	for _, tc := range []struct {
+		args []string
+		want string // the lines' fields, as fmt prints them
+	}{
+		{[]string{"ps", "--format", `table {{.Names}}\t{{.State}}`}, "[[NAMES STATE] [box running]]"},
+		{[]string{"images", "--format", `table {{.Repository}}\t{{.Tag}}`}, "[[REPOSITORY TAG] [bb latest]]"},
+		{[]string{"stats", "--no-stream", "--format", `table {{.Name}}\t{{.PIDs}}`}, "[[NAME PIDS] [box 1]]"},
+		{[]string{"stats", "--no-stream", "--format", `{{.Name}}:{{.PIDs}}`}, "[[box:1]]"},
+	} {
+		out := e.ok(nil, tc.args...)
+		if got := fmt.Sprint(lines(out)); got != tc.want || strings.Contains(out, `\t`) {
+			t.Errorf("nook %s printed\n%s\nwant lines %s", strings.Join(tc.args, " "), out, tc.want)
+		}
+	}
+	if got := e.ok(nil, "ps", "--format", `{{.Names}}\t{{.State}}`); got != "box\trunning\n" {
+		t.Errorf("ps --format with \\t printed %q, want a tab", got)
+	}
+
+	self := strconv.Itoa(os.Getpid())
+	for _, tc := range []struct {
+		opts   []string
+		titles string
+	}{
+		{[]string{"aux"}, "[USER PID %CPU %MEM VSZ RSS TTY STAT START TIME COMMAND]"},
+		{[]string{"-eo", "pid,user,args"}, "[PID USER COMMAND]"},
+		{[]string{"-ef"}, "[UID PID PPID C STIME TTY TIME CMD]"},
+	} {
+		out := e.ok(nil, append([]string{"top", "box"}, tc.opts...)...)
+		ls := lines(out)
+		if fmt.Sprint(ls[0]) != tc.titles || len(ls) != 2 || !strings.HasSuffix(out, " sleep 1000\n") {
+			t.Errorf("top box %s printed\n%s\nwant titles %s and one process, sleep 1000", strings.Join(tc.opts, " "), out, tc.titles)
+		}
+		if strings.Contains(out, " "+self+" ") {
+			t.Errorf("top box %s lists the test's own process %s:\n%s", strings.Join(tc.opts, " "), self, out)
+		}
+	}
+	if r := e.nook(nil, "top", "box", "-o", "user,args"); r.code != 125 || !strings.Contains(r.stderr, "PID") {
+		t.Errorf("top with ps options that leave out PID: %s", r)
 	}
 }
