@@ -3,10 +3,13 @@ package tests
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"nook/internal/testutil"
 )
 
 // Docker's behaviour where a Docker user's hands already go (issue 15):
@@ -148,5 +151,55 @@ func TestFormatTable(t *testing.T) {
 	}
 	if r := e.nook(nil, "top", "box", "-o", "user,args"); r.code != 125 || !strings.Contains(r.stderr, "PID") {
 		t.Errorf("top with ps options that leave out PID: %s", r)
+	}
+}
+
+// TestRmiOneName: an image reached by several names, through one manifest
+// or two (the same config loaded with its layers compressed), loses only
+// the name rmi gives; rm -f and rmi -f of what does not exist exit 0.
+func TestRmiOneName(t *testing.T) {
+	_, err := exec.LookPath("skopeo")
+	testutil.Require(t, err == nil, "skopeo not installed (apt-get install skopeo)")
+	e := runEnv(t)
+	e.ok(nil, "tag", "bb", "bb2")
+	// A second manifest of the same image: gzip layers, its own name.
+	archive := filepath.Join(e.home, "gz.tar")
+	if out, err := exec.Command("skopeo", "copy", "-q", "--dest-compress",
+		"oci:"+e.store+":docker.io/library/bb:latest", "oci-archive:"+archive+":other:1").CombinedOutput(); err != nil {
+		t.Fatalf("skopeo copy: %v\n%s", err, out)
+	}
+	e.ok(nil, "load", "-i", archive)
+	id := strings.TrimSpace(e.ok(nil, "inspect", "-f", "{{.Id}}", "bb"))
+	if got := strings.TrimSpace(e.ok(nil, "inspect", "-f", "{{.Id}}", "other:1")); got != id {
+		t.Fatalf("the loaded copy has id %s, want %s", got, id)
+	}
+	if r := e.nook(nil, "rmi", id); r.code != 125 || !strings.Contains(r.stderr, "multiple repositories") {
+		t.Errorf("rmi of an id with three names: want a refusal naming its repositories:\n%s", r)
+	}
+	for _, name := range []string{"other:1", "bb2"} {
+		if got := e.ok(nil, "rmi", name); got != "Untagged: "+name+":latest\n" && got != "Untagged: "+name+"\n" {
+			t.Errorf("rmi %s printed %q, want only its Untagged line", name, got)
+		}
+	}
+	if got := e.ok(nil, "images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"); got != "bb:latest "+id[7:19]+"\n" {
+		t.Errorf("after removing the other names, images lists:\n%s", got)
+	}
+	if got := e.ok(nil, "run", "--rm", "bb", "echo", "alive"); got != "alive\n" {
+		t.Errorf("bb after rmi of its other names: %q", got)
+	}
+
+	e.ok(nil, "create", "--name", "c1", "bb")
+	for _, args := range [][]string{{"rm", "-f", "nosuch"}, {"rmi", "-f", "nosuch:1"}, {"rm", "-f", "nosuch", "c1"}} {
+		if r := e.nook(nil, args...); r.code != 0 || r.stderr != "" {
+			t.Errorf("nook %s: want exit 0 and silence:\n%s", strings.Join(args, " "), r)
+		}
+	}
+	if r := e.nook(nil, "ps", "-aq"); r.stdout != "" {
+		t.Errorf("rm -f nosuch c1 left c1: %s", r)
+	}
+	for _, args := range [][]string{{"rm", "nosuch"}, {"rmi", "nosuch:1"}} {
+		if r := e.nook(nil, args...); r.code != 125 {
+			t.Errorf("nook %s without -f: want 125:\n%s", strings.Join(args, " "), r)
+		}
 	}
 }
