@@ -203,3 +203,22 @@ func TestRmiOneName(t *testing.T) {
 		}
 	}
 }
+
+// TestStartAINotATerminal: start -ai of a -t container with stdin that is
+// not a terminal refuses at once, as Docker does, and leaves it created.
+func TestStartAINotATerminal(t *testing.T) {
+	e := runEnv(t)
+	e.ok(nil, "create", "-it", "--name", "t1", "bb", "sh")
+	r := e.nook([]byte("echo typed; exit 3\n"), "start", "-ai", "t1")
+	if r.code != 125 || r.stdout != "" || !strings.Contains(r.stderr, "the input device is not a TTY") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("start -ai of a -t container from a pipe: want one line, the input device is not a TTY, exit 125:\n%s", r)
+	}
+	if got := e.state("t1"); got != "created" {
+		t.Errorf("after the refusal the container is %q, want created", got)
+	}
+	// Without -t, or without -i, a pipe is fine.
+	e.ok(nil, "create", "-i", "--name", "i1", "bb", "sh")
+	if got := e.ok([]byte("echo typed; exit 0\n"), "start", "-ai", "i1"); got != "typed\n" {
+		t.Errorf("start -ai of a -i container printed %q", got)
+	}
+}
