@@ -67,7 +67,7 @@ func parsePs(out []byte, procs []Proc) ([]string, [][]string, error) {
 		if err != nil || !slices.ContainsFunc(procs, func(p Proc) bool { return p.Pid == pid }) {
 			continue
 		}
-		row := f[:len(titles)-1:len(titles)-1]
+		row := f[: len(titles)-1 : len(titles)-1]
 		rows = append(rows, append(row, strings.Join(f[len(titles)-1:], " ")))
 	}
 	return titles, rows, nil
