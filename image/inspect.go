@@ -83,14 +83,13 @@ func (s *Store) Inspect(img Image) Inspect {
 	if n := len(c.History); n > 0 {
 		out.Comment = c.History[n-1].Comment
 	}
-	seen := map[string]bool{}
+	// RepoDigests stays empty: a registry gives an image its repo digest,
+	// and an image only made or loaded here has been to none.
 	for _, n := range img.Names {
 		out.RepoTags = append(out.RepoTags, FamiliarName(n))
-		repo, _ := FamiliarRepoTag(n)
-		if d := repo + "@" + img.Digest.String(); !seen[d] {
-			seen[d] = true
-			out.RepoDigests = append(out.RepoDigests, d)
-		}
+	}
+	if t := s.lastTagTime(img); !t.IsZero() {
+		out.Metadata.LastTagTime = t.Format(time.RFC3339Nano)
 	}
 	for _, d := range c.RootFS.DiffIDs {
 		out.RootFS.Layers = append(out.RootFS.Layers, d.String())

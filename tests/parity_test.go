@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"nook/internal/testutil"
 )
@@ -220,5 +221,46 @@ func TestStartAINotATerminal(t *testing.T) {
 	e.ok(nil, "create", "-i", "--name", "i1", "bb", "sh")
 	if got := e.ok([]byte("echo typed; exit 0\n"), "start", "-ai", "i1"); got != "typed\n" {
 		t.Errorf("start -ai of a -i container printed %q", got)
+	}
+}
+
+// TestInspectShape: inspect has the fields Docker users' templates read:
+// a container's NetworkSettings.IPAddress and HostConfig.RestartPolicy.Name
+// (empty, not <no value>), Config.Env with the PATH it runs with; an
+// image's LastTagTime once tagged (not after a load, as Docker), and
+// RepoDigests empty for an image no registry has seen.
+func TestInspectShape(t *testing.T) {
+	e := runEnv(t)
+	e.ok(nil, "create", "--name", "c1", "bb")
+	const path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	got := e.ok(nil, "inspect", "-f", `{{.NetworkSettings.IPAddress}}|{{.HostConfig.RestartPolicy.Name}}|{{json .Config.Env}}`, "c1")
+	if want := `||["` + path + `","FROM_IMAGE=yes",`; !strings.HasPrefix(got, want) {
+		t.Errorf("container inspect printed %q, want it to start %q", got, want)
+	}
+	e.ok(busyboxRootfs(t), "import", "-c", "ENV PATH=/bin", "-", "haspath")
+	e.ok(nil, "create", "--name", "c2", "haspath", "true")
+	if got := e.ok(nil, "inspect", "-f", `{{json .Config.Env}}`, "c2"); !strings.HasPrefix(got, `["PATH=/bin","HOSTNAME=`) {
+		t.Errorf("an image's own PATH: Config.Env %s", got)
+	}
+
+	const zero = "0001-01-01T00:00:00Z"
+	format := `{{.Metadata.LastTagTime}} {{json .RepoDigests}}`
+	imported := strings.Fields(e.ok(nil, "image", "inspect", "-f", format, "bb"))
+	if imported[0] == zero || imported[1] != "[]" {
+		t.Errorf("an imported image: LastTagTime %s, RepoDigests %s; want a time and []", imported[0], imported[1])
+	}
+	e.ok(nil, "tag", "bb", "bb2")
+	tagged := strings.Fields(e.ok(nil, "image", "inspect", "-f", format, "bb2"))
+	t0, err0 := time.Parse(time.RFC3339Nano, imported[0])
+	t1, err1 := time.Parse(time.RFC3339Nano, tagged[0])
+	if err0 != nil || err1 != nil || !t1.After(t0) || tagged[1] != "[]" {
+		t.Errorf("after tag: LastTagTime %s (imported at %s), RepoDigests %s", tagged[0], imported[0], tagged[1])
+	}
+	archive := filepath.Join(e.home, "bb.tar")
+	e.ok(nil, "save", "-o", archive, "bb")
+	n := newEnv(t)
+	n.ok(nil, "load", "-i", archive)
+	if got := n.ok(nil, "image", "inspect", "-f", format, "bb"); got != zero+" []\n" {
+		t.Errorf("a loaded image: %q, want Docker's zero LastTagTime and no repo digests", got)
 	}
 }
