@@ -69,6 +69,9 @@ type CLI struct {
 	Container ContainerCmd  `cmd:"" help:"Manage containers (ls, inspect, prune, and the verbs above)."`
 	Save      SaveCmd       `cmd:"" help:"Save images to a tar archive (Docker's format; or OCI)."`
 	Load      LoadCmd       `cmd:"" help:"Load images from a tar archive or an OCI layout directory."`
+	History   HistoryCmd    `cmd:"" help:"Show the steps that made an image."`
+	Rename    RenameCmd     `cmd:"" help:"Rename a container."`
+	VersionV  VersionCmd    `cmd:"" name:"version" help:"Show nook's version, in docker version's shape."`
 }
 
 // ExitError carries an exit status other than nook's own failure (125) to
@@ -159,7 +162,11 @@ func grammarFor(c *CLI, args []string) (any, []kong.Option) {
 	t := v.Type()
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if _, isCmd := f.Tag.Lookup("cmd"); isCmd && strings.ToLower(f.Name) == name {
+		verb := f.Tag.Get("name")
+		if verb == "" {
+			verb = strings.ToLower(f.Name)
+		}
+		if _, isCmd := f.Tag.Lookup("cmd"); isCmd && verb == name {
 			return &c.Globals, []kong.Option{kong.DynamicCommand(name, f.Tag.Get("help"), "", v.Field(i).Addr().Interface())}
 		}
 	}

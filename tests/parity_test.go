@@ -264,3 +264,59 @@ func TestInspectShape(t *testing.T) {
 		t.Errorf("a loaded image: %q, want Docker's zero LastTagTime and no repo digests", got)
 	}
 }
+
+// TestHistoryVersionRename: the verbs history, version and rename, in
+// Docker's shapes.
+func TestHistoryVersionRename(t *testing.T) {
+	e := runEnv(t)
+	e.ok(nil, "run", "--name", "c1", "bb", "sh", "-c", "echo data > /new")
+	id := strings.TrimSpace(e.ok(nil, "commit", "-m", "the step", "-c", "ENV X=1", "c1", "committed"))
+	out := e.ok(nil, "history", "--format", "{{.ID}}|{{.Size}}|{{.Comment}}", "committed")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], id[7:19]+"|") || !strings.HasSuffix(lines[0], "|the step") ||
+		!strings.HasPrefix(lines[1], "<missing>|2") {
+		t.Errorf("history of a committed image:\n%s\nwant its id and the commit's step over <missing> and the import's 2MB layer", out)
+	}
+	if got := e.ok(nil, "image", "history", "-q", "--no-trunc", "committed"); got != id+"\n<missing>\n" {
+		t.Errorf("image history -q --no-trunc printed %q", got)
+	}
+	if out := e.ok(nil, "history", "bb"); !strings.HasPrefix(out, "IMAGE ") || !strings.Contains(out, "CREATED BY") {
+		t.Errorf("history's table:\n%s", out)
+	}
+	if r := e.nook(nil, "history", "nosuch"); r.code != 125 || !strings.Contains(r.stderr, "nosuch") {
+		t.Errorf("history of no image: %s", r)
+	}
+
+	version := strings.TrimSpace(e.ok(nil, "--version"))
+	if got := e.ok(nil, "version", "--format", "{{.Client.Version}} {{.Server.Version}} {{.Client.Os}}"); got != version+" "+version+" linux\n" {
+		t.Errorf("version --format printed %q, want %q twice and linux", got, version)
+	}
+	out = e.ok(nil, "version")
+	for _, want := range []string{"Client:\n Version:", "Server: nook", " Engine:\n  Version:", "OS/Arch:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("version printed\n%s\nwant %q in it", out, want)
+		}
+	}
+
+	e.ok(nil, "run", "-d", "--name", "old", "bb", "sleep", "1000")
+	if got := e.ok(nil, "rename", "old", "new"); got != "" {
+		t.Errorf("rename printed %q", got)
+	}
+	if got := e.ok(nil, "exec", "new", "echo", "still"); got != "still\n" {
+		t.Errorf("exec in the renamed container: %q", got)
+	}
+	if got := e.ok(nil, "ps", "--format", "{{.Names}}"); got != "new\n" {
+		t.Errorf("ps after rename: %q", got)
+	}
+	e.ok(nil, "container", "rename", "c1", "c2")
+	for _, tc := range []struct{ args, want string }{
+		{"rename new c2", "already in use"},
+		{"rename new new", "the name it has"},
+		{"rename old x", "no such container"},
+		{"rename new bad/name", "invalid container name"},
+	} {
+		if r := e.nook(nil, strings.Fields(tc.args)...); r.code != 125 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("nook %s: want exit 125 and %q:\n%s", tc.args, tc.want, r)
+		}
+	}
+}
