@@ -16,6 +16,7 @@ import (
 
 	"nook/container/rootcopy"
 	"nook/container/shim"
+	"nook/internal/logline"
 	"nook/rootless"
 )
 
@@ -198,5 +199,5 @@ func verbOf(args []string) (string, bool) {
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	return logline.New(w, l)
 }

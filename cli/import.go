@@ -48,9 +48,7 @@ func (c *ImportCmd) Run(g *Globals) error {
 	if err != nil {
 		return fmt.Errorf("importing %s: %w", c.File, err)
 	}
-	for _, skipped := range res.Skipped {
-		fmt.Fprintf(g.Stderr, "nook: warning: skipped %s\n", skipped)
-	}
+	warnSkipped(g, res.Skipped)
 	if res.SingleID {
 		fmt.Fprintln(g.Stderr, "nook: warning: only one id is mapped; every file now belongs to root")
 	}

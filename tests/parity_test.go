@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"archive/tar"
 	"fmt"
 	"os"
 	"os/exec"
@@ -318,5 +319,30 @@ func TestHistoryVersionRename(t *testing.T) {
 		if r := e.nook(nil, strings.Fields(tc.args)...); r.code != 125 || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("nook %s: want exit 125 and %q:\n%s", tc.args, tc.want, r)
 		}
+	}
+}
+
+// TestWarningsOneFormat: warnings read as nook's own lines, one per kind:
+// an import of a tar with many device nodes says once how many were
+// skipped and why, and a library's warning (export leaving out files it
+// cannot represent) is no raw "time=… level=WARN" line, nor repeated.
+func TestWarningsOneFormat(t *testing.T) {
+	e := runEnv(t)
+	es := []entry{dir("dev/", 0o755), file("keep", "k")}
+	for _, n := range []string{"null", "zero", "full", "random", "urandom", "tty", "console", "ptmx"} {
+		es = append(es, entry{name: "dev/" + n, typ: tar.TypeChar, mode: 0o666})
+	}
+	r := e.nook(tarOf(t, es...), "import", "-", "devs")
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if r.code != 0 || len(lines) != 1 || !strings.HasPrefix(lines[0], "nook: warning: skipped 8 entries, device node (") ||
+		!strings.Contains(lines[0], "and 5 more") {
+		t.Errorf("import of a tar with 8 device nodes: want one warning line counting them:\n%s", r)
+	}
+
+	e.ok(nil, "run", "--name", "w", "bb", "touch", "/.wh.a", "/.wh.b")
+	r = e.nook(nil, "export", "-o", filepath.Join(e.home, "w.tar"), "w")
+	lines = strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if r.code != 0 || len(lines) != 1 || !strings.HasPrefix(lines[0], "nook: warning: leaving out a file whose name reads as a whiteout marker") {
+		t.Errorf("export of files named as whiteouts: want one nook: warning: line:\n%s", r)
 	}
 }

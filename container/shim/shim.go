@@ -57,6 +57,7 @@ import (
 	"golang.org/x/term"
 
 	"nook/fusefs"
+	"nook/internal/logline"
 	"nook/rootless"
 )
 
@@ -110,7 +111,7 @@ func Stage() int {
 	// dies of SIGPIPE on fd 1 and 2 unless it is caught); caught, not
 	// ignored, so init does not inherit it ignored.
 	signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
-	s := &shim{cfg: cfg, log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))}
+	s := &shim{cfg: cfg, log: logline.New(os.Stderr, cfg.LogLevel)}
 	if cfg.Detached {
 		unix.CloseOnExec(ReadyFD)
 		s.ready = os.NewFile(ReadyFD, "ready")
