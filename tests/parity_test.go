@@ -346,3 +346,13 @@ func TestWarningsOneFormat(t *testing.T) {
 		t.Errorf("export of files named as whiteouts: want one nook: warning: line:\n%s", r)
 	}
 }
+
+// TestTerminalGroupTTY: a container's terminal belongs to group tty (5),
+// mode 620, as with Docker's devpts (gid=5,mode=620), so write and mesg work.
+func TestTerminalGroupTTY(t *testing.T) {
+	e := runEnv(t)
+	got := e.ok(nil, "run", "--rm", "-t", "bb", "sh", "-c", `stat -c "%g %a" $(tty)`)
+	if strings.TrimSpace(got) != "5 620" {
+		t.Errorf("the terminal's group and mode: %q, want 5 620", got)
+	}
+}
