@@ -15,6 +15,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"nook/container/shim"
+	"nook/internal/logline"
 	"nook/mountd"
 	"nook/rootless"
 )
@@ -73,6 +74,9 @@ type CLI struct {
 	Push      PushCmd       `cmd:"" help:"Push an image to a registry."`
 	Login     LoginCmd      `cmd:"" help:"Log in to a registry."`
 	Logout    LogoutCmd     `cmd:"" help:"Log out from a registry."`
+	History   HistoryCmd    `cmd:"" help:"Show the steps that made an image."`
+	Rename    RenameCmd     `cmd:"" help:"Rename a container."`
+	VersionV  VersionCmd    `cmd:"" name:"version" help:"Show nook's version, in docker version's shape."`
 }
 
 // ExitError carries an exit status other than nook's own failure (125) to
@@ -155,7 +159,11 @@ func grammarFor(c *CLI, args []string) (any, []kong.Option) {
 	t := v.Type()
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if _, isCmd := f.Tag.Lookup("cmd"); isCmd && strings.ToLower(f.Name) == name {
+		verb := f.Tag.Get("name")
+		if verb == "" {
+			verb = strings.ToLower(f.Name)
+		}
+		if _, isCmd := f.Tag.Lookup("cmd"); isCmd && verb == name {
 			return &c.Globals, []kong.Option{kong.DynamicCommand(name, f.Tag.Get("help"), "", v.Field(i).Addr().Interface())}
 		}
 	}
@@ -187,5 +195,5 @@ func verbOf(args []string) (string, bool) {
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	return logline.New(w, l)
 }

@@ -8,12 +8,12 @@ import (
 
 // CommitCmd is `nook commit`.
 type CommitCmd struct {
-	Message   string   `short:"m" help:"Commit message (the history comment)."`
-	Author    string   `short:"a" help:"Author (e.g. \"Jane Doe <jane@example.com>\")."`
-	Change    []string `short:"c" help:"Apply a Dockerfile instruction to the image (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR)."`
-	Pause     bool     `short:"p" default:"true" negatable:"" help:"Accepted for Docker's sake and ignored: a rootless host has no freezer, so a running container is committed as it runs (a file changing while read fails the commit)."`
-	Container string   `arg:"" help:"Container."`
-	Ref       string   `arg:"" optional:"" help:"Name for the new image (REPOSITORY[:TAG])."`
+	Message string `short:"m" help:"Commit message (the history comment)."`
+	Author  string `short:"a" help:"Author (e.g. \"Jane Doe <jane@example.com>\")."`
+	changeFlag
+	Pause     bool   `short:"p" default:"true" negatable:"" help:"Accepted for Docker's sake and ignored: a rootless host has no freezer, so a running container is committed as it runs (a file changing while read fails the commit)."`
+	Container string `arg:"" help:"Container."`
+	Ref       string `arg:"" optional:"" help:"Name for the new image (REPOSITORY[:TAG])."`
 }
 
 // Run makes the image and prints its id.

@@ -24,6 +24,7 @@ type ContainerCmd struct {
 	Commit  CommitCmd           `cmd:"" help:"Create an image from a container's changes."`
 	Export  ExportCmd           `cmd:"" help:"Write a container's filesystem as a tar archive."`
 	Cp      CpCmd               `cmd:"" help:"Copy files between a container and the host."`
+	Rename  RenameCmd           `cmd:"" help:"Rename a container."`
 }
 
 // RestartCmd is `nook restart`.

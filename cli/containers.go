@@ -72,6 +72,12 @@ func (g *Globals) startStatus(code int, err error) error {
 // eachContainer runs fn on every named container, printing errors as it
 // goes as Docker does, and fails at the end when any failed.
 func (g *Globals) eachContainer(refs []string, fn func(*container.Manager, *container.Container) error) error {
+	return g.eachContainerOf(refs, false, fn)
+}
+
+// eachContainerOf is eachContainer; with missingOK a container that does
+// not exist is no failure (`rm -f`, as Docker ≥ 20.10).
+func (g *Globals) eachContainerOf(refs []string, missingOK bool, fn func(*container.Manager, *container.Container) error) error {
 	m, err := g.openContainers()
 	if err != nil {
 		return err
@@ -81,6 +87,8 @@ func (g *Globals) eachContainer(refs []string, fn func(*container.Manager, *cont
 		c, err := m.Get(ref)
 		if err == nil {
 			err = fn(m, c)
+		} else if missingOK && errors.Is(err, container.ErrNotFound) {
+			continue
 		}
 		if err != nil {
 			fmt.Fprintf(g.Stderr, "nook: %v\n", err)

@@ -6,15 +6,15 @@ import (
 
 // ExecCmd is `nook exec`.
 type ExecCmd struct {
-	Detach      bool     `short:"d" help:"Run in the background."`
-	Interactive bool     `short:"i" help:"Pass stdin to the process."`
-	Tty         bool     `short:"t" help:"Run on a pseudo-terminal."`
-	Env         []string `short:"e" sep:"none" placeholder:"KEY=VALUE" help:"Set an environment variable."`
-	EnvFile     []string `name:"env-file" sep:"none" type:"path" help:"Read environment variables from a file."`
-	Workdir     string   `short:"w" help:"Working directory (default: the container's)."`
-	User        string   `short:"u" placeholder:"USER[:GROUP]" help:"User to run as (default: the container's)."`
-	Container   string   `arg:"" help:"Running container."`
-	Command     []string `arg:"" passthrough:"" help:"Command and arguments."`
+	Detach      bool           `short:"d" help:"Run in the background."`
+	Interactive bool           `short:"i" help:"Pass stdin to the process."`
+	Tty         bool           `short:"t" help:"Run on a pseudo-terminal."`
+	Env         []string       `short:"e" sep:"none" placeholder:"KEY=VALUE" help:"Set an environment variable."`
+	EnvFile     []string       `name:"env-file" sep:"none" type:"path" help:"Read environment variables from a file."`
+	Workdir     string         `short:"w" help:"Working directory (default: the container's)."`
+	User        string         `short:"u" placeholder:"USER[:GROUP]" help:"User to run as (default: the container's)."`
+	Container   commandFollows `arg:"" help:"Running container."`
+	Command     []string       `arg:"" passthrough:"" help:"Command and arguments."`
 }
 
 // Run starts the process and, unless detached, exits with its status.
@@ -30,7 +30,7 @@ func (c *ExecCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	m, ctr, err := g.openContainer(c.Container)
+	m, ctr, err := g.openContainer(string(c.Container))
 	if err != nil {
 		return err
 	}

@@ -10,4 +10,5 @@ type ImageCmd struct {
 	Prune   ImagePruneCmd   `cmd:"" help:"Remove dangling images."`
 	Save    SaveCmd         `cmd:"" help:"Write images to a tar archive (Docker and OCI layout)."`
 	Load    LoadCmd         `cmd:"" help:"Load images from a tar archive or an OCI layout directory."`
+	History HistoryCmd      `cmd:"" help:"Show the steps that made an image."`
 }

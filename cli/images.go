@@ -24,17 +24,17 @@ type ImagesCmd struct {
 
 // imageRow is one line of `images`, with Docker's field names for --format.
 type imageRow struct {
-	Containers   string
-	CreatedAt    string
-	CreatedSince string
-	Digest       string
-	ID           string
-	Repository   string
-	SharedSize   string
-	Size         string
-	Tag          string
-	UniqueSize   string
-	VirtualSize  string
+	Containers   string `header:"CONTAINERS"`
+	CreatedAt    string `header:"CREATED AT"`
+	CreatedSince string `header:"CREATED"`
+	Digest       string `header:"DIGEST"`
+	ID           string `header:"IMAGE ID"`
+	Repository   string `header:"REPOSITORY"`
+	SharedSize   string `header:"SHARED SIZE"`
+	Size         string `header:"SIZE"`
+	Tag          string `header:"TAG"`
+	UniqueSize   string `header:"UNIQUE SIZE"`
+	VirtualSize  string `header:"VIRTUAL SIZE"`
 }
 
 // Run lists.

@@ -12,12 +12,12 @@ import (
 
 // ImportCmd is `nook import`: a root filesystem tar becomes a one-layer image.
 type ImportCmd struct {
-	File     string   `arg:"" help:"Tar file of a root filesystem (plain, gzip, zstd, bzip2 or xz), or - for stdin."`
-	Ref      string   `arg:"" optional:"" help:"Name for the image, REPOSITORY[:TAG]."`
-	Change   []string `short:"c" sep:"none" help:"Apply a Dockerfile instruction to the image: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR."`
-	Message  string   `short:"m" help:"Commit message for the image's history."`
-	Platform string   `help:"Platform of the image, linux/ARCH (only this machine's is accepted)."`
-	Quiet    bool     `short:"q" help:"No progress output."`
+	File string `arg:"" help:"Tar file of a root filesystem (plain, gzip, zstd, bzip2 or xz), or - for stdin."`
+	Ref  string `arg:"" optional:"" help:"Name for the image, REPOSITORY[:TAG]."`
+	changeFlag
+	Message  string `short:"m" help:"Commit message for the image's history."`
+	Platform string `help:"Platform of the image, linux/ARCH (only this machine's is accepted)."`
+	Quiet    bool   `short:"q" help:"No progress output."`
 }
 
 // Run imports the tar.
@@ -48,14 +48,19 @@ func (c *ImportCmd) Run(g *Globals) error {
 	if err != nil {
 		return fmt.Errorf("importing %s: %w", c.File, err)
 	}
-	for _, skipped := range res.Skipped {
-		fmt.Fprintf(g.Stderr, "nook: warning: skipped %s\n", skipped)
-	}
+	warnSkipped(g, res.Skipped)
 	if res.SingleID {
 		fmt.Fprintln(g.Stderr, "nook: warning: only one id is mapped; every file now belongs to root")
 	}
 	fmt.Fprintln(g.Stdout, res.Image.ID)
 	return nil
+}
+
+// changeFlag is --change of import and commit, one definition for both:
+// each flag is one Dockerfile instruction, never split at commas, which
+// JSON forms (CMD ["cat","a"]) hold.
+type changeFlag struct {
+	Change []string `short:"c" sep:"none" placeholder:"INSTRUCTION" help:"Apply a Dockerfile instruction to the image: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR."`
 }
 
 // openInput opens a file argument, "-" meaning stdin, and its size when known.

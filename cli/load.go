@@ -76,9 +76,7 @@ func (c *LoadCmd) Run(g *Globals) error {
 	if err != nil {
 		return fmt.Errorf("loading %s: %w", name, err)
 	}
-	for _, skipped := range res.Skipped {
-		fmt.Fprintf(g.Stderr, "nook: warning: skipped %s\n", skipped)
-	}
+	warnSkipped(g, res.Skipped)
 	if res.SingleID {
 		fmt.Fprintln(g.Stderr, "nook: warning: only one id is mapped; every file now belongs to root")
 	}

@@ -23,20 +23,20 @@ type PsCmd struct {
 
 // psRow is one line of `ps`, with Docker's field names for --format.
 type psRow struct {
-	Command      string
-	CreatedAt    string
-	ID           string
-	Image        string
-	Labels       string
-	Mounts       string
-	Names        string
-	Networks     string
-	Ports        string
-	RunningFor   string
-	Size         string
-	State        string
-	Status       string
-	LocalVolumes string
+	Command      string `header:"COMMAND"`
+	CreatedAt    string `header:"CREATED AT"`
+	ID           string `header:"CONTAINER ID"`
+	Image        string `header:"IMAGE"`
+	Labels       string `header:"LABELS"`
+	Mounts       string `header:"MOUNTS"`
+	Names        string `header:"NAMES"`
+	Networks     string `header:"NETWORKS"`
+	Ports        string `header:"PORTS"`
+	RunningFor   string `header:"CREATED"`
+	Size         string `header:"SIZE"`
+	State        string `header:"STATE"`
+	Status       string `header:"STATUS"`
+	LocalVolumes string `header:"LOCAL VOLUMES"`
 }
 
 // Run lists containers.

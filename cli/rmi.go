@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 
 	"nook/container"
@@ -11,7 +12,7 @@ import (
 // RmiCmd is `nook rmi`.
 type RmiCmd struct {
 	Images []string `arg:"" help:"Images to remove: names, ids or digests."`
-	Force  bool     `short:"f" help:"Remove an image with several names, or untag one a container uses."`
+	Force  bool     `short:"f" help:"Remove an image with several names, or untag one a container uses; an image that does not exist is no error."`
 }
 
 // Run removes each image, reporting every failure and going on.
@@ -27,6 +28,9 @@ func (c *RmiCmd) Run(g *Globals) error {
 	for _, ref := range c.Images {
 		rep, err := s.Remove(ref, image.RemoveOptions{Force: c.Force, InUse: users})
 		printRemoval(g, rep)
+		if c.Force && errors.Is(err, image.ErrNotFound) {
+			continue // as Docker ≥ 20.10: what is gone needs no removing
+		}
 		if err != nil {
 			fmt.Fprintf(g.Stderr, "nook: removing %s: %v\n", ref, err)
 			failed++

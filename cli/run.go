@@ -34,14 +34,14 @@ type createFlags struct {
 	Label       []string `short:"l" sep:"none" placeholder:"KEY=VALUE" help:"Set a label on the container."`
 	Pull        string   `enum:"missing,always,never" default:"missing" help:"Pull the image first: missing (when the store lacks it), always, never."`
 
-	Image   string   `arg:"" help:"Image to run."`
-	Command []string `arg:"" optional:"" passthrough:"" help:"Command and arguments (default: the image's)."`
+	Image   commandFollows `arg:"" help:"Image to run."`
+	Command []string       `arg:"" optional:"" passthrough:"" help:"Command and arguments (default: the image's); everything after the image is the command's."`
 }
 
 // options turns the flags into container.CreateOptions.
 func (f *createFlags) options() (container.CreateOptions, error) {
 	o := container.CreateOptions{
-		Image: f.Image, Name: f.Name, Cmd: f.Command, Entrypoint: f.Entrypoint,
+		Image: string(f.Image), Name: f.Name, Cmd: f.Command, Entrypoint: f.Entrypoint,
 		WorkingDir: f.Workdir, User: f.User, Hostname: f.Hostname, Network: f.Network,
 		ReadOnly: f.ReadOnly, Tty: f.Tty, OpenStdin: f.Interactive, AutoRemove: f.Rm,
 		StopSignal: f.StopSignal, StopTimeout: f.StopTimeout,
@@ -149,10 +149,10 @@ func (f *createFlags) pullImage(g *Globals) error {
 		if err != nil {
 			return err
 		}
-		_, err = g.pull(f.Image, opts, false, g.Stderr)
+		_, err = g.pull(string(f.Image), opts, false, g.Stderr)
 		return err
 	}
-	args := []string{"pull", f.Image}
+	args := []string{"pull", string(f.Image)}
 	if g.Root != "" {
 		args = append([]string{"--root", g.Root}, args...)
 	}

@@ -27,6 +27,11 @@ func (c *StartCmd) Run(g *Globals) error {
 		if err != nil {
 			return err
 		}
+		if c.Interactive {
+			if err := container.CheckInputTTY(ctr, g.Stdin); err != nil {
+				return fmt.Errorf("%w: start %s from a terminal, or without -i", err, ctr.Name)
+			}
+		}
 		code, err := m.Start(ctr, container.StartOptions{
 			Stdin: g.Stdin, Stdout: g.Stdout, Stderr: g.Stderr, LogLevel: g.slogLevel(),
 		})

@@ -65,7 +65,7 @@ func (c *WaitCmd) Run(g *Globals) error {
 
 // RmCmd is `nook rm`.
 type RmCmd struct {
-	Force      bool     `short:"f" help:"Kill a running container first."`
+	Force      bool     `short:"f" help:"Kill a running container first; a container that does not exist is no error."`
 	Volumes    bool     `short:"v" help:"Accepted for Docker's sake: nook has no anonymous volumes."`
 	Containers []string `arg:"" help:"Containers to remove."`
 }
@@ -76,7 +76,7 @@ func (c *RmCmd) Run(g *Globals) error {
 	if done, err := g.enterUserNS(); done {
 		return err
 	}
-	return g.eachContainer(c.Containers, func(m *container.Manager, ctr *container.Container) error {
+	return g.eachContainerOf(c.Containers, c.Force, func(m *container.Manager, ctr *container.Container) error {
 		if err := m.Remove(ctr, c.Force); err != nil {
 			return err
 		}

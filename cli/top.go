@@ -1,10 +1,10 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -16,15 +16,28 @@ import (
 
 // TopCmd is `nook top`.
 type TopCmd struct {
-	Container string   `arg:"" help:"Running container."`
-	PsOptions []string `arg:"" optional:"" passthrough:"" help:"ps options (ignored: nook reads /proc itself)."`
+	Container commandFollows `arg:"" help:"Running container."`
+	PsOptions []string       `arg:"" optional:"" passthrough:"" help:"ps options (e.g. aux, -eo pid,user,args): the host's ps, its lines of the container's processes."`
 }
 
-// Run lists the container's processes.
+// Run lists the container's processes: from /proc, or through ps with
+// ps's options.
 func (c *TopCmd) Run(g *Globals) error {
-	m, ctr, err := g.openContainer(c.Container)
+	m, ctr, err := g.openContainer(string(c.Container))
 	if err != nil {
 		return err
+	}
+	if len(c.PsOptions) > 0 {
+		titles, rows, err := m.Top(ctr, c.PsOptions)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(g.Stdout, 5, 1, 3, ' ', 0)
+		fmt.Fprintln(tw, strings.Join(titles, "\t"))
+		for _, r := range rows {
+			fmt.Fprintln(tw, strings.Join(r, "\t"))
+		}
+		return tw.Flush()
 	}
 	procs, err := m.Processes(ctr)
 	if err != nil {
@@ -47,21 +60,21 @@ func (c *TopCmd) Run(g *Globals) error {
 type StatsCmd struct {
 	NoStream   bool     `help:"Print one sample and exit."`
 	All        bool     `short:"a" help:"Show stopped containers too."`
-	Format     string   `help:"Output: table or json."`
+	Format     string   `help:"Output: table, json, or a Go template such as 'table {{.Name}}\\t{{.CPUPerc}}'."`
 	Containers []string `arg:"" optional:"" help:"Containers (default: every running one)."`
 }
 
 // statsRow has Docker's field names for --format json.
 type statsRow struct {
-	Container string
-	ID        string
-	Name      string
-	CPUPerc   string
-	MemUsage  string
-	MemPerc   string
-	NetIO     string
-	BlockIO   string
-	PIDs      string
+	Container string `header:"CONTAINER"`
+	ID        string `header:"CONTAINER ID"`
+	Name      string `header:"NAME"`
+	CPUPerc   string `header:"CPU %"`
+	MemUsage  string `header:"MEM USAGE / LIMIT"`
+	MemPerc   string `header:"MEM %"`
+	NetIO     string `header:"NET I/O"`
+	BlockIO   string `header:"BLOCK I/O"`
+	PIDs      string `header:"PIDS"`
 }
 
 // Run samples the containers' resource use from /proc: once with
@@ -139,19 +152,10 @@ func (c *StatsCmd) sample(m *container.Manager) ([]statsRow, error) {
 }
 
 func (c *StatsCmd) print(g *Globals, rows []statsRow) error {
-	if c.Format == "json" {
-		enc := json.NewEncoder(g.Stdout)
-		for _, r := range rows {
-			if err := enc.Encode(r); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	tw := tabwriter.NewWriter(g.Stdout, 10, 1, 3, ' ', 0)
-	fmt.Fprintln(tw, "CONTAINER ID\tNAME\tCPU %\tMEM USAGE / LIMIT\tMEM %\tNET I/O\tBLOCK I/O\tPIDS")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Name, r.CPUPerc, r.MemUsage, r.MemPerc, r.NetIO, r.BlockIO, r.PIDs)
-	}
-	return tw.Flush()
+	return listing[statsRow]{
+		header: "CONTAINER ID\tNAME\tCPU %\tMEM USAGE / LIMIT\tMEM %\tNET I/O\tBLOCK I/O\tPIDS",
+		cells: func(r statsRow) []string {
+			return []string{r.ID, r.Name, r.CPUPerc, r.MemUsage, r.MemPerc, r.NetIO, r.BlockIO, r.PIDs}
+		},
+	}.print(g, c.Format, false, rows)
 }

@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -201,7 +202,12 @@ func configFor(img image.Image, o CreateOptions, id string) (Config, error) {
 			}
 		}
 	}
-	c.Env = mergeEnv(img.Config.Config.Env, append([]string{"HOSTNAME=" + c.Hostname}, o.Env...))
+	base := img.Config.Config.Env
+	if !slices.ContainsFunc(base, func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }) {
+		// As Docker: the container's config holds the PATH it runs with.
+		base = append([]string{"PATH=" + rootless.DefaultPath}, base...)
+	}
+	c.Env = mergeEnv(base, append([]string{"HOSTNAME=" + c.Hostname}, o.Env...))
 	return c, nil
 }
 

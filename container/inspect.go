@@ -32,7 +32,10 @@ type Inspect struct {
 	Mounts          []MountPoint  `json:"Mounts"`
 	Config          InspectConfig `json:"Config"`
 	NetworkSettings struct {
-		Networks map[string]struct{} `json:"Networks"`
+		// IPAddress is empty: a host network (or none) has no address
+		// of the container's own, as Docker shows it.
+		IPAddress string              `json:"IPAddress"`
+		Networks  map[string]struct{} `json:"Networks"`
 	} `json:"NetworkSettings"`
 }
 
@@ -58,6 +61,13 @@ type HostConfig struct {
 	AutoRemove     bool              `json:"AutoRemove"`
 	ReadonlyRootfs bool              `json:"ReadonlyRootfs"`
 	Tmpfs          map[string]string `json:"Tmpfs,omitempty"`
+	RestartPolicy  RestartPolicy     `json:"RestartPolicy"`
+}
+
+// RestartPolicy is Docker's; nook restarts nothing, so its Name is empty.
+type RestartPolicy struct {
+	Name              string `json:"Name"`
+	MaximumRetryCount int    `json:"MaximumRetryCount"`
 }
 
 // GraphDriver names the union and its directories.

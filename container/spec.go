@@ -26,7 +26,8 @@ type MountSpec struct {
 
 // ParseVolume parses -v HOST:CONTAINER[:OPTIONS] (options ro, rw, z, Z,
 // and propagation modes, the last ones accepted and ignored). Only host
-// paths are supported, not named volumes.
+// paths are supported, not named volumes: absolute, or relative to the
+// working directory when they start with "." as Docker ≥ 23 reads them.
 func ParseVolume(s string) (MountSpec, error) {
 	parts := strings.Split(s, ":")
 	if len(parts) < 2 || len(parts) > 3 {
@@ -34,7 +35,16 @@ func ParseVolume(s string) (MountSpec, error) {
 	}
 	m := MountSpec{Type: "bind", Source: parts[0], Target: parts[1]}
 	if !filepath.IsAbs(m.Source) {
-		return m, fmt.Errorf("volume %q: named volumes are not supported; give an absolute host path", s)
+		// Docker (≥ 23) reads a source starting with "." as a host path
+		// relative to the working directory, any other as a volume name.
+		if !strings.HasPrefix(m.Source, ".") {
+			return m, fmt.Errorf("volume %q: named volumes are not supported; give a host path (absolute, or ./relative)", s)
+		}
+		abs, err := filepath.Abs(m.Source)
+		if err != nil {
+			return m, fmt.Errorf("volume %q: %w", s, err)
+		}
+		m.Source = abs
 	}
 	if len(parts) == 3 {
 		for _, o := range strings.Split(parts[2], ",") {
@@ -99,9 +109,15 @@ func ParseMount(s string) (MountSpec, error) {
 	}
 	switch m.Type {
 	case "bind":
-		if !filepath.IsAbs(m.Source) {
-			return m, fmt.Errorf("mount %q: bind source must be an absolute host path", s)
+		if m.Source == "" {
+			return m, fmt.Errorf("mount %q: bind needs a source, a host path", s)
 		}
+		// As Docker ≥ 23: a relative source is relative to the working directory.
+		abs, err := filepath.Abs(m.Source)
+		if err != nil {
+			return m, fmt.Errorf("mount %q: %w", s, err)
+		}
+		m.Source = abs
 	case "tmpfs":
 		if m.Source != "" {
 			return m, fmt.Errorf("mount %q: tmpfs takes no source", s)

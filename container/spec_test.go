@@ -1,6 +1,8 @@
 package container
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"syscall"
@@ -8,6 +10,10 @@ import (
 )
 
 func TestParseVolume(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		in   string
 		want MountSpec
@@ -17,6 +23,9 @@ func TestParseVolume(t *testing.T) {
 		{in: "/h:/c:ro", want: MountSpec{Type: "bind", Source: "/h", Target: "/c", ReadOnly: true}},
 		{in: "/h:/c:rw,z", want: MountSpec{Type: "bind", Source: "/h", Target: "/c"}},
 		{in: "name:/c", err: "named volumes"},
+		{in: "./src:/c", want: MountSpec{Type: "bind", Source: wd + "/src", Target: "/c"}},
+		{in: ".:/c:ro", want: MountSpec{Type: "bind", Source: wd, Target: "/c", ReadOnly: true}},
+		{in: "../x/:/c", want: MountSpec{Type: "bind", Source: filepath.Dir(wd) + "/x", Target: "/c"}},
 		{in: "/h:c", err: "not absolute"},
 		{in: "/h:/", err: "over /"},
 		{in: "/h", err: "want HOST-PATH"},
@@ -42,6 +51,10 @@ func TestParseVolume(t *testing.T) {
 }
 
 func TestParseMount(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		in   string
 		want MountSpec
@@ -55,7 +68,8 @@ func TestParseMount(t *testing.T) {
 		{in: "source=/h,target=/c", err: "not supported"},
 		{in: "type=tmpfs,source=/x,target=/t", err: "no source"},
 		{in: "type=tmpfs,target=/t,tmpfs-mode=abc", err: "not octal"},
-		{in: "type=bind,source=rel,target=/c", err: "absolute"},
+		{in: "type=bind,source=rel,target=/c", want: MountSpec{Type: "bind", Source: wd + "/rel", Target: "/c"}},
+		{in: "type=bind,target=/c", err: "needs a source"},
 		{in: "type=bind,source=/h,target=/c,foo=bar", err: "unknown key"},
 		{in: "type=bind,source=/h,target=/proc", err: "/proc cannot be mounted over"},
 		{in: "type=tmpfs,target=/sys", err: "/sys cannot be mounted over"},

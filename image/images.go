@@ -259,7 +259,8 @@ func byIDPrefix(imgs []Image, ref string) (Image, error) {
 	prefix := strings.TrimPrefix(ref, "sha256:")
 	var found []Image
 	for _, img := range imgs {
-		if strings.HasPrefix(img.ID.Encoded(), prefix) {
+		// Manifests of one config are one image (see removeOne).
+		if strings.HasPrefix(img.ID.Encoded(), prefix) && !slices.ContainsFunc(found, func(f Image) bool { return f.ID == img.ID }) {
 			found = append(found, img)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -20,6 +21,9 @@ func (s *Store) addToIndex(desc ocispec.Descriptor, name string) error {
 		return err
 	}
 	setName(&idx, desc, name)
+	if name != "" {
+		stampTagTime(&idx, name, time.Now())
+	}
 	return s.writeIndex(idx)
 }
 

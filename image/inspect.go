@@ -83,20 +83,23 @@ func (s *Store) Inspect(img Image) Inspect {
 	if n := len(c.History); n > 0 {
 		out.Comment = c.History[n-1].Comment
 	}
+	// RepoDigests holds only what a registry gave: an image only made or
+	// loaded here has been to none, and has none, as Docker shows it.
 	seen := map[string]bool{}
 	for _, n := range img.Names {
 		repo, tag := FamiliarRepoTag(n)
 		if tag != "" { // a name pulled by digest is no tag
 			out.RepoTags = append(out.RepoTags, FamiliarName(n))
 		}
-		rd := img.Digest
-		if d, ok := img.RepoDigests[n]; ok {
-			rd = d
+		if rd, ok := img.RepoDigests[n]; ok {
+			if d := repo + "@" + rd.String(); !seen[d] {
+				seen[d] = true
+				out.RepoDigests = append(out.RepoDigests, d)
+			}
 		}
-		if d := repo + "@" + rd.String(); !seen[d] {
-			seen[d] = true
-			out.RepoDigests = append(out.RepoDigests, d)
-		}
+	}
+	if t := s.lastTagTime(img); !t.IsZero() {
+		out.Metadata.LastTagTime = t.Format(time.RFC3339Nano)
 	}
 	for _, d := range c.RootFS.DiffIDs {
 		out.RootFS.Layers = append(out.RootFS.Layers, d.String())

@@ -40,22 +40,39 @@ func removeOne(idx *ocispec.Index, imgs []Image, ref string, opts RemoveOptions,
 	if opts.InUse != nil {
 		user = opts.InUse(img)
 	}
+	// An image is its config: another manifest of it (the image loaded
+	// or pulled with its layers compressed otherwise) is the same image,
+	// as Docker counts them, and its names are the image's names.
+	var same []Image
+	var names []string
+	for _, m := range imgs {
+		if m.ID == img.ID {
+			same = append(same, m)
+			names = append(names, m.Names...)
+		}
+	}
 	switch {
-	case name != "" && (len(img.Names) > 1 || user != ""):
+	case name != "" && (len(names) > 1 || user != ""):
 		if user != "" && !opts.Force {
 			return fmt.Errorf("%w: unable to remove repository reference %q (must force) - container %s is using its referenced image %s", ErrConflict, ref, user, img.ShortID())
 		}
 		removeName(idx, name)
+		if len(img.Names) == 1 && len(names) > 1 {
+			// The manifest's last name: the image lives on under its others.
+			dropImage(idx, img.Digest)
+		}
 		rep.Untagged = append(rep.Untagged, FamiliarName(name))
 	case user != "":
 		return fmt.Errorf("%w: unable to delete %s (cannot be forced) - image is being used by container %s", ErrConflict, img.ShortID(), user)
-	case len(img.Names) > 1 && !opts.Force:
+	case len(names) > 1 && !opts.Force:
 		return fmt.Errorf("%w: unable to delete %s (must be forced) - image is referenced in multiple repositories", ErrConflict, img.ShortID())
 	default:
-		for _, n := range img.Names {
+		for _, n := range names {
 			rep.Untagged = append(rep.Untagged, FamiliarName(n))
 		}
-		dropImage(idx, img.Digest)
+		for _, m := range same {
+			dropImage(idx, m.Digest)
+		}
 		rep.Deleted = append(rep.Deleted, img.ID)
 	}
 	return nil

@@ -5,11 +5,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
 )
+
+// ttyGroup gives terminals to group tty (5), as Docker's devpts does, so
+// write, mesg and script work inside.
+const ttyGroup = "gid=5"
 
 // systemMounts are the kernel filesystems every container gets, before
 // its own mounts. /sys is handled apart (mountSys).
@@ -17,7 +22,7 @@ func systemMounts() []Mount {
 	return []Mount{
 		{Type: "proc", Source: "proc", Target: "/proc", Options: []string{"nosuid", "nodev", "noexec"}},
 		{Type: "tmpfs", Source: "tmpfs", Target: "/dev", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
-		{Type: "devpts", Source: "devpts", Target: "/dev/pts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
+		{Type: "devpts", Source: "devpts", Target: "/dev/pts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", ttyGroup}},
 		{Type: "tmpfs", Source: "shm", Target: "/dev/shm", Options: []string{"nosuid", "nodev", "noexec", "mode=1777", "size=65536k"}},
 		{Type: "mqueue", Source: "mqueue", Target: "/dev/mqueue", Options: []string{"nosuid", "nodev", "noexec"}},
 	}
@@ -32,7 +37,14 @@ func setupRootfs(cfg *InitConfig) error {
 		return fmt.Errorf("making / private: %w", err)
 	}
 	for i, m := range systemMounts() {
-		if err := mountInto(root, m); err != nil {
+		err := mountInto(root, m)
+		if errors.Is(err, unix.EINVAL) && slices.Contains(m.Options, ttyGroup) {
+			// A single-id map has no group 5: terminals keep the
+			// owner's group, as before the tty group.
+			m.Options = slices.DeleteFunc(slices.Clone(m.Options), func(o string) bool { return o == ttyGroup })
+			err = mountInto(root, m)
+		}
+		if err != nil {
 			return err
 		}
 		if i == 0 {

@@ -13,8 +13,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// defaultPath is Docker's PATH for images that set none.
-const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+// DefaultPath is Docker's PATH for images that set none.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // startProcess runs p inside the new root with the given standard
 // streams (nil: init's own). On failure code is the exit status Docker
@@ -90,7 +90,7 @@ func (p InitProcess) Environ(home string) []string {
 		return false
 	}
 	if !has("PATH") {
-		env = append(env, "PATH="+defaultPath)
+		env = append(env, "PATH="+DefaultPath)
 	}
 	if !has("HOME") {
 		env = append(env, "HOME="+home)
@@ -121,7 +121,7 @@ func SearchPath(name string, env []string, stat func(string) (os.FileInfo, bool)
 	if strings.Contains(name, "/") {
 		return name, true
 	}
-	path := defaultPath
+	path := DefaultPath
 	for _, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
 			path = v

@@ -54,7 +54,7 @@ func TestExecFailureCode(t *testing.T) {
 
 func TestPayloadEnv(t *testing.T) {
 	got := InitProcess{Env: []string{"A=1"}, Terminal: true}.Environ("/home/u")
-	want := []string{"A=1", "PATH=" + defaultPath, "HOME=/home/u", "TERM=xterm"}
+	want := []string{"A=1", "PATH=" + DefaultPath, "HOME=/home/u", "TERM=xterm"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}

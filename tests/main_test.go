@@ -58,6 +58,7 @@ type env struct {
 	wrap  []string // a command nook runs under, with its arguments
 	// extraEnv is added to nook's environment (REGISTRY_AUTH_FILE=…).
 	extraEnv []string
+	dir      string // the working directory nook runs in, if set
 }
 
 func newEnv(t *testing.T) *env {
@@ -97,6 +98,7 @@ func (e *env) nook(stdin []byte, args ...string) result {
 	if e.wrap != nil { // run inside another command, such as nsenter
 		cmd = exec.CommandContext(ctx, e.wrap[0], append(append(e.wrap[1:len(e.wrap):len(e.wrap)], nookBin), args...)...)
 	}
+	cmd.Dir = e.dir
 	cmd.Env = append(os.Environ(),
 		"NOOK_ROOT="+e.store,
 		"XDG_DATA_HOME="+filepath.Join(e.home, "data"),

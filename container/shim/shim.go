@@ -59,6 +59,7 @@ import (
 
 	"nook/container/rootcopy"
 	"nook/fusefs"
+	"nook/internal/logline"
 	"nook/internal/ready"
 	"nook/rootless"
 )
@@ -116,7 +117,7 @@ func Stage() int {
 	// dies of SIGPIPE on fd 1 and 2 unless it is caught); caught, not
 	// ignored, so init does not inherit it ignored.
 	signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
-	s := &shim{cfg: cfg, log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))}
+	s := &shim{cfg: cfg, log: logline.New(os.Stderr, cfg.LogLevel)}
 	if cfg.Detached {
 		unix.CloseOnExec(ReadyFD)
 		s.ready = ready.NewWriter(os.NewFile(ReadyFD, "ready"))

@@ -190,7 +190,11 @@ func underWhiteout(name string) string {
 	return ""
 }
 
+// skip lists name as left out, "NAME: reason". The reason never holds
+// ": " (made ", "), so the last ": " of a line ends the name however odd
+// the name, and callers can count the entries left out for one reason.
 func (a *applier) skip(name, reason string) {
+	reason = strings.ReplaceAll(reason, ": ", ", ")
 	a.res.Skipped = append(a.res.Skipped, name+": "+reason)
 	a.log.Debug("skipping layer entry", "entry", name, "reason", reason)
 }
@@ -235,7 +239,7 @@ func (a *applier) entry(hdr *tar.Header) error {
 	case tar.TypeFifo:
 		return a.fifo(name, hdr, xattrs)
 	case tar.TypeChar, tar.TypeBlock:
-		a.skip(name, "device node (cannot be created unprivileged)")
+		a.skip(name, "device node (an unprivileged user cannot make one; a container's /dev has its own)")
 		a.skipped[name] = true
 	case tar.TypeXGlobalHeader:
 		// Global PAX records carry nothing a layer needs.

@@ -28,7 +28,8 @@ func (a *applier) chown(name string, uid, gid int, set func(uid, gid int) error)
 	}
 	if a.singleIDNamespace() {
 		a.res.SingleID = true
-		a.log.Warn("user namespace maps a single id: file owners collapse to root",
+		// SingleID tells the caller, who warns once; this says where.
+		a.log.Debug("user namespace maps a single id: file owners collapse to root",
 			"entry", name, "uid", uid, "gid", gid)
 		return nil
 	}

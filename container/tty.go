@@ -1,0 +1,26 @@
+package container
+
+import (
+	"errors"
+	"io"
+	"os"
+
+	"golang.org/x/term"
+)
+
+// ErrNotTTY is Docker's refusal to attach an input that is no terminal to
+// a container that runs on one.
+var ErrNotTTY = errors.New("the input device is not a TTY")
+
+// CheckInputTTY returns ErrNotTTY when c runs on a terminal and takes its
+// input from in, and in is not a terminal: the session would wait for
+// keys nobody types, and its control characters would be mangled.
+func CheckInputTTY(c *Container, in io.Reader) error {
+	if !c.Tty || !c.OpenStdin {
+		return nil
+	}
+	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return ErrNotTTY
+}
