@@ -31,10 +31,10 @@ func TestRefusedFlags(t *testing.T) {
 		{[]string{"exec", "-e", "=x", "ctr", "true"}, `"=x"`},
 		{[]string{"create", "--env-file", envFile, "img"}, "line 2"},
 		{[]string{"exec", "--env-file", envFile, "ctr", "true"}, "line 2"},
-		{[]string{"run", "-v", dir + ":/proc", "img"}, "/proc cannot be mounted over"},
+		{[]string{"run", "-v", dir + ":/proc", "img"}, "/proc is the container's own"},
 		{[]string{"create", "-v", dir + ":/proc/sys/kernel", "img"}, "inside /proc"},
-		{[]string{"run", "--mount", "type=bind,src=" + dir + ",dst=/sys", "img"}, "/sys cannot be mounted over"},
-		{[]string{"run", "--tmpfs", "/proc", "img"}, "/proc cannot be mounted over"},
+		{[]string{"run", "--mount", "type=bind,src=" + dir + ",dst=/sys", "img"}, "/sys is the container's own"},
+		{[]string{"run", "--tmpfs", "/proc", "img"}, "/proc is the container's own"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out, errb bytes.Buffer

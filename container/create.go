@@ -73,7 +73,7 @@ func (m *Manager) run(opts CreateOptions, o StartOptions, created func(*Containe
 	dir := m.dir(id)
 	// A directory without a config is no container yet: listings skip
 	// it until create writes the config.
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := mkdirNoFollow(m.root, id); err != nil {
 		return nil, 0, fmt.Errorf("creating container %s: %w", id, err)
 	}
 	lock, err := lockForStart(dir)
@@ -122,10 +122,8 @@ func (m *Manager) create(opts CreateOptions, id string) (*Container, error) {
 		return nil, err
 	}
 	dir := m.dir(cfg.ID)
-	for _, d := range []string{"upper", "work", "merged"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return nil, fmt.Errorf("creating container %s: %w", cfg.ID, err)
-		}
+	if err := mkdirNoFollow(m.root, cfg.ID, "upper", "work", "merged"); err != nil {
+		return nil, fmt.Errorf("creating container %s: %w", cfg.ID, err)
 	}
 	st := State{Status: StatusCreated}
 	if err := shim.WriteState(dir, st); err != nil {

@@ -47,3 +47,39 @@ func TestPickNameReadsNames(t *testing.T) {
 		t.Errorf("a random name: %q, %v", c.Name, err)
 	}
 }
+
+// TestMkdirNoFollow: a container directory is created only where it
+// belongs: a link planted in its place, or in place of the containers
+// directory, is refused, and nothing is created through it.
+func TestMkdirNoFollow(t *testing.T) {
+	base := t.TempDir()
+	theirs := filepath.Join(base, "theirs")
+	parent := filepath.Join(base, "containers")
+	for _, d := range []string{theirs, parent} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := mkdirNoFollow(parent, "c1", "upper", "work"); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(parent, "c1", "work")); err != nil || !fi.IsDir() {
+		t.Fatalf("c1/work: %v", err)
+	}
+	if err := os.Symlink(theirs, filepath.Join(parent, "c2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := mkdirNoFollow(parent, "c2", "upper"); err == nil {
+		t.Error("created a container directory over a planted link")
+	}
+	link := filepath.Join(base, "linked")
+	if err := os.Symlink(theirs, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := mkdirNoFollow(link, "c3", "upper"); err == nil {
+		t.Error("created a container directory through a linked parent")
+	}
+	if ents, _ := os.ReadDir(theirs); len(ents) != 0 {
+		t.Errorf("created through a link: %v", ents)
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"unicode"
 
 	"golang.org/x/sys/unix"
+
+	"nook/rootless"
 )
 
 // MountSpec is a volume or tmpfs of a container.
@@ -136,7 +138,10 @@ func checkTarget(s string, m MountSpec) error {
 	if path.Clean(m.Target) == "/" {
 		return fmt.Errorf("mount %q: cannot mount over /", s)
 	}
-	return checkProcSys(s, m.Target)
+	if err := rootless.CheckProcMount(m.Target); err != nil {
+		return fmt.Errorf("mount %q: %w", s, err)
+	}
+	return nil
 }
 
 // ParseEnvFile reads Docker's --env-file format: one KEY=VALUE or KEY per

@@ -33,10 +33,10 @@ func TestParseVolume(t *testing.T) {
 		{in: "/a:/b:ro:x", err: "want HOST-PATH"},
 		// Over the container's own proc and sys, or inside proc, as runc's
 		// checkProcMount refuses; lxcfs's files are allowed.
-		{in: "/h:/proc", err: "/proc cannot be mounted over"},
-		{in: "/h:/proc/", err: "/proc cannot be mounted over"},
-		{in: "/h:/sys:ro", err: "/sys cannot be mounted over"},
-		{in: "/h:/proc/sys", err: "/proc/sys cannot be mounted because it is inside /proc"},
+		{in: "/h:/proc", err: "/proc is the container's own"},
+		{in: "/h:/proc/", err: "/proc is the container's own"},
+		{in: "/h:/sys:ro", err: "/sys is the container's own"},
+		{in: "/h:/proc/sys", err: "/proc/sys is inside /proc"},
 		{in: "/h:/proc/self/../1/root", err: "inside /proc"},
 		{in: "/h:/proc/meminfo", want: MountSpec{Type: "bind", Source: "/h", Target: "/proc/meminfo"}},
 		{in: "/h:/sys/fs/cgroup", want: MountSpec{Type: "bind", Source: "/h", Target: "/sys/fs/cgroup"}},
@@ -71,8 +71,8 @@ func TestParseMount(t *testing.T) {
 		{in: "type=bind,source=rel,target=/c", want: MountSpec{Type: "bind", Source: wd + "/rel", Target: "/c"}},
 		{in: "type=bind,target=/c", err: "needs a source"},
 		{in: "type=bind,source=/h,target=/c,foo=bar", err: "unknown key"},
-		{in: "type=bind,source=/h,target=/proc", err: "/proc cannot be mounted over"},
-		{in: "type=tmpfs,target=/sys", err: "/sys cannot be mounted over"},
+		{in: "type=bind,source=/h,target=/proc", err: "/proc is the container's own"},
+		{in: "type=tmpfs,target=/sys", err: "/sys is the container's own"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {

@@ -114,7 +114,7 @@ func (s *Store) create() error {
 
 // lock takes the store's lock, shared or exclusive, and returns its release.
 func (s *Store) lock(exclusive bool) (func(), error) {
-	f, err := os.OpenFile(s.path("lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(s.path("lock"), os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening store lock: %w", err)
 	}

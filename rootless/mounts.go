@@ -57,6 +57,9 @@ func setupRootfs(cfg *InitConfig) error {
 		return err
 	}
 	for _, m := range cfg.Mounts {
+		if err := checkResolvedMount(root, m.Target); err != nil {
+			return err
+		}
 		if err := mountInto(root, m); err != nil {
 			return err
 		}

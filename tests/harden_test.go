@@ -228,3 +228,19 @@ func TestSaveKilledMidway(t *testing.T) {
 		return
 	}
 }
+
+// TestMountOverProcThroughLink: a mount point that leads to /proc through
+// a link of the image is refused at start, as runc checks where a mount
+// point resolves to; the name as given passed the check of the command
+// line.
+func TestMountOverProcThroughLink(t *testing.T) {
+	e := runEnv(t)
+	e.ok(tarOf(t, symlink("x", "/proc"), symlink("y", "proc/sys")), "import", "-", "links")
+	host := t.TempDir()
+	for _, target := range []string{"/x", "/y/kernel"} {
+		r := e.nook(nil, "run", "--rm", "-v", host+":"+target, "links", "/bin/true")
+		if r.code != 125 || !strings.Contains(r.stderr, "mount point "+target+", through a link: /proc") {
+			t.Errorf("run -v HOST:%s with %s a link into /proc: %s", target, target, r)
+		}
+	}
+}

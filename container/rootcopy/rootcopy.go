@@ -224,8 +224,10 @@ func (s Side) Extract(r io.Reader, dir string, rename func(string) string, chown
 	// expand a sparse entry's holes into a stream of zeros.
 	_, err = layer.Apply(r, fdPath(fd), layer.ApplyOptions{Chown: chown, Logger: log, Rename: func(n string) string {
 		n = rename(n)
-		if strings.HasPrefix(path.Base(n), overlay.WhiteoutPrefix) {
-			return "" // never a copied file's name; must not delete on this side
+		for comp := range strings.SplitSeq(n, "/") {
+			if strings.HasPrefix(comp, overlay.WhiteoutPrefix) {
+				return "" // never a copied file's name; must not delete on this side
+			}
 		}
 		return n
 	}})
