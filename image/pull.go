@@ -303,7 +303,10 @@ func (p *Pull) fetch(ctx context.Context, l PullLayer) (bool, error) {
 		}
 		return true, err
 	}
-	if err := f.Sync(); err != nil {
+	// One syncfs makes the blob and the layer just unpacked durable (the
+	// rename below, and Commit's, depend on it) while the other layers
+	// still download: Commit's own sync then finds little left to write.
+	if err := syncFS(p.dir); err != nil {
 		return true, fmt.Errorf("staging blob %s: %w", d, err)
 	}
 	if err := os.Rename(final+".partial", final); err != nil {
