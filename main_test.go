@@ -29,7 +29,7 @@ func TestNoCostlyInit(t *testing.T) {
 	// net/http came back with the registry verbs, knowingly: only the CLI
 	// links it now (the shim and init run from nook-stages, which
 	// TestStagesLinkLittle keeps free of it), and measured on a `nook run`
-	// it costs ~0.7 ms of package init (most of it oras-go's reference
+	// it costs ~0.7 ms of package init (half of it oras-go's reference
 	// patterns) within the noise of the whole start (see the README).
 	for pkg, why := range map[string]string{
 		"github.com/distribution/reference":  "compiles its grammar at init: ~2.5 ms per start (image/ref.go uses ociref)",
