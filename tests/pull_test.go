@@ -307,3 +307,22 @@ func TestPullResumesAfterKill(t *testing.T) {
 		t.Errorf("images after the resumed pull: %q", got)
 	}
 }
+
+// TestPullOnTerminal: on a terminal a pull draws one line per layer, in
+// Docker's words, and with -q only the reference.
+func TestPullOnTerminal(t *testing.T) {
+	testutil.RequireUnprivileged(t)
+	reg := startRegistry(t, false)
+	pushImage(t, reg, "tty", "1", hostArch(), tarOf(t, file("a", strings.Repeat("a", 1<<20))), tarOf(t, file("b", "b")))
+	ref := reg.Host + "/tty:1"
+	e := newEnv(t)
+	out, code := e.runOnPty("", "pull", ref)
+	if code != 0 || !strings.Contains(out, "1: Pulling from tty") || strings.Count(out, "Pull complete") < 2 ||
+		!strings.Contains(out, "Status: Downloaded newer image for "+ref) {
+		t.Errorf("pull on a terminal: exit %d, %q", code, out)
+	}
+	out, code = e.runOnPty("", "pull", "-q", ref)
+	if code != 0 || strings.TrimSpace(out) != ref {
+		t.Errorf("pull -q on a terminal: exit %d, %q", code, out)
+	}
+}
