@@ -207,7 +207,8 @@ func (p *Pull) keepBlob(d digest.Digest, path string) {
 // unpackLocal unpacks a layer from a blob the store or the pull area has,
 // checking it again on the way.
 func (p *Pull) unpackLocal(l PullLayer, path string) error {
-	if path == "" {
+	staged := path != ""
+	if !staged {
 		path = p.s.blobPath(l.Desc.Digest)
 	}
 	f, err := os.Open(path)
@@ -215,7 +216,12 @@ func (p *Pull) unpackLocal(l PullLayer, path string) error {
 		return fmt.Errorf("reading blob %s: %w", l.Desc.Digest, err)
 	}
 	defer f.Close()
-	return p.unpack(l, f)
+	err = p.unpack(l, f)
+	if staged && errors.Is(err, ErrVerify) {
+		// Damaged since it was fetched: the next pull fetches it again.
+		os.Remove(path)
+	}
+	return err
 }
 
 // unpack streams blob bytes from in through the checks and, when neither
