@@ -205,6 +205,10 @@ func (m *resolved) pull(ctx context.Context, s *image.Store, opts PullOptions) (
 	if err != nil {
 		return Pulled{}, fmt.Errorf("storing %s: %w", m.ref.Familiar(), err)
 	}
+	// Where the blobs came from, for a later push's cross-repository mount.
+	if err := s.Record(image.DistributionRecord{Sources: map[string][]digest.Digest{m.ref.Name(): blobsOf(m.manifest)}}); err != nil {
+		return Pulled{}, fmt.Errorf("storing %s: %w", m.ref.Familiar(), err)
+	}
 	out := Pulled{Ref: m.ref, Digest: m.top, Image: res.Image, UpToDate: res.UpToDate, Warnings: m.warnings}
 	lr := p.Result()
 	out.Warnings = append(out.Warnings, lr.Skipped...)

@@ -23,6 +23,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	"oras.land/oras-go/v2/registry/remote"
@@ -86,7 +87,7 @@ func Push(ctx context.Context, s *image.Store, ref string, opts PushOptions) ([]
 	for _, pl := range plans {
 		pushed, err := p.pushImage(ctx, pl)
 		if err != nil {
-			err = explain(hosts.Explain(err), pl.familiar(), p.host)
+			err = explain(err, pl.familiar(), p.host)
 			// What was compressed is kept even when the push failed.
 			return out, errors.Join(err, p.record(out))
 		}
@@ -170,10 +171,11 @@ func (p *pusher) record(pushed []Pushed) error {
 	if len(rec.Compressed) == 0 && len(rec.Sources) == 0 && len(rec.RepoDigests) == 0 {
 		return nil
 	}
+	start := time.Now()
 	if err := p.s.Record(rec); err != nil {
 		return fmt.Errorf("recording the push of %s in the store: %w", p.named.Familiar(), err)
 	}
-	p.log.Debug("recorded push", "compressed", len(rec.Compressed), "blobs", len(p.sent), "tags", len(pushed))
+	p.log.Debug("recorded push", "compressed", len(rec.Compressed), "blobs", len(p.sent), "tags", len(pushed), "took", time.Since(start))
 	return nil
 }
 

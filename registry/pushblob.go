@@ -30,6 +30,11 @@ func (p *pusher) pushImage(ctx context.Context, pl *planImage) ([]Pushed, error)
 	for _, l := range pl.layers {
 		p.event(Event{ID: shortID(l.diffID), Status: StatusPreparing})
 	}
+	for i, l := range pl.layers {
+		if i >= p.opts.Concurrency { // queued behind the limit, as Docker shows them
+			p.event(Event{ID: shortID(l.diffID), Status: StatusWaiting})
+		}
+	}
 	layers := make([]ocispec.Descriptor, len(pl.layers))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(p.opts.Concurrency)

@@ -33,7 +33,6 @@ type planLayer struct {
 	diffID  digest.Digest      // names it in progress output, as Docker does
 	file    *os.File
 	plain   bool     // an uncompressed tar: compressed before it is sent
-	changed bool     // desc is not the manifest's: a remembered compressed form
 	sources []string // repositories (host/path) known to hold desc
 }
 
@@ -102,7 +101,7 @@ func (p *pusher) open(img image.Image, tags []string) (pl *planImage, err error)
 		if pln.plain {
 			if c, ok := p.s.Compressed(l.Digest, p.opts.Compression); ok {
 				c.Annotations = l.Annotations
-				pln.desc, pln.plain, pln.changed = c, false, true
+				pln.desc, pln.plain = c, false // a remembered compressed form
 			}
 		}
 		if pln.file, err = p.s.OpenBlob(pln.desc.Digest); err != nil {
@@ -211,4 +210,13 @@ func layerType(mt string, docker bool) string {
 		return ocispec.MediaTypeImageLayer
 	}
 	return mt
+}
+
+// blobsOf lists a manifest's config and layers.
+func blobsOf(m ocispec.Manifest) []digest.Digest {
+	out := []digest.Digest{m.Config.Digest}
+	for _, l := range m.Layers {
+		out = append(out, l.Digest)
+	}
+	return out
 }

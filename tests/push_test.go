@@ -248,3 +248,59 @@ func jsonString(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// TestPushMountsPulledBlobs: the store remembers where a pull found each
+// blob, so pushing the image to another repository of that registry
+// mounts them all instead of sending them.
+func TestPushMountsPulledBlobs(t *testing.T) {
+	reg := startRegistry(t, false)
+	src := reg.Host + "/lab/src:1"
+	a := newEnv(t)
+	a.ok(busyboxRootfs(t), "import", "-", src)
+	a.push(src)
+
+	b := newEnv(t)
+	b.ok(nil, "pull", "-q", src)
+	dst := reg.Host + "/team/dst:1"
+	b.ok(nil, "tag", src, dst)
+	_, stderr := b.push(dst)
+	if !strings.Contains(stderr, "Mounted from lab/src") {
+		t.Errorf("push of a pulled image to another repository did not mount:\n%s", stderr)
+	}
+	if n := countRequests(t, reg, "PUT", "/v2/team/dst/blobs/uploads/"); n != 0 {
+		t.Errorf("push sent %d blobs, want 0: all mounted", n)
+	}
+	skopeoManifest(t, dst)
+}
+
+// TestPushCommittedLayer: an image committed on top of a pushed one sends
+// only its new layer (the base's compressed form is remembered and the
+// registry has it), and another store pulls and runs the two layers.
+func TestPushCommittedLayer(t *testing.T) {
+	reg := startRegistry(t, false)
+	e := runEnv(t)
+	base, child := reg.Host+"/lab/base:1", reg.Host+"/lab/child:1"
+	e.ok(busyboxRootfs(t), "import", "-c", `CMD ["/bin/sh"]`, "-", base)
+	e.push(base)
+	e.ok(nil, "run", "--name", "c1", base, "sh", "-c", "echo committed > /new")
+	e.ok(nil, "commit", "c1", child)
+	e.ok(nil, "rm", "c1")
+	_, stderr := e.push(child)
+	if strings.Count(stderr, "Pushed") != 1 || !strings.Contains(stderr, "Mounted from lab/base") {
+		t.Errorf("child push: want the new layer pushed and the base mounted:\n%s", stderr)
+	}
+	m, _ := skopeoManifest(t, child)
+	if len(m.Layers) != 2 {
+		t.Fatalf("child manifest has %d layers", len(m.Layers))
+	}
+	for _, l := range m.Layers {
+		if !bytes.HasPrefix(registryBytes(t, reg, l.Digest), gzipMagic) {
+			t.Errorf("layer %s is not gzip", l.Digest)
+		}
+	}
+	other := newEnv(t)
+	other.ok(nil, "pull", "-q", child)
+	if out := other.ok(nil, "run", "--rm", child, "cat", "/new"); out != "committed\n" {
+		t.Errorf("run of the pulled child printed %q", out)
+	}
+}
