@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/alecthomas/kong"
@@ -153,6 +154,9 @@ func runWith(grammar func(*CLI, []string) (any, []kong.Option), args []string, s
 func grammarFor(c *CLI, args []string) (any, []kong.Option) {
 	name, ok := verbOf(args)
 	if !ok {
+		if slices.Equal(args, []string{"--version"}) {
+			return &c.Globals, nil // names no verb: needs none of their models
+		}
 		return c, nil
 	}
 	v := reflect.ValueOf(c).Elem()

@@ -183,3 +183,26 @@ func TestBeginPullClearsDeadPulls(t *testing.T) {
 		t.Error("a running (or just made) pull's area was removed")
 	}
 }
+
+// TestPullDropsDamagedStagedBlob: a blob in the pull area that no longer
+// matches its digest fails the pull and is removed, so the next fetches it.
+func TestPullDropsDamagedStagedBlob(t *testing.T) {
+	s := openTestStore(t)
+	src := newPullSource(t, strings.Repeat("x", 3000))
+	staged := s.path("pulls", "blobs", "sha256", src.layer().Desc.Digest.Encoded())
+	if err := os.MkdirAll(filepath.Dir(staged), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	damaged := bytes.Clone(src.blob)
+	damaged[len(damaged)-5] ^= 0xff
+	os.WriteFile(staged, damaged, 0o600)
+	if _, err := pullOnce(t, s, src); !errors.Is(err, ErrVerify) {
+		t.Fatalf("damaged staged blob: %v, want ErrVerify", err)
+	}
+	if s.exists(staged) {
+		t.Fatal("the damaged blob stayed")
+	}
+	if out, err := pullOnce(t, s, src); err != nil || out != LayerFetched {
+		t.Fatalf("next pull: %v, %v", out, err)
+	}
+}

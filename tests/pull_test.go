@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -305,5 +308,107 @@ func TestPullResumesAfterKill(t *testing.T) {
 	}
 	if got := e.ok(nil, "images", "--format", "{{.Repository}}:{{.Tag}}"); got != ref+"\n" {
 		t.Errorf("images after the resumed pull: %q", got)
+	}
+}
+
+// TestPullOnTerminal: on a terminal a pull draws one line per layer, in
+// Docker's words, and with -q only the reference.
+func TestPullOnTerminal(t *testing.T) {
+	testutil.RequireUnprivileged(t)
+	reg := startRegistry(t, false)
+	pushImage(t, reg, "tty", "1", hostArch(), tarOf(t, file("a", strings.Repeat("a", 1<<20))), tarOf(t, file("b", "b")))
+	ref := reg.Host + "/tty:1"
+	e := newEnv(t)
+	// (The terminal's last lines may be cut off: the harness closes it
+	// as the process ends. The status lines are checked off a terminal.)
+	out, code := e.runOnPty("", "pull", ref)
+	if code != 0 || !strings.Contains(out, "1: Pulling from tty") || strings.Count(out, "Pull complete") < 2 {
+		t.Errorf("pull on a terminal: exit %d, %q", code, out)
+	}
+	out, code = e.runOnPty("", "pull", "-q", ref)
+	if code != 0 || strings.Contains(out, "Pull") || strings.Contains(out, "Digest") {
+		t.Errorf("pull -q on a terminal: exit %d, %q", code, out)
+	}
+}
+
+// cuttingProxy forwards loopback TCP to target and, once, drops the
+// connection that has carried more than after bytes back to the client:
+// a lost connection in the middle of a blob.
+func cuttingProxy(t *testing.T, target string, after int64) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var cut atomic.Bool
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				s, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer s.Close()
+				go func() { _, _ = io.Copy(s, c); s.Close() }()
+				var n int64
+				buf := make([]byte, 32<<10)
+				for {
+					k, err := s.Read(buf)
+					if k > 0 {
+						if _, werr := c.Write(buf[:k]); werr != nil {
+							return
+						}
+						n += int64(k)
+						if n > after && cut.CompareAndSwap(false, true) {
+							return // the deferred closes drop both sides
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestPullResumesLostConnection: a connection lost in the middle of a
+// blob is picked up where it stopped, with a Range request, and the pull
+// completes.
+func TestPullResumesLostConnection(t *testing.T) {
+	testutil.RequireUnprivileged(t)
+	reg := startRegistry(t, false)
+	big := tarOf(t, file("big", strings.Repeat("0123456789abcdef", 1<<18))) // 4 MiB
+	desc := pushImage(t, reg, "flaky", "1", hostArch(), big)
+	var m ocispec.Manifest
+	mb, _ := os.ReadFile(registryBlob(reg, desc.Digest))
+	json.Unmarshal(mb, &m)
+	proxy := cuttingProxy(t, reg.Host, 64<<10)
+	// The layer gzips to ~20 KB: store it uncompressed so it is big on the wire.
+	raw := pushBlob(t, reg, "flaky", ocispec.MediaTypeImageLayer, big, "")
+	m.Layers[0] = raw
+	mb, _ = json.Marshal(m)
+	pushBlob(t, reg, "flaky", ocispec.MediaTypeImageManifest, mb, "2")
+
+	e := newEnv(t)
+	ref := proxy + "/flaky:2"
+	if r := e.nook(nil, "pull", "-q", ref); r.code != 0 || r.stdout != ref+"\n" {
+		t.Fatalf("pull over a connection lost mid-blob: %s", r)
+	}
+	ranged := 0
+	for _, rq := range reg.requests(t) {
+		if strings.Contains(rq.Path, raw.Digest.String()) && rq.Status == 206 {
+			ranged++
+		}
+	}
+	if ranged != 1 {
+		t.Errorf("the blob was resumed by %d Range requests, want 1", ranged)
 	}
 }
