@@ -227,11 +227,16 @@ func (s *Server) Unmount() error {
 // Mount serves the union of lowers (top layer first) under upper at
 // mountpoint. work must be an empty or nook-owned directory on the same
 // filesystem as upper. With upper == "" the mount is read-only.
-func Mount(lowers []string, upper, work, mountpoint string, opts Options) (*Server, error) {
+func Mount(lowers []string, upper, work, mountpoint string, opts Options) (_ *Server, err error) {
 	u, err := newUnion(lowers, upper, work, opts)
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			u.closeLayers()
+		}
+	}()
 	xattrs, err := u.wantXattrs(opts.Xattrs, opts.LayerXattrs)
 	if err != nil {
 		return nil, err
@@ -265,7 +270,7 @@ func Mount(lowers []string, upper, work, mountpoint string, opts Options) (*Serv
 	return &Server{srv: srv, u: u, root: root, mountpoint: mountpoint}, nil
 }
 
-func newUnion(lowers []string, upper, work string, opts Options) (*union, error) {
+func newUnion(lowers []string, upper, work string, opts Options) (_ *union, err error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -279,6 +284,11 @@ func newUnion(lowers []string, upper, work string, opts Options) (*union, error)
 		origin:   map[uint64]uint64{},
 		umask:    readUmask(),
 	}
+	defer func() {
+		if err != nil {
+			u.closeLayers()
+		}
+	}()
 	if len(lowers) == 0 && upper == "" {
 		return nil, fmt.Errorf("no layers: %w", ErrBadLayout)
 	}
@@ -301,7 +311,6 @@ func newUnion(lowers []string, upper, work string, opts Options) (*union, error)
 		}
 		fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			u.closeLayers()
 			return nil, fmt.Errorf("opening layer %s: %w: %w", d, ErrBadLayout, err)
 		}
 		u.layers, u.fds = append(u.layers, dir), append(u.fds, fd)
