@@ -5,8 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
+	"path"
 	"slices"
 
 	"github.com/opencontainers/go-digest"
@@ -76,7 +75,7 @@ type LoadResult struct {
 // store's tmp/, on the store's filesystem. A file made there must be
 // unlinked at once (keeping only the descriptor), since the next writer
 // clears tmp/ and the caller holds no lock yet.
-func (s *Store) ScratchDir() string { return s.path("tmp") }
+func (s *Store) ScratchDir() string { return s.abs("tmp") }
 
 // Load runs fn in one transaction under the store's exclusive lock. fn
 // calls add for each image of an archive; add verifies and stages the
@@ -91,11 +90,11 @@ func (s *Store) Load(opts LoadOptions, fn func(add AddFunc) error) (_ LoadResult
 	}
 	defer unlock()
 	s.clearTmp()
-	tmp, err := os.MkdirTemp(s.path("tmp"), "load-")
+	tmp, err := s.mkdirTemp("tmp", "load-")
 	if err != nil {
 		return LoadResult{}, fmt.Errorf("making temporary directory: %w", err)
 	}
-	defer os.RemoveAll(tmp)
+	defer s.r.RemoveAll(tmp)
 	tx := &loadTx{s: s, tmp: tmp, opts: opts,
 		blobs: map[digest.Digest]string{}, layers: map[digest.Digest]stagedLayer{},
 		verified: map[string]digest.Digest{}, legacy: map[string]ocispec.Descriptor{}}
@@ -114,7 +113,7 @@ func (s *Store) Load(opts LoadOptions, fn func(add AddFunc) error) (_ LoadResult
 // loadTx is one load in progress: what it has verified and staged.
 type loadTx struct {
 	s      *Store
-	tmp    string
+	tmp    string // relative to the store, as all names below
 	opts   LoadOptions
 	n      int                           // temporary names handed out
 	blobs  map[digest.Digest]string      // staged blobs: temporary path, "" when the store has it
@@ -141,7 +140,7 @@ type stagedImage struct {
 
 func (tx *loadTx) tempPath(prefix string) string {
 	tx.n++
-	return filepath.Join(tx.tmp, fmt.Sprintf("%s-%d", prefix, tx.n))
+	return path.Join(tx.tmp, fmt.Sprintf("%s-%d", prefix, tx.n))
 }
 
 // add verifies one image and stages everything it needs.
@@ -250,12 +249,12 @@ func (tx *loadTx) stageBytes(b []byte) error {
 	if _, ok := tx.blobs[d]; ok {
 		return nil
 	}
-	if _, err := os.Stat(tx.s.blobPath(d)); err == nil {
+	if tx.s.exists(blobName(d)) {
 		tx.blobs[d] = ""
 		return nil
 	}
 	p := tx.tempPath("blob")
-	if err := atomicfile.WriteFile(p, b, 0o644); err != nil {
+	if err := atomicfile.WriteFileIn(tx.s.r, p, b, 0o644); err != nil {
 		return fmt.Errorf("staging blob %s: %w", d, err)
 	}
 	tx.blobs[d] = p
