@@ -30,12 +30,12 @@ var ErrUnsafeRoot = errors.New("unsafe store directory")
 // can write to would let them swap the root in between, so the chain of
 // parents is checked as well (see checkParents).
 func openRoot(root string) (*os.Root, error) {
-	if err := os.MkdirAll(root, 0o700); err != nil {
-		return nil, fmt.Errorf("creating store %s: %w", root, err)
-	}
 	uid := os.Geteuid()
 	if err := checkParents(root, uid); err != nil {
 		return nil, err
+	}
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, fmt.Errorf("creating store %s: %w", root, err)
 	}
 	r, err := os.OpenRoot(root)
 	if err != nil {
@@ -80,16 +80,25 @@ func checkRoot(r *os.Root, root string, uid int) error {
 // path) another user could rename or replace entries in: one owned by
 // someone other than the user or root, or writable by group or others
 // without the sticky bit (/tmp, 1777, is fine: there only an entry's
-// owner may rename it).
+// owner may rename it). For a store not made yet, the check starts at its
+// nearest existing ancestor: what is made below it is the user's own.
 func checkParents(root string, uid int) error {
-	real, err := filepath.EvalSymlinks(root)
+	abs, err := filepath.Abs(root)
 	if err != nil {
 		return fmt.Errorf("resolving store %s: %w", root, err)
 	}
-	if real, err = filepath.Abs(real); err != nil {
+	dir := abs
+	for _, err := os.Lstat(dir); err != nil && dir != "/"; _, err = os.Lstat(dir) {
+		dir = filepath.Dir(dir)
+	}
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
 		return fmt.Errorf("resolving store %s: %w", root, err)
 	}
-	for dir := filepath.Dir(real); ; dir = filepath.Dir(dir) {
+	if dir == abs {
+		real = filepath.Dir(real)
+	}
+	for dir := real; ; dir = filepath.Dir(dir) {
 		var st unix.Stat_t
 		if err := unix.Lstat(dir, &st); err != nil {
 			return fmt.Errorf("inspecting %s, a parent of store %s: %w", dir, root, err)

@@ -42,6 +42,17 @@ func TestOpenChecksRoot(t *testing.T) {
 			}
 			return d
 		}, "containers is a symbolic link"},
+		// Another user could rename the store away and put theirs in its
+		// place between the check and the open.
+		{"parent writable by all", func(t *testing.T, dir string) string {
+			return filepath.Join(mkdir(t, dir, "open", 0o777), "s")
+		}, "a parent of store"},
+		{"grandparent writable by all", func(t *testing.T, dir string) string {
+			return mkdir(t, mkdir(t, dir, "open", 0o777), "s", 0o700) + "/new/store"
+		}, "is writable by others (mode 0777)"},
+		{"sticky parent writable by all", func(t *testing.T, dir string) string {
+			return filepath.Join(mkdir(t, dir, "sticky", 0o777|os.ModeSticky), "s")
+		}, ""},
 		// Planted while the store was open to others, and left when it
 		// was closed.
 		{"planted open directory", func(t *testing.T, dir string) string {
