@@ -267,3 +267,33 @@ func (s *Store) writeBlob(mediaType string, b []byte) (ocispec.Descriptor, error
 	}
 	return desc, nil
 }
+
+// OpenDir opens the store's directory name (made first when create) as a
+// root of its own, for a package that keeps its files in the store (the
+// containers): reached through the store's descriptor, so never outside
+// the store, and refused when name is a symbolic link, which the store
+// never makes. A missing directory without create is fs.ErrNotExist.
+func (s *Store) OpenDir(name string, create bool) (*os.Root, error) {
+	if create {
+		if err := s.r.MkdirAll(name, 0o700); err != nil {
+			return nil, fmt.Errorf("creating %s: %w", s.abs(name), err)
+		}
+	}
+	fi, err := s.r.Lstat(name)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", s.abs(name), err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("%w: %s is not a directory (%s): remove it", ErrUnsafeRoot, s.abs(name), fi.Mode().Type())
+	}
+	r, err := s.r.OpenRoot(name)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", s.abs(name), err)
+	}
+	// The same directory as inspected: not one swapped in meanwhile.
+	if got, err := r.Stat("."); err != nil || !os.SameFile(got, fi) {
+		r.Close()
+		return nil, fmt.Errorf("%w: %s changed while it was opened", ErrUnsafeRoot, s.abs(name))
+	}
+	return r, nil
+}

@@ -141,3 +141,18 @@ func SyncDirIn(r *os.Root, name string) error {
 	}
 	return nil
 }
+
+// ReplaceIn is Replace for name relative to r, reached through r's
+// descriptor (see WriteIn).
+func ReplaceIn(r *os.Root, name string, data []byte, perm os.FileMode) error {
+	tmp := fmt.Sprintf("%s.tmp-%d", name, os.Getpid())
+	if err := r.WriteFile(tmp, data, perm); err != nil {
+		r.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", filepath.Join(r.Name(), name), err)
+	}
+	if err := r.Rename(tmp, name); err != nil {
+		r.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", filepath.Join(r.Name(), name), err)
+	}
+	return nil
+}
