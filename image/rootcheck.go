@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -80,7 +82,10 @@ func checkRoot(r *os.Root, root string, uid int) error {
 // path) another user could rename or replace entries in: one owned by
 // someone other than the user or root, or writable by group or others
 // without the sticky bit (/tmp, 1777, is fine: there only an entry's
-// owner may rename it). For a store not made yet, the check starts at its
+// owner may rename it). Inside a user namespace (where nook does most of
+// its work) the host's root and every other unmapped user show as the
+// kernel's overflow uid, which cannot be told apart: such a parent passes
+// on its mode alone. For a store not made yet, the check starts at its
 // nearest existing ancestor: what is made below it is the user's own.
 func checkParents(root string, uid int) error {
 	abs, err := filepath.Abs(root)
@@ -98,12 +103,13 @@ func checkParents(root string, uid int) error {
 	if dir == abs {
 		real = filepath.Dir(real)
 	}
+	unmapped := unmappedUID()
 	for dir := real; ; dir = filepath.Dir(dir) {
 		var st unix.Stat_t
 		if err := unix.Lstat(dir, &st); err != nil {
 			return fmt.Errorf("inspecting %s, a parent of store %s: %w", dir, root, err)
 		}
-		if int(st.Uid) != uid && st.Uid != 0 {
+		if int(st.Uid) != uid && st.Uid != 0 && int(st.Uid) != unmapped {
 			return fmt.Errorf("%w: %s, a parent of store %s, belongs to uid %d, who could swap the store: choose another --root", ErrUnsafeRoot, dir, root, st.Uid)
 		}
 		if st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0 {
@@ -137,4 +143,22 @@ func checkTopEntry(r *os.Root, root, name string, uid int) error {
 		return fmt.Errorf("%w: %s is writable by others (mode %04o): run chmod go-w %s, or choose another --root", ErrUnsafeRoot, p, st.Mode&0o7777, p)
 	}
 	return nil
+}
+
+// unmappedUID is the owner the kernel shows, inside a user namespace, for
+// a file whose owner is not mapped into it; -1 outside one.
+func unmappedUID() int {
+	m, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil || strings.Join(strings.Fields(string(m)), " ") == "0 0 4294967295" {
+		return -1
+	}
+	b, err := os.ReadFile("/proc/sys/kernel/overflowuid")
+	if err != nil {
+		return 65534 // the kernel's default
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 65534
+	}
+	return n
 }
