@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 
 	"github.com/opencontainers/go-digest"
@@ -200,8 +199,8 @@ func (s *Store) keepScratchBlob(f *os.File, d digest.Digest) error {
 		return fmt.Errorf("syncing compressed blob %s: %w", d, err)
 	}
 	err := fs.ErrNotExist
-	if filepath.Dir(f.Name()) == s.ScratchDir() {
-		err = s.r.Rename(path.Join("tmp", filepath.Base(f.Name())), blobName(d))
+	if name, ok := s.scratchName(f); ok {
+		err = s.r.Rename(name, blobName(d))
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		err = atomicfile.WriteIn(s.r, blobName(d), 0o644, func(w io.Writer) error {

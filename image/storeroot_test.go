@@ -20,7 +20,7 @@ import (
 func TestPlantedLinkNotFollowed(t *testing.T) {
 	for _, tc := range []struct {
 		planted string // the store's entry replaced by a link to theirs/
-		op      string // import or pull
+		op      string // import, pull, spool (a load's archive) or scratch (a push's layer)
 	}{
 		{"blobs/sha256", "import"},
 		{"blobs/sha256", "pull"},
@@ -28,6 +28,8 @@ func TestPlantedLinkNotFollowed(t *testing.T) {
 		{"layers", "import"},
 		{"layers", "pull"},
 		{"tmp", "import"},
+		{"tmp", "spool"},
+		{"tmp", "scratch"},
 		{"pulls", "pull"},
 		{"pulls/blobs/sha256", "pull"},
 		{"index.json", "import"},
@@ -59,6 +61,17 @@ func TestPlantedLinkNotFollowed(t *testing.T) {
 				_, err = s.Import(bytes.NewReader(layerTar(t, nil, "f")), ImportOptions{Name: "x", Source: "-"})
 			case "pull":
 				err = pullThrough(s, newPullSource(t, "hello"))
+			case "spool", "scratch":
+				var f *os.File
+				if tc.op == "spool" {
+					f, err = s.Spool()
+				} else {
+					f, err = s.Scratch("push-")
+				}
+				if err == nil {
+					f.Write([]byte("spooled"))
+					f.Close()
+				}
 			}
 			if err == nil {
 				t.Errorf("%s through a link at %s succeeded; want it refused", tc.op, tc.planted)
