@@ -241,11 +241,10 @@ func (m *Manager) shimConfig(c *Container, o StartOptions) (shim.Config, error) 
 	}
 	if len(cfg.Lowers) == 0 {
 		// An image without layers: an empty root still needs a lower.
-		empty := filepath.Join(c.dir, "empty")
-		if err := os.MkdirAll(empty, 0o755); err != nil {
+		if err := c.fs.MkdirAll(c.file("empty"), 0o755); err != nil {
 			return cfg, err
 		}
-		cfg.Lowers = []string{empty}
+		cfg.Lowers = []string{filepath.Join(c.dir, "empty")}
 	}
 	mounts, err := etcFiles(c)
 	if err != nil {
@@ -303,8 +302,10 @@ func etcFiles(c *Container) ([]rootless.Mount, error) {
 	}
 	var out []rootless.Mount
 	for _, f := range files {
+		// Written through the store's descriptor; the stages bind it by
+		// path, from another process.
 		p := filepath.Join(c.dir, f.name)
-		if err := os.WriteFile(p, []byte(f.body), 0o644); err != nil {
+		if err := c.fs.WriteFile(c.file(f.name), []byte(f.body), 0o644); err != nil {
 			return nil, fmt.Errorf("writing %s: %w", p, err)
 		}
 		out = append(out, rootless.Mount{Type: "bind", Source: p, Target: "/etc/" + f.name})
