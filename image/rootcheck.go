@@ -3,6 +3,7 @@ package image
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -72,6 +73,14 @@ func checkRoot(r *os.Root, root string, uid int) error {
 	}
 	for _, n := range names {
 		if err := checkTopEntry(r, root, n, uid); err != nil {
+			return err
+		}
+	}
+	// The directories one level further down that every writer uses get
+	// the same check, so a link planted there before this open is named
+	// at once; one planted later is refused by r when used.
+	for _, n := range []string{"blobs/sha256", "pulls/blobs", "pulls/blobs/sha256"} {
+		if err := checkTopEntry(r, root, n, uid); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 	}

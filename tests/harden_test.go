@@ -286,7 +286,7 @@ func TestStoreLinksNotFollowed(t *testing.T) {
 			defer func() { os.Remove(p); os.Rename(p+".away", p) }()
 			r := e.nook(tarOf(t, file("c", "c")), tc.args...)
 			// A pull's progress lines come first; the refusal is one line.
-			if r.code != 125 || strings.Count(r.stderr, "nook: ") != 1 || !strings.HasSuffix(strings.TrimRight(r.stderr, "\n"), "path escapes from parent") {
+			if r.code != 125 || strings.Count(r.stderr, "nook: ") != 1 || !strings.Contains(r.stderr, tc.planted+" is a symbolic link") {
 				t.Errorf("nook %s through a link at %s: %s; want 125 and one line", strings.Join(tc.args, " "), tc.planted, r)
 			}
 			if ents, _ := os.ReadDir(theirs); len(ents) != 0 {
