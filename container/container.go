@@ -106,10 +106,10 @@ type Manager struct {
 	r  *os.Root // root, opened through the store's descriptor on first use
 }
 
-// fs returns the containers directory, opened through the store (see
+// dirs returns the containers directory, opened through the store (see
 // image.Store.OpenDir) on first use; with create it is made if missing.
 // A missing directory without create is fs.ErrNotExist.
-func (m *Manager) fs(create bool) (*os.Root, error) {
+func (m *Manager) dirs(create bool) (*os.Root, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.r != nil {
@@ -137,7 +137,7 @@ func (m *Manager) fs(create bool) (*os.Root, error) {
 // list names the entries of the containers directory; none when it does
 // not exist yet.
 func (m *Manager) list() ([]os.DirEntry, error) {
-	r, err := m.fs(false)
+	r, err := m.dirs(false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -181,7 +181,7 @@ func newID() string {
 
 // lockAll serializes creation and removal, which must see every name.
 func (m *Manager) lockAll() (func(), error) {
-	r, err := m.fs(true)
+	r, err := m.dirs(true)
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +250,7 @@ func (m *Manager) Get(ref string) (*Container, error) {
 // load reads a container's files and settles its state: a container whose
 // shim is gone is exited, whatever its state file says (see settleDead).
 func (m *Manager) load(id string) (*Container, error) {
-	r, err := m.fs(false)
+	r, err := m.dirs(false)
 	if err != nil {
 		return nil, err
 	}
@@ -339,7 +339,7 @@ func (m *Manager) RemoveDebris() ([]string, error) {
 		return nil, err
 	}
 	defer unlock()
-	r, err := m.fs(false)
+	r, err := m.dirs(false)
 	if err != nil {
 		return nil, err
 	}

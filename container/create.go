@@ -69,7 +69,7 @@ func (m *Manager) run(opts CreateOptions, o StartOptions, created func(*Containe
 	id := newID()
 	// A directory without a config is no container yet: listings skip
 	// it until create writes the config.
-	r, err := m.fs(true)
+	r, err := m.dirs(true)
 	if err != nil {
 		return nil, 0, fmt.Errorf("creating container %s: %w", id, err)
 	}
@@ -121,7 +121,7 @@ func (m *Manager) create(opts CreateOptions, id string) (*Container, error) {
 	if err := m.pickName(&cfg); err != nil {
 		return nil, err
 	}
-	r, err := m.fs(true)
+	r, err := m.dirs(true)
 	if err != nil {
 		return nil, err
 	}

@@ -68,7 +68,7 @@ func TestMkdirNoFollow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := m.fs(true)
+	r, err := m.dirs(true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestMkdirNoFollow(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, _ = Open(store, Options{})
-	if _, err := m.fs(true); err == nil {
+	if _, err := m.dirs(true); err == nil {
 		t.Error("opened a linked containers directory")
 	}
 	if _, err := m.lockAll(); err == nil {
