@@ -54,10 +54,10 @@ func (c *LoadCmd) Run(g *Globals) error {
 	var a *tarball.Archive
 	if fromStdin {
 		r, finish := g.progressReader(g.Stdin, -1, "reading", c.Quiet)
-		a, err = tarball.Open(r, name, s.ScratchDir())
+		a, err = tarball.Open(r, name, s.Spool)
 		finish()
 	} else {
-		a, err = tarball.OpenFile(c.Input, s.ScratchDir())
+		a, err = tarball.OpenFile(c.Input, s.Spool)
 	}
 	if err != nil {
 		return fmt.Errorf("loading %s: %w", name, s.ExplainNoSpace(err))

@@ -9,9 +9,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -72,8 +74,19 @@ type State = shim.State
 type Container struct {
 	Config
 	State State
-	dir   string
+	// dir is the container's directory as a path: it is handed to the
+	// shim and the stages (another process, in other namespaces) and to
+	// the union as upper and work directories, which take paths only.
+	// nook's own reads and writes go through fs instead.
+	dir string
+	fs  *os.Root // the containers directory; files are fs's name/…
 }
+
+// name is the container's directory in the containers root.
+func (c *Container) name() string { return filepath.Base(c.dir) }
+
+// file is the name of a file of the container, relative to c.fs.
+func (c *Container) file(name string) string { return path.Join(c.name(), name) }
 
 // Dir is the container's directory in the store.
 func (c *Container) Dir() string { return c.dir }
@@ -88,6 +101,55 @@ type Manager struct {
 	store *image.Store
 	root  string
 	log   *slog.Logger
+
+	mu sync.Mutex
+	r  *os.Root // root, opened through the store's descriptor on first use
+}
+
+// dirs returns the containers directory, opened through the store (see
+// image.Store.OpenDir) on first use; with create it is made if missing.
+// A missing directory without create is fs.ErrNotExist.
+func (m *Manager) dirs(create bool) (*os.Root, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.r != nil {
+		return m.r, nil
+	}
+	var r *os.Root
+	var err error
+	if m.store != nil {
+		r, err = m.store.OpenDir("containers", create)
+	} else { // a bare Manager of the package's tests
+		if create {
+			err = os.MkdirAll(m.root, 0o700)
+		}
+		if err == nil {
+			r, err = os.OpenRoot(m.root)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	m.r = r
+	return r, nil
+}
+
+// list names the entries of the containers directory; none when it does
+// not exist yet.
+func (m *Manager) list() ([]os.DirEntry, error) {
+	r, err := m.dirs(false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	d, err := r.Open(".")
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.ReadDir(-1)
 }
 
 // Open returns the manager of the containers of store.
@@ -119,10 +181,11 @@ func newID() string {
 
 // lockAll serializes creation and removal, which must see every name.
 func (m *Manager) lockAll() (func(), error) {
-	if err := os.MkdirAll(m.root, 0o700); err != nil {
-		return nil, fmt.Errorf("creating %s: %w", m.root, err)
+	r, err := m.dirs(true)
+	if err != nil {
+		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(m.root, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := r.OpenFile(".lock", os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening the containers lock: %w", err)
 	}
@@ -135,10 +198,7 @@ func (m *Manager) lockAll() (func(), error) {
 
 // List returns every container, newest first.
 func (m *Manager) List() ([]*Container, error) {
-	ents, err := os.ReadDir(m.root)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	ents, err := m.list()
 	if err != nil {
 		return nil, fmt.Errorf("listing containers: %w", err)
 	}
@@ -190,15 +250,19 @@ func (m *Manager) Get(ref string) (*Container, error) {
 // load reads a container's files and settles its state: a container whose
 // shim is gone is exited, whatever its state file says (see settleDead).
 func (m *Manager) load(id string) (*Container, error) {
-	c := &Container{dir: m.dir(id)}
-	b, err := os.ReadFile(filepath.Join(c.dir, configFile))
+	r, err := m.dirs(false)
+	if err != nil {
+		return nil, err
+	}
+	c := &Container{dir: m.dir(id), fs: r}
+	b, err := r.ReadFile(c.file(configFile))
 	if err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal(b, &c.Config); err != nil {
 		return nil, fmt.Errorf("decoding %s: %w", configFile, err)
 	}
-	if b, err := os.ReadFile(filepath.Join(c.dir, stateFile)); err == nil {
+	if b, err := r.ReadFile(c.file(stateFile)); err == nil {
 		if err := json.Unmarshal(b, &c.State); err != nil {
 			return nil, fmt.Errorf("decoding %s: %w", stateFile, err)
 		}
@@ -214,7 +278,7 @@ func (m *Manager) load(id string) (*Container, error) {
 
 // shimAlive reports whether a shim holds the container's lock.
 func (c *Container) shimAlive() bool {
-	f, err := os.Open(filepath.Join(c.dir, lockFile))
+	f, err := c.fs.Open(c.file(lockFile))
 	if err != nil {
 		return false
 	}
@@ -226,15 +290,15 @@ func (c *Container) shimAlive() bool {
 // Running reports whether the container runs now.
 func (c *Container) Running() bool { return c.State.Status == StatusRunning }
 
-// writeJSON replaces path by rename, so readers never see half a file. It
-// does not fsync: that would cost `run` milliseconds, and after a crash
-// the state is settled again from the shim's lock anyway.
-func writeJSON(path string, v any) error {
+// writeJSON replaces name in r by rename, so readers never see half a
+// file. It does not fsync: that would cost `run` milliseconds, and after
+// a crash the state is settled again from the shim's lock anyway.
+func writeJSON(r *os.Root, name string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	return atomicfile.Replace(path, b, 0o600)
+	return atomicfile.ReplaceIn(r, name, b, 0o600)
 }
 
 // ImageUsers tells, for an image, which container uses it ("" for none),
@@ -263,25 +327,28 @@ const debrisAge = 10 * time.Minute
 // directories without a config, older than debrisAge, whose lock no shim
 // holds. It returns their names.
 func (m *Manager) RemoveDebris() ([]string, error) {
-	ents, err := os.ReadDir(m.root)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	ents, err := m.list()
 	if err != nil {
 		return nil, fmt.Errorf("listing containers: %w", err)
+	}
+	if ents == nil {
+		return nil, nil
 	}
 	unlock, err := m.lockAll() // no create writes a config meanwhile
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
+	r, err := m.dirs(false)
+	if err != nil {
+		return nil, err
+	}
 	var removed []string
 	for _, e := range ents {
-		dir := m.dir(e.Name())
-		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") || !isDebris(dir) {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") || !isDebris(r, e.Name()) {
 			continue
 		}
-		if err := os.RemoveAll(dir); err != nil {
+		if err := r.RemoveAll(e.Name()); err != nil {
 			return removed, fmt.Errorf("removing the remains of container %s: %w", e.Name(), err)
 		}
 		removed = append(removed, e.Name())
@@ -289,17 +356,17 @@ func (m *Manager) RemoveDebris() ([]string, error) {
 	return removed, nil
 }
 
-// isDebris says whether dir is an old container directory without a
-// config and with nobody holding its lock.
-func isDebris(dir string) bool {
-	if _, err := os.Lstat(filepath.Join(dir, configFile)); !errors.Is(err, fs.ErrNotExist) {
+// isDebris says whether dir (in r) is an old container directory without
+// a config and with nobody holding its lock.
+func isDebris(r *os.Root, dir string) bool {
+	if _, err := r.Lstat(path.Join(dir, configFile)); !errors.Is(err, fs.ErrNotExist) {
 		return false
 	}
-	fi, err := os.Lstat(dir)
-	if err != nil || time.Since(fi.ModTime()) < debrisAge {
+	fi, err := r.Lstat(dir)
+	if err != nil || !fi.IsDir() || time.Since(fi.ModTime()) < debrisAge {
 		return false
 	}
-	f, err := os.Open(filepath.Join(dir, lockFile))
+	f, err := r.Open(path.Join(dir, lockFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return true
 	}

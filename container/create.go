@@ -4,17 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 
-	"nook/container/shim"
 	"nook/image"
 	"nook/rootless"
 )
@@ -70,22 +67,25 @@ func (m *Manager) Run(opts CreateOptions, o StartOptions, created func(*Containe
 
 func (m *Manager) run(opts CreateOptions, o StartOptions, created func(*Container) error) (*Container, int, error) {
 	id := newID()
-	dir := m.dir(id)
 	// A directory without a config is no container yet: listings skip
 	// it until create writes the config.
-	if err := mkdirNoFollow(m.root, id); err != nil {
+	r, err := m.dirs(true)
+	if err != nil {
 		return nil, 0, fmt.Errorf("creating container %s: %w", id, err)
 	}
-	lock, err := lockForStart(dir)
+	if err := mkdirIn(r, id); err != nil {
+		return nil, 0, fmt.Errorf("creating container %s: %w", id, err)
+	}
+	lock, err := lockForStart(r, id)
 	if err != nil {
-		os.RemoveAll(dir)
+		r.RemoveAll(id)
 		return nil, 0, fmt.Errorf("creating container %s: %w", id, err)
 	}
 	defer lock.Close()
 	rootless.Trace("cli launching")
 	ls, err := m.launchShim(lock, opts.Network, opts.OpenStdin, o)
 	if err != nil {
-		os.RemoveAll(dir)
+		r.RemoveAll(id)
 		return nil, 0, err
 	}
 	c, err := m.create(opts, id)
@@ -95,7 +95,7 @@ func (m *Manager) run(opts CreateOptions, o StartOptions, created func(*Containe
 	if err != nil {
 		ls.abort()
 		if c == nil {
-			os.RemoveAll(dir)
+			r.RemoveAll(id)
 		}
 		return c, 0, err
 	}
@@ -121,19 +121,22 @@ func (m *Manager) create(opts CreateOptions, id string) (*Container, error) {
 	if err := m.pickName(&cfg); err != nil {
 		return nil, err
 	}
-	dir := m.dir(cfg.ID)
-	if err := mkdirNoFollow(m.root, cfg.ID, "upper", "work", "merged"); err != nil {
+	r, err := m.dirs(true)
+	if err != nil {
+		return nil, err
+	}
+	if err := mkdirIn(r, cfg.ID, "upper", "work", "merged"); err != nil {
 		return nil, fmt.Errorf("creating container %s: %w", cfg.ID, err)
 	}
-	st := State{Status: StatusCreated}
-	if err := shim.WriteState(dir, st); err != nil {
+	c := &Container{Config: cfg, State: State{Status: StatusCreated}, dir: m.dir(cfg.ID), fs: r}
+	if err := writeJSON(r, c.file(stateFile), c.State); err != nil {
 		return nil, err
 	}
 	// The config last: a directory without it is not a container yet.
-	if err := writeJSON(filepath.Join(dir, configFile), cfg); err != nil {
+	if err := writeJSON(r, c.file(configFile), cfg); err != nil {
 		return nil, err
 	}
-	return &Container{Config: cfg, State: st, dir: dir}, nil
+	return c, nil
 }
 
 // configFor merges the options over the image's configuration.
@@ -265,8 +268,8 @@ func (m *Manager) pickName(c *Config) error {
 // shim lives (a lock probe per running container), which `run` would
 // otherwise pay for every container in the store.
 func (m *Manager) names() (map[string]bool, error) {
-	ents, err := os.ReadDir(m.root)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	ents, err := m.list()
+	if err != nil {
 		return nil, fmt.Errorf("listing containers: %w", err)
 	}
 	taken := map[string]bool{}
@@ -274,7 +277,7 @@ func (m *Manager) names() (map[string]bool, error) {
 		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(m.root, e.Name(), configFile))
+		b, err := m.r.ReadFile(path.Join(e.Name(), configFile))
 		var c struct {
 			Name string `json:"name"`
 		}

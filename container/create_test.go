@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"nook/image"
 )
 
 // TestPickNameReadsNames: the names taken are those of every directory
@@ -50,34 +52,59 @@ func TestPickNameReadsNames(t *testing.T) {
 
 // TestMkdirNoFollow: a container directory is created only where it
 // belongs: a link planted in its place, or in place of the containers
-// directory, is refused, and nothing is created through it.
+// directory after the store was opened, is refused, and nothing is
+// created through it.
 func TestMkdirNoFollow(t *testing.T) {
 	base := t.TempDir()
 	theirs := filepath.Join(base, "theirs")
-	parent := filepath.Join(base, "containers")
-	for _, d := range []string{theirs, parent} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := mkdirNoFollow(parent, "c1", "upper", "work"); err != nil {
+	if err := os.Mkdir(theirs, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	store, err := image.Open(filepath.Join(base, "store"), image.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Open(store, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := m.dirs(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mkdirIn(r, "c1", "upper", "work"); err != nil {
+		t.Fatal(err)
+	}
+	parent := filepath.Join(store.Root(), "containers")
 	if fi, err := os.Stat(filepath.Join(parent, "c1", "work")); err != nil || !fi.IsDir() {
 		t.Fatalf("c1/work: %v", err)
 	}
 	if err := os.Symlink(theirs, filepath.Join(parent, "c2")); err != nil {
 		t.Fatal(err)
 	}
-	if err := mkdirNoFollow(parent, "c2", "upper"); err == nil {
+	if err := mkdirIn(r, "c2", "upper"); err == nil {
 		t.Error("created a container directory over a planted link")
 	}
-	link := filepath.Join(base, "linked")
-	if err := os.Symlink(theirs, link); err != nil {
+	if err := os.Symlink("c1", filepath.Join(parent, "c3")); err != nil {
 		t.Fatal(err)
 	}
-	if err := mkdirNoFollow(link, "c3", "upper"); err == nil {
-		t.Error("created a container directory through a linked parent")
+	if err := mkdirIn(r, "c3", "upper"); err == nil {
+		t.Error("created a container directory over a link to another")
+	}
+	// The containers directory itself, swapped for a link after the
+	// store was opened (its check at Open passed).
+	if err := os.RemoveAll(parent); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(theirs, parent); err != nil {
+		t.Fatal(err)
+	}
+	m, _ = Open(store, Options{})
+	if _, err := m.dirs(true); err == nil {
+		t.Error("opened a linked containers directory")
+	}
+	if _, err := m.lockAll(); err == nil {
+		t.Error("locked through a linked containers directory")
 	}
 	if ents, _ := os.ReadDir(theirs); len(ents) != 0 {
 		t.Errorf("created through a link: %v", ents)

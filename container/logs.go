@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"nook/container/shim"
@@ -22,7 +21,7 @@ type LogOptions struct {
 // Logs copies a container's log to stdout and stderr, each stream to its
 // own. With Follow it keeps reading until the container stops.
 func (m *Manager) Logs(c *Container, stdout, stderr io.Writer, o LogOptions) error {
-	f, err := os.Open(filepath.Join(c.dir, shim.LogFile))
+	f, err := c.fs.Open(c.file(shim.LogFile))
 	if errors.Is(err, os.ErrNotExist) {
 		if !c.Running() || !o.Follow {
 			return nil
@@ -65,7 +64,7 @@ func (m *Manager) Logs(c *Container, stdout, stderr io.Writer, o LogOptions) err
 	for {
 		running := c.shimAlive()
 		if r == nil {
-			if f, err = os.Open(filepath.Join(c.dir, shim.LogFile)); err == nil {
+			if f, err = c.fs.Open(c.file(shim.LogFile)); err == nil {
 				defer f.Close()
 				r = shim.NewLogReader(f)
 			}

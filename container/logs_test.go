@@ -30,7 +30,12 @@ func TestLogRoundTrip(t *testing.T) {
 	errw.Close()
 	f.Close()
 	m := &Manager{}
-	c := &Container{dir: dir}
+	r, err := os.OpenRoot(filepath.Dir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	c := &Container{dir: dir, fs: r}
 	var so, se bytes.Buffer
 	if err := m.Logs(c, &so, &se, LogOptions{Tail: -1}); err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -79,7 +78,7 @@ func (c *Container) waitStopped(d time.Duration) bool {
 // Wait blocks until the container stops and returns its exit code. A
 // container removed on exit (--rm) reports 0 once gone.
 func (m *Manager) Wait(c *Container) (int, error) {
-	if f, err := os.Open(filepath.Join(c.dir, lockFile)); err == nil {
+	if f, err := c.fs.Open(c.file(lockFile)); err == nil {
 		// The shim holds the lock exclusively for its whole life.
 		for {
 			err = unix.Flock(int(f.Fd()), unix.LOCK_SH)
@@ -118,10 +117,10 @@ func (m *Manager) Remove(c *Container, force bool) error {
 	}
 	defer unlock()
 	// The config goes first: from then on it is no container.
-	if err := os.Remove(filepath.Join(c.dir, configFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := c.fs.Remove(c.file(configFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("removing %s: %w", c.Name, err)
 	}
-	if err := os.RemoveAll(c.dir); err != nil {
+	if err := c.fs.RemoveAll(c.name()); err != nil {
 		return fmt.Errorf("removing %s: %w", c.Name, err)
 	}
 	// Left behind by a shim that was killed.

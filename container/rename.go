@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 )
 
@@ -29,8 +27,7 @@ func (m *Manager) Rename(c *Container, name string) error {
 	}
 	defer unlock()
 	// Read again under the lock: the config on disk is the one to change.
-	path := filepath.Join(c.dir, configFile)
-	b, err := os.ReadFile(path)
+	b, err := c.fs.ReadFile(c.file(configFile))
 	if err != nil {
 		return err
 	}
@@ -42,7 +39,7 @@ func (m *Manager) Rename(c *Container, name string) error {
 	if err := m.pickName(&cfg); err != nil {
 		return err
 	}
-	if err := writeJSON(path, cfg); err != nil {
+	if err := writeJSON(c.fs, c.file(configFile), cfg); err != nil {
 		return err
 	}
 	c.Name = name

@@ -90,7 +90,7 @@ func (r *Rootfs) Close() error {
 // the container cannot start while its writable layer is changed beside
 // it.
 func (c *Container) lockStopped() (func(), error) {
-	f, err := os.OpenFile(filepath.Join(c.dir, lockFile), os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+	f, err := c.fs.OpenFile(c.file(lockFile), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("locking %s: %w", c.Name, err)
 	}

@@ -3,8 +3,6 @@ package container
 import (
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -29,7 +27,7 @@ func (m *Manager) settleDead(c *Container) (removed bool) {
 	if err != nil {
 		return false // a shim, or a start, holds it
 	}
-	if b, err := os.ReadFile(filepath.Join(c.dir, stateFile)); err == nil {
+	if b, err := c.fs.ReadFile(c.file(stateFile)); err == nil {
 		_ = json.Unmarshal(b, &c.State) // another command may have settled it first
 	}
 	if c.State.Status == StatusRunning {
@@ -38,7 +36,7 @@ func (m *Manager) settleDead(c *Container) (removed bool) {
 		c.State.Error = "the container's shim died, and its processes with it"
 		c.State.FinishedAt = time.Now().UTC()
 		c.State.Pid, c.State.ShimPid = 0, 0
-		if err := writeJSON(filepath.Join(c.dir, stateFile), c.State); err != nil {
+		if err := writeJSON(c.fs, c.file(stateFile), c.State); err != nil {
 			m.log.Debug("recording a dead shim", "container", c.ID, "err", err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -44,7 +45,7 @@ func (e *StartError) Error() string { return e.Msg }
 // exit status; a status of 125-127 may also mean it never started, the
 // reason then printed on Stderr by the shim.
 func (m *Manager) Start(c *Container, o StartOptions) (int, error) {
-	lock, err := lockForStart(c.dir)
+	lock, err := lockForStart(c.fs, c.name())
 	if err != nil {
 		return 0, fmt.Errorf("starting %s: %w", c.Name, err)
 	}
@@ -58,8 +59,8 @@ func (m *Manager) Start(c *Container, o StartOptions) (int, error) {
 
 // lockForStart takes the container's lock, which the CLI hands the shim:
 // no two shims for one container.
-func lockForStart(dir string) (*os.File, error) {
-	lock, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+func lockForStart(r *os.Root, dir string) (*os.File, error) {
+	lock, err := r.OpenFile(path.Join(dir, lockFile), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +100,14 @@ func (m *Manager) launchShim(lock *os.File, network string, openStdin bool, o St
 	if network == "none" {
 		flags |= unix.CLONE_NEWNET
 	}
-	program, err := stagebin.Path(filepath.Join(m.store.Root(), "bin"))
+	program, err := "", error(nil)
+	if stagebin.Embedded() {
+		var bin *os.Root
+		if bin, err = m.store.OpenDir("bin", true); err == nil {
+			defer bin.Close()
+			program, err = stagebin.PathIn(bin)
+		}
+	}
 	if err != nil {
 		m.log.Debug("the stages' program not written out", "err", err)
 	}
@@ -233,11 +241,10 @@ func (m *Manager) shimConfig(c *Container, o StartOptions) (shim.Config, error) 
 	}
 	if len(cfg.Lowers) == 0 {
 		// An image without layers: an empty root still needs a lower.
-		empty := filepath.Join(c.dir, "empty")
-		if err := os.MkdirAll(empty, 0o755); err != nil {
+		if err := c.fs.MkdirAll(c.file("empty"), 0o755); err != nil {
 			return cfg, err
 		}
-		cfg.Lowers = []string{empty}
+		cfg.Lowers = []string{filepath.Join(c.dir, "empty")}
 	}
 	mounts, err := etcFiles(c)
 	if err != nil {
@@ -295,8 +302,10 @@ func etcFiles(c *Container) ([]rootless.Mount, error) {
 	}
 	var out []rootless.Mount
 	for _, f := range files {
+		// Written through the store's descriptor; the stages bind it by
+		// path, from another process.
 		p := filepath.Join(c.dir, f.name)
-		if err := os.WriteFile(p, []byte(f.body), 0o644); err != nil {
+		if err := c.fs.WriteFile(c.file(f.name), []byte(f.body), 0o644); err != nil {
 			return nil, fmt.Errorf("writing %s: %w", p, err)
 		}
 		out = append(out, rootless.Mount{Type: "bind", Source: p, Target: "/etc/" + f.name})

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -53,11 +52,11 @@ func (s *Store) Commit(opts CommitOptions) (_ Image, err error) {
 		return Image{}, fmt.Errorf("parent image %s: %w", opts.Parent, err)
 	}
 	s.clearTmp()
-	tmp, err := os.MkdirTemp(s.path("tmp"), "commit-")
+	tmp, err := s.mkdirTemp("tmp", "commit-")
 	if err != nil {
 		return Image{}, fmt.Errorf("making temporary directory: %w", err)
 	}
-	defer os.RemoveAll(tmp)
+	defer s.r.RemoveAll(tmp)
 
 	diffID, size, err := s.ingestWritten(opts.WriteLayer, tmp)
 	if err != nil {

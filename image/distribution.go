@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"slices"
 
 	"github.com/opencontainers/go-digest"
@@ -45,15 +46,15 @@ const maxSources = 8
 
 func (s *Store) readDistribution() (distribution, error) {
 	var d distribution
-	b, err := os.ReadFile(s.path(distributionFile))
+	b, err := s.r.ReadFile(distributionFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return d, nil
 	}
 	if err != nil {
-		return d, fmt.Errorf("reading %s: %w", s.path(distributionFile), err)
+		return d, fmt.Errorf("reading %s: %w", s.abs(distributionFile), err)
 	}
 	if err := json.Unmarshal(b, &d); err != nil {
-		return d, fmt.Errorf("%w: parsing %s: %v", ErrCorruptStore, s.path(distributionFile), err)
+		return d, fmt.Errorf("%w: parsing %s: %v", ErrCorruptStore, s.abs(distributionFile), err)
 	}
 	return d, nil
 }
@@ -63,7 +64,7 @@ func (s *Store) writeDistribution(d distribution) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(s.path(distributionFile), b, 0o644)
+	return atomicfile.WriteFileIn(s.r, distributionFile, b, 0o644)
 }
 
 // Compressed returns the remembered compressed form, in format ("gzip",
@@ -79,7 +80,7 @@ func (s *Store) Compressed(d digest.Digest, format string) (ocispec.Descriptor, 
 	if !ok {
 		return desc, false
 	}
-	if fi, err := os.Stat(s.blobPath(desc.Digest)); err != nil || fi.Size() != desc.Size {
+	if fi, err := s.r.Stat(blobName(desc.Digest)); err != nil || fi.Size() != desc.Size {
 		return desc, false
 	}
 	return desc, true
@@ -137,7 +138,7 @@ func (s *Store) Record(r DistributionRecord) error {
 		return err
 	}
 	for _, c := range r.Compressed {
-		if _, err := os.Stat(s.blobPath(c.Uncompressed)); err != nil {
+		if !s.exists(blobName(c.Uncompressed)) {
 			continue // removed meanwhile: gc would drop the record anyway
 		}
 		if err := s.keepScratchBlob(c.File, c.Desc.Digest); err != nil {
@@ -188,23 +189,27 @@ func (s *Store) Record(r DistributionRecord) error {
 
 // keepScratchBlob moves a scratch file into blobs/ as d, synced first.
 // The caller holds the exclusive lock. When another writer cleared the
-// scratch name, the open file's content is copied instead.
+// scratch name (or the file is not in tmp/ at all), the open file's
+// content is copied instead.
 func (s *Store) keepScratchBlob(f *os.File, d digest.Digest) error {
-	if _, err := os.Stat(s.blobPath(d)); err == nil {
+	if s.exists(blobName(d)) {
 		return nil
 	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("syncing compressed blob %s: %w", d, err)
 	}
-	err := os.Rename(f.Name(), s.blobPath(d))
+	err := fs.ErrNotExist
+	if name, ok := s.scratchName(f); ok {
+		err = s.r.Rename(name, blobName(d))
+	}
 	if errors.Is(err, fs.ErrNotExist) {
-		err = atomicfile.Write(s.blobPath(d), 0o644, func(w io.Writer) error {
+		err = atomicfile.WriteIn(s.r, blobName(d), 0o644, func(w io.Writer) error {
 			_, err := io.Copy(w, io.NewSectionReader(f, 0, 1<<62))
 			return err
 		})
 	} else if err == nil {
-		if err = os.Chmod(s.blobPath(d), 0o644); err == nil {
-			err = atomicfile.SyncDir(s.path("blobs", "sha256"))
+		if err = s.r.Chmod(blobName(d), 0o644); err == nil {
+			err = atomicfile.SyncDirIn(s.r, path.Dir(blobName(d)))
 		}
 	}
 	if err != nil {

@@ -99,7 +99,7 @@ func TestRecordKeepsCompressedForms(t *testing.T) {
 		t.Fatal(err)
 	}
 	for format, desc := range kept {
-		if _, err := os.Stat(s.blobPath(desc.Digest)); !os.IsNotExist(err) {
+		if _, err := os.Stat(s.abs(blobName(desc.Digest))); !os.IsNotExist(err) {
 			t.Errorf("%s form outlived its image: %v", format, err)
 		}
 	}

@@ -3,7 +3,7 @@ package image
 import (
 	"encoding/json"
 	"fmt"
-	"os"
+	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -309,9 +309,15 @@ type layerMeta struct {
 	Xattrs bool          `json:"xattrs,omitempty"` // some file carries an xattr beyond the overlay markers
 }
 
-// LayerDir is the unpacked root of the layer with the given diff id.
+// LayerDir is the unpacked root of the layer with the given diff id. It is
+// a path, not a descriptor, because it is handed to other processes (the
+// union's FUSE server and the stages, in another mount namespace, or the
+// kernel's overlayfs as a lowerdir option), which take only paths. What
+// makes it safe to hand out is the store's own check at Open: the root
+// and its top entries are the user's and writable by no one else, so no
+// other user can redirect a path below them.
 func (s *Store) LayerDir(diffID digest.Digest) string {
-	return s.path("layers", diffID.Encoded(), "diff")
+	return s.abs(path.Join(layerName(diffID), "diff"))
 }
 
 // LayersHaveXattrs reports whether any of the layers carries xattrs (beyond
@@ -330,7 +336,7 @@ func (s *Store) LayersHaveXattrs(diffIDs []digest.Digest) bool {
 
 func (s *Store) readLayerMeta(diffID digest.Digest) (layerMeta, error) {
 	var m layerMeta
-	b, err := os.ReadFile(s.path("layers", diffID.Encoded(), "layer.json"))
+	b, err := s.r.ReadFile(path.Join(layerName(diffID), "layer.json"))
 	if err != nil {
 		return m, err
 	}

@@ -213,10 +213,10 @@ func TestResolveInStore(t *testing.T) {
 	}
 
 	b, _, _ := resolveIn(imgs, "b:1")
-	if err := os.Chmod(s.blobPath(b.ID), 0o644); err != nil {
+	if err := os.Chmod(s.abs(blobName(b.ID)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(s.blobPath(b.ID), []byte("{}"), 0o644); err != nil {
+	if err := os.WriteFile(s.abs(blobName(b.ID)), []byte("{}"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.Resolve("a:1"); err != nil || got.ID != a.ID {

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+	"path"
 	"runtime"
 	"strconv"
 	"time"
@@ -62,11 +62,11 @@ func (s *Store) Import(r io.Reader, opts ImportOptions) (_ ImportResult, err err
 	}
 	defer unlock()
 	s.clearTmp()
-	tmp, err := os.MkdirTemp(s.path("tmp"), "import-")
+	tmp, err := s.mkdirTemp("tmp", "import-")
 	if err != nil {
 		return res, fmt.Errorf("making temporary directory: %w", err)
 	}
-	defer os.RemoveAll(tmp)
+	defer s.r.RemoveAll(tmp)
 
 	diffID, applied, err := s.ingestLayer(r, tmp, opts.Chown)
 	if err != nil {
@@ -110,7 +110,8 @@ func creationTime() time.Time {
 
 // ingestLayer streams a (possibly compressed) layer tar once: it stores the
 // uncompressed tar as a blob, unpacks it, and hashes it for the diff id.
-// Both land in the store by rename; tmp holds everything until then.
+// Both land in the store by rename; tmp (relative to the store) holds
+// everything until then.
 func (s *Store) ingestLayer(r io.Reader, tmp string, chown bool) (digest.Digest, layer.ApplyResult, error) {
 	var applied layer.ApplyResult
 	dec, _, err := compression.Decompress(r)
@@ -118,7 +119,8 @@ func (s *Store) ingestLayer(r io.Reader, tmp string, chown bool) (digest.Digest,
 		return "", applied, fmt.Errorf("reading layer: %w", err)
 	}
 	defer dec.Close()
-	blob, err := os.Create(filepath.Join(tmp, "blob"))
+	blobName := path.Join(tmp, "blob")
+	blob, err := s.r.Create(blobName)
 	if err != nil {
 		return "", applied, fmt.Errorf("creating temporary blob: %w", err)
 	}
@@ -127,12 +129,8 @@ func (s *Store) ingestLayer(r io.Reader, tmp string, chown bool) (digest.Digest,
 	h := sha256.New()
 	tee := io.TeeReader(dec, io.MultiWriter(bw, h))
 
-	layerDir := filepath.Join(tmp, "layer")
-	root := filepath.Join(layerDir, "diff")
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return "", applied, fmt.Errorf("creating layer directory: %w", err)
-	}
-	applied, err = layer.Apply(tee, root, layer.ApplyOptions{Chown: chown, Logger: s.log})
+	layerDir := path.Join(tmp, "layer")
+	applied, err = s.applyLayer(tee, path.Join(layerDir, "diff"), chown)
 	if err != nil {
 		return "", applied, err
 	}
@@ -152,50 +150,66 @@ func (s *Store) ingestLayer(r io.Reader, tmp string, chown bool) (digest.Digest,
 	if err := blob.Sync(); err != nil {
 		return "", applied, fmt.Errorf("syncing blob %s: %w", diffID, err)
 	}
-	if err := s.commitBlob(blob.Name(), diffID); err != nil {
+	if err := s.commitBlob(blobName, diffID); err != nil {
 		return "", applied, err
 	}
 	return diffID, applied, s.commitLayer(layerDir, layerMeta{DiffID: diffID, Size: applied.Size, Xattrs: applied.Xattrs})
 }
 
-// commitBlob renames a synced temporary file into blobs/ unless the blob is there already.
-func (s *Store) commitBlob(tmpPath string, d digest.Digest) error {
-	if _, err := os.Stat(s.blobPath(d)); err == nil {
+// commitBlob renames a synced temporary file (named relative to the
+// store) into blobs/ unless the blob is there already.
+func (s *Store) commitBlob(tmp string, d digest.Digest) error {
+	if s.exists(blobName(d)) {
 		return nil
 	}
-	if err := os.Chmod(tmpPath, 0o644); err != nil {
+	if err := s.r.Chmod(tmp, 0o644); err != nil {
 		return err
 	}
-	if err := os.Rename(tmpPath, s.blobPath(d)); err != nil {
+	if err := s.r.Rename(tmp, blobName(d)); err != nil {
 		return fmt.Errorf("storing blob %s: %w", d, err)
 	}
-	return atomicfile.SyncDir(filepath.Dir(s.blobPath(d)))
+	return atomicfile.SyncDirIn(s.r, path.Dir(blobName(d)))
 }
 
-// commitLayer makes an unpacked layer durable and renames it into layers/.
+// applyLayer unpacks a layer tar into dir (relative to the store), made
+// here, reached through the store's descriptor.
+func (s *Store) applyLayer(tarStream io.Reader, dir string, chown bool) (layer.ApplyResult, error) {
+	if err := s.r.MkdirAll(dir, 0o755); err != nil {
+		return layer.ApplyResult{}, fmt.Errorf("creating layer directory: %w", err)
+	}
+	f, err := s.r.Open(dir)
+	if err != nil {
+		return layer.ApplyResult{}, fmt.Errorf("opening layer directory: %w", err)
+	}
+	defer f.Close()
+	return layer.ApplyAt(tarStream, f, layer.ApplyOptions{Chown: chown, Logger: s.log})
+}
+
+// commitLayer makes an unpacked layer (layerDir, relative to the store)
+// durable and renames it into layers/.
 func (s *Store) commitLayer(layerDir string, meta layerMeta) error {
 	diffID := meta.DiffID
-	dest := s.path("layers", diffID.Encoded())
-	if _, err := os.Stat(dest); err == nil {
+	dest := layerName(diffID)
+	if s.exists(dest) {
 		return nil
 	}
 	b, _ := json.Marshal(meta)
-	if err := os.WriteFile(filepath.Join(layerDir, "layer.json"), b, 0o644); err != nil {
+	if err := s.r.WriteFile(path.Join(layerDir, "layer.json"), b, 0o644); err != nil {
 		return fmt.Errorf("writing metadata of layer %s: %w", diffID, err)
 	}
-	if err := syncFS(layerDir); err != nil {
+	if err := s.syncFS(); err != nil {
 		return fmt.Errorf("syncing layer %s: %w", diffID, err)
 	}
-	if err := os.Rename(layerDir, dest); err != nil {
+	if err := s.r.Rename(layerDir, dest); err != nil {
 		return fmt.Errorf("storing layer %s: %w", diffID, err)
 	}
-	return atomicfile.SyncDir(s.path("layers"))
+	return atomicfile.SyncDirIn(s.r, "layers")
 }
 
-// syncFS flushes the filesystem holding dir: one syncfs is far cheaper than
+// syncFS flushes the store's filesystem: one syncfs is far cheaper than
 // an fsync per unpacked file, and the rename that follows depends on it.
-func syncFS(dir string) error {
-	f, err := os.Open(dir)
+func (s *Store) syncFS() error {
+	f, err := s.r.Open(".")
 	if err != nil {
 		return err
 	}

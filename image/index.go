@@ -2,7 +2,7 @@ package image
 
 import (
 	"fmt"
-	"os"
+	"path"
 	"slices"
 	"time"
 
@@ -108,41 +108,32 @@ func (s *Store) gc(idx ocispec.Index) (reclaimed int64, err error) {
 	if err := s.keepDistribution(blobs); err != nil {
 		return 0, err
 	}
-	for _, name := range listDir(s.path("layers")) {
+	for _, name := range s.listDir("layers") {
 		if layers[name] {
 			continue
 		}
 		if m, err := s.readLayerMeta(digest.NewDigestFromEncoded(digest.SHA256, name)); err == nil {
 			reclaimed += m.Size
 		}
-		doomed := s.path("tmp", "gc-"+name)
-		if err := os.Rename(s.path("layers", name), doomed); err != nil {
+		doomed := path.Join("tmp", "gc-"+name)
+		if err := s.r.Rename(path.Join("layers", name), doomed); err != nil {
 			return reclaimed, fmt.Errorf("removing layer %s: %w", name, err)
 		}
-		if err := os.RemoveAll(doomed); err != nil {
+		if err := s.r.RemoveAll(doomed); err != nil {
 			return reclaimed, fmt.Errorf("removing layer %s: %w", name, err)
 		}
 	}
-	for _, name := range listDir(s.path("blobs", "sha256")) {
+	for _, name := range s.listDir("blobs/sha256") {
 		if blobs[name] {
 			continue
 		}
-		p := s.path("blobs", "sha256", name)
-		if fi, err := os.Stat(p); err == nil {
+		p := path.Join("blobs", "sha256", name)
+		if fi, err := s.r.Lstat(p); err == nil {
 			reclaimed += fi.Size()
 		}
-		if err := os.Remove(p); err != nil {
+		if err := s.r.Remove(p); err != nil {
 			return reclaimed, fmt.Errorf("removing blob %s: %w", name, err)
 		}
 	}
 	return reclaimed, nil
-}
-
-func listDir(dir string) []string {
-	ents, _ := os.ReadDir(dir)
-	names := make([]string, 0, len(ents))
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	return names
 }

@@ -5,13 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math/rand/v2"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
 
 	"nook/internal/atomicfile"
 )
@@ -72,11 +77,61 @@ type LoadResult struct {
 	SingleID bool      // owners collapsed to root: the namespace maps one id only
 }
 
-// ScratchDir is where a caller may spool an archive before Load: the
-// store's tmp/, on the store's filesystem. A file made there must be
-// unlinked at once (keeping only the descriptor), since the next writer
-// clears tmp/ and the caller holds no lock yet.
-func (s *Store) ScratchDir() string { return s.path("tmp") }
+// ScratchDir is the store's tmp/, where Spool and Scratch make their
+// files: on the store's filesystem, so a rename takes one into blobs/.
+func (s *Store) ScratchDir() string { return s.abs("tmp") }
+
+// Spool opens a new unnamed file in the store's tmp/, reached through the
+// store's descriptor, for a caller that needs room before it takes the
+// lock (an archive spooled before Load). Unnamed, it is safe from the
+// next writer clearing tmp/ and vanishes with its descriptor.
+func (s *Store) Spool() (*os.File, error) {
+	f, err := s.r.OpenFile("tmp", unix.O_TMPFILE|os.O_RDWR, 0o600)
+	if err == nil || !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EINVAL) {
+		return f, err
+	}
+	// A filesystem without unnamed files: name it, and unlink it at once.
+	if f, err = s.Scratch("spool-"); err != nil {
+		return nil, err
+	}
+	if err := s.RemoveScratch(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// Scratch creates a new file in the store's tmp/, named prefix and a
+// random suffix, through the store's descriptor: a compressed layer made
+// by a push, which Record may later keep. The next writer clearing tmp/
+// may remove its name (Record then copies from the open file).
+func (s *Store) Scratch(prefix string) (*os.File, error) {
+	for range 100 {
+		f, err := s.r.OpenFile(path.Join("tmp", prefix+strconv.FormatUint(uint64(rand.Uint32()), 10)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if !errors.Is(err, fs.ErrExist) {
+			return f, err
+		}
+	}
+	return nil, fmt.Errorf("making a file in %s: %w", s.ScratchDir(), fs.ErrExist)
+}
+
+// RemoveScratch removes the name of a file Scratch made, through the
+// store's descriptor.
+func (s *Store) RemoveScratch(f *os.File) error {
+	name, ok := s.scratchName(f)
+	if !ok {
+		return fmt.Errorf("removing %s: %w", f.Name(), fs.ErrInvalid)
+	}
+	return s.r.Remove(name)
+}
+
+// scratchName is the name, relative to the store, of a file Scratch made.
+func (s *Store) scratchName(f *os.File) (string, bool) {
+	if filepath.Dir(f.Name()) != s.ScratchDir() {
+		return "", false
+	}
+	return path.Join("tmp", filepath.Base(f.Name())), true
+}
 
 // Load runs fn in one transaction under the store's exclusive lock. fn
 // calls add for each image of an archive; add verifies and stages the
@@ -91,11 +146,11 @@ func (s *Store) Load(opts LoadOptions, fn func(add AddFunc) error) (_ LoadResult
 	}
 	defer unlock()
 	s.clearTmp()
-	tmp, err := os.MkdirTemp(s.path("tmp"), "load-")
+	tmp, err := s.mkdirTemp("tmp", "load-")
 	if err != nil {
 		return LoadResult{}, fmt.Errorf("making temporary directory: %w", err)
 	}
-	defer os.RemoveAll(tmp)
+	defer s.r.RemoveAll(tmp)
 	tx := &loadTx{s: s, tmp: tmp, opts: opts,
 		blobs: map[digest.Digest]string{}, layers: map[digest.Digest]stagedLayer{},
 		verified: map[string]digest.Digest{}, legacy: map[string]ocispec.Descriptor{}}
@@ -114,7 +169,7 @@ func (s *Store) Load(opts LoadOptions, fn func(add AddFunc) error) (_ LoadResult
 // loadTx is one load in progress: what it has verified and staged.
 type loadTx struct {
 	s      *Store
-	tmp    string
+	tmp    string // relative to the store, as all names below
 	opts   LoadOptions
 	n      int                           // temporary names handed out
 	blobs  map[digest.Digest]string      // staged blobs: temporary path, "" when the store has it
@@ -141,7 +196,7 @@ type stagedImage struct {
 
 func (tx *loadTx) tempPath(prefix string) string {
 	tx.n++
-	return filepath.Join(tx.tmp, fmt.Sprintf("%s-%d", prefix, tx.n))
+	return path.Join(tx.tmp, fmt.Sprintf("%s-%d", prefix, tx.n))
 }
 
 // add verifies one image and stages everything it needs.
@@ -250,12 +305,12 @@ func (tx *loadTx) stageBytes(b []byte) error {
 	if _, ok := tx.blobs[d]; ok {
 		return nil
 	}
-	if _, err := os.Stat(tx.s.blobPath(d)); err == nil {
+	if tx.s.exists(blobName(d)) {
 		tx.blobs[d] = ""
 		return nil
 	}
 	p := tx.tempPath("blob")
-	if err := atomicfile.WriteFile(p, b, 0o644); err != nil {
+	if err := atomicfile.WriteFileIn(tx.s.r, p, b, 0o644); err != nil {
 		return fmt.Errorf("staging blob %s: %w", d, err)
 	}
 	tx.blobs[d] = p

@@ -252,7 +252,7 @@ func TestLoadLegacyOldCompressions(t *testing.T) {
 			if got.MediaType != want.MediaType || got.Digest != want.Digest || got.Size != want.Size {
 				t.Errorf("layer descriptor = %+v, want %+v", got, want)
 			}
-			stored, err := os.ReadFile(s.blobPath(got.Digest))
+			stored, err := os.ReadFile(s.abs(blobName(got.Digest)))
 			if err != nil || !bytes.Equal(stored, raw) {
 				t.Errorf("stored blob is not the layer's tar (%d bytes, %v)", len(stored), err)
 			}

@@ -7,7 +7,7 @@ import (
 	"hash"
 	"io"
 	"os"
-	"path/filepath"
+	"path"
 	"slices"
 
 	"github.com/opencontainers/go-digest"
@@ -40,8 +40,8 @@ func (tx *loadTx) layer(l LoadLayer, diffID digest.Digest) (ocispec.Descriptor, 
 	}
 	_, blobStaged := tx.blobs[desc.Digest]
 	_, layerStaged := tx.layers[diffID]
-	blobHave := blobStaged || (desc.Digest != "" && tx.s.exists(tx.s.blobPath(desc.Digest)))
-	layerHave := layerStaged || tx.s.exists(tx.s.path("layers", diffID.Encoded()))
+	blobHave := blobStaged || (desc.Digest != "" && tx.s.exists(blobName(desc.Digest)))
+	layerHave := layerStaged || tx.s.exists(layerName(diffID))
 	// An uncompressed blob already stored under its diff id was unpacked
 	// from those very bytes: there is nothing to read or check.
 	if blobHave && layerHave && desc.Digest == diffID {
@@ -67,11 +67,6 @@ func checkDigest(d digest.Digest) error {
 		return fmt.Errorf("digest %s: only sha256 is supported", d)
 	}
 	return nil
-}
-
-func (s *Store) exists(p string) bool {
-	_, err := os.Lstat(p)
-	return err == nil
 }
 
 // hashCounter hashes and counts what passes through it.
@@ -101,9 +96,11 @@ func (tx *loadTx) readLayer(l LoadLayer, desc ocispec.Descriptor, diffID digest.
 	}
 	defer closeIn()
 	var blob *os.File
+	var blobTmp string
 	var bw *bufio.Writer
 	if wantBlob {
-		if blob, err = os.Create(tx.tempPath("blob")); err != nil {
+		blobTmp = tx.tempPath("blob")
+		if blob, err = tx.s.r.Create(blobTmp); err != nil {
 			return desc, fmt.Errorf("staging %s: %w", l.Member, err)
 		}
 		defer blob.Close()
@@ -113,7 +110,7 @@ func (tx *loadTx) readLayer(l LoadLayer, desc ocispec.Descriptor, diffID digest.
 	var dir, root string
 	if wantLayer {
 		dir = tx.tempPath("layer")
-		root = filepath.Join(dir, "diff")
+		root = path.Join(dir, "diff")
 	}
 	st, err := tx.s.streamLayer(in, root, tx.opts.Chown, l.Member)
 	if err != nil {
@@ -135,7 +132,7 @@ func (tx *loadTx) readLayer(l LoadLayer, desc ocispec.Descriptor, diffID digest.
 		if err := blob.Sync(); err != nil {
 			return desc, fmt.Errorf("staging %s: %w", l.Member, err)
 		}
-		tx.blobs[got.Digest] = blob.Name()
+		tx.blobs[got.Digest] = blobTmp
 	} else if _, ok := tx.blobs[got.Digest]; !ok {
 		tx.blobs[got.Digest] = ""
 	}
@@ -227,10 +224,7 @@ func (s *Store) streamTar(src io.Reader, raw *hashCounter, root string, chown bo
 		tarStream = io.TeeReader(dec, tarHash)
 	}
 	if root != "" {
-		if err := os.MkdirAll(root, 0o755); err != nil {
-			return st, fmt.Errorf("creating layer directory: %w", err)
-		}
-		if st.applied, err = layer.Apply(tarStream, root, layer.ApplyOptions{Chown: chown, Logger: s.log}); err != nil {
+		if st.applied, err = s.applyLayer(tarStream, root, chown); err != nil {
 			return st, fmt.Errorf("unpacking %s: %w", what, err)
 		}
 	}

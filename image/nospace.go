@@ -43,7 +43,13 @@ func (s *Store) ExplainNoSpace(err error) error {
 	s.log.Debug("the store is full", "root", s.root, "err", err)
 	var st unix.Statfs_t
 	free := uint64(0)
-	if unix.Statfs(s.root, &st) == nil {
+	if f, err := s.r.Open("."); err == nil {
+		defer f.Close()
+		if unix.Fstatfs(int(f.Fd()), &st) != nil {
+			st = unix.Statfs_t{}
+		}
+	}
+	if st.Bsize > 0 {
 		free = st.Bavail * uint64(st.Bsize)
 	}
 	return &NoSpaceError{Root: s.root, Free: free, Errno: errno}

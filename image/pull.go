@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -78,21 +78,20 @@ const (
 // BeginPull makes this pull's staging area and clears what killed pulls
 // left (but their complete and partial blobs, which later pulls reuse).
 func (s *Store) BeginPull(opts PullOptions) (*Pull, error) {
-	blobs := s.path("pulls", "blobs", "sha256")
-	if err := os.MkdirAll(blobs, 0o700); err != nil {
+	if err := s.r.MkdirAll("pulls/blobs/sha256", 0o700); err != nil {
 		return nil, fmt.Errorf("creating pull area: %w", err)
 	}
 	s.clearDeadPulls()
-	dir, err := os.MkdirTemp(s.path("pulls"), "run-")
+	dir, err := s.mkdirTemp("pulls", "run-")
 	if err != nil {
 		return nil, fmt.Errorf("creating pull area: %w", err)
 	}
-	lock, err := os.Create(filepath.Join(dir, "lock"))
+	lock, err := s.r.Create(path.Join(dir, "lock"))
 	if err == nil {
 		err = unix.Flock(int(lock.Fd()), unix.LOCK_EX)
 	}
 	if err != nil {
-		os.RemoveAll(dir)
+		s.r.RemoveAll(dir)
 		return nil, fmt.Errorf("locking pull area: %w", err)
 	}
 	return &Pull{s: s, dir: dir, lock: lock, opts: opts,
@@ -103,15 +102,15 @@ func (s *Store) BeginPull(opts PullOptions) (*Pull, error) {
 // those whose lock nobody holds. A directory younger than a few seconds
 // may be a pull between making it and locking it, and is left alone.
 func (s *Store) clearDeadPulls() {
-	for _, name := range listDir(s.path("pulls")) {
+	for _, name := range s.listDir("pulls") {
 		if !strings.HasPrefix(name, "run-") {
 			continue
 		}
-		dir := s.path("pulls", name)
-		if fi, err := os.Stat(dir); err != nil || time.Since(fi.ModTime()) < 10*time.Second {
+		dir := path.Join("pulls", name)
+		if fi, err := s.r.Lstat(dir); err != nil || !fi.IsDir() || time.Since(fi.ModTime()) < 10*time.Second {
 			continue
 		}
-		f, err := os.Open(filepath.Join(dir, "lock"))
+		f, err := s.r.Open(path.Join(dir, "lock"))
 		if err == nil {
 			err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 			f.Close()
@@ -119,15 +118,15 @@ func (s *Store) clearDeadPulls() {
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			continue // alive (or not ours to judge)
 		}
-		if err := os.RemoveAll(dir); err != nil {
-			s.log.Warn("cannot remove what a killed pull left", "path", dir, "err", err)
+		if err := s.r.RemoveAll(dir); err != nil {
+			s.log.Warn("cannot remove what a killed pull left", "path", s.abs(dir), "err", err)
 		}
 	}
 }
 
 // Close removes the pull's unpacked layers that Commit did not take.
 func (p *Pull) Close() error {
-	err := os.RemoveAll(p.dir)
+	err := p.s.r.RemoveAll(p.dir)
 	p.lock.Close()
 	return err
 }
@@ -140,7 +139,7 @@ func (p *Pull) Result() LoadResult {
 }
 
 func (p *Pull) stagedBlob(d digest.Digest) string {
-	return p.s.path("pulls", "blobs", "sha256", d.Encoded())
+	return path.Join("pulls", "blobs", "sha256", d.Encoded())
 }
 
 // Layer makes sure the store will have layer l, blob and unpacked
@@ -179,9 +178,9 @@ func (p *Pull) Have(l PullLayer) bool {
 	return ok && p.haveLayer(l.DiffID)
 }
 
-// haveBlob finds a blob in the store ("" path) or the pull area.
+// haveBlob finds a blob in the store ("") or the pull area (its name).
 func (p *Pull) haveBlob(d digest.Digest) (string, bool) {
-	if p.s.exists(p.s.blobPath(d)) {
+	if p.s.exists(blobName(d)) {
 		return "", true
 	}
 	if staged := p.stagedBlob(d); p.s.exists(staged) {
@@ -195,23 +194,23 @@ func (p *Pull) haveLayer(diffID digest.Digest) bool {
 	p.mu.Lock()
 	_, staged := p.layers[diffID]
 	p.mu.Unlock()
-	return staged || p.s.exists(p.s.path("layers", diffID.Encoded()))
+	return staged || p.s.exists(layerName(diffID))
 }
 
-func (p *Pull) keepBlob(d digest.Digest, path string) {
+func (p *Pull) keepBlob(d digest.Digest, name string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.blobs[d] = path
+	p.blobs[d] = name
 }
 
 // unpackLocal unpacks a layer from a blob the store or the pull area has,
 // checking it again on the way.
-func (p *Pull) unpackLocal(l PullLayer, path string) error {
-	staged := path != ""
+func (p *Pull) unpackLocal(l PullLayer, name string) error {
+	staged := name != ""
 	if !staged {
-		path = p.s.blobPath(l.Desc.Digest)
+		name = blobName(l.Desc.Digest)
 	}
-	f, err := os.Open(path)
+	f, err := p.s.r.Open(name)
 	if err != nil {
 		return fmt.Errorf("reading blob %s: %w", l.Desc.Digest, err)
 	}
@@ -219,7 +218,7 @@ func (p *Pull) unpackLocal(l PullLayer, path string) error {
 	err = p.unpack(l, f)
 	if staged && errors.Is(err, ErrVerify) {
 		// Damaged since it was fetched: the next pull fetches it again.
-		os.Remove(path)
+		p.s.r.Remove(name)
 	}
 	return err
 }
@@ -230,10 +229,10 @@ func (p *Pull) unpack(l PullLayer, in io.Reader) error {
 	root, dir := "", ""
 	if !p.haveLayer(l.DiffID) {
 		var err error
-		if dir, err = os.MkdirTemp(p.dir, "layer-"); err != nil {
+		if dir, err = p.s.mkdirTemp(p.dir, "layer-"); err != nil {
 			return fmt.Errorf("staging layer %s: %w", l.DiffID, err)
 		}
-		root = filepath.Join(dir, "diff")
+		root = path.Join(dir, "diff")
 	}
 	st, err := p.s.streamLayer(in, root, p.opts.Chown, "blob "+l.Desc.Digest.String())
 	if st.digest != "" && (st.digest != l.Desc.Digest || st.size != l.Desc.Size) {
@@ -243,7 +242,7 @@ func (p *Pull) unpack(l PullLayer, in io.Reader) error {
 	}
 	if err != nil {
 		if dir != "" {
-			os.RemoveAll(dir)
+			p.s.r.RemoveAll(dir)
 		}
 		return err
 	}
@@ -265,7 +264,7 @@ func (p *Pull) unpack(l PullLayer, in io.Reader) error {
 func (p *Pull) fetch(ctx context.Context, l PullLayer) (bool, error) {
 	d := l.Desc.Digest
 	final := p.stagedBlob(d)
-	f, err := os.OpenFile(final+".partial", os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := p.s.r.OpenFile(final+".partial", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return false, fmt.Errorf("staging blob %s: %w", d, err)
 	}
@@ -303,17 +302,17 @@ func (p *Pull) fetch(ctx context.Context, l PullLayer) (bool, error) {
 	}
 	if err := p.unpack(l, in); err != nil {
 		if net.err == nil {
-			os.Remove(final + ".partial")
+			p.s.r.Remove(final + ".partial")
 		}
 		return true, err
 	}
 	// One syncfs makes the blob and the layer just unpacked durable (the
 	// rename below, and Commit's, depend on it) while the other layers
 	// still download: Commit's own sync then finds little left to write.
-	if err := syncFS(p.dir); err != nil {
+	if err := p.s.syncFS(); err != nil {
 		return true, fmt.Errorf("staging blob %s: %w", d, err)
 	}
-	if err := os.Rename(final+".partial", final); err != nil {
+	if err := p.s.r.Rename(final+".partial", final); err != nil {
 		return true, fmt.Errorf("staging blob %s: %w", d, err)
 	}
 	p.keepBlob(d, final)

@@ -160,16 +160,15 @@ func TestBeginPullClearsDeadPulls(t *testing.T) {
 	}
 	defer alive.Close()
 	old := time.Now().Add(-time.Hour)
-	dead := s.path("pulls", "run-dead")
-	young := s.path("pulls", "run-young")
+	dead, young := "pulls/run-dead", "pulls/run-young" // relative to the store
 	for _, d := range []string{dead, young} {
-		if err := os.MkdirAll(filepath.Join(d, "layer-1"), 0o700); err != nil {
+		if err := os.MkdirAll(filepath.Join(s.abs(d), "layer-1"), 0o700); err != nil {
 			t.Fatal(err)
 		}
-		os.WriteFile(filepath.Join(d, "lock"), nil, 0o600)
+		os.WriteFile(filepath.Join(s.abs(d), "lock"), nil, 0o600)
 	}
 	for _, d := range []string{dead, alive.dir} {
-		os.Chtimes(d, old, old)
+		os.Chtimes(s.abs(d), old, old)
 	}
 	next, err := s.BeginPull(PullOptions{})
 	if err != nil {
@@ -189,13 +188,13 @@ func TestBeginPullClearsDeadPulls(t *testing.T) {
 func TestPullDropsDamagedStagedBlob(t *testing.T) {
 	s := openTestStore(t)
 	src := newPullSource(t, strings.Repeat("x", 3000))
-	staged := s.path("pulls", "blobs", "sha256", src.layer().Desc.Digest.Encoded())
-	if err := os.MkdirAll(filepath.Dir(staged), 0o700); err != nil {
+	staged := "pulls/blobs/sha256/" + src.layer().Desc.Digest.Encoded()
+	if err := os.MkdirAll(filepath.Dir(s.abs(staged)), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	damaged := bytes.Clone(src.blob)
 	damaged[len(damaged)-5] ^= 0xff
-	os.WriteFile(staged, damaged, 0o600)
+	os.WriteFile(s.abs(staged), damaged, 0o600)
 	if _, err := pullOnce(t, s, src); !errors.Is(err, ErrVerify) {
 		t.Fatalf("damaged staged blob: %v, want ErrVerify", err)
 	}

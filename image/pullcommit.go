@@ -94,8 +94,8 @@ func (p *Pull) commitStaged(m ocispec.Manifest, diffIDs []digest.Digest) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for i, l := range m.Layers {
-		if path := p.blobs[l.Digest]; path != "" {
-			if err := p.s.commitBlob(path, l.Digest); err != nil {
+		if name := p.blobs[l.Digest]; name != "" {
+			if err := p.s.commitBlob(name, l.Digest); err != nil {
 				return err
 			}
 		}
@@ -104,7 +104,7 @@ func (p *Pull) commitStaged(m ocispec.Manifest, diffIDs []digest.Digest) error {
 				return err
 			}
 		}
-		if !p.s.exists(p.s.blobPath(l.Digest)) || !p.s.exists(p.s.path("layers", diffIDs[i].Encoded())) {
+		if !p.s.exists(blobName(l.Digest)) || !p.s.exists(layerName(diffIDs[i])) {
 			return fmt.Errorf("layer %s went missing from the store during the pull: pull again", l.Digest)
 		}
 	}

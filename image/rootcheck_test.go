@@ -42,6 +42,25 @@ func TestOpenChecksRoot(t *testing.T) {
 			}
 			return d
 		}, "containers is a symbolic link"},
+		{"planted link below the top", func(t *testing.T, dir string) string {
+			d := mkdir(t, dir, "s", 0o700)
+			mkdir(t, d, "blobs", 0o700)
+			if err := os.Symlink(mkdir(t, dir, "theirs", 0o777), filepath.Join(d, "blobs", "sha256")); err != nil {
+				t.Fatal(err)
+			}
+			return d
+		}, "blobs/sha256 is a symbolic link"},
+		// Another user could rename the store away and put theirs in its
+		// place between the check and the open.
+		{"parent writable by all", func(t *testing.T, dir string) string {
+			return filepath.Join(mkdir(t, dir, "open", 0o777), "s")
+		}, "a parent of store"},
+		{"grandparent writable by all", func(t *testing.T, dir string) string {
+			return mkdir(t, mkdir(t, dir, "open", 0o777), "s", 0o700) + "/new/store"
+		}, "is writable by others (mode 0777)"},
+		{"sticky parent writable by all", func(t *testing.T, dir string) string {
+			return filepath.Join(mkdir(t, dir, "sticky", 0o777|os.ModeSticky), "s")
+		}, ""},
 		// Planted while the store was open to others, and left when it
 		// was closed.
 		{"planted open directory", func(t *testing.T, dir string) string {

@@ -14,10 +14,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -42,9 +46,17 @@ const (
 	AnnotationImageName = "io.containerd.image.name"
 )
 
-// Store is an image store rooted at a directory.
+// Store is an image store rooted at a directory. It owns the one
+// descriptor of that directory (r) that every file of the store is
+// reached through: names below are relative to it and resolved without
+// leaving it, so a symbolic link planted anywhere under the root (at
+// blobs/sha256, layers, tmp, pulls) is refused rather than followed out,
+// and swapping the root's path after Open changes nothing. The path
+// (root) is kept for messages and for what must be handed to another
+// process as a path (see LayerDir).
 type Store struct {
 	root string
+	r    *os.Root
 	log  *slog.Logger
 }
 
@@ -71,11 +83,12 @@ func Open(root string, opts Options) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{root: root, log: log}
-	if err := checkRoot(root); err != nil {
+	r, err := openRoot(root)
+	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(s.path("index.json")); err == nil {
+	s := &Store{root: root, r: r, log: log}
+	if _, err := r.Stat("index.json"); err == nil {
 		return s, nil
 	}
 	if err := s.create(); err != nil {
@@ -87,13 +100,13 @@ func Open(root string, opts Options) (*Store, error) {
 // Root is the store's directory.
 func (s *Store) Root() string { return s.root }
 
-func (s *Store) path(elem ...string) string {
-	return filepath.Join(append([]string{s.root}, elem...)...)
-}
+// abs is the path of name, relative to the store, for messages and for
+// handing to other processes.
+func (s *Store) abs(name string) string { return filepath.Join(s.root, name) }
 
 func (s *Store) create() error {
-	for _, d := range []string{"", "blobs/sha256", "layers", "tmp"} {
-		if err := os.MkdirAll(s.path(d), 0o700); err != nil {
+	for _, d := range []string{"blobs/sha256", "layers", "tmp"} {
+		if err := s.r.MkdirAll(d, 0o700); err != nil {
 			return err
 		}
 	}
@@ -102,11 +115,11 @@ func (s *Store) create() error {
 		return err
 	}
 	defer unlock()
-	if _, err := os.Stat(s.path("index.json")); err == nil {
+	if _, err := s.r.Stat("index.json"); err == nil {
 		return nil // another process created it while we waited
 	}
 	layout, _ := json.Marshal(ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion})
-	if err := atomicfile.WriteFile(s.path(ocispec.ImageLayoutFile), layout, 0o644); err != nil {
+	if err := atomicfile.WriteFileIn(s.r, ocispec.ImageLayoutFile, layout, 0o644); err != nil {
 		return err
 	}
 	return s.writeIndex(ocispec.Index{})
@@ -114,7 +127,7 @@ func (s *Store) create() error {
 
 // lock takes the store's lock, shared or exclusive, and returns its release.
 func (s *Store) lock(exclusive bool) (func(), error) {
-	f, err := os.OpenFile(s.path("lock"), os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW, 0o600)
+	f, err := s.r.OpenFile("lock", os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening store lock: %w", err)
 	}
@@ -133,26 +146,22 @@ func (s *Store) lock(exclusive bool) (func(), error) {
 // lock, so nothing under tmp/ is in use. Unpacked layers may hold files of
 // subordinate ids, so this works fully only inside the user namespace.
 func (s *Store) clearTmp() {
-	ents, err := os.ReadDir(s.path("tmp"))
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		p := s.path("tmp", e.Name())
-		if err := os.RemoveAll(p); err != nil {
-			s.log.Warn("cannot remove leftover temporary data", "path", p, "err", err)
+	for _, name := range s.listDir("tmp") {
+		p := path.Join("tmp", name)
+		if err := s.r.RemoveAll(p); err != nil {
+			s.log.Warn("cannot remove leftover temporary data", "path", s.abs(p), "err", err)
 		}
 	}
 }
 
 func (s *Store) readIndex() (ocispec.Index, error) {
 	var idx ocispec.Index
-	b, err := os.ReadFile(s.path("index.json"))
+	b, err := s.r.ReadFile("index.json")
 	if err != nil {
 		return idx, fmt.Errorf("reading index of store %s: %w", s.root, err)
 	}
 	if err := json.Unmarshal(b, &idx); err != nil {
-		return idx, fmt.Errorf("%w: parsing %s: %v", ErrCorruptStore, s.path("index.json"), err)
+		return idx, fmt.Errorf("%w: parsing %s: %v", ErrCorruptStore, s.abs("index.json"), err)
 	}
 	return idx, nil
 }
@@ -176,11 +185,51 @@ func (s *Store) writeIndex(idx ocispec.Index) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(s.path("index.json"), b, 0o644)
+	return atomicfile.WriteFileIn(s.r, "index.json", b, 0o644)
 }
 
-func (s *Store) blobPath(d digest.Digest) string {
-	return s.path("blobs", d.Algorithm().String(), d.Encoded())
+// blobName is where blob d lives, relative to the store.
+func blobName(d digest.Digest) string {
+	return path.Join("blobs", d.Algorithm().String(), d.Encoded())
+}
+
+// layerName is where the unpacked layer diffID lives, relative to the
+// store.
+func layerName(diffID digest.Digest) string { return path.Join("layers", diffID.Encoded()) }
+
+// exists reports whether name, relative to the store, exists.
+func (s *Store) exists(name string) bool {
+	_, err := s.r.Lstat(name)
+	return err == nil
+}
+
+// listDir lists the names in the store's directory name; none when it
+// cannot be read.
+func (s *Store) listDir(name string) []string {
+	f, err := s.r.Open(name)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	names, _ := f.Readdirnames(-1)
+	sort.Strings(names)
+	return names
+}
+
+// mkdirTemp makes a new directory in the store's directory dir, named
+// prefix and a random suffix, and returns its name relative to the store.
+func (s *Store) mkdirTemp(dir, prefix string) (string, error) {
+	for range 100 {
+		name := path.Join(dir, prefix+strconv.FormatUint(uint64(rand.Uint32()), 10))
+		err := s.r.Mkdir(name, 0o700)
+		if err == nil {
+			return name, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("making a directory in %s: %w", s.abs(dir), fs.ErrExist)
 }
 
 // readBlob reads a small blob (manifest, config) and checks its digest.
@@ -188,7 +237,7 @@ func (s *Store) readBlob(d digest.Digest) ([]byte, error) {
 	if err := d.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: bad digest %q: %v", ErrCorruptStore, d, err)
 	}
-	b, err := os.ReadFile(s.blobPath(d))
+	b, err := s.r.ReadFile(blobName(d))
 	if err != nil {
 		return nil, fmt.Errorf("reading blob %s: %w", d, err)
 	}
@@ -203,18 +252,48 @@ func (s *Store) OpenBlob(d digest.Digest) (*os.File, error) {
 	if err := d.Validate(); err != nil {
 		return nil, fmt.Errorf("opening blob %q: %w", d, err)
 	}
-	return os.Open(s.blobPath(d))
+	return s.r.Open(blobName(d))
 }
 
 // writeBlob stores a small blob and returns its descriptor.
 func (s *Store) writeBlob(mediaType string, b []byte) (ocispec.Descriptor, error) {
 	d := digest.FromBytes(b)
 	desc := ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(b))}
-	if _, err := os.Stat(s.blobPath(d)); err == nil {
+	if s.exists(blobName(d)) {
 		return desc, nil
 	}
-	if err := atomicfile.WriteFile(s.blobPath(d), b, 0o644); err != nil {
+	if err := atomicfile.WriteFileIn(s.r, blobName(d), b, 0o644); err != nil {
 		return desc, fmt.Errorf("storing blob %s: %w", d, err)
 	}
 	return desc, nil
+}
+
+// OpenDir opens the store's directory name (made first when create) as a
+// root of its own, for a package that keeps its files in the store (the
+// containers): reached through the store's descriptor, so never outside
+// the store, and refused when name is a symbolic link, which the store
+// never makes. A missing directory without create is fs.ErrNotExist.
+func (s *Store) OpenDir(name string, create bool) (*os.Root, error) {
+	if create {
+		if err := s.r.MkdirAll(name, 0o700); err != nil {
+			return nil, fmt.Errorf("creating %s: %w", s.abs(name), err)
+		}
+	}
+	fi, err := s.r.Lstat(name)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", s.abs(name), err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("%w: %s is not a directory (%s): remove it", ErrUnsafeRoot, s.abs(name), fi.Mode().Type())
+	}
+	r, err := s.r.OpenRoot(name)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", s.abs(name), err)
+	}
+	// The same directory as inspected: not one swapped in meanwhile.
+	if got, err := r.Stat("."); err != nil || !os.SameFile(got, fi) {
+		r.Close()
+		return nil, fmt.Errorf("%w: %s changed while it was opened", ErrUnsafeRoot, s.abs(name))
+	}
+	return r, nil
 }

@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -165,7 +164,7 @@ func (p *pusher) record(pushed []Pushed) error {
 	defer func() {
 		for _, c := range p.made {
 			c.File.Close()
-			os.Remove(c.File.Name()) // gone when kept: renamed into blobs/
+			p.s.RemoveScratch(c.File) // gone when kept: renamed into blobs/
 		}
 	}()
 	if len(rec.Compressed) == 0 && len(rec.Sources) == 0 && len(rec.RepoDigests) == 0 {

@@ -110,7 +110,7 @@ func TestCompressBlob(t *testing.T) {
 		kind     compression.Kind
 		wantType string
 	}{{CompressionGzip, compression.Gzip, ocispec.MediaTypeImageLayerGzip}, {CompressionZstd, compression.Zstd, ocispec.MediaTypeImageLayerZstd}} {
-		c, err := compressBlob(src, desc, tc.format, t.TempDir())
+		c, err := compressBlob(src, desc, tc.format, dirScratch(t.TempDir()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +133,7 @@ func TestCompressBlob(t *testing.T) {
 	bad := desc
 	bad.Digest = digest.FromString("other")
 	dir := t.TempDir()
-	if _, err := compressBlob(src, bad, CompressionGzip, dir); !errors.Is(err, image.ErrCorruptStore) {
+	if _, err := compressBlob(src, bad, CompressionGzip, dirScratch(dir)); !errors.Is(err, image.ErrCorruptStore) {
 		t.Errorf("a blob of another digest: err %v, want ErrCorruptStore", err)
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
@@ -153,3 +153,13 @@ func writeTemp(t *testing.T, b []byte) *os.File {
 	}
 	return f
 }
+
+// dirScratch makes scratch files in a directory, as the store does in its
+// tmp/.
+type dirScratch string
+
+func (d dirScratch) Scratch(prefix string) (*os.File, error) {
+	return os.CreateTemp(string(d), prefix+"*")
+}
+
+func (d dirScratch) RemoveScratch(f *os.File) error { return os.Remove(f.Name()) }

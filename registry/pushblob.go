@@ -197,7 +197,7 @@ func (p *pusher) compressed(l *planLayer) (image.CompressedBlob, error) {
 	if ok {
 		return c, nil
 	}
-	c, err := compressBlob(l.file, l.desc, p.opts.Compression, p.s.ScratchDir())
+	c, err := compressBlob(l.file, l.desc, p.opts.Compression, p.s)
 	if err != nil {
 		return c, fmt.Errorf("compressing layer %s: %w", l.desc.Digest, err)
 	}
@@ -205,28 +205,35 @@ func (p *pusher) compressed(l *planLayer) (image.CompressedBlob, error) {
 	defer p.mu.Unlock()
 	if prev, ok := p.made[l.desc.Digest]; ok { // another image of this push was faster
 		c.File.Close()
-		os.Remove(c.File.Name())
+		p.s.RemoveScratch(c.File)
 		return prev, nil
 	}
 	p.made[l.desc.Digest] = c
 	return c, nil
 }
 
+// scratchFiles makes and removes the files a push compresses into:
+// image.Store's, in its tmp/, reached through its descriptor.
+type scratchFiles interface {
+	Scratch(prefix string) (*os.File, error)
+	RemoveScratch(f *os.File) error
+}
+
 // compressBlob compresses the plain blob in src into a scratch file,
 // hashing it as it is written.
-func compressBlob(src *os.File, desc ocispec.Descriptor, format, dir string) (c image.CompressedBlob, err error) {
+func compressBlob(src *os.File, desc ocispec.Descriptor, format string, scratch scratchFiles) (c image.CompressedBlob, err error) {
 	kind, mt := compression.Gzip, ocispec.MediaTypeImageLayerGzip
 	if format == CompressionZstd {
 		kind, mt = compression.Zstd, ocispec.MediaTypeImageLayerZstd
 	}
-	f, err := os.CreateTemp(dir, "push-"+desc.Digest.Encoded()[:12]+"-*."+format)
+	f, err := scratch.Scratch("push-" + desc.Digest.Encoded()[:12] + "-" + format + "-")
 	if err != nil {
 		return c, err
 	}
 	defer func() {
 		if err != nil {
 			f.Close()
-			os.Remove(f.Name())
+			scratch.RemoveScratch(f)
 		}
 	}()
 	h := sha256.New()

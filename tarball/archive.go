@@ -36,26 +36,25 @@ type member struct {
 	offset, size int64
 }
 
+// Spool makes the file a stream is copied into: a new file without a
+// name (or unlinked at once), so the copy is ours alone and vanishes with
+// its descriptor whatever happens next. image.Store.Spool is one, in the
+// store's tmp/.
+type Spool func() (*os.File, error)
+
 // Open reads an image archive from a stream: a tar, plain or compressed as
 // a whole with gzip, zstd, bzip2 or xz. The stream is first decompressed
-// into an unlinked file under tmp, since the members an archive needs
-// first (index.json, manifest.json) usually come last. name is used in
+// into a file from spool, since the members an archive needs first
+// (index.json, manifest.json) usually come last. name is used in
 // messages.
-func Open(r io.Reader, name, tmp string) (*Archive, error) {
+func Open(r io.Reader, name string, spool Spool) (*Archive, error) {
 	dec, _, err := compression.Decompress(r)
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading %s: %v", ErrInvalid, name, err)
 	}
 	defer dec.Close()
-	f, err := os.CreateTemp(tmp, "archive-")
+	f, err := spool()
 	if err != nil {
-		return nil, fmt.Errorf("spooling %s: %w", name, err)
-	}
-	// The copy is ours alone: unlinked now, it vanishes with the descriptor
-	// whatever happens next. (A store writer clearing tmp may have beaten
-	// us to it, which is as good.)
-	if err := os.Remove(f.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		f.Close()
 		return nil, fmt.Errorf("spooling %s: %w", name, err)
 	}
 	if _, err := io.Copy(f, dec); err != nil {
@@ -72,7 +71,7 @@ func Open(r io.Reader, name, tmp string) (*Archive, error) {
 // OpenFile opens an archive file or an OCI layout directory by path. An
 // uncompressed regular file is read in place; a pipe or a compressed file
 // is spooled as Open does.
-func OpenFile(p, tmp string) (*Archive, error) {
+func OpenFile(p string, spool Spool) (*Archive, error) {
 	fi, err := os.Stat(p)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", p, err)
@@ -86,7 +85,7 @@ func OpenFile(p, tmp string) (*Archive, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		defer f.Close()
-		return Open(f, p, tmp)
+		return Open(f, p, spool)
 	}
 	kind, _, err := compression.Detect(f)
 	if err != nil {
@@ -104,7 +103,7 @@ func OpenFile(p, tmp string) (*Archive, error) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", p, err)
 	}
-	return Open(f, p, tmp)
+	return Open(f, p, spool)
 }
 
 // Close releases the archive; a spooled copy is removed.

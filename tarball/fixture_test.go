@@ -227,7 +227,7 @@ func newStore(t testing.TB) *image.Store {
 
 // load reads an archive from a stream into s.
 func load(s *image.Store, archive []byte, opts ReadOptions) (image.LoadResult, error) {
-	a, err := Open(bytes.NewReader(archive), "fixture.tar", s.ScratchDir())
+	a, err := Open(bytes.NewReader(archive), "fixture.tar", s.Spool)
 	if err != nil {
 		return image.LoadResult{}, err
 	}
@@ -238,3 +238,14 @@ func load(s *image.Store, archive []byte, opts ReadOptions) (image.LoadResult, e
 // snapshot describes every file under root, one sorted line each: what
 // a failed load must leave exactly as it was.
 func snapshot(t testing.TB, root string) string { return testutil.TreeSnapshot(t, root) }
+
+// spoolIn spools into dir, as the store spools into its tmp/.
+func spoolIn(dir string) Spool {
+	return func() (*os.File, error) {
+		f, err := os.CreateTemp(dir, "archive-")
+		if err == nil {
+			err = os.Remove(f.Name())
+		}
+		return f, err
+	}
+}

@@ -35,7 +35,7 @@ func FuzzRead(f *testing.F) {
 	}
 	f.Cleanup(func() { os.RemoveAll(scratch) })
 	f.Fuzz(func(t *testing.T, data []byte) {
-		a, err := Open(bytes.NewReader(data), "fuzz", scratch)
+		a, err := Open(bytes.NewReader(data), "fuzz", spoolIn(scratch))
 		if err != nil {
 			return
 		}

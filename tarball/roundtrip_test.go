@@ -188,9 +188,9 @@ func TestLoadFormats(t *testing.T) {
 			var a *Archive
 			var err error
 			if dir != "" {
-				a, err = OpenFile(dir, s.ScratchDir())
+				a, err = OpenFile(dir, s.Spool)
 			} else {
-				a, err = Open(bytes.NewReader(archive), "fixture", s.ScratchDir())
+				a, err = Open(bytes.NewReader(archive), "fixture", s.Spool)
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -317,7 +317,7 @@ func TestOpenFileKinds(t *testing.T) {
 				}()
 			}
 			scratch := t.TempDir()
-			a, err := OpenFile(tc.path, scratch)
+			a, err := OpenFile(tc.path, spoolIn(scratch))
 			if err != nil {
 				t.Fatal(err)
 			}

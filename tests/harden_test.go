@@ -244,3 +244,70 @@ func TestMountOverProcThroughLink(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreLinksNotFollowed: a symbolic link where the store keeps a
+// directory below its top (blobs/sha256, pulls/blobs/sha256), which the
+// check at open does not see, is refused in one line, and nothing of the
+// store lands where it points: before, import wrote its blob through
+// "blobs/sha256 -> theirs" and pull its download through
+// "pulls/blobs/sha256". A store whose parent others can write (they
+// could swap the store between the check and its use) is refused too.
+func TestStoreLinksNotFollowed(t *testing.T) {
+	reg := startRegistry(t, false)
+	src := newEnv(t)
+	ref := reg.Host + "/lab/x:1"
+	src.ok(tarOf(t, file("a", "a")), "import", "-", ref)
+	src.ok(nil, "push", ref)
+	for _, tc := range []struct {
+		planted string
+		args    []string
+	}{
+		{"blobs/sha256", []string{"import", "-", "y"}},
+		{"blobs/sha256", []string{"pull", ref}},
+		{"pulls/blobs/sha256", []string{"pull", ref}},
+	} {
+		t.Run(strings.ReplaceAll(tc.planted, "/", "_")+"_"+tc.args[0], func(t *testing.T) {
+			e := newEnv(t)
+			e.ok(tarOf(t, file("b", "b")), "import", "-", "base") // the store exists
+			theirs := filepath.Join(e.home, "theirs")
+			if err := os.Mkdir(theirs, 0o777); err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(e.store, tc.planted)
+			if err := os.MkdirAll(p, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(p, p+".away"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(theirs, p); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { os.Remove(p); os.Rename(p+".away", p) }()
+			r := e.nook(tarOf(t, file("c", "c")), tc.args...)
+			// A pull's progress lines come first; the refusal is one line.
+			if r.code != 125 || strings.Count(r.stderr, "nook: ") != 1 || !strings.Contains(r.stderr, tc.planted+" is a symbolic link") {
+				t.Errorf("nook %s through a link at %s: %s; want 125 and one line", strings.Join(tc.args, " "), tc.planted, r)
+			}
+			if ents, _ := os.ReadDir(theirs); len(ents) != 0 {
+				t.Errorf("nook wrote through the link at %s: %v", tc.planted, ents)
+			}
+		})
+	}
+	t.Run("open parent", func(t *testing.T) {
+		e := newEnv(t)
+		open := filepath.Join(e.home, "open")
+		if err := os.Mkdir(open, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(open, 0o777)
+		e.store = filepath.Join(open, "store")
+		r := e.nook(tarOf(t, file("a", "a")), "import", "-", "x")
+		if lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n"); r.code != 125 || len(lines) != 1 || !strings.Contains(r.stderr, "chmod go-w "+open) {
+			t.Errorf("a store below a 0777 directory: %s; want 125 and one line with the remedy", r)
+		}
+		if _, err := os.Stat(e.store); err == nil {
+			t.Error("the refused store was made")
+		}
+	})
+}

@@ -17,7 +17,6 @@ package stagebin
 
 import (
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -65,26 +64,52 @@ func embedded(fsys fs.FS) (size int64, sum string, ok bool) {
 // right one. It returns "" when nook was built without it.
 func Path(dir string) (string, error) { return path(files, dir) }
 
+// PathIn is Path for the directory r, written and inspected through its
+// descriptor (a store's bin/, see image.Store.OpenDir). What it returns
+// is still a path, r.Name()/NAME: a program is started by path, by this
+// process and by the shim in another.
+func PathIn(r *os.Root) (string, error) { return pathIn(files, r) }
+
+// Embedded says whether nook carries the stages' program (else Path
+// returns "" and makes nothing).
+func Embedded() bool {
+	_, _, ok := embedded(files)
+	return ok
+}
+
 func path(fsys fs.FS, dir string) (string, error) {
+	if _, _, ok := embedded(fsys); !ok {
+		return "", nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("writing the container stages: %w", err)
+	}
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return "", fmt.Errorf("writing the container stages: %w", err)
+	}
+	defer r.Close()
+	return pathIn(fsys, r)
+}
+
+func pathIn(fsys fs.FS, r *os.Root) (string, error) {
 	size, sum, ok := embedded(fsys)
 	if !ok {
 		return "", nil
 	}
-	p := filepath.Join(dir, prefix+sum[:16])
-	if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Size() == size {
+	name := prefix + sum[:16]
+	p := filepath.Join(r.Name(), name)
+	if st, err := r.Lstat(name); err == nil && st.Mode().IsRegular() && st.Size() == size {
 		return p, nil
 	}
 	data, err := fs.ReadFile(fsys, binFile)
 	if err != nil {
 		return "", fmt.Errorf("writing the container stages: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := atomicfile.WriteFileIn(r, name, data, 0o555); err != nil {
 		return "", fmt.Errorf("writing the container stages: %w", err)
 	}
-	if err := atomicfile.WriteFile(p, data, 0o555); err != nil {
-		return "", fmt.Errorf("writing the container stages: %w", err)
-	}
-	removeOthers(dir, filepath.Base(p))
+	removeOthers(r, name)
 	return p, nil
 }
 
@@ -109,9 +134,14 @@ const kept = 3
 // removeOthers removes the stages' programs in dir but keep and the kept
 // newest others. A container that runs one keeps its copy: the kernel
 // holds the file it executes.
-func removeOthers(dir, keep string) {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
+func removeOthers(r *os.Root, keep string) {
+	d, err := r.Open(".")
+	if err != nil {
+		return
+	}
+	entries, err := d.ReadDir(-1)
+	d.Close()
+	if err != nil {
 		return
 	}
 	type prog struct {
@@ -128,6 +158,6 @@ func removeOthers(dir, keep string) {
 	}
 	sort.Slice(others, func(i, j int) bool { return others[i].mod.After(others[j].mod) })
 	for _, o := range others[min(kept, len(others)):] {
-		_ = os.Remove(filepath.Join(dir, o.name))
+		_ = r.Remove(o.name)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path"
 	"slices"
 	"strings"
@@ -74,13 +75,28 @@ type dirMeta struct {
 // that is not a complete tar. On error dir holds a partial layer the caller
 // removes. Nothing is synced: see SyncTree.
 func Apply(r io.Reader, dir string, opts ApplyOptions) (ApplyResult, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return ApplyResult{}, fmt.Errorf("opening layer directory %s: %w", dir, err)
+	}
+	return apply(r, &dirs{root: fd, curPath: ".", tail: -1}, dir, opts)
+}
+
+// ApplyAt is Apply into the open directory dir, for a caller that reached
+// it through a descriptor (a store's os.Root) rather than a path another
+// user could redirect. dir stays the caller's to close.
+func ApplyAt(r io.Reader, dir *os.File, opts ApplyOptions) (ApplyResult, error) {
+	fd, err := unix.FcntlInt(dir.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return ApplyResult{}, fmt.Errorf("opening layer directory %s: %w", dir.Name(), err)
+	}
+	return apply(r, &dirs{root: fd, curPath: ".", tail: -1}, dir.Name(), opts)
+}
+
+func apply(r io.Reader, d *dirs, dir string, opts ApplyOptions) (ApplyResult, error) {
 	a := &applier{opts: opts, log: opts.Logger, fixups: map[string]dirMeta{}, skipped: map[string]bool{}}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
-	}
-	d, err := openDirs(dir)
-	if err != nil {
-		return a.res, err
 	}
 	defer d.close()
 	a.dirs = d

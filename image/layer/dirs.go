@@ -28,14 +28,6 @@ const (
 	maxHeld = 64
 )
 
-func openDirs(dir string) (*dirs, error) {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("opening layer directory %s: %w", dir, err)
-	}
-	return &dirs{root: fd, curPath: ".", tail: -1}, nil
-}
-
 func (d *dirs) close() {
 	d.truncate(0)
 	unix.Close(d.root)

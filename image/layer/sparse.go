@@ -20,6 +20,17 @@ import (
 // sparse files publicly (golang.org/issue/22735); entryWriterTo reaches
 // it. TestSparseFastPath fails if a Go release moves it, and until then
 // writeSparse falls back to reading the zeros.
+//
+// Why not learn the data segments from the header instead: only the PAX
+// sparse formats 0.0 and 0.1 leave their map in Header.PAXRecords
+// (GNU.sparse.map). The old GNU form (type 'S', what GNU tar --sparse
+// writes by default) keeps it in the raw header block and PAX 1.0 (GNU
+// tar --posix) at the head of the entry's data, both consumed inside
+// archive/tar and not exposed; and reading only the segments would mean
+// reading the entry's bytes beside tar.Reader, whose Next then skips
+// them again. Each way needs archive/tar's internals or a tar parser of
+// our own; no maintained Go tar library exposes the holes
+// (golang.org/issue/13548 and 22735 are open).
 
 // entryWriterTo returns the current entry's own WriterTo of tr, or nil.
 func entryWriterTo(tr *tar.Reader) io.WriterTo {
