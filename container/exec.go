@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"nook/container/shim"
+	"nook/container/stagebin"
 	"nook/rootless"
 )
 
@@ -38,6 +39,20 @@ func runtimeDir() (string, error) {
 	return dir, nil
 }
 
+// joinProgram is the stages' program, which enters a running container's
+// namespaces at its entry point (rootless.Join).
+func (m *Manager) joinProgram() (string, error) {
+	program, err := stagebin.Path(filepath.Join(m.store.Root(), "bin"))
+	if err != nil {
+		return "", err
+	}
+	if program == "" || !stagebin.SelfUnshares() {
+		return "", errors.New("entering a running container needs the stages' program, " +
+			"which this build of nook lacks: build nook with build.sh")
+	}
+	return program, nil
+}
+
 // ExecOptions describe a process to run in a running container.
 type ExecOptions struct {
 	Args        []string
@@ -53,7 +68,7 @@ type ExecOptions struct {
 
 // Exec runs a process in c and, unless detached, returns its exit status.
 func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
-	if !c.Running() || c.State.ExecSocket == "" {
+	if !c.Running() || c.State.Pid <= 0 {
 		return 0, fmt.Errorf("%s: %w", c.Name, ErrNotRunning)
 	}
 	if len(o.Args) == 0 {
@@ -80,7 +95,11 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 	if o.Detach {
 		stdio[1], stdio[2] = devnull, devnull
 	}
-	s, err := rootless.Exec(c.State.ExecSocket, rootless.ExecRequest{Process: p}, stdio)
+	program, err := m.joinProgram()
+	if err != nil {
+		return 0, err
+	}
+	s, err := rootless.Exec(program, c.State.Pid, p, stdio)
 	if err != nil {
 		var ie *rootless.InitError
 		if errors.As(err, &ie) {
@@ -92,6 +111,7 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 		if s.Console != nil {
 			s.Console.Close()
 		}
+		s.Release()
 		return 0, nil
 	}
 	var drained chan struct{}

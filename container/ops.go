@@ -125,7 +125,7 @@ func (m *Manager) Remove(c *Container, force bool) error {
 		return fmt.Errorf("removing %s: %w", c.Name, err)
 	}
 	// Left behind by a shim that was killed.
-	for _, sock := range []string{c.State.ExecSocket, c.State.AttachSocket} {
+	for _, sock := range []string{c.State.AttachSocket} {
 		if sock != "" {
 			_ = os.Remove(sock)
 		}

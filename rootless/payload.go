@@ -20,21 +20,11 @@ const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 // streams (nil: init's own). On failure code is the exit status Docker
 // gives: 125 setup, 126 cannot execute, 127 not found.
 func startProcess(p InitProcess, stdio []uintptr) (pid int, console *os.File, code int, err error) {
-	if len(p.Args) == 0 {
-		return 0, nil, ExitSetupFailed, errors.New("no command given")
-	}
-	u, err := user.GetExecUserPath(p.User, &user.ExecUser{Home: "/"}, "/etc/passwd", "/etc/group")
+	pr, code, err := preparePayload(p)
 	if err != nil {
-		return 0, nil, ExitSetupFailed, fmt.Errorf("finding user %q: %w", p.User, err)
+		return 0, nil, code, err
 	}
-	if err := checkCwd(p.Cwd); err != nil {
-		return 0, nil, ExitCannotExec, err
-	}
-	env := p.Environ(u.Home)
-	path, err := lookPath(p.Args[0], env)
-	if err != nil {
-		return 0, nil, ExitNotFound, err
-	}
+	u, env, path := pr.user, pr.env, pr.path
 	cred := &syscall.Credential{Uid: uint32(u.Uid), Gid: uint32(u.Gid), NoSetGroups: setgroupsDenied()}
 	for _, g := range u.Sgids {
 		cred.Groups = append(cred.Groups, uint32(g))
@@ -75,6 +65,36 @@ func startProcess(p InitProcess, stdio []uintptr) (pid int, console *os.File, co
 		return 0, nil, execFailureCode(err), fmt.Errorf("starting %s: %w", p.Args[0], err)
 	}
 	return pid, console, 0, nil
+}
+
+// payload is a process resolved inside the container: its user, its
+// environment, and the executable.
+type payload struct {
+	user *user.ExecUser
+	env  []string
+	path string
+}
+
+// preparePayload looks p's user and command up in the container's files
+// (its root is this process's). On failure code is the exit status Docker
+// gives: 125 setup, 126 cannot execute, 127 not found.
+func preparePayload(p InitProcess) (payload, int, error) {
+	if len(p.Args) == 0 {
+		return payload{}, ExitSetupFailed, errors.New("no command given")
+	}
+	u, err := user.GetExecUserPath(p.User, &user.ExecUser{Home: "/"}, "/etc/passwd", "/etc/group")
+	if err != nil {
+		return payload{}, ExitSetupFailed, fmt.Errorf("finding user %q: %w", p.User, err)
+	}
+	if err := checkCwd(p.Cwd); err != nil {
+		return payload{}, ExitCannotExec, err
+	}
+	env := p.Environ(u.Home)
+	path, err := lookPath(p.Args[0], env)
+	if err != nil {
+		return payload{}, ExitNotFound, err
+	}
+	return payload{user: u, env: env, path: path}, 0, nil
 }
 
 // Environ is the payload's environment, completed as Docker does: PATH,
@@ -180,4 +200,85 @@ func openPty(uid int) (master, slave *os.File, err error) {
 	slave = os.NewFile(s, "pts")
 	_ = unix.Fchown(int(s), uid, -1)
 	return master, slave, nil
+}
+
+// execPayload replaces this process with p, as prepared inside the
+// container: the container's pid 1 without --init, and an exec'd
+// process (join.go). Before the exec it hands the pty master of a
+// Terminal process to sent, which must not keep it. It returns only on
+// failure, with Docker's exit status for it.
+func execPayload(p InitProcess, sent func(console *os.File) error) (int, error) {
+	pr, code, err := preparePayload(p)
+	if err != nil {
+		return code, err
+	}
+	// Credentials are per process (Go sets them on every thread), the
+	// bounding set per thread: the exec happens on this one.
+	runtime.LockOSThread()
+	// A session of its own, as a forked payload gets; init is already the
+	// leader of one.
+	_, _ = unix.Setsid()
+	if p.Terminal {
+		console, tty, err := openPty(pr.user.Uid)
+		if err != nil {
+			return ExitSetupFailed, err
+		}
+		err = sent(console)
+		console.Close()
+		if err == nil {
+			err = attachTerminal(tty)
+		}
+		tty.Close()
+		if err != nil {
+			return ExitSetupFailed, err
+		}
+	} else if err := sent(nil); err != nil {
+		return ExitSetupFailed, err
+	}
+	if err := dropCapabilities(); err != nil {
+		return ExitSetupFailed, err
+	}
+	if err := becomeUser(pr.user); err != nil {
+		return ExitSetupFailed, err
+	}
+	if p.Cwd != "" {
+		if err := unix.Chdir(p.Cwd); err != nil {
+			return ExitCannotExec, fmt.Errorf("working directory %s: %w", p.Cwd, err)
+		}
+	}
+	err = unix.Exec(pr.path, p.Args, pr.env)
+	return execFailureCode(err), fmt.Errorf("starting %s: %w", p.Args[0], err)
+}
+
+// attachTerminal makes tty the controlling terminal and the standard
+// streams.
+func attachTerminal(tty *os.File) error {
+	fd := int(tty.Fd())
+	if err := unix.IoctlSetInt(fd, unix.TIOCSCTTY, 0); err != nil {
+		return fmt.Errorf("making the pty the controlling terminal: %w", err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := unix.Dup3(fd, i, 0); err != nil {
+			return fmt.Errorf("attaching the pty: %w", err)
+		}
+	}
+	return nil
+}
+
+// becomeUser takes u's ids and groups, as the fork of startProcess does.
+func becomeUser(u *user.ExecUser) error {
+	if !setgroupsDenied() {
+		groups := make([]int, len(u.Sgids))
+		copy(groups, u.Sgids)
+		if err := syscall.Setgroups(groups); err != nil {
+			return fmt.Errorf("setting the groups of uid %d: %w", u.Uid, err)
+		}
+	}
+	if err := syscall.Setresgid(u.Gid, u.Gid, u.Gid); err != nil {
+		return fmt.Errorf("setting gid %d: %w", u.Gid, err)
+	}
+	if err := syscall.Setresuid(u.Uid, u.Uid, u.Uid); err != nil {
+		return fmt.Errorf("setting uid %d: %w", u.Uid, err)
+	}
+	return nil
 }
