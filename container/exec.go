@@ -99,6 +99,10 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// Caught before the process starts: one sent once it runs is its.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, rootless.Forwarded()...)
+	defer signal.Stop(sigs)
 	s, err := rootless.Exec(program, c.State.Pid, p, stdio)
 	if err != nil {
 		var ie *rootless.InitError
@@ -126,7 +130,7 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 		go func() { _, _ = io.Copy(o.Stdout, s.Console); close(drained) }()
 	}
 	done := make(chan struct{})
-	go forwardToSession(s, done)
+	go forwardToSession(s, sigs, done)
 	code, err := s.Wait()
 	close(done)
 	if drained != nil {
@@ -141,10 +145,7 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 
 // forwardToSession passes the caller's signals to the exec'd process and
 // resizes its terminal, until done.
-func forwardToSession(s *rootless.ExecSession, done chan struct{}) {
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, rootless.Forwarded()...)
-	defer signal.Stop(sigs)
+func forwardToSession(s *rootless.ExecSession, sigs chan os.Signal, done chan struct{}) {
 	for {
 		select {
 		case sig := <-sigs:

@@ -62,12 +62,12 @@ func (e *env) assertNothingLeft() {
 
 // TestRunStagesProgram: nook as build.sh builds it writes the program of
 // its stages (container/stagebin) to the store, and a container's shim and
-// init (pid 1) run from that file; a copy there that cannot be executed (a
+// init (pid 1 with --init) run from that file; a copy there that cannot be executed (a
 // store on a noexec mount, a damaged file) leaves nook's own binary to run
 // both.
 func TestRunStagesProgram(t *testing.T) {
 	e := runEnv(t)
-	id := strings.TrimSpace(e.ok(nil, "run", "-d", "bb", "sleep", "1000"))
+	id := strings.TrimSpace(e.ok(nil, "run", "-d", "--init", "bb", "sleep", "1000"))
 	progs, _ := filepath.Glob(filepath.Join(e.store, "bin", "nook-stages-*"))
 	testutil.Require(t, len(progs) == 1, "nook embeds no stages (built without build.sh)")
 	e.assertStagesRun(id, progs[0])
@@ -97,7 +97,7 @@ func TestRunStagesProgram(t *testing.T) {
 		t.Errorf("run with a damaged program: %s; want served, from nook's binary, forked into its namespaces", r)
 	}
 	t.Setenv("NOOK_TRACE", "")
-	id = strings.TrimSpace(e.ok(nil, "run", "-d", "bb", "sleep", "1000"))
+	id = strings.TrimSpace(e.ok(nil, "run", "-d", "--init", "bb", "sleep", "1000"))
 	e.assertStagesRun(id, nookBin)
 }
 
