@@ -80,6 +80,9 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 	if o.WorkingDir != "" {
 		p.Cwd = o.WorkingDir
 	}
+	if o.Tty {
+		shim.SizeFrom(o.Stdin, &p)
+	}
 	if o.User != "" {
 		p.User = o.User
 	}

@@ -83,6 +83,10 @@ type InitProcess struct {
 	// container's /etc/passwd and /etc/group; empty means root.
 	User     string
 	Terminal bool // run on a new pseudo-terminal whose master goes to the shim
+	// Rows and Cols size the terminal before the process starts, so it
+	// never sees the 0×0 of a new pty (the user's terminal's size).
+	Rows uint16 `json:",omitempty"`
+	Cols uint16 `json:",omitempty"`
 }
 
 // InitStatus is init's report to the shim.
@@ -292,7 +296,7 @@ func InitStage() int {
 	}
 	Trace("init rootfs ready")
 	if !reap {
-		code, err := execPayload(cfg.Process, reportExec)
+		code, err := execPayload(cfg.Process, unix.SIGKILL, reportExec)
 		return initFailed(code, err)
 	}
 	<-notified

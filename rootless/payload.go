@@ -43,6 +43,7 @@ func startProcess(p InitProcess, stdio []uintptr) (pid int, console *os.File, co
 		if console, tty, err = openPty(u.Uid); err != nil {
 			return 0, nil, ExitSetupFailed, err
 		}
+		sizePty(console, p)
 		defer tty.Close()
 		fd := tty.Fd()
 		attr.Files = []uintptr{fd, fd, fd}
@@ -205,9 +206,11 @@ func openPty(uid int) (master, slave *os.File, err error) {
 // execPayload replaces this process with p, as prepared inside the
 // container: the container's pid 1 without --init, and an exec'd
 // process (join.go). Before the exec it hands the pty master of a
-// Terminal process to sent, which must not keep it. It returns only on
-// failure, with Docker's exit status for it.
-func execPayload(p InitProcess, sent func(console *os.File) error) (int, error) {
+// Terminal process to sent, which must not keep it. pdeathsig, when not
+// 0, is set again once the credentials change (which clears it): the
+// container's pid 1 must die with its shim, which serves its root. It
+// returns only on failure, with Docker's exit status for it.
+func execPayload(p InitProcess, pdeathsig unix.Signal, sent func(console *os.File) error) (int, error) {
 	pr, code, err := preparePayload(p)
 	if err != nil {
 		return code, err
@@ -223,6 +226,7 @@ func execPayload(p InitProcess, sent func(console *os.File) error) (int, error) 
 		if err != nil {
 			return ExitSetupFailed, err
 		}
+		sizePty(console, p)
 		err = sent(console)
 		console.Close()
 		if err == nil {
@@ -241,6 +245,11 @@ func execPayload(p InitProcess, sent func(console *os.File) error) (int, error) 
 	if err := becomeUser(pr.user); err != nil {
 		return ExitSetupFailed, err
 	}
+	if pdeathsig != 0 {
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(pdeathsig), 0, 0, 0); err != nil {
+			return ExitSetupFailed, fmt.Errorf("setting the parent-death signal: %w", err)
+		}
+	}
 	if p.Cwd != "" {
 		if err := unix.Chdir(p.Cwd); err != nil {
 			return ExitCannotExec, fmt.Errorf("working directory %s: %w", p.Cwd, err)
@@ -248,6 +257,13 @@ func execPayload(p InitProcess, sent func(console *os.File) error) (int, error) 
 	}
 	err = unix.Exec(pr.path, p.Args, pr.env)
 	return execFailureCode(err), fmt.Errorf("starting %s: %w", p.Args[0], err)
+}
+
+// sizePty gives the pty the size p asks for, if any.
+func sizePty(console *os.File, p InitProcess) {
+	if p.Rows > 0 && p.Cols > 0 {
+		_ = unix.IoctlSetWinsize(int(console.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: p.Rows, Col: p.Cols})
+	}
 }
 
 // attachTerminal makes tty the controlling terminal and the standard

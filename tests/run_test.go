@@ -158,7 +158,10 @@ func TestRunForeground(t *testing.T) {
 		{name: "missing file", args: []string{"bb", "/nonexistent"}, code: 127, stderr: "no such file"},
 		{name: "not in PATH", args: []string{"bb", "nosuchcmd"}, code: 127, stderr: "not found in $PATH"},
 		{name: "not executable", args: []string{"bb", "/etc/passwd"}, code: 126, stderr: "permission denied"},
-		{name: "killed by signal", args: []string{"bb", "sh", "-c", "kill -9 $$"}, code: 137},
+		// A pid 1 ignores even its own SIGKILL, as under Docker: under
+		// nook's init the command is an ordinary process.
+		{name: "killed by signal", args: []string{"--init", "bb", "sh", "-c", "kill -9 $$"}, code: 137},
+		{name: "pid 1 survives its own SIGKILL", args: []string{"bb", "sh", "-c", "kill -9 $$; echo alive"}, stdout: "alive\n"},
 		{name: "env", args: []string{"-e", "A=1", "-e", "NOOK_TEST_PASSED", "-e", "UNSET_HERE", "--env-file", envFile, "-e", "OVER=flag",
 			"bb", "sh", "-c", `echo "$A $NOOK_TEST_PASSED $FROM_FILE $OVER $FROM_IMAGE ${UNSET_HERE-unset}"`},
 			stdout: "1 through file value flag yes unset\n"},

@@ -218,6 +218,9 @@ func (s *shim) setup() (*rootless.Init, error) {
 		return nil, err
 	}
 	s.warm()
+	if !s.cfg.Detached && s.cfg.Init.Process.Terminal {
+		SizeFrom(os.Stdin, &s.cfg.Init.Process)
+	}
 	ctr, err := li.Start(s.cfg.Init)
 	if err != nil {
 		return nil, err
@@ -392,15 +395,29 @@ func (s *shim) serveConsole(console *os.File) {
 // ResizeFrom gives the pty the size of the user's terminal: stdin's, or
 // stdout's when stdin is not attached.
 func ResizeFrom(from, console *os.File) {
+	if ws := termSize(from); ws != nil {
+		_ = unix.IoctlSetWinsize(int(console.Fd()), unix.TIOCSWINSZ, ws)
+	}
+}
+
+// SizeFrom sets p's terminal size to the user's, as ResizeFrom finds it,
+// for the pty to have it before p starts.
+func SizeFrom(from *os.File, p *rootless.InitProcess) {
+	if ws := termSize(from); ws != nil {
+		p.Rows, p.Cols = ws.Row, ws.Col
+	}
+}
+
+func termSize(from *os.File) *unix.Winsize {
 	for _, f := range []*os.File{from, os.Stdout} {
 		if f == nil || !term.IsTerminal(int(f.Fd())) {
 			continue
 		}
 		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil {
-			_ = unix.IoctlSetWinsize(int(console.Fd()), unix.TIOCSWINSZ, ws)
-			return
+			return ws
 		}
 	}
+	return nil
 }
 
 // forwardSignals passes signals sent to the shim on to init, until done.
