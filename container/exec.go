@@ -102,11 +102,16 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	// Caught before the process starts: one sent once it runs is its.
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, rootless.Forwarded()...)
-	defer signal.Stop(sigs)
+	// Caught while the process starts (a round trip per signal to the
+	// runtime's signal thread), so that one sent once it runs is its.
+	sigs, notified := make(chan os.Signal, 16), make(chan struct{})
+	go func() {
+		signal.Notify(sigs, rootless.Forwarded()...)
+		close(notified)
+	}()
+	defer func() { <-notified; signal.Stop(sigs) }()
 	s, err := rootless.Exec(program, c.State.Pid, p, stdio)
+	<-notified
 	if err != nil {
 		var ie *rootless.InitError
 		if errors.As(err, &ie) {
@@ -135,6 +140,7 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 	done := make(chan struct{})
 	go forwardToSession(s, sigs, done)
 	code, err := s.Wait()
+	rootless.Trace("exec done")
 	close(done)
 	if drained != nil {
 		// Output still in the pty; a background child may hold it open.

@@ -16,10 +16,10 @@ package rootless
 //	                                   [Fork: clone(CLONE_PARENT): the
 //	                                    child is the caller's, in the
 //	                                    container's pid namespace]
+//	   ── msgConfig {json}, queued at once ─────────────────────────▶    (read by the stage)
 //	   ◀── joinOK, pid (4 bytes LE) ── | joinFailed, errno (exit 125)
 //	[Fork: reaps it]                   [Fork: exits 0]                   Dispatch: the stage
-//	   ── msgConfig {json} ──────────────────────────────────────────▶   (no id maps to await)
-//	   ◀── msgReady | msgError ────────────────────────────────────────
+//	   ◀── msgReady | msgError ───────────────────────────────────────   (no id maps to await)
 //	StageExec:                                                           user, command looked up
 //	   ◀── [Terminal: joinConsole + SCM_RIGHTS pty master] ────────────
 //	   ◀── msgError {InitStatus: Code, Error} | EOF: the exec happened ── exec (the socket is
@@ -31,8 +31,8 @@ package rootless
 // caller's user namespace, so nothing in the container can trace it or
 // read its /proc files. A call (cp into a running container) joins only
 // the user and mount namespaces: it stays outside the container's pid
-// namespace, invisible to its processes. An exec'd process is in the pid
-// namespace only once it is the user's command.
+// namespace, invisible to its processes. An exec's stage is in the pid
+// namespace, non-dumpable, for the moment before it execs the command.
 
 import (
 	"encoding/binary"
@@ -123,6 +123,10 @@ func (j *Joined) close() {
 
 // Start starts the stage and returns once it runs.
 func (c Join) Start() (*Joined, error) {
+	config, err := json.Marshal(c.Config)
+	if err != nil {
+		return nil, fmt.Errorf("encoding config of stage %s: %w", c.Stage, err)
+	}
 	nsfds, err := c.namespaces()
 	defer closeAll(nsfds)
 	if err != nil {
@@ -139,6 +143,11 @@ func (c Join) Start() (*Joined, error) {
 	}
 	env := append(cleanEnv(os.Environ()), StageEnv+"="+c.Stage, syncEnv+"="+strconv.Itoa(syncFD),
 		setnsEnv+"="+strconv.Itoa(flags))
+	if c.Stage == StageExec {
+		// It execs at once: one P, no collection, fewer threads for the
+		// exec to end.
+		env = append(env, "GOMAXPROCS=1", "GOGC=off")
+	}
 	files := []uintptr{c.Stdio[0].Fd(), c.Stdio[1].Fd(), c.Stdio[2].Fd(), uintptr(fds[1])}
 	for _, fd := range nsfds {
 		files = append(files, uintptr(fd))
@@ -151,6 +160,9 @@ func (c Join) Start() (*Joined, error) {
 		return nil, fmt.Errorf("starting stage %s: %w", c.Stage, err)
 	}
 	j := &Joined{pid: first, sock: mine}
+	// Queued for the stage before it starts, so it never waits for us; a
+	// child that died fails the write, and readJoined says why.
+	_ = writeFrame(fdWriter(mine), msgConfig, config)
 	pid, err := readJoined(fdReader(mine))
 	if c.Fork {
 		// It exits once its child is born; reaped even when it failed.
@@ -170,7 +182,7 @@ func (c Join) Start() (*Joined, error) {
 		return nil, fmt.Errorf("joining container process %d: %w", c.Pid, err)
 	}
 	j.pid = pid
-	if err := j.handshake(c.Config); err != nil {
+	if err := j.handshake(); err != nil {
 		_ = unix.Kill(j.pid, unix.SIGKILL)
 		_, _ = j.Wait()
 		return nil, fmt.Errorf("starting stage %s: %w", c.Stage, err)
@@ -230,15 +242,8 @@ func readJoined(r io.Reader) (int, error) {
 	return 0, fmt.Errorf("unexpected byte %q before the namespaces were joined", b[0])
 }
 
-// handshake sends the config and waits for Dispatch's report.
-func (j *Joined) handshake(config any) error {
-	data, err := json.Marshal(config)
-	if err != nil {
-		return fmt.Errorf("encoding config: %w", err)
-	}
-	if err := writeFrame(fdWriter(j.sock), msgConfig, data); err != nil {
-		return err
-	}
+// handshake waits for Dispatch's report.
+func (j *Joined) handshake() error {
 	typ, payload, err := readFrame(fdReader(j.sock))
 	switch {
 	case err != nil:

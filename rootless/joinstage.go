@@ -101,7 +101,9 @@ func Exec(program string, pid int, p InitProcess, stdio [3]*os.File) (*ExecSessi
 		return nil, err
 	}
 	s := &ExecSession{Joined: j}
-	if err := s.started(); err != nil {
+	err = s.started()
+	Trace("exec started")
+	if err != nil {
 		if s.Console != nil {
 			s.Console.Close()
 		}

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"github.com/moby/sys/user"
 	"golang.org/x/sys/unix"
@@ -255,6 +256,7 @@ func execPayload(p InitProcess, pdeathsig unix.Signal, sent func(console *os.Fil
 			return ExitCannotExec, fmt.Errorf("working directory %s: %w", p.Cwd, err)
 		}
 	}
+	Trace("exec payload")
 	err = unix.Exec(pr.path, p.Args, pr.env)
 	return execFailureCode(err), fmt.Errorf("starting %s: %w", p.Args[0], err)
 }
@@ -281,20 +283,29 @@ func attachTerminal(tty *os.File) error {
 	return nil
 }
 
-// becomeUser takes u's ids and groups, as the fork of startProcess does.
+// becomeUser takes u's ids and groups on the calling thread only, by the
+// raw system calls (Go's own stop every thread to change them all): the
+// exec that follows runs from this thread, and the others end with it.
 func becomeUser(u *user.ExecUser) error {
 	if !setgroupsDenied() {
-		groups := make([]int, len(u.Sgids))
-		copy(groups, u.Sgids)
-		if err := syscall.Setgroups(groups); err != nil {
-			return fmt.Errorf("setting the groups of uid %d: %w", u.Uid, err)
+		groups := make([]uint32, len(u.Sgids))
+		for i, g := range u.Sgids {
+			groups[i] = uint32(g)
+		}
+		var p unsafe.Pointer
+		if len(groups) > 0 {
+			p = unsafe.Pointer(&groups[0])
+		}
+		if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(groups)), uintptr(p), 0); e != 0 {
+			return fmt.Errorf("setting the groups of uid %d: %w", u.Uid, e)
 		}
 	}
-	if err := syscall.Setresgid(u.Gid, u.Gid, u.Gid); err != nil {
-		return fmt.Errorf("setting gid %d: %w", u.Gid, err)
+	gid, uid := uintptr(u.Gid), uintptr(u.Uid)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, gid, gid, gid); e != 0 {
+		return fmt.Errorf("setting gid %d: %w", u.Gid, e)
 	}
-	if err := syscall.Setresuid(u.Uid, u.Uid, u.Uid); err != nil {
-		return fmt.Errorf("setting uid %d: %w", u.Uid, err)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uid, uid, uid); e != 0 {
+		return fmt.Errorf("setting uid %d: %w", u.Uid, e)
 	}
 	return nil
 }
