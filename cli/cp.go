@@ -33,6 +33,16 @@ func (c *CpCmd) Run(g *Globals) error {
 	if f, ok := g.Stdout.(*os.File); ok && dst == "-" && term.IsTerminal(int(f.Fd())) {
 		return errors.New("cowardly refusing to write a tar to a terminal. Redirect the output")
 	}
+	if dstCtr != "" {
+		// A running container is entered from here, where its
+		// namespaces can be joined; only a stopped one's filesystem is
+		// mounted, in namespaces of our own.
+		if m, err := g.openContainers(); err == nil {
+			if ctr, err := m.Get(dstCtr); err == nil && ctr.Running() {
+				return m.CopyToContainer(ctr, src, g.Stdin, dst, container.CopyOptions{Archive: c.Archive, FollowLink: c.FollowLink})
+			}
+		}
+	}
 	if done, err := g.enterMountNS(); done {
 		return err
 	}

@@ -26,6 +26,7 @@ type createFlags struct {
 	Mount       []string `sep:"none" placeholder:"type=bind|tmpfs,..." help:"Mount a bind or tmpfs (Docker's --mount syntax)."`
 	Tmpfs       []string `sep:"none" placeholder:"PATH[:OPTIONS]" help:"Mount a tmpfs."`
 	ReadOnly    bool     `name:"read-only" help:"Mount the container's root read-only."`
+	Init        bool     `help:"Run an init as pid 1 that reaps processes and forwards signals to the command."`
 	Hostname    string   `help:"Host name inside the container."`
 	Network     string   `aliases:"net" default:"host" help:"Network: host (the host's) or none (loopback only)."`
 	StopSignal  string   `name:"stop-signal" help:"Signal that stops the container (default: the image's, else SIGTERM)."`
@@ -43,7 +44,7 @@ func (f *createFlags) options() (container.CreateOptions, error) {
 	o := container.CreateOptions{
 		Image: string(f.Image), Name: f.Name, Cmd: f.Command, Entrypoint: f.Entrypoint,
 		WorkingDir: f.Workdir, User: f.User, Hostname: f.Hostname, Network: f.Network,
-		ReadOnly: f.ReadOnly, Tty: f.Tty, OpenStdin: f.Interactive, AutoRemove: f.Rm,
+		ReadOnly: f.ReadOnly, Tty: f.Tty, OpenStdin: f.Interactive, AutoRemove: f.Rm, Init: f.Init,
 		StopSignal: f.StopSignal, StopTimeout: f.StopTimeout,
 	}
 	fileEnv, err := readEnvFiles(f.EnvFile)

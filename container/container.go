@@ -41,24 +41,27 @@ const (
 
 // Config is what a container was created with; it never changes.
 type Config struct {
-	ID          string            `json:"id"`
-	Name        string            `json:"name"`
-	Created     time.Time         `json:"created"`
-	Image       string            `json:"image"` // as the user named it
-	ImageID     string            `json:"imageId"`
-	DiffIDs     []string          `json:"diffIds"` // the image's layers, bottom first
-	Entrypoint  []string          `json:"entrypoint,omitempty"`
-	Cmd         []string          `json:"cmd,omitempty"`
-	Env         []string          `json:"env,omitempty"`
-	WorkingDir  string            `json:"workingDir"`
-	User        string            `json:"user,omitempty"`
-	Hostname    string            `json:"hostname"`
-	Network     string            `json:"network"` // host or none
-	Mounts      []MountSpec       `json:"mounts,omitempty"`
-	ReadOnly    bool              `json:"readOnly,omitempty"`
-	Tty         bool              `json:"tty,omitempty"`
-	OpenStdin   bool              `json:"openStdin,omitempty"`
-	AutoRemove  bool              `json:"autoRemove,omitempty"`
+	ID         string      `json:"id"`
+	Name       string      `json:"name"`
+	Created    time.Time   `json:"created"`
+	Image      string      `json:"image"` // as the user named it
+	ImageID    string      `json:"imageId"`
+	DiffIDs    []string    `json:"diffIds"` // the image's layers, bottom first
+	Entrypoint []string    `json:"entrypoint,omitempty"`
+	Cmd        []string    `json:"cmd,omitempty"`
+	Env        []string    `json:"env,omitempty"`
+	WorkingDir string      `json:"workingDir"`
+	User       string      `json:"user,omitempty"`
+	Hostname   string      `json:"hostname"`
+	Network    string      `json:"network"` // host or none
+	Mounts     []MountSpec `json:"mounts,omitempty"`
+	ReadOnly   bool        `json:"readOnly,omitempty"`
+	Tty        bool        `json:"tty,omitempty"`
+	OpenStdin  bool        `json:"openStdin,omitempty"`
+	AutoRemove bool        `json:"autoRemove,omitempty"`
+	// Init runs nook's init as pid 1, reaping and forwarding signals to
+	// the command (--init); else the command is pid 1, as Docker runs it.
+	Init        bool              `json:"init,omitempty"`
 	StopSignal  string            `json:"stopSignal,omitempty"`
 	StopTimeout *int              `json:"stopTimeout,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`

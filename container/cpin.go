@@ -11,13 +11,13 @@ import (
 	"nook/rootless"
 )
 
-// Copying into a running container: init, already inside the container's
-// namespaces, unpacks the copy (rootcopy's copy-in call, where the reasons
-// are told); this is the CLI's side, which sends the tar over an exec
-// session.
+// Copying into a running container: a process that joins the container's
+// user and mount namespaces unpacks the copy (rootcopy's copy-in call,
+// where the reasons are told); this is the CLI's side, which sends it the
+// tar on its stdin.
 
 // copyIntoRunning copies src on the host (a tar read from r for "-") to
-// dst in the running container c through its init.
+// dst in the running container c.
 func (m *Manager) copyIntoRunning(c *Container, src string, r io.Reader, dst string, o CopyOptions) error {
 	req := rootcopy.CopyInRequest{Container: "container " + c.Name, Dst: containerPath(dst), Archive: o.Archive}
 	send := func(w io.Writer) error { _, err := io.Copy(w, r); return err }
@@ -35,7 +35,7 @@ func (m *Manager) copyIntoRunning(c *Container, src string, r io.Reader, dst str
 		send = func(w io.Writer) error { return host.Archive(w, src, o.FollowLink, name, m.log) }
 	}
 	arg, _ := json.Marshal(req)
-	code, msg, sendErr, err := callInit(c, rootless.Call{Name: rootcopy.CallCopyIn, Arg: arg}, send)
+	code, msg, sendErr, err := m.call(c, rootless.Call{Name: rootcopy.CallCopyIn, Arg: arg}, send)
 	if err != nil {
 		return fmt.Errorf("copying into %s: %w", c.Name, err)
 	}
@@ -45,12 +45,16 @@ func (m *Manager) copyIntoRunning(c *Container, src string, r io.Reader, dst str
 	return sendErr
 }
 
-// callInit runs call in c's init with send writing the call's stdin; it
-// returns the call's exit status, what it wrote to stderr (one line), and
-// send's own error.
-func callInit(c *Container, call rootless.Call, send func(io.Writer) error) (code int, msg string, sendErr, err error) {
-	if c.State.ExecSocket == "" {
+// call runs call in c's namespaces with send writing the call's stdin;
+// it returns the call's exit status, what it wrote to stderr (one line),
+// and send's own error.
+func (m *Manager) call(c *Container, call rootless.Call, send func(io.Writer) error) (code int, msg string, sendErr, err error) {
+	if c.State.Pid <= 0 {
 		return 0, "", nil, fmt.Errorf("%s: %w", c.Name, ErrNotRunning)
+	}
+	program, err := m.joinProgram()
+	if err != nil {
+		return 0, "", nil, err
 	}
 	inR, inW, err := os.Pipe()
 	if err != nil {
@@ -69,8 +73,9 @@ func callInit(c *Container, call rootless.Call, send func(io.Writer) error) (cod
 		errW.Close()
 		return 0, "", nil, err
 	}
-	s, err := rootless.Exec(c.State.ExecSocket, rootless.ExecRequest{Call: &call}, [3]*os.File{inR, devnull, errW})
-	inR.Close() // init holds its own copies now
+	s, err := rootless.Join{Program: program, Pid: c.State.Pid, Stage: rootless.StageCall,
+		Stdio: [3]*os.File{inR, devnull, errW}, Config: rootless.CallConfig{Call: call}}.Start()
+	inR.Close() // the call holds its own copies now
 	errW.Close()
 	devnull.Close()
 	if err != nil {

@@ -33,6 +33,7 @@ type CreateOptions struct {
 	Tty        bool
 	OpenStdin  bool
 	AutoRemove bool
+	Init       bool // nook's init as pid 1 (--init)
 	StopSignal string
 	// StopTimeout is the default of `stop -t`; nil means 10 s.
 	StopTimeout *int
@@ -147,7 +148,7 @@ func configFor(img image.Image, o CreateOptions, id string) (Config, error) {
 		ImageID: img.ID.String(), Entrypoint: ic.Entrypoint, Cmd: ic.Cmd,
 		WorkingDir: ic.WorkingDir, User: ic.User, Hostname: o.Hostname, Network: o.Network,
 		Mounts: o.Mounts, ReadOnly: o.ReadOnly, Tty: o.Tty, OpenStdin: o.OpenStdin,
-		AutoRemove: o.AutoRemove, StopSignal: ic.StopSignal, StopTimeout: o.StopTimeout,
+		AutoRemove: o.AutoRemove, Init: o.Init, StopSignal: ic.StopSignal, StopTimeout: o.StopTimeout,
 		Labels: o.Labels,
 	}
 	for _, d := range img.Config.RootFS.DiffIDs {

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"nook/container/shim"
+	"nook/container/stagebin"
 	"nook/rootless"
 )
 
@@ -38,6 +39,20 @@ func runtimeDir() (string, error) {
 	return dir, nil
 }
 
+// joinProgram is the stages' program, which enters a running container's
+// namespaces at its entry point (rootless.Join).
+func (m *Manager) joinProgram() (string, error) {
+	program, err := stagebin.Path(filepath.Join(m.store.Root(), "bin"))
+	if err != nil {
+		return "", err
+	}
+	if program == "" || !stagebin.SelfUnshares() {
+		return "", errors.New("entering a running container needs the stages' program, " +
+			"which this build of nook lacks: build nook with build.sh")
+	}
+	return program, nil
+}
+
 // ExecOptions describe a process to run in a running container.
 type ExecOptions struct {
 	Args        []string
@@ -53,7 +68,7 @@ type ExecOptions struct {
 
 // Exec runs a process in c and, unless detached, returns its exit status.
 func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
-	if !c.Running() || c.State.ExecSocket == "" {
+	if !c.Running() || c.State.Pid <= 0 {
 		return 0, fmt.Errorf("%s: %w", c.Name, ErrNotRunning)
 	}
 	if len(o.Args) == 0 {
@@ -64,6 +79,9 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 	}
 	if o.WorkingDir != "" {
 		p.Cwd = o.WorkingDir
+	}
+	if o.Tty {
+		shim.SizeFrom(o.Stdin, &p)
 	}
 	if o.User != "" {
 		p.User = o.User
@@ -80,7 +98,20 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 	if o.Detach {
 		stdio[1], stdio[2] = devnull, devnull
 	}
-	s, err := rootless.Exec(c.State.ExecSocket, rootless.ExecRequest{Process: p}, stdio)
+	program, err := m.joinProgram()
+	if err != nil {
+		return 0, err
+	}
+	// Caught while the process starts (a round trip per signal to the
+	// runtime's signal thread), so that one sent once it runs is its.
+	sigs, notified := make(chan os.Signal, 16), make(chan struct{})
+	go func() {
+		signal.Notify(sigs, rootless.Forwarded()...)
+		close(notified)
+	}()
+	defer func() { <-notified; signal.Stop(sigs) }()
+	s, err := rootless.Exec(program, c.State.Pid, p, stdio)
+	<-notified
 	if err != nil {
 		var ie *rootless.InitError
 		if errors.As(err, &ie) {
@@ -92,6 +123,7 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 		if s.Console != nil {
 			s.Console.Close()
 		}
+		s.Release()
 		return 0, nil
 	}
 	var drained chan struct{}
@@ -106,8 +138,9 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 		go func() { _, _ = io.Copy(o.Stdout, s.Console); close(drained) }()
 	}
 	done := make(chan struct{})
-	go forwardToSession(s, done)
+	go forwardToSession(s, sigs, done)
 	code, err := s.Wait()
+	rootless.Trace("exec done")
 	close(done)
 	if drained != nil {
 		// Output still in the pty; a background child may hold it open.
@@ -121,10 +154,7 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 
 // forwardToSession passes the caller's signals to the exec'd process and
 // resizes its terminal, until done.
-func forwardToSession(s *rootless.ExecSession, done chan struct{}) {
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, rootless.Forwarded()...)
-	defer signal.Stop(sigs)
+func forwardToSession(s *rootless.ExecSession, sigs chan os.Signal, done chan struct{}) {
 	for {
 		select {
 		case sig := <-sigs:

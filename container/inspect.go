@@ -62,6 +62,7 @@ type HostConfig struct {
 	ReadonlyRootfs bool              `json:"ReadonlyRootfs"`
 	Tmpfs          map[string]string `json:"Tmpfs,omitempty"`
 	RestartPolicy  RestartPolicy     `json:"RestartPolicy"`
+	Init           bool              `json:"Init"`
 }
 
 // RestartPolicy is Docker's; nook restarts nothing, so its Name is empty.
@@ -127,7 +128,7 @@ func (m *Manager) Inspect(c *Container) Inspect {
 			Status: c.State.Status, Running: c.Running(), ExitCode: c.State.ExitCode, Error: c.State.Error,
 			StartedAt: dockerTime(c.State.StartedAt), FinishedAt: dockerTime(c.State.FinishedAt),
 		},
-		HostConfig: HostConfig{Binds: []string{}, NetworkMode: c.Network, AutoRemove: c.AutoRemove, ReadonlyRootfs: c.ReadOnly},
+		HostConfig: HostConfig{Binds: []string{}, NetworkMode: c.Network, AutoRemove: c.AutoRemove, ReadonlyRootfs: c.ReadOnly, Init: c.Init},
 		GraphDriver: GraphDriver{Name: "nook-fuse", Data: map[string]string{
 			"LowerDir":  strings.Join(m.lowerDirs(c), ":"),
 			"UpperDir":  filepath.Join(c.dir, "upper"),

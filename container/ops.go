@@ -10,15 +10,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Kill sends sig to the container's init, which passes it on to the
-// payload; SIGKILL ends the container at once.
+// Kill sends sig to the container's pid 1: its command, or with --init
+// nook's init, which passes it on; SIGKILL ends the container at once.
 func (m *Manager) Kill(c *Container, sig syscall.Signal) error {
 	if !c.Running() || c.State.Pid <= 0 {
 		return fmt.Errorf("%s: %w", c.Name, ErrNotRunning)
 	}
-	// init dies with its shim (parent-death signal), so while the shim
-	// holds the lock the recorded pid is still init's.
-	if err := unix.Kill(c.State.Pid, sig); err != nil {
+	// pid 1 dies with its shim (parent-death signal), so while the shim
+	// holds the lock the recorded pid is still the container's.
+	err := unix.Kill(c.State.Pid, sig)
+	if errors.Is(err, unix.EPERM) && sig == syscall.SIGKILL && c.State.ShimPid > 0 {
+		// From a user namespace of our own (rm runs in one), a pid 1
+		// of another uid is out of reach; its shim is not, and takes
+		// the container along (its parent-death signal).
+		err = unix.Kill(c.State.ShimPid, sig)
+	}
+	if err != nil {
 		if errors.Is(err, unix.ESRCH) {
 			return fmt.Errorf("%s: %w", c.Name, ErrNotRunning)
 		}
@@ -124,7 +131,7 @@ func (m *Manager) Remove(c *Container, force bool) error {
 		return fmt.Errorf("removing %s: %w", c.Name, err)
 	}
 	// Left behind by a shim that was killed.
-	for _, sock := range []string{c.State.ExecSocket, c.State.AttachSocket} {
+	for _, sock := range []string{c.State.AttachSocket} {
 		if sock != "" {
 			_ = os.Remove(sock)
 		}

@@ -216,8 +216,8 @@ func (m *Manager) shimConfig(c *Container, o StartOptions) (shim.Config, error) 
 	}
 	cfg := shim.Config{
 		Dir: c.dir, Detached: o.Detach, Remove: c.AutoRemove, Hostname: c.Hostname,
-		NetNone: c.Network == "none", LogLevel: o.LogLevel, ExecSocket: filepath.Join(run, c.ID[:32]+".sock"),
-		OpenStdin: c.OpenStdin,
+		NetNone: c.Network == "none", LogLevel: o.LogLevel,
+		OpenStdin: c.OpenStdin, Reap: c.Init,
 	}
 	if o.Detach {
 		cfg.AttachSocket = filepath.Join(run, c.ID[:32]+".attach")

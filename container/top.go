@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,44 +22,47 @@ type Proc struct {
 	Cmd       string
 }
 
-// Processes lists the container's processes: the descendants of its
-// init, found through /proc/PID/task/TID/children (cgroups may not be
-// delegated to the user, so they cannot be asked).
+// Processes lists the container's processes: those in its pid namespace,
+// found through /proc (cgroups may not be delegated to the user, so they
+// cannot be asked), nook's init left out (--init). Exec'd processes are
+// no descendants of pid 1: they enter the namespace from outside.
 func (m *Manager) Processes(c *Container) ([]Proc, error) {
 	if !c.Running() || c.State.Pid <= 0 {
 		return nil, fmt.Errorf("%s: %w", c.Name, ErrNotRunning)
 	}
+	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", c.State.Pid))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Name, ErrNotRunning)
+	}
 	uidMap := readUIDMap(c.State.Pid)
 	var out []Proc
-	queue := children(c.State.Pid)
-	for len(queue) > 0 {
-		pid := queue[0]
-		queue = queue[1:]
+	for _, pid := range allPids() {
+		if pid == c.State.Pid && c.Init {
+			continue
+		}
+		// Another user's process, or gone meanwhile, fails to read.
+		if l, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid)); err != nil || l != ns {
+			continue
+		}
 		p, err := readProc(pid, uidMap)
 		if err != nil {
-			continue // gone meanwhile
+			continue
 		}
 		out = append(out, p)
-		queue = append(queue, children(pid)...)
 	}
 	return out, nil
 }
 
-// children of every thread of pid.
-func children(pid int) []int {
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+// allPids lists the processes of /proc, in order.
+func allPids() []int {
+	ents, _ := os.ReadDir("/proc")
 	var out []int
-	for _, t := range tasks {
-		b, err := os.ReadFile(t)
-		if err != nil {
-			continue
-		}
-		for _, f := range strings.Fields(string(b)) {
-			if n, err := strconv.Atoi(f); err == nil {
-				out = append(out, n)
-			}
+	for _, e := range ents {
+		if n, err := strconv.Atoi(e.Name()); err == nil {
+			out = append(out, n)
 		}
 	}
+	slices.Sort(out)
 	return out
 }
 

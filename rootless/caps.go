@@ -24,10 +24,9 @@ func dockerCaps() []uintptr {
 
 // dropCapabilities narrows the bounding set to dockerCaps, on the calling
 // thread only: the set is per thread, so the caller locks its goroutine to
-// the thread and forks from it (startProcess). Cutting it once on one
-// thread let Go fork payloads and exec sessions from other threads with
-// every capability. init keeps its own effective set, which it needs to
-// start exec sessions as any user.
+// the thread and forks or execs from it (startProcess, execPayload).
+// Cutting it once on one thread let Go fork payloads from other threads
+// with every capability.
 func dropCapabilities() error {
 	last := lastCap()
 	keep := map[uintptr]bool{}

@@ -42,7 +42,7 @@ const (
 // internalEnv names every variable of a re-executed child's internal
 // environment (unshare.go's two included).
 func internalEnv() []string {
-	return []string{StageEnv, syncEnv, phaseEnv, pdeathEnv, unshareEnv, unsharedEnv}
+	return []string{StageEnv, syncEnv, phaseEnv, pdeathEnv, unshareEnv, unsharedEnv, setnsEnv, setnsDone}
 }
 
 // cleanEnv drops the internal variables from env.
@@ -75,8 +75,16 @@ func Dispatch(stages map[string]func() int) (int, bool) {
 	}
 	phase, pdeath := os.Getenv(phaseEnv), os.Getenv(pdeathEnv)
 	_, notUnshared := os.LookupEnv(unshareEnv) // the entry point renames it
+	_, notJoined := os.LookupEnv(setnsEnv)     // this one too (join.go)
 	for _, k := range internalEnv() {
 		os.Unsetenv(k)
+	}
+	if notJoined {
+		fmt.Fprintf(os.Stderr, "nook: stage %s: this program does not join namespaces itself\n", name)
+		if fd >= 0 {
+			_, _ = fdWriter(fd).Write([]byte{unshareMissing})
+		}
+		return 255, true
 	}
 	if phase == phaseAwaitMap {
 		if notUnshared {

@@ -1,13 +1,15 @@
 package rootless
 
 // The container's init: a stage the shim starts in a new mount and pid
-// namespace. It prepares the root filesystem the shim mounted, becomes the
-// container's pid 1 and runs the payload under it.
+// namespace, the container's pid 1. It prepares the root filesystem the
+// shim mounted and execs the payload, which becomes pid 1 itself, as
+// Docker runs it; with --init (InitStdio.Init) it stays pid 1 and runs the
+// payload under it, reaping and forwarding signals.
 //
 //	shim (LaunchInit, then LaunchedInit.Start) init (InitStageWith: pid 1 of a new pid namespace)
 //	Cmd{NEWNS|NEWPID, Setsid, Pdeathsig KILL}
-//	  fd 4 = status socket                     Go start-up; catching all signals (in
-//	[the shim mounts the root meanwhile]       the background, done before the fork)
+//	  fd 4 = status socket                     Go start-up; [--init: catching all
+//	[the shim mounts the root meanwhile]       signals, in the background]
 //	  ──── msgConfig ───────────────────────▶  / rprivate (the root is there: the
 //	                                           config comes after it); mounts proc,
 //	                                           sys, dev, the files and
@@ -16,17 +18,23 @@ package rootless
 //	                                           bounding set cut to Docker's default
 //	                                           [Terminal: a pty of its own devpts]
 //	                                           user and command looked up in the
-//	                                           container's files; fork + exec payload
-//	  ◀── status: one JSON InitStatus {Pid} | {Code 125|126|127, Error}
+//	                                           container's files
+//	  ◀── status: one JSON InitStatus (a SOCK_SEQPACKET record)
 //	      [Terminal: the pty master rides along as SCM_RIGHTS]
-//	  Init.Signal(sig) ─────────────────────▶  forwarded to the payload
-//	                                           reaps every child; once the payload
-//	  Init.Wait() = payload's status ◀──────── is gone, exits with its status
-//	                                           (128+N when killed by signal N); the
-//	                                           kernel then kills what is left
+//	      --init: {Pid} once the payload is forked and exec'd
+//	      else: {Exec: true}, then init execs the payload; the socket
+//	      is close-on-exec, so its end (EOF) says the exec happened, or
+//	      a second record follows: {Code 126|127, Error}
+//	  Init.Signal(sig) ─────────────────────▶  --init: forwarded to the payload,
+//	                                           else the payload's own
+//	                                           --init: reaps every child; once the
+//	  Init.Wait() = payload's status ◀──────── payload is gone, exits with its
+//	                                           status (128+N when killed by signal
+//	                                           N); the kernel then kills what is left
 //
-// A failure before the payload runs is sent as InitStatus and also ends
-// init with that code; LaunchedInit.Start returns it as *InitError.
+// A failure before the payload runs is sent as InitStatus{Code, Error} and
+// also ends init with that code; LaunchedInit.Start returns it as
+// *InitError. Exec sessions enter the container from outside (join.go).
 
 import (
 	"encoding/json"
@@ -35,7 +43,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -76,11 +83,16 @@ type InitProcess struct {
 	// container's /etc/passwd and /etc/group; empty means root.
 	User     string
 	Terminal bool // run on a new pseudo-terminal whose master goes to the shim
+	// Rows and Cols size the terminal before the process starts, so it
+	// never sees the 0×0 of a new pty (the user's terminal's size).
+	Rows uint16 `json:",omitempty"`
+	Cols uint16 `json:",omitempty"`
 }
 
-// InitStatus is init's one report to the shim.
+// InitStatus is init's report to the shim.
 type InitStatus struct {
-	Pid   int    `json:"pid,omitempty"`   // the payload, in init's pid namespace
+	Pid   int    `json:"pid,omitempty"`   // --init: the payload, in init's pid namespace
+	Exec  bool   `json:"exec,omitempty"`  // init execs the payload now
 	Code  int    `json:"code,omitempty"`  // 125, 126 or 127 when it could not start
 	Error string `json:"error,omitempty"` // why
 }
@@ -104,21 +116,24 @@ type Init struct {
 // Pid is init's pid in the caller's pid namespace.
 func (i *Init) Pid() int { return i.proc.Pid() }
 
-// Signal sends sig to init, which passes it on to the payload; SIGKILL
-// ends the whole container.
+// Signal sends sig to the container's pid 1: the payload, or with --init
+// nook's init, which passes it on; SIGKILL ends the whole container.
 func (i *Init) Signal(sig os.Signal) error { return i.proc.Signal(sig) }
 
 // Wait returns the payload's exit status (128+N when killed by signal N).
 func (i *Init) Wait() (int, error) { return i.proc.Wait() }
 
 // InitStdio are init's standard streams (nil means /dev/null; *os.File
-// values are passed on as they are) and, optionally, a listening unix
-// socket on which init serves exec sessions (exec.go).
+// values are passed on as they are) and whether it stays pid 1 (--init).
 type InitStdio struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
-	Exec           *os.File
+	Init           bool
 }
+
+// reapArg is init's argument when it stays pid 1: it must know before
+// its config arrives, to catch signals meanwhile.
+const reapArg = "--init"
 
 // LaunchedInit is an init whose process starts while the caller still
 // prepares the container's root: see LaunchInit.
@@ -134,25 +149,25 @@ type LaunchedInit struct {
 // before calling Start, which hands init its config. Init runs from the
 // caller's own binary.
 func LaunchInit(stdio InitStdio) (*LaunchedInit, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	// Records: the exec's end of the socket must not merge two reports.
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("creating init status socket: %w", err)
 	}
 	mine, theirs := os.NewFile(uintptr(fds[0]), "status"), os.NewFile(uintptr(fds[1]), "status-child")
-	extra := []*os.File{theirs}
-	if stdio.Exec != nil {
-		extra = append(extra, stdio.Exec)
-	}
 	cmd := &Cmd{
 		Stage:      StageInit,
 		Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID,
 		Stdin:      stdio.Stdin,
 		Stdout:     stdio.Stdout,
 		Stderr:     stdio.Stderr,
-		ExtraFiles: extra,
+		ExtraFiles: []*os.File{theirs},
 		Setsid:     true,
 		// The container must not outlive the shim that serves its root.
 		Pdeathsig: unix.SIGKILL,
+	}
+	if stdio.Init {
+		cmd.Args = []string{reapArg}
 	}
 	l, err := cmd.Launch()
 	theirs.Close()
@@ -178,6 +193,17 @@ func (li *LaunchedInit) Start(cfg InitConfig) (*Init, error) {
 		return nil, err
 	}
 	st, console, err := readStatus(int(li.status.Fd()))
+	if err == nil && st.Exec {
+		// The exec closes the socket, or init reports why it failed.
+		var c2 *os.File
+		st, c2, err = readStatus(int(li.status.Fd()))
+		if c2 != nil {
+			c2.Close()
+		}
+		if errors.Is(err, errNoReport) {
+			st, err = InitStatus{}, nil
+		}
+	}
 	if err == nil && st.Code != 0 {
 		err = &InitError{Code: st.Code, Msg: st.Error}
 	}
@@ -206,6 +232,9 @@ func MakeShared(dir string) error {
 	return nil
 }
 
+// errNoReport is init's status socket closed without a report.
+var errNoReport = errors.New("init exited before reporting")
+
 // readStatus reads init's status message and the fd that may ride along.
 func readStatus(fd int) (InitStatus, *os.File, error) {
 	var st InitStatus
@@ -228,7 +257,7 @@ func readStatus(fd int) (InitStatus, *os.File, error) {
 		}
 	}
 	if n == 0 {
-		return st, console, errors.New("init exited before reporting")
+		return st, console, errNoReport
 	}
 	if err := json.Unmarshal(buf[:n], &st); err != nil {
 		return st, console, fmt.Errorf("decoding init status: %w", err)
@@ -236,36 +265,27 @@ func readStatus(fd int) (InitStatus, *os.File, error) {
 	return st, console, nil
 }
 
-// Init's descriptors: Cmd.ExtraFiles of LaunchInit.
-const (
-	statusFD = ExtraFilesFD     // the status socket
-	execFD   = ExtraFilesFD + 1 // the exec listener, when given
-)
+// statusFD is init's status socket: Cmd.ExtraFiles of LaunchInit.
+const statusFD = ExtraFilesFD
 
-// InitStageWith is the init stage, whose exec sessions may also call h
-// (see exec.go): work done by init itself, inside the container. Main
-// hands it to Dispatch under StageInit.
-func InitStageWith(h Handlers) func() int {
-	return func() int { return runInit(h) }
-}
-
-func runInit(h Handlers) int {
-	// The payload must not inherit these.
+// InitStage is the init stage; main hands it to Dispatch under StageInit.
+func InitStage() int {
+	// The payload must not inherit it: its end tells the shim the exec
+	// happened.
 	unix.CloseOnExec(statusFD)
-	hasExec := isSocket(execFD)
-	if hasExec {
-		unix.CloseOnExec(execFD)
-	}
+	reap := len(os.Args) > 1 && os.Args[1] == reapArg
 	// Catching every signal costs milliseconds (the runtime enables them
 	// one by one, each a round trip to its signal-mask thread): done
 	// beside the setup, and finished before the payload exists, so no
-	// signal to it is lost.
+	// signal to it is lost. Without --init the payload gets them itself.
 	sigs := make(chan os.Signal, 64)
 	notified := make(chan struct{})
-	go func() {
-		signal.Notify(sigs)
-		close(notified)
-	}()
+	if reap {
+		go func() {
+			signal.Notify(sigs)
+			close(notified)
+		}()
+	}
 	var cfg InitConfig
 	if err := ReadConfig(&cfg); err != nil {
 		return initFailed(ExitSetupFailed, err)
@@ -275,6 +295,10 @@ func runInit(h Handlers) int {
 		return initFailed(ExitSetupFailed, err)
 	}
 	Trace("init rootfs ready")
+	if !reap {
+		code, err := execPayload(cfg.Process, unix.SIGKILL, reportExec)
+		return initFailed(code, err)
+	}
 	<-notified
 	pid, console, code, err := startProcess(cfg.Process, nil)
 	if err != nil {
@@ -295,11 +319,21 @@ func runInit(h Handlers) int {
 		console.Close()
 	}
 	unix.Close(statusFD)
-	r := &reaper{waiters: map[int]chan int{}, early: map[int]int{}}
-	if hasExec {
-		go serveExec(os.NewFile(execFD, "exec"), r, h)
+	return reapUntil(pid, sigs)
+}
+
+// reportExec tells the shim that init execs the payload now, handing it
+// the pty master of a Terminal payload.
+func reportExec(console *os.File) error {
+	msg, _ := json.Marshal(InitStatus{Exec: true})
+	var rights []byte
+	if console != nil {
+		rights = unix.UnixRights(int(console.Fd()))
 	}
-	return r.run(pid, sigs)
+	if err := unix.Sendmsg(statusFD, msg, rights, nil, 0); err != nil {
+		return fmt.Errorf("reporting to the shim: %w", err)
+	}
+	return nil
 }
 
 func isSocket(fd int) bool {
@@ -323,41 +357,20 @@ func initFailed(code int, err error) int {
 	return code
 }
 
-// reaper reaps every child of init (orphans are reparented to pid 1) and
-// hands the statuses of exec sessions to their waiters.
-type reaper struct {
-	mu      sync.Mutex
-	waiters map[int]chan int // exec'd pid -> its session
-	early   map[int]int      // statuses reaped before their session asked
-}
-
-// wait returns a channel that receives pid's exit status.
-func (r *reaper) wait(pid int) chan int {
-	ch := make(chan int, 1)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if code, ok := r.early[pid]; ok {
-		delete(r.early, pid)
-		ch <- code
-		return ch
-	}
-	r.waiters[pid] = ch
-	return ch
-}
-
-// run forwards signals to the payload and reaps until the payload is
-// gone, then returns its status.
-func (r *reaper) run(pid int, sigs chan os.Signal) int {
+// reapUntil forwards signals to the payload and reaps every child of init
+// (orphans are reparented to pid 1) until the payload is gone, then
+// returns its status.
+func reapUntil(pid int, sigs chan os.Signal) int {
 	for sig := range sigs {
 		switch sig {
 		case unix.SIGCHLD:
-			if code, done := r.reapAll(pid); done {
+			if code, done := reapAll(pid); done {
 				Trace("init payload exited")
 				return code
 			}
 		case unix.SIGURG, unix.SIGPIPE:
-			// The Go runtime's preemption signal, and init's own writes
-			// to a closed exec session: not meant for the payload.
+			// The Go runtime's preemption signal, and init's own
+			// writes to a closed pipe: not meant for the payload.
 		default:
 			_ = unix.Kill(pid, sig.(syscall.Signal))
 		}
@@ -366,7 +379,7 @@ func (r *reaper) run(pid int, sigs chan os.Signal) int {
 }
 
 // reapAll collects every exited child; done says the payload was one.
-func (r *reaper) reapAll(payload int) (code int, done bool) {
+func reapAll(payload int) (code int, done bool) {
 	for {
 		var ws unix.WaitStatus
 		wpid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
@@ -378,16 +391,7 @@ func (r *reaper) reapAll(payload int) (code int, done bool) {
 		}
 		if wpid == payload {
 			code, done = statusCode(ws), true
-			continue
 		}
-		r.mu.Lock()
-		if ch, ok := r.waiters[wpid]; ok {
-			delete(r.waiters, wpid)
-			ch <- statusCode(ws)
-		} else {
-			r.early[wpid] = statusCode(ws)
-		}
-		r.mu.Unlock()
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"github.com/moby/sys/user"
 	"golang.org/x/sys/unix"
@@ -20,21 +21,11 @@ const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 // streams (nil: init's own). On failure code is the exit status Docker
 // gives: 125 setup, 126 cannot execute, 127 not found.
 func startProcess(p InitProcess, stdio []uintptr) (pid int, console *os.File, code int, err error) {
-	if len(p.Args) == 0 {
-		return 0, nil, ExitSetupFailed, errors.New("no command given")
-	}
-	u, err := user.GetExecUserPath(p.User, &user.ExecUser{Home: "/"}, "/etc/passwd", "/etc/group")
+	pr, code, err := preparePayload(p)
 	if err != nil {
-		return 0, nil, ExitSetupFailed, fmt.Errorf("finding user %q: %w", p.User, err)
+		return 0, nil, code, err
 	}
-	if err := checkCwd(p.Cwd); err != nil {
-		return 0, nil, ExitCannotExec, err
-	}
-	env := p.Environ(u.Home)
-	path, err := lookPath(p.Args[0], env)
-	if err != nil {
-		return 0, nil, ExitNotFound, err
-	}
+	u, env, path := pr.user, pr.env, pr.path
 	cred := &syscall.Credential{Uid: uint32(u.Uid), Gid: uint32(u.Gid), NoSetGroups: setgroupsDenied()}
 	for _, g := range u.Sgids {
 		cred.Groups = append(cred.Groups, uint32(g))
@@ -53,6 +44,7 @@ func startProcess(p InitProcess, stdio []uintptr) (pid int, console *os.File, co
 		if console, tty, err = openPty(u.Uid); err != nil {
 			return 0, nil, ExitSetupFailed, err
 		}
+		sizePty(console, p)
 		defer tty.Close()
 		fd := tty.Fd()
 		attr.Files = []uintptr{fd, fd, fd}
@@ -75,6 +67,36 @@ func startProcess(p InitProcess, stdio []uintptr) (pid int, console *os.File, co
 		return 0, nil, execFailureCode(err), fmt.Errorf("starting %s: %w", p.Args[0], err)
 	}
 	return pid, console, 0, nil
+}
+
+// payload is a process resolved inside the container: its user, its
+// environment, and the executable.
+type payload struct {
+	user *user.ExecUser
+	env  []string
+	path string
+}
+
+// preparePayload looks p's user and command up in the container's files
+// (its root is this process's). On failure code is the exit status Docker
+// gives: 125 setup, 126 cannot execute, 127 not found.
+func preparePayload(p InitProcess) (payload, int, error) {
+	if len(p.Args) == 0 {
+		return payload{}, ExitSetupFailed, errors.New("no command given")
+	}
+	u, err := user.GetExecUserPath(p.User, &user.ExecUser{Home: "/"}, "/etc/passwd", "/etc/group")
+	if err != nil {
+		return payload{}, ExitSetupFailed, fmt.Errorf("finding user %q: %w", p.User, err)
+	}
+	if err := checkCwd(p.Cwd); err != nil {
+		return payload{}, ExitCannotExec, err
+	}
+	env := p.Environ(u.Home)
+	path, err := lookPath(p.Args[0], env)
+	if err != nil {
+		return payload{}, ExitNotFound, err
+	}
+	return payload{user: u, env: env, path: path}, 0, nil
 }
 
 // Environ is the payload's environment, completed as Docker does: PATH,
@@ -180,4 +202,110 @@ func openPty(uid int) (master, slave *os.File, err error) {
 	slave = os.NewFile(s, "pts")
 	_ = unix.Fchown(int(s), uid, -1)
 	return master, slave, nil
+}
+
+// execPayload replaces this process with p, as prepared inside the
+// container: the container's pid 1 without --init, and an exec'd
+// process (join.go). Before the exec it hands the pty master of a
+// Terminal process to sent, which must not keep it. pdeathsig, when not
+// 0, is set again once the credentials change (which clears it): the
+// container's pid 1 must die with its shim, which serves its root. It
+// returns only on failure, with Docker's exit status for it.
+func execPayload(p InitProcess, pdeathsig unix.Signal, sent func(console *os.File) error) (int, error) {
+	pr, code, err := preparePayload(p)
+	if err != nil {
+		return code, err
+	}
+	// Credentials are per process (Go sets them on every thread), the
+	// bounding set per thread: the exec happens on this one.
+	runtime.LockOSThread()
+	// A session of its own, as a forked payload gets; init is already the
+	// leader of one.
+	_, _ = unix.Setsid()
+	if p.Terminal {
+		console, tty, err := openPty(pr.user.Uid)
+		if err != nil {
+			return ExitSetupFailed, err
+		}
+		sizePty(console, p)
+		err = sent(console)
+		console.Close()
+		if err == nil {
+			err = attachTerminal(tty)
+		}
+		tty.Close()
+		if err != nil {
+			return ExitSetupFailed, err
+		}
+	} else if err := sent(nil); err != nil {
+		return ExitSetupFailed, err
+	}
+	if err := dropCapabilities(); err != nil {
+		return ExitSetupFailed, err
+	}
+	if err := becomeUser(pr.user); err != nil {
+		return ExitSetupFailed, err
+	}
+	if pdeathsig != 0 {
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(pdeathsig), 0, 0, 0); err != nil {
+			return ExitSetupFailed, fmt.Errorf("setting the parent-death signal: %w", err)
+		}
+	}
+	if p.Cwd != "" {
+		if err := unix.Chdir(p.Cwd); err != nil {
+			return ExitCannotExec, fmt.Errorf("working directory %s: %w", p.Cwd, err)
+		}
+	}
+	Trace("exec payload")
+	err = unix.Exec(pr.path, p.Args, pr.env)
+	return execFailureCode(err), fmt.Errorf("starting %s: %w", p.Args[0], err)
+}
+
+// sizePty gives the pty the size p asks for, if any.
+func sizePty(console *os.File, p InitProcess) {
+	if p.Rows > 0 && p.Cols > 0 {
+		_ = unix.IoctlSetWinsize(int(console.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: p.Rows, Col: p.Cols})
+	}
+}
+
+// attachTerminal makes tty the controlling terminal and the standard
+// streams.
+func attachTerminal(tty *os.File) error {
+	fd := int(tty.Fd())
+	if err := unix.IoctlSetInt(fd, unix.TIOCSCTTY, 0); err != nil {
+		return fmt.Errorf("making the pty the controlling terminal: %w", err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := unix.Dup3(fd, i, 0); err != nil {
+			return fmt.Errorf("attaching the pty: %w", err)
+		}
+	}
+	return nil
+}
+
+// becomeUser takes u's ids and groups on the calling thread only, by the
+// raw system calls (Go's own stop every thread to change them all): the
+// exec that follows runs from this thread, and the others end with it.
+func becomeUser(u *user.ExecUser) error {
+	if !setgroupsDenied() {
+		groups := make([]uint32, len(u.Sgids))
+		for i, g := range u.Sgids {
+			groups[i] = uint32(g)
+		}
+		var p unsafe.Pointer
+		if len(groups) > 0 {
+			p = unsafe.Pointer(&groups[0])
+		}
+		if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(groups)), uintptr(p), 0); e != 0 {
+			return fmt.Errorf("setting the groups of uid %d: %w", u.Uid, e)
+		}
+	}
+	gid, uid := uintptr(u.Gid), uintptr(u.Uid)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, gid, gid, gid); e != 0 {
+		return fmt.Errorf("setting gid %d: %w", u.Gid, e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uid, uid, uid); e != 0 {
+		return fmt.Errorf("setting uid %d: %w", u.Uid, e)
+	}
+	return nil
 }

@@ -25,7 +25,9 @@ package rootless
 //	Wait: exit status
 //
 // A program that unshares its namespaces itself (Cmd.SelfUnshare) first
-// reports that it did, in raw bytes before any frame: unshare.go.
+// reports that it did, in raw bytes before any frame: unshare.go; one
+// that joins a running container's (Join) reports the pid that did:
+// join.go.
 //
 // With Go's own UidMappings (single map, or root) and with no user
 // namespace there is no msgMapped: Go maps the child before its exec. If newuidmap fails the

@@ -3,25 +3,141 @@
 
 // _rt0_nook_unshare is the entry point of a program linked with
 // -ldflags=-E=_rt0_nook_unshare (nook-stages): the self-unshare of
-// unshare.go. The kernel starts it with argc at 0(SP), then argv, a NULL,
-// envp and a NULL. If one variable is _NOOK_UNSHARE=<decimal flags>, it
-// calls unshare(flags) — the process has one thread yet —, renames the
-// variable .NOOK_UNSHARE for Dispatch to see that it ran, and writes
-// unshareOK to the sync socket (syncFD); or it writes unshareFailed and the
-// errno and exits ExitSetupFailed. Then, or with no such variable, it jumps to Go's
-// own entry with the stack as it found it. The constants it shares with
-// Go come from go_asm.h; unsharePrefix must spell unshareEnv and "=".
+// unshare.go and the join of join.go, both done while the process has one
+// thread yet, which unshare(2) of a user namespace and setns(2) of a user
+// or mount namespace require. The kernel starts it with argc at 0(SP),
+// then argv, a NULL, envp and a NULL.
+//
+// If one variable is _NOOK_SETNS=<decimal n | joinFork>, it makes the
+// process non-dumpable, calls setns on its fds ExtraFilesFD … +n-1 in that
+// order (the user namespace first) and closes them, renames the variable
+// .NOOK_SETNS; with joinFork it then clones a child with CLONE_PARENT (a
+// sibling: the caller's child, in the joined pid namespace), writes
+// joinOK and the child's pid (4 bytes, little-endian) to the sync socket
+// (syncFD) and exits 0 — the child goes on; without joinFork it writes
+// joinOK and its own pid and goes on itself. On failure it writes
+// joinFailed and the errno and exits ExitSetupFailed.
+//
+// Else, if one variable is _NOOK_UNSHARE=<decimal flags>, it calls
+// unshare(flags), renames the variable .NOOK_UNSHARE for Dispatch to see
+// that it ran, and writes unshareOK to the sync socket; or it writes
+// unshareFailed and the errno and exits ExitSetupFailed.
+//
+// Then, or with neither variable, it jumps to Go's own entry with the
+// stack as it found it. The constants it shares with Go come from
+// go_asm.h; the prefixes must spell setnsEnv and unshareEnv and "=".
 TEXT _rt0_nook_unshare(SB),NOSPLIT|NOFRAME,$0
-	MOVQ	0(SP), CX
-	LEAQ	16(SP)(CX*8), BX	// &envp[0]
+	LEAQ	setnsPrefix<>(SB), R9
+	MOVQ	$const_setnsPrefixLen, R10
+	CALL	findenv<>(SB)
+	TESTQ	R8, R8
+	JNZ	setns
+	LEAQ	unsharePrefix<>(SB), R9
+	MOVQ	$const_unsharePrefixLen, R10
+	CALL	findenv<>(SB)
+	TESTQ	R8, R8
+	JZ	start			// neither: a plain start
+
+	MOVQ	R8, R12			// past the name, for the renaming
+	MOVQ	$272, AX		// SYS_unshare(DI)
+	SYSCALL
+	LEAQ	reply<>(SB), SI
+	TESTQ	AX, AX
+	JNZ	unshareFailed
+	MOVB	$'.', -const_unsharePrefixLen(R12)	// _NOOK_UNSHARE → .NOOK_UNSHARE
+	MOVB	$const_unshareOK, 0(SI)
+	MOVQ	$1, DX
+	CALL	report<>(SB)
+	JMP	start
+
+unshareFailed:
+	MOVB	$const_unshareFailed, 0(SI)
+	JMP	failed
+
+setns:
+	MOVB	$'.', -const_setnsPrefixLen(R8)	// _NOOK_SETNS → .NOOK_SETNS
+	MOVQ	DI, R12			// n | joinFork
+	MOVQ	$157, AX		// SYS_prctl(PR_SET_DUMPABLE, 0)
+	MOVQ	$4, DI
+	XORQ	SI, SI
+	SYSCALL
+	MOVQ	$const_ExtraFilesFD, R13	// the next fd
+	MOVQ	R12, R14
+	ANDQ	$const_joinCountMask, R14	// how many are left
+
+join:
+	TESTQ	R14, R14
+	JZ	joined
+	MOVQ	R13, DI
+	XORQ	SI, SI
+	MOVQ	$308, AX		// SYS_setns(fd, 0)
+	SYSCALL
+	TESTQ	AX, AX
+	JNZ	setnsFailed
+	MOVQ	R13, DI
+	MOVQ	$3, AX			// SYS_close(fd)
+	SYSCALL
+	INCQ	R13
+	DECQ	R14
+	JMP	join
+
+joined:
+	TESTQ	$const_joinFork, R12
+	JZ	self
+	MOVQ	$0x8011, DI		// CLONE_PARENT|SIGCHLD
+	XORQ	SI, SI
+	XORQ	DX, DX
+	XORQ	R10, R10
+	XORQ	R8, R8
+	MOVQ	$56, AX			// SYS_clone: a fork, as a sibling
+	SYSCALL
+	TESTQ	AX, AX
+	JZ	start			// the child: Go starts here
+	JS	setnsFailed
+	MOVQ	AX, R12			// the child's pid, as we see it
+	CALL	joinReport<>(SB)
+	XORQ	DI, DI
+	MOVQ	$231, AX		// SYS_exit_group(0)
+	SYSCALL
+
+self:
+	MOVQ	$39, AX			// SYS_getpid
+	SYSCALL
+	MOVQ	AX, R12
+	CALL	joinReport<>(SB)
+	JMP	start
+
+setnsFailed:
+	LEAQ	reply<>(SB), SI
+	MOVB	$const_joinFailed, 0(SI)
+
+failed:					// SI = reply, its first byte set; AX = -errno
+	NEGQ	AX
+	MOVB	AX, 1(SI)		// the errno
+	MOVQ	$2, DX
+	CALL	report<>(SB)
+	MOVQ	$const_ExitSetupFailed, DI
+	MOVQ	$231, AX		// SYS_exit_group(DI)
+	SYSCALL
+
+start:
+	JMP	_rt0_amd64_linux(SB)
+
+// findenv looks for the variable whose name and "=" are the R10 bytes at
+// R9; it returns R8 = the address past the "=" (0: none) and DI = the
+// decimal number there. The caller's return address is at 0(SP), so argc
+// is at 8(SP).
+TEXT findenv<>(SB),NOSPLIT|NOFRAME,$0
+	MOVQ	8(SP), CX
+	LEAQ	24(SP)(CX*8), BX	// &envp[0]
 
 next:
 	MOVQ	0(BX), SI
 	TESTQ	SI, SI
-	JZ	start			// no _NOOK_UNSHARE: a plain start
+	JZ	none
 	ADDQ	$8, BX
-	LEAQ	unsharePrefix<>(SB), DI
-	MOVQ	$const_unsharePrefixLen, CX
+	MOVQ	R9, DI
+	MOVQ	R10, CX
 
 cmp:
 	MOVB	0(SI), AX
@@ -32,50 +148,47 @@ cmp:
 	DECQ	CX
 	JNZ	cmp
 
-	MOVQ	SI, R8			// past the name, for the renaming
-	XORQ	DI, DI			// the flags, from decimal digits
+	MOVQ	SI, R8
+	XORQ	DI, DI
 
 digit:
 	MOVBQZX	0(SI), AX
 	SUBQ	$'0', AX
 	CMPQ	AX, $9
-	JA	unshare			// not a digit (unsigned): the end
+	JA	found			// not a digit (unsigned): the end
 	IMULQ	$10, DI
 	ADDQ	AX, DI
 	INCQ	SI
 	JMP	digit
 
-unshare:
-	MOVQ	$272, AX		// SYS_unshare(DI)
-	SYSCALL
-	LEAQ	unshareReply<>(SB), SI
-	TESTQ	AX, AX
-	JNZ	failed
-	MOVB	$'.', -const_unsharePrefixLen(R8)	// _NOOK_UNSHARE → .NOOK_UNSHARE
-	MOVB	$const_unshareOK, 0(SI)
-	MOVQ	$1, DX
+found:
+	RET
+
+none:
+	XORQ	R8, R8
+	RET
+
+// joinReport writes joinOK and the pid in R12 to the sync socket.
+TEXT joinReport<>(SB),NOSPLIT|NOFRAME,$0
+	LEAQ	reply<>(SB), SI
+	MOVB	$const_joinOK, 0(SI)
+	MOVL	R12, 1(SI)
+	MOVQ	$5, DX
+	JMP	report<>(SB)
+
+// report writes the DX bytes at SI to the sync socket.
+TEXT report<>(SB),NOSPLIT|NOFRAME,$0
 	MOVQ	$const_syncFD, DI
 	MOVQ	$1, AX			// SYS_write(DI, SI, DX)
 	SYSCALL
-	JMP	start
-
-failed:
-	NEGQ	AX
-	MOVB	$const_unshareFailed, 0(SI)
-	MOVB	AX, 1(SI)		// the errno
-	MOVQ	$2, DX
-	MOVQ	$const_syncFD, DI
-	MOVQ	$1, AX
-	SYSCALL
-	MOVQ	$const_ExitSetupFailed, DI
-	MOVQ	$231, AX		// SYS_exit_group(DI)
-	SYSCALL
-
-start:
-	JMP	_rt0_amd64_linux(SB)
+	RET
 
 DATA unsharePrefix<>+0(SB)/8, $"_NOOK_UN"
 DATA unsharePrefix<>+8(SB)/8, $"SHARE=\x00\x00"
 GLOBL unsharePrefix<>(SB), RODATA, $16
 
-GLOBL unshareReply<>(SB), NOPTR, $8
+DATA setnsPrefix<>+0(SB)/8, $"_NOOK_SE"
+DATA setnsPrefix<>+8(SB)/8, $"TNS=\x00\x00\x00\x00"
+GLOBL setnsPrefix<>(SB), RODATA, $16
+
+GLOBL reply<>(SB), NOPTR, $8

@@ -324,9 +324,13 @@ func TestTopStats(t *testing.T) {
 	}
 }
 
+// TestBrokenPipeEndsPayload: a payload writing to a closed pipe dies of
+// SIGPIPE (`nook run img yes | head -1` ends), with --init: a command that
+// is pid 1 itself ignores SIGPIPE, as every signal it has no handler for,
+// under Docker too.
 func TestBrokenPipeEndsPayload(t *testing.T) {
 	e := runEnv(t)
-	for _, args := range [][]string{{"--rm"}, {"--name", "logged"}} {
+	for _, args := range [][]string{{"--init", "--rm"}, {"--init", "--name", "logged"}} {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		cmd := exec.CommandContext(ctx, nookBin, append(append([]string{"run"}, args...), "bb", "sh", "-c", "while true; do echo y; done")...)
 		cmd.Env = append(os.Environ(), "NOOK_ROOT="+e.store)

@@ -264,8 +264,9 @@ func TestCp(t *testing.T) {
 	}
 
 	// Writes: into the container or refused; the host sentinel stays.
-	// A running container (its init unpacks the copy) is held to the
-	// same rules as a stopped one, links planted alike.
+	// A running container (a process joining its namespaces unpacks the
+	// copy) is held to the same rules as a stopped one, links planted
+	// alike.
 	e.ok(nil, "run", "-d", "--name", "live", "bb", "sh", "-c", cpLinks+"; echo live > /live; sleep 60")
 	eventually(t, "the running container's links", func() bool {
 		got, _ := read("live:/live", "-")

@@ -62,12 +62,12 @@ func (e *env) assertNothingLeft() {
 
 // TestRunStagesProgram: nook as build.sh builds it writes the program of
 // its stages (container/stagebin) to the store, and a container's shim and
-// init (pid 1) run from that file; a copy there that cannot be executed (a
+// init (pid 1 with --init) run from that file; a copy there that cannot be executed (a
 // store on a noexec mount, a damaged file) leaves nook's own binary to run
 // both.
 func TestRunStagesProgram(t *testing.T) {
 	e := runEnv(t)
-	id := strings.TrimSpace(e.ok(nil, "run", "-d", "bb", "sleep", "1000"))
+	id := strings.TrimSpace(e.ok(nil, "run", "-d", "--init", "bb", "sleep", "1000"))
 	progs, _ := filepath.Glob(filepath.Join(e.store, "bin", "nook-stages-*"))
 	testutil.Require(t, len(progs) == 1, "nook embeds no stages (built without build.sh)")
 	e.assertStagesRun(id, progs[0])
@@ -97,7 +97,7 @@ func TestRunStagesProgram(t *testing.T) {
 		t.Errorf("run with a damaged program: %s; want served, from nook's binary, forked into its namespaces", r)
 	}
 	t.Setenv("NOOK_TRACE", "")
-	id = strings.TrimSpace(e.ok(nil, "run", "-d", "bb", "sleep", "1000"))
+	id = strings.TrimSpace(e.ok(nil, "run", "-d", "--init", "bb", "sleep", "1000"))
 	e.assertStagesRun(id, nookBin)
 }
 
@@ -158,7 +158,10 @@ func TestRunForeground(t *testing.T) {
 		{name: "missing file", args: []string{"bb", "/nonexistent"}, code: 127, stderr: "no such file"},
 		{name: "not in PATH", args: []string{"bb", "nosuchcmd"}, code: 127, stderr: "not found in $PATH"},
 		{name: "not executable", args: []string{"bb", "/etc/passwd"}, code: 126, stderr: "permission denied"},
-		{name: "killed by signal", args: []string{"bb", "sh", "-c", "kill -9 $$"}, code: 137},
+		// A pid 1 ignores even its own SIGKILL, as under Docker: under
+		// nook's init the command is an ordinary process.
+		{name: "killed by signal", args: []string{"--init", "bb", "sh", "-c", "kill -9 $$"}, code: 137},
+		{name: "pid 1 survives its own SIGKILL", args: []string{"bb", "sh", "-c", "kill -9 $$; echo alive"}, stdout: "alive\n"},
 		{name: "env", args: []string{"-e", "A=1", "-e", "NOOK_TEST_PASSED", "-e", "UNSET_HERE", "--env-file", envFile, "-e", "OVER=flag",
 			"bb", "sh", "-c", `echo "$A $NOOK_TEST_PASSED $FROM_FILE $OVER $FROM_IMAGE ${UNSET_HERE-unset}"`},
 			stdout: "1 through file value flag yes unset\n"},

@@ -14,15 +14,16 @@ import (
 
 // Copying into a running container: its union is served inside its own
 // user namespace, where nothing on the host can reach the mount (the
-// kernel lets only that namespace use it) and Go cannot setns. So the
-// container's init, already inside, unpacks the copy itself: the CLI
-// sends a tar on an exec session's stdin with a Call naming CallCopyIn,
-// and init resolves the destination inside its root, as cp does for a
-// stopped container, and reports failures on the session's stderr.
-// Init does the work in-process rather than starting a helper process
-// that container processes could trace or reach /proc/PID/exe of.
+// kernel lets only that namespace use it). So a process of the stages'
+// program joins the container's user and mount namespaces
+// (rootless.Join) and unpacks the copy there: the CLI sends a tar on its
+// stdin with a Call naming CallCopyIn, and the call resolves the
+// destination inside the container's root, as cp does for a stopped
+// container, and reports failures on stderr. It stays outside the
+// container's pid namespace and is not dumpable, so no process of the
+// container can see or trace it.
 
-// CallCopyIn names init's copy-in handler.
+// CallCopyIn names the copy-in handler.
 const CallCopyIn = "cp-in"
 
 // Exit statuses of the copy-in call that name a sentinel error.
@@ -40,12 +41,12 @@ type CopyInRequest struct {
 	Source    *Source `json:"source,omitempty"` // nil: the stream is a user's tar, unpacked into Dst
 }
 
-// InitHandlers are the calls the container's init serves.
-func InitHandlers() rootless.Handlers {
+// Handlers are the calls a process joining a container serves.
+func Handlers() rootless.Handlers {
 	return rootless.Handlers{CallCopyIn: copyInHandler}
 }
 
-// copyInHandler runs in init: it unpacks stdin as req asks.
+// copyInHandler unpacks stdin as req asks, inside the container.
 func copyInHandler(arg json.RawMessage, stdin, _, stderr *os.File) int {
 	var req CopyInRequest
 	if err := json.Unmarshal(arg, &req); err != nil {
@@ -58,7 +59,7 @@ func copyInHandler(arg json.RawMessage, stdin, _, stderr *os.File) int {
 		return copyInFailed
 	}
 	defer unix.Close(root)
-	to := Side{root: root, inRoot: true, name: req.Container}
+	to := Side{root: root, inRoot: true, name: req.Container, outsidePID: true}
 	// On failure stdin is closed unread, so the sender stops at once (its
 	// EPIPE loses to this status); on success the rest, padding after the
 	// end-of-archive marker, is read so the sender's writes all succeed.
@@ -95,7 +96,7 @@ func (s Side) receive(r io.Reader, req CopyInRequest) error {
 // CopyInError is the error a copy-in call's exit status and message stand
 // for: nil for success, the message wrapping ErrNoSuchPath or
 // ErrCopyTarget for those statuses, else the message alone (or the status
-// when init said nothing).
+// when the call said nothing).
 func CopyInError(code int, msg, container string) error {
 	switch {
 	case code == 0:
@@ -110,7 +111,7 @@ func CopyInError(code int, msg, container string) error {
 	return fmt.Errorf("copying into %s: exit status %d", container, code)
 }
 
-// calledError is a call's failure as init worded it, with the sentinel
+// calledError is a call's failure as the call worded it, with the sentinel
 // its exit status stands for.
 type calledError struct {
 	msg      string

@@ -1,8 +1,8 @@
 // Package rootcopy copies files and trees as `docker cp` does, between the
 // host and a container's root, where every path, symbolic links included,
-// resolves inside the root. It is the part of cp that the container's init
-// runs for a copy into a running container (see InitHandlers), so it
-// links only what that init needs.
+// resolves inside the root. It is the part of cp that the stages' program
+// runs for a copy into a running container (see Handlers), so it
+// links only what that program needs.
 package rootcopy
 
 import (
@@ -36,6 +36,10 @@ type Side struct {
 	root   int // directory descriptor paths resolve from
 	inRoot bool
 	name   string // for messages: "container c1" or "host"
+	// outsidePID: this process is outside the pid namespace whose /proc
+	// it sees (a copy into a running container), so /proc/self does not
+	// name it: Extract works from the directory as its working directory.
+	outsidePID bool
 }
 
 // Host is the host's side: paths resolve from the working directory, as
@@ -222,7 +226,14 @@ func (s Side) Extract(r io.Reader, dir string, rename func(string) string, chown
 	}
 	// Apply renames in place rather than through retar, which would
 	// expand a sparse entry's holes into a stream of zeros.
-	_, err = layer.Apply(r, fdPath(fd), layer.ApplyOptions{Chown: chown, Logger: log, Rename: func(n string) string {
+	at := fdPath(fd)
+	if s.outsidePID {
+		if err := unix.Fchdir(fd); err != nil {
+			return fmt.Errorf("%s: entering %q: %w", s.name, dir, err)
+		}
+		at = "."
+	}
+	_, err = layer.Apply(r, at, layer.ApplyOptions{Chown: chown, Logger: log, Rename: func(n string) string {
 		n = rename(n)
 		for comp := range strings.SplitSeq(n, "/") {
 			if strings.HasPrefix(comp, overlay.WhiteoutPrefix) {

@@ -45,7 +45,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -68,13 +67,14 @@ import (
 const StageName = "shim"
 
 // Stages are the stages that run a container, as nook and the stages'
-// program (cmd/nook-stages) both dispatch them: the shim, and the init it
-// starts, whose exec sessions may also copy files (container/rootcopy).
+// program (cmd/nook-stages) both dispatch them: the shim, the init it
+// starts, and what joins a running container from outside: exec'd
+// processes and calls such as a copy into it (container/rootcopy).
 func Stages() map[string]func() int {
-	return map[string]func() int{
-		StageName:          Stage,
-		rootless.StageInit: rootless.InitStageWith(rootcopy.InitHandlers()),
-	}
+	stages := rootless.JoinStages(rootcopy.Handlers())
+	stages[StageName] = Stage
+	stages[rootless.StageInit] = rootless.InitStage
+	return stages
 }
 
 // Descriptors the CLI hands the shim (rootless.ExtraFilesFD onwards).
@@ -97,11 +97,12 @@ type Config struct {
 	Hostname string
 	NetNone  bool
 	LogLevel slog.Level
-	// ExecSocket is where init serves exec sessions.
-	ExecSocket string
 	// AttachSocket is where a detached shim serves attach clients.
 	AttachSocket string
 	OpenStdin    bool
+	// Reap keeps nook's init as the container's pid 1 (--init), reaping
+	// and forwarding signals; else the payload is pid 1.
+	Reap bool
 }
 
 // Stage is the shim stage.
@@ -143,7 +144,6 @@ type shim struct {
 	pipes     []*os.File     // init's ends of the stdio pipes, closed here once it holds them
 	// console is a foreground terminal's pty master, resized on SIGWINCH.
 	console *os.File
-	execL   *net.UnixListener
 	hub     *attachHub // detached: attached clients
 	stdinW  *os.File   // detached -i: the payload's stdin, fed by clients
 }
@@ -160,7 +160,7 @@ func (s *shim) run() int {
 		s.report(code, err)
 		return s.finish(code, err.Error(), start)
 	}
-	st := State{Status: StatusRunning, Pid: ctr.Pid(), ShimPid: os.Getpid(), ExecSocket: s.cfg.ExecSocket, StartedAt: start}
+	st := State{Status: StatusRunning, Pid: ctr.Pid(), ShimPid: os.Getpid(), StartedAt: start}
 	if s.hub != nil {
 		st.AttachSocket = s.cfg.AttachSocket
 		go s.hub.serve()
@@ -205,12 +205,8 @@ func (s *shim) setup() (*rootless.Init, error) {
 	if err != nil {
 		return nil, err
 	}
-	execL, err := s.execListener()
-	if err != nil {
-		return nil, err
-	}
-	li, err := rootless.LaunchInit(rootless.InitStdio{Stdin: stdin, Stdout: stdout, Stderr: stderr, Exec: execL})
-	execL.Close() // init's now
+	li, err := rootless.LaunchInit(rootless.InitStdio{Stdin: stdin, Stdout: stdout, Stderr: stderr,
+		Init: s.cfg.Reap})
 	for _, w := range s.pipes {
 		w.Close() // init holds the write ends now
 	}
@@ -222,6 +218,9 @@ func (s *shim) setup() (*rootless.Init, error) {
 		return nil, err
 	}
 	s.warm()
+	if !s.cfg.Detached && s.cfg.Init.Process.Terminal {
+		SizeFrom(os.Stdin, &s.cfg.Init.Process)
+	}
 	ctr, err := li.Start(s.cfg.Init)
 	if err != nil {
 		return nil, err
@@ -279,22 +278,6 @@ func (s *shim) mountRoot() error {
 	s.srv = srv
 	rootless.Trace("shim mounted")
 	return nil
-}
-
-// execListener listens on the exec socket; closing the listener at the
-// end removes the socket file.
-func (s *shim) execListener() (*os.File, error) {
-	_ = os.Remove(s.cfg.ExecSocket)
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: s.cfg.ExecSocket, Net: "unix"})
-	if err != nil {
-		return nil, fmt.Errorf("listening for exec sessions: %w", err)
-	}
-	s.execL = l
-	f, err := l.File()
-	if err != nil {
-		return nil, fmt.Errorf("listening for exec sessions: %w", err)
-	}
-	return f, nil
 }
 
 // stdio gives init its streams. Output goes to the container's log,
@@ -412,15 +395,29 @@ func (s *shim) serveConsole(console *os.File) {
 // ResizeFrom gives the pty the size of the user's terminal: stdin's, or
 // stdout's when stdin is not attached.
 func ResizeFrom(from, console *os.File) {
+	if ws := termSize(from); ws != nil {
+		_ = unix.IoctlSetWinsize(int(console.Fd()), unix.TIOCSWINSZ, ws)
+	}
+}
+
+// SizeFrom sets p's terminal size to the user's, as ResizeFrom finds it,
+// for the pty to have it before p starts.
+func SizeFrom(from *os.File, p *rootless.InitProcess) {
+	if ws := termSize(from); ws != nil {
+		p.Rows, p.Cols = ws.Row, ws.Col
+	}
+}
+
+func termSize(from *os.File) *unix.Winsize {
 	for _, f := range []*os.File{from, os.Stdout} {
 		if f == nil || !term.IsTerminal(int(f.Fd())) {
 			continue
 		}
 		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil {
-			_ = unix.IoctlSetWinsize(int(console.Fd()), unix.TIOCSWINSZ, ws)
-			return
+			return ws
 		}
 	}
+	return nil
 }
 
 // forwardSignals passes signals sent to the shim on to init, until done.
@@ -480,9 +477,6 @@ func (s *shim) report(code int, err error) {
 // finish records the exit and cleans up; it returns the shim's status.
 func (s *shim) finish(code int, why string, start time.Time) int {
 	s.copy.Wait()
-	if s.execL != nil {
-		s.execL.Close()
-	}
 	if s.hub != nil {
 		s.hub.close()
 	}

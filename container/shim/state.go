@@ -25,9 +25,8 @@ const (
 // CLI's create the first one).
 type State struct {
 	Status       string    `json:"status"`
-	Pid          int       `json:"pid,omitempty"`          // init, in the host's pid namespace
+	Pid          int       `json:"pid,omitempty"`          // the container's pid 1, in the host's pid namespace
 	ShimPid      int       `json:"shimPid,omitempty"`      // the shim serving the root
-	ExecSocket   string    `json:"execSocket,omitempty"`   // init's exec listener
 	AttachSocket string    `json:"attachSocket,omitempty"` // a detached shim's attach listener
 	ExitCode     int       `json:"exitCode"`
 	Error        string    `json:"error,omitempty"`

@@ -1,6 +1,7 @@
 // Command entry is a program linked with rootless's entry point
-// (rootless.EntrySymbol) for selfunshare_test.go, which builds it: it runs
-// no stage of its own, so a stage it is started for is unknown to it.
+// (rootless.EntrySymbol) for selfunshare_test.go and join_test.go, which
+// build it: it runs the stages of a joined process (rootless.JoinStages)
+// and no other, so another stage it is started for is unknown to it.
 package main
 
 import (
@@ -10,7 +11,7 @@ import (
 )
 
 func main() {
-	if code, ok := rootless.Dispatch(nil); ok {
+	if code, ok := rootless.Dispatch(rootless.JoinStages(nil)); ok {
 		os.Exit(code)
 	}
 	os.Exit(2)

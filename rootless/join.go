@@ -1,0 +1,257 @@
+package rootless
+
+// Joining a running container: a process started from outside enters the
+// namespaces of the container's pid 1, as runc's nsenter does, so that
+// nothing inside the container has to spawn it (without --init the
+// container's pid 1 is the user's command). Go cannot setns into a user
+// or mount namespace once its runtime runs threads, so the stages'
+// program does it at its entry point (unshare_amd64.s), before Go starts.
+//
+//	caller (Join.Start)                  entry point (one thread)          the stage (Go)
+//	open /proc/PID/ns/{user,mnt,[pid],uts,ipc,[net]}: those not ours
+//	socketpair; vfork + exec with
+//	  fd 3 = sync, fd 4… = those,
+//	  _NOOK_SETNS=<n | joinFork>  ──▶  non-dumpable; setns(fd) each,
+//	                                   user first, closing them
+//	                                   [Fork: clone(CLONE_PARENT): the
+//	                                    child is the caller's, in the
+//	                                    container's pid namespace]
+//	   ── msgConfig {json}, queued at once ─────────────────────────▶    (read by the stage)
+//	   ◀── joinOK, pid (4 bytes LE) ── | joinFailed, errno (exit 125)
+//	[Fork: reaps it]                   [Fork: exits 0]                   Dispatch: the stage
+//	   ◀── msgReady | msgError ───────────────────────────────────────   (no id maps to await)
+//	StageExec:                                                           user, command looked up
+//	   ◀── [Terminal: joinConsole + SCM_RIGHTS pty master] ────────────
+//	   ◀── msgError {InitStatus: Code, Error} | EOF: the exec happened ── exec (the socket is
+//	                                                                      close-on-exec)
+//	kill(pid, sig) / wait4(pid): the caller's own child
+//	StageCall: the handler runs in the joined process, exit status = its status
+//
+// The process that joins is non-dumpable and its memory was made in the
+// caller's user namespace, so nothing in the container can trace it or
+// read its /proc files. A call (cp into a running container) joins only
+// the user and mount namespaces: it stays outside the container's pid
+// namespace, invisible to its processes. An exec's stage is in the pid
+// namespace, non-dumpable, for the moment before it execs the command.
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Stages of a joined process; main dispatches them (JoinStages).
+const (
+	StageExec = "exec"
+	StageCall = "call"
+)
+
+// What the entry point and the joining parent share (go_asm.h).
+const (
+	setnsEnv  = "_NOOK_SETNS"
+	setnsDone = ".NOOK_SETNS"
+	//lint:ignore U1000 used by unshare_amd64.s only
+	setnsPrefixLen = len(setnsEnv) + 1
+	joinCountMask  = 0xff
+	joinFork       = 0x100
+	joinOK         = 'J' // followed by the pid, 4 bytes little-endian
+	joinFailed     = 'G' // followed by one byte, the errno
+	joinConsole    = 'T' // StageExec: the pty master rides along
+)
+
+// joinOrder is the order namespaces are joined in: the user namespace
+// first, which gives the capabilities to join the others it owns.
+var joinOrder = [...]string{"user", "mnt", "pid", "uts", "ipc", "net", "cgroup"}
+
+// Join runs a stage of Program (linked with EntrySymbol) inside the
+// namespaces of process Pid.
+type Join struct {
+	Program string
+	Pid     int
+	Stage   string
+	// Fork joins the pid namespace too: the stage then runs in a child,
+	// which is the caller's own child.
+	Fork   bool
+	Stdio  [3]*os.File
+	Config any
+}
+
+// Joined is a stage running in a container's namespaces.
+type Joined struct {
+	pid  int
+	sock int // our end of the sync socket
+}
+
+// Pid is the joined process's pid as the caller sees it.
+func (j *Joined) Pid() int { return j.pid }
+
+// Signal sends sig to the joined process.
+func (j *Joined) Signal(sig syscall.Signal) error { return unix.Kill(j.pid, sig) }
+
+// Wait returns the process's exit status (128+N when killed by signal N).
+func (j *Joined) Wait() (int, error) {
+	j.close()
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(j.pid, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return -1, fmt.Errorf("waiting for process %d: %w", j.pid, err)
+		}
+		return statusCode(ws), nil
+	}
+}
+
+// Release lets go of a process the caller will not wait for.
+func (j *Joined) Release() { j.close() }
+
+func (j *Joined) close() {
+	if j.sock >= 0 {
+		unix.Close(j.sock)
+		j.sock = -1
+	}
+}
+
+// Start starts the stage and returns once it runs.
+func (c Join) Start() (*Joined, error) {
+	config, err := json.Marshal(c.Config)
+	if err != nil {
+		return nil, fmt.Errorf("encoding config of stage %s: %w", c.Stage, err)
+	}
+	nsfds, err := c.namespaces()
+	defer closeAll(nsfds)
+	if err != nil {
+		return nil, err
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("creating sync socket: %w", err)
+	}
+	mine := fds[0]
+	flags := len(nsfds)
+	if c.Fork {
+		flags |= joinFork
+	}
+	env := append(cleanEnv(os.Environ()), StageEnv+"="+c.Stage, syncEnv+"="+strconv.Itoa(syncFD),
+		setnsEnv+"="+strconv.Itoa(flags))
+	if c.Stage == StageExec {
+		// It execs at once: one P, no collection, fewer threads for the
+		// exec to end.
+		env = append(env, "GOMAXPROCS=1", "GOGC=off")
+	}
+	files := []uintptr{c.Stdio[0].Fd(), c.Stdio[1].Fd(), c.Stdio[2].Fd(), uintptr(fds[1])}
+	for _, fd := range nsfds {
+		files = append(files, uintptr(fd))
+	}
+	Trace("exec joining stage " + c.Stage)
+	first, err := syscall.ForkExec(c.Program, []string{c.Program}, &syscall.ProcAttr{Env: env, Files: files})
+	unix.Close(fds[1])
+	if err != nil {
+		unix.Close(mine)
+		return nil, fmt.Errorf("starting stage %s: %w", c.Stage, err)
+	}
+	j := &Joined{pid: first, sock: mine}
+	// Queued for the stage before it starts, so it never waits for us; a
+	// child that died fails the write, and readJoined says why.
+	_ = writeFrame(fdWriter(mine), msgConfig, config)
+	pid, err := readJoined(fdReader(mine))
+	if c.Fork {
+		// It exits once its child is born; reaped even when it failed.
+		var ws unix.WaitStatus
+		for {
+			if _, werr := unix.Wait4(first, &ws, 0, nil); !errors.Is(werr, unix.EINTR) {
+				break
+			}
+		}
+	}
+	if err != nil {
+		if !c.Fork {
+			_ = unix.Kill(first, unix.SIGKILL)
+			_, _ = j.Wait()
+		}
+		j.close()
+		return nil, fmt.Errorf("joining container process %d: %w", c.Pid, err)
+	}
+	j.pid = pid
+	if err := j.handshake(); err != nil {
+		_ = unix.Kill(j.pid, unix.SIGKILL)
+		_, _ = j.Wait()
+		return nil, fmt.Errorf("starting stage %s: %w", c.Stage, err)
+	}
+	Trace("joined stage " + c.Stage)
+	return j, nil
+}
+
+// namespaces opens the namespaces of c.Pid that are not the caller's, in
+// joinOrder.
+func (c Join) namespaces() ([]int, error) {
+	var fds []int
+	for _, ns := range joinOrder {
+		if !c.Fork && ns != "user" && ns != "mnt" {
+			continue
+		}
+		p := fmt.Sprintf("/proc/%d/ns/%s", c.Pid, ns)
+		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if errors.Is(err, unix.ENOENT) && ns == "cgroup" {
+			continue
+		}
+		if err != nil {
+			return fds, fmt.Errorf("opening %s: %w", p, err)
+		}
+		var theirs, ours unix.Stat_t
+		if unix.Fstat(fd, &theirs) == nil && unix.Stat("/proc/self/ns/"+ns, &ours) == nil &&
+			theirs.Ino == ours.Ino && theirs.Dev == ours.Dev {
+			unix.Close(fd) // shared with the host (--network host): nothing to join
+			continue
+		}
+		fds = append(fds, fd)
+	}
+	return fds, nil
+}
+
+// readJoined reads the entry point's report: the pid of the process that
+// runs the stage.
+func readJoined(r io.Reader) (int, error) {
+	var b [5]byte
+	if _, err := io.ReadFull(r, b[:1]); err != nil {
+		return 0, fmt.Errorf("waiting for the namespaces to be joined: %w", err)
+	}
+	switch b[0] {
+	case joinOK:
+		if _, err := io.ReadFull(r, b[1:]); err != nil {
+			return 0, fmt.Errorf("reading the joined pid: %w", err)
+		}
+		return int(binary.LittleEndian.Uint32(b[1:])), nil
+	case joinFailed:
+		if _, err := io.ReadFull(r, b[1:2]); err != nil {
+			return 0, fmt.Errorf("reading the setns error: %w", err)
+		}
+		return 0, fmt.Errorf("entering the container's namespaces: %w", unix.Errno(b[1]))
+	case unshareMissing:
+		return 0, errors.New("the stages' program was not linked with its entry point (rootless.EntrySymbol)")
+	}
+	return 0, fmt.Errorf("unexpected byte %q before the namespaces were joined", b[0])
+}
+
+// handshake waits for Dispatch's report.
+func (j *Joined) handshake() error {
+	typ, payload, err := readFrame(fdReader(j.sock))
+	switch {
+	case err != nil:
+		return fmt.Errorf("the stage exited before it ran: %w", err)
+	case typ == msgError:
+		return fmt.Errorf("%s: %w", payload, ErrSetup)
+	case typ != msgReady:
+		return fmt.Errorf("unexpected message %q: %w", typ, ErrSetup)
+	}
+	return nil
+}

@@ -1,0 +1,175 @@
+package rootless
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// The stages a joined process runs (join.go): an exec'd process, and a
+// call of a Handler inside the container.
+
+// ExecConfig is StageExec's config.
+type ExecConfig struct {
+	Process InitProcess `json:"process"`
+}
+
+// CallConfig is StageCall's config.
+type CallConfig struct {
+	Call Call `json:"call"`
+}
+
+// Call names a Handler and its argument.
+type Call struct {
+	Name string          `json:"name"`
+	Arg  json.RawMessage `json:"arg,omitempty"`
+}
+
+// Handler is work done inside a container, in its user and mount
+// namespaces, on the three streams; its return value is the exit status.
+type Handler func(arg json.RawMessage, stdin, stdout, stderr *os.File) int
+
+// Handlers are the calls by name.
+type Handlers map[string]Handler
+
+// JoinStages are the stages a joined process runs, with h serving calls;
+// main dispatches them beside its others.
+func JoinStages(h Handlers) map[string]func() int {
+	return map[string]func() int{
+		StageExec: execStage,
+		StageCall: func() int { return callStage(h) },
+	}
+}
+
+// execStage replaces itself with the exec'd process, or reports why it
+// could not.
+func execStage() int {
+	var cfg ExecConfig
+	if err := ReadConfig(&cfg); err != nil {
+		return joinFailure(ExitSetupFailed, err)
+	}
+	code, err := execPayload(cfg.Process, 0, func(console *os.File) error {
+		if console == nil {
+			return nil
+		}
+		return unix.Sendmsg(syncFD, []byte{joinConsole}, unix.UnixRights(int(console.Fd())), nil, 0)
+	})
+	return joinFailure(code, err)
+}
+
+// joinFailure reports a process that could not start and returns code.
+func joinFailure(code int, err error) int {
+	msg, _ := json.Marshal(InitStatus{Code: code, Error: err.Error()})
+	_ = writeFrame(fdWriter(syncFD), msgError, msg)
+	return code
+}
+
+// callStage runs the handler the config names.
+func callStage(h Handlers) int {
+	var cfg CallConfig
+	if err := ReadConfig(&cfg); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return ExitSetupFailed
+	}
+	handler, ok := h[cfg.Call.Name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "no call %q\n", cfg.Call.Name)
+		return ExitSetupFailed
+	}
+	return handler(cfg.Call.Arg, os.Stdin, os.Stdout, os.Stderr)
+}
+
+// ExecSession is a process started in a running container by Exec.
+type ExecSession struct {
+	*Joined
+	// Console is the pty master of a Terminal process, else nil.
+	Console *os.File
+}
+
+// Exec starts p in the container whose pid 1 is pid, from program (linked
+// with EntrySymbol). stdio are its streams unless it runs on a terminal.
+// A process that could not start gives an *InitError.
+func Exec(program string, pid int, p InitProcess, stdio [3]*os.File) (*ExecSession, error) {
+	j, err := Join{Program: program, Pid: pid, Stage: StageExec, Fork: true, Stdio: stdio,
+		Config: ExecConfig{Process: p}}.Start()
+	if err != nil {
+		return nil, err
+	}
+	s := &ExecSession{Joined: j}
+	err = s.started()
+	Trace("exec started")
+	if err != nil {
+		if s.Console != nil {
+			s.Console.Close()
+		}
+		_, _ = j.Wait()
+		return nil, err
+	}
+	return s, nil
+}
+
+// started reads the exec stage's reports up to its exec: the socket
+// closes then.
+func (s *ExecSession) started() error {
+	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(4))
+	for {
+		n, oobn, _, _, err := unix.Recvmsg(s.sock, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("reading the exec'd process's start: %w", err)
+		}
+		if fds := parseRights(oob[:oobn]); len(fds) > 0 {
+			s.Console = os.NewFile(uintptr(fds[0]), "console")
+			closeAll(fds[1:])
+		}
+		if n == 0 {
+			return nil // the exec closed it
+		}
+		switch buf[0] {
+		case joinConsole:
+			continue
+		case msgError:
+			var b [4]byte
+			if _, err := io.ReadFull(fdReader(s.sock), b[:]); err != nil {
+				return fmt.Errorf("reading the exec'd process's error: %w", err)
+			}
+			payload := make([]byte, min(binary.BigEndian.Uint32(b[:]), 64<<10))
+			if _, err := io.ReadFull(fdReader(s.sock), payload); err != nil {
+				return fmt.Errorf("reading the exec'd process's error: %w", err)
+			}
+			var st InitStatus
+			if err := json.Unmarshal(payload, &st); err != nil {
+				return fmt.Errorf("decoding the exec'd process's error: %w", err)
+			}
+			return &InitError{Code: max(st.Code, ExitSetupFailed), Msg: st.Error}
+		}
+		return fmt.Errorf("unexpected byte %q from the exec'd process", buf[0])
+	}
+}
+
+func parseRights(oob []byte) []int {
+	var fds []int
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil
+	}
+	for _, m := range msgs {
+		if got, err := unix.ParseUnixRights(&m); err == nil {
+			fds = append(fds, got...)
+		}
+	}
+	return fds
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}
