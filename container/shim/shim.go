@@ -157,8 +157,11 @@ func (s *shim) run() int {
 		if errors.As(err, &ie) {
 			code = ie.Code
 		}
+		// Docker leaves a container that never started Created, with
+		// the failure's status and reason, recorded before the CLI hears.
+		code = s.finish(StatusCreated, code, err.Error(), start)
 		s.report(code, err)
-		return s.finish(code, err.Error(), start)
+		return code
 	}
 	st := State{Status: StatusRunning, Pid: ctr.Pid(), ShimPid: os.Getpid(), ExecSocket: s.cfg.ExecSocket, StartedAt: start}
 	if s.hub != nil {
@@ -179,7 +182,7 @@ func (s *shim) run() int {
 	if err != nil {
 		s.log.Warn("waiting for init", "err", err)
 	}
-	return s.finish(code, "", start)
+	return s.finish(StatusExited, code, "", start)
 }
 
 // setup makes the namespaces' world and starts init. Init's process is
@@ -477,8 +480,9 @@ func (s *shim) report(code int, err error) {
 	s.ready = nil
 }
 
-// finish records the exit and cleans up; it returns the shim's status.
-func (s *shim) finish(code int, why string, start time.Time) int {
+// finish records the exit, as status, and cleans up; it returns the
+// shim's status.
+func (s *shim) finish(status string, code int, why string, start time.Time) int {
 	s.copy.Wait()
 	if s.execL != nil {
 		s.execL.Close()
@@ -507,8 +511,11 @@ func (s *shim) finish(code int, why string, start time.Time) int {
 		rootless.Trace("shim removed")
 		return code
 	}
-	st := State{Status: StatusExited, ExitCode: code, Error: strings.TrimSpace(why),
+	st := State{Status: status, ExitCode: code, Error: strings.TrimSpace(why),
 		StartedAt: start, FinishedAt: time.Now().UTC()}
+	if status == StatusCreated {
+		st.StartedAt = time.Time{}
+	}
 	if err := WriteState(s.cfg.Dir, st); err != nil {
 		s.log.Warn("recording the exit", "err", err)
 	}
