@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 
 	"nook/container"
@@ -25,12 +24,13 @@ func (c *AttachCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
+	if !c.NoStdin {
+		if err := container.CheckInputTTY(ctr, files[0]); err != nil {
+			return fmt.Errorf("%w: attach to %s from a terminal, or with --no-stdin", err, ctr.Name)
+		}
+	}
 	code, err := m.Attach(ctr, container.AttachOptions{
 		Stdin: files[0], Stdout: files[1], Stderr: files[2], NoStdin: c.NoStdin, SigProxy: c.SigProxy,
 	})
-	if errors.Is(err, container.ErrDetached) {
-		fmt.Fprintln(g.Stderr, "read escape sequence")
-		return nil
-	}
 	return g.startStatus(code, err)
 }

@@ -184,6 +184,11 @@ func (c *RunCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
+	if !c.Detach {
+		if err := container.CheckInput(c.Tty, c.Interactive, g.Stdin); err != nil {
+			return fmt.Errorf("%w: run -it from a terminal, or without -t", err)
+		}
+	}
 	so := container.StartOptions{
 		Detach: c.Detach, Stdin: g.Stdin, Stdout: g.Stdout, Stderr: g.Stderr, LogLevel: g.slogLevel(),
 	}

@@ -62,7 +62,7 @@ func (m *Manager) Create(opts CreateOptions) (*Container, error) {
 func (m *Manager) Run(opts CreateOptions, o StartOptions, created func(*Container) error) (*Container, int, error) {
 	c, code, err := m.run(opts, o, created)
 	var se *StartError
-	if err != nil && c != nil && c.AutoRemove && !errors.As(err, &se) {
+	if err != nil && c != nil && c.AutoRemove && !errors.As(err, &se) && !errors.Is(err, ErrDetached) {
 		_ = m.Remove(c, true)
 	}
 	return c, code, err
@@ -83,7 +83,7 @@ func (m *Manager) run(opts CreateOptions, o StartOptions, created func(*Containe
 	}
 	defer lock.Close()
 	rootless.Trace("cli launching")
-	ls, err := m.launchShim(lock, opts.Network, opts.OpenStdin, o)
+	ls, err := m.launchShim(lock, opts.Network, o)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, 0, err

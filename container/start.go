@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,8 +23,10 @@ import (
 
 // StartOptions say how to start a container.
 type StartOptions struct {
-	// Detach returns once the payload runs; the shim outlives the caller
-	// and logs the output. Otherwise Start returns the payload's status.
+	// Detach returns once the payload runs. Otherwise the caller is
+	// attached (see Attach) from before the payload starts, and Start
+	// returns its status, or ErrDetached. Either way the shim outlives
+	// the caller and logs the output.
 	Detach bool
 	// Stdin is used when the container was created with OpenStdin.
 	Stdin          io.Reader
@@ -41,15 +44,14 @@ type StartError struct {
 func (e *StartError) Error() string { return e.Msg }
 
 // Start runs the container. In the foreground it returns the payload's
-// exit status; a status of 125-127 may also mean it never started, the
-// reason then printed on Stderr by the shim.
+// exit status; one that never started is a *StartError.
 func (m *Manager) Start(c *Container, o StartOptions) (int, error) {
 	lock, err := lockForStart(c.dir)
 	if err != nil {
 		return 0, fmt.Errorf("starting %s: %w", c.Name, err)
 	}
 	defer lock.Close()
-	ls, err := m.launchShim(lock, c.Network, c.OpenStdin, o)
+	ls, err := m.launchShim(lock, c.Network, o)
 	if err != nil {
 		return 0, fmt.Errorf("starting %s: %w", c.Name, err)
 	}
@@ -74,13 +76,19 @@ func lockForStart(dir string) (*os.File, error) {
 // while the CLI still prepares its config.
 type launchedShim struct {
 	l     *rootless.Launched
-	ready *os.File // detached: the shim reports the start on it
+	ready *os.File      // the shim reports the start on it
+	conn  *net.UnixConn // foreground: attached from the start (shim.AttachFD)
 }
 
 func (s *launchedShim) abort() {
 	s.l.Abort()
-	if s.ready != nil {
-		s.ready.Close()
+	s.close()
+}
+
+func (s *launchedShim) close() {
+	s.ready.Close()
+	if s.conn != nil {
+		s.conn.Close()
 	}
 }
 
@@ -90,7 +98,7 @@ func (s *launchedShim) abort() {
 // starts from the stages' own program (stagebin), which starts sooner than
 // nook's binary, and from nook's when that cannot be executed (a store on
 // a noexec mount, a damaged file) or nook was built without it.
-func (m *Manager) launchShim(lock *os.File, network string, openStdin bool, o StartOptions) (*launchedShim, error) {
+func (m *Manager) launchShim(lock *os.File, network string, o StartOptions) (*launchedShim, error) {
 	maps, err := rootless.CurrentIDMaps()
 	if err != nil {
 		return nil, err
@@ -111,18 +119,23 @@ func (m *Manager) launchShim(lock *os.File, network string, openStdin bool, o St
 		// passes it on once.
 		Setsid: true,
 	}
-	var r, w *os.File
-	if o.Detach {
-		if r, w, err = os.Pipe(); err != nil {
+	ls := &launchedShim{}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	ls.ready = r
+	defer w.Close()
+	cmd.ExtraFiles = append(cmd.ExtraFiles, w)
+	if !o.Detach {
+		conn, theirs, err := attachPair()
+		if err != nil {
+			r.Close()
 			return nil, err
 		}
-		cmd.ExtraFiles = append(cmd.ExtraFiles, w)
-	} else {
-		if openStdin {
-			cmd.Stdin = o.Stdin
-		}
-		cmd.Stdout, cmd.Stderr = o.Stdout, o.Stderr
-		cmd.EarlyExit = true
+		defer theirs.Close()
+		ls.conn = conn
+		cmd.ExtraFiles = append(cmd.ExtraFiles, theirs)
 	}
 	l, err := cmd.Launch()
 	if err != nil && program != "" {
@@ -130,48 +143,61 @@ func (m *Manager) launchShim(lock *os.File, network string, openStdin bool, o St
 		cmd.Program, cmd.SelfUnshare = "", false
 		l, err = cmd.Launch()
 	}
-	if w != nil {
-		w.Close()
-	}
 	if err != nil {
-		if r != nil {
-			r.Close()
-		}
+		ls.close()
 		return nil, err
 	}
-	return &launchedShim{l: l, ready: r}, nil
+	ls.l = l
+	return ls, nil
+}
+
+// attachPair is a connected pair of unix sockets: the CLI's end, and the
+// shim's, which it inherits.
+func attachPair() (*net.UnixConn, *os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("attach socket pair: %w", err)
+	}
+	theirs := os.NewFile(uintptr(fds[1]), "attach-shim")
+	f := os.NewFile(uintptr(fds[0]), "attach")
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		theirs.Close()
+		return nil, nil, fmt.Errorf("attach socket pair: %w", err)
+	}
+	return c.(*net.UnixConn), theirs, nil
 }
 
 // finishStart sends the launched shim its config and, in the foreground,
-// waits for the payload's status.
+// stays attached until the payload's status or a detach.
 func (m *Manager) finishStart(c *Container, ls *launchedShim, o StartOptions) (int, error) {
 	cfg, err := m.shimConfig(c, o)
 	if err != nil {
 		ls.abort()
 		return 0, fmt.Errorf("starting %s: %w", c.Name, err)
 	}
-	if o.Detach {
-		return 0, m.startDetached(c, ls, cfg)
+	defer ls.close()
+	if err := m.startShim(c, ls, cfg); err != nil || o.Detach {
+		return 0, err
 	}
-	if c.Tty && c.OpenStdin {
-		restore := rawTerminal(o.Stdin)
-		defer restore()
+	ao := AttachOptions{Stdout: o.Stdout, Stderr: o.Stderr, NoStdin: !c.OpenStdin,
+		SigProxy: true, StdinOnce: true}
+	if c.OpenStdin {
+		ao.Stdin = o.Stdin
 	}
-	code, err := ls.l.Run(cfg)
-	if err != nil {
-		return 0, fmt.Errorf("starting %s: %w", c.Name, err)
-	}
-	return code, nil
+	return m.attach(c, ls.conn, ao)
 }
 
-// startDetached hands the shim its config and waits for its report.
-func (m *Manager) startDetached(c *Container, ls *launchedShim, cfg shim.Config) error {
-	r := ls.ready
-	defer r.Close()
-	if _, err := ls.l.Start(cfg); err != nil {
+// startShim hands the shim its config and waits for its report.
+func (m *Manager) startShim(c *Container, ls *launchedShim, cfg shim.Config) error {
+	p, err := ls.l.Start(cfg)
+	if err != nil {
 		return fmt.Errorf("starting %s: %w", c.Name, err)
 	}
-	err := ready.Wait(r, nil)
+	// The shim outlives this process, which does not wait for it.
+	defer p.Release()
+	err = ready.Wait(ls.ready, nil)
 	var re *ready.Error
 	switch {
 	case err == nil:
@@ -182,6 +208,18 @@ func (m *Manager) startDetached(c *Container, ls *launchedShim, cfg shim.Config)
 		return &StartError{Code: rootless.ExitSetupFailed, Msg: fmt.Sprintf("%s: the shim exited before starting it", c.Name)}
 	}
 	return fmt.Errorf("waiting for %s to start: %w", c.Name, err)
+}
+
+// terminalSize is the size of the first of streams that is a terminal.
+func terminalSize(streams ...any) *unix.Winsize {
+	for _, s := range streams {
+		if f, ok := s.(*os.File); ok {
+			if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil {
+				return ws
+			}
+		}
+	}
+	return nil
 }
 
 // rawTerminal puts a terminal stdin in raw mode and returns the undo.
@@ -207,12 +245,12 @@ func (m *Manager) shimConfig(c *Container, o StartOptions) (shim.Config, error) 
 		return shim.Config{}, err
 	}
 	cfg := shim.Config{
-		Dir: c.dir, Detached: o.Detach, Remove: c.AutoRemove, Hostname: c.Hostname,
+		Dir: c.dir, Attached: !o.Detach, Remove: c.AutoRemove, Hostname: c.Hostname,
 		NetNone: c.Network == "none", LogLevel: o.LogLevel, ExecSocket: filepath.Join(run, c.ID[:32]+".sock"),
-		OpenStdin: c.OpenStdin,
+		AttachSocket: filepath.Join(run, c.ID[:32]+".attach"), OpenStdin: c.OpenStdin,
 	}
-	if o.Detach {
-		cfg.AttachSocket = filepath.Join(run, c.ID[:32]+".attach")
+	if c.Tty && !o.Detach {
+		cfg.ConsoleSize = terminalSize(o.Stdin, o.Stdout)
 	}
 	diffIDs := make([]digest.Digest, 0, len(c.DiffIDs))
 	for i := len(c.DiffIDs) - 1; i >= 0; i-- {

@@ -1,9 +1,16 @@
 package tests
 
 import (
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // More of Docker's behaviour where a Docker user's hands already go
@@ -39,5 +46,158 @@ func TestFailedStartStaysCreated(t *testing.T) {
 		if got := e.ok(nil, "inspect", "-f", "{{.State.Status}}|{{.State.Error}}", name); !strings.HasPrefix(got, "created|") || len(got) < len("created|x\n") {
 			t.Errorf("%s: inspect State = %q (run: %s)", tc.name, got, r)
 		}
+	}
+}
+
+// tickScript prints a numbered line every 50 ms, forever.
+const tickScript = `i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.05; done`
+
+// startOnPty starts nook with a new terminal as its controlling one and
+// collects what the terminal shows; closing the master hangs it up.
+func (e *env) startOnPty(args ...string) (*exec.Cmd, *os.File, *syncBuffer) {
+	e.t.Helper()
+	m, s := openPty(e.t, 24, 80)
+	cmd := exec.Command(nookBin, args...)
+	cmd.Env = append(os.Environ(), "NOOK_ROOT="+e.store)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = s, s, s
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	s.Close()
+	out := &syncBuffer{}
+	go func() { _, _ = io.Copy(out, m) }()
+	e.t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); m.Close() })
+	return cmd, m, out
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// attachSeesTicks attaches to name without a terminal and waits for a
+// line the payload prints after the attach, then lets go of it.
+func (e *env) attachSeesTicks(name string) {
+	e.t.Helper()
+	cmd := exec.Command(nookBin, "attach", "--no-stdin", name)
+	cmd.Env = append(os.Environ(), "NOOK_ROOT="+e.store)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	eventually(e.t, "attach to "+name+" to show the payload's ticks", func() bool {
+		return strings.Contains(out.String(), "tick-")
+	})
+}
+
+// TestForegroundOutlivesClient: a container started in the foreground
+// lives on when its client dies (kill -9, with or without a terminal) or
+// its terminal is closed, as Docker's and Podman's do; attach then shows
+// it, and the --rm container goes once it is removed.
+func TestForegroundOutlivesClient(t *testing.T) {
+	e := runEnv(t)
+	for _, tc := range []struct {
+		name string
+		tty  bool
+		hang bool // close the terminal instead of killing the client
+		args []string
+	}{
+		{"kill -9 of run", false, false, []string{"run", "--rm", "--name", "fg0", "bb", "sh", "-c", tickScript}},
+		{"kill -9 of run -it", true, false, []string{"run", "-it", "--rm", "--name", "fg1", "bb", "sh", "-c", tickScript}},
+		{"terminal of run -t closed", true, true, []string{"run", "-t", "--name", "fg2", "bb", "sh", "-c", tickScript}},
+		{"terminal of run closed", true, true, []string{"run", "--name", "fg3", "bb", "sh", "-c", tickScript}},
+	} {
+		name := tc.args[slices.Index(tc.args, "--name")+1]
+		var cmd *exec.Cmd
+		var master *os.File
+		if tc.tty {
+			cmd, master, _ = e.startOnPty(tc.args...)
+		} else {
+			cmd = exec.Command(nookBin, tc.args...)
+			cmd.Env = append(os.Environ(), "NOOK_ROOT="+e.store)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		eventually(t, tc.name+": the container to run", func() bool { return e.state(name) == "running" })
+		if tc.hang {
+			master.Close()
+		} else {
+			_ = cmd.Process.Kill()
+		}
+		_ = cmd.Wait()
+		// A line printed after the client is gone proves the payload runs.
+		e.attachSeesTicks(name)
+		if got := e.state(name); got != "running" {
+			t.Errorf("%s: the container is %q once its client is gone, want running", tc.name, got)
+		}
+		e.ok(nil, "rm", "-f", name)
+	}
+	eventually(t, "the containers to be removed", func() bool { return e.containerDirs() == 0 })
+	e.assertNothingLeft()
+}
+
+// TestDetachKeysInForeground: ctrl-p ctrl-q detaches from run -it and
+// start -ai as from attach; the container runs on and attach reaches it.
+func TestDetachKeysInForeground(t *testing.T) {
+	e := runEnv(t)
+	e.ok(nil, "create", "-it", "--name", "later", "bb", "sh")
+	for _, args := range [][]string{
+		{"run", "-it", "--rm", "--name", "now", "bb", "sh"},
+		{"start", "-ai", "later"},
+	} {
+		name := args[len(args)-1]
+		if args[0] == "run" {
+			name = "now"
+		}
+		shown, code := e.driveOnPty(func(m, _ *os.File) {
+			time.Sleep(500 * time.Millisecond)
+			_, _ = m.WriteString("echo in-$((6*7))\n")
+			time.Sleep(300 * time.Millisecond)
+			_, _ = m.WriteString("\x10\x11")
+		}, args...)
+		if code != 0 || !strings.Contains(shown, "in-42") || !strings.Contains(shown, "read escape sequence") {
+			t.Errorf("nook %s, ctrl-p ctrl-q: exit %d, terminal showed %q", strings.Join(args, " "), code, shown)
+		}
+		if got := e.state(name); got != "running" {
+			t.Errorf("nook %s: after detaching the container is %q", strings.Join(args, " "), got)
+		}
+		shown, code = e.runOnPty("echo again-$((6*7)); exit 5\n", "attach", name)
+		if code != 5 || !strings.Contains(shown, "again-42") {
+			t.Errorf("attach after detaching from %s: exit %d, terminal showed %q", args[0], code, shown)
+		}
+	}
+}
+
+// TestAttachNotATerminal: attach to a -t -i container from an input that
+// is no terminal refuses at once, as start -ai does.
+func TestAttachNotATerminal(t *testing.T) {
+	e := runEnv(t)
+	e.ok(nil, "run", "-d", "-it", "--name", "t1", "bb", "sh")
+	r := e.nook([]byte("echo typed; exit 3\n"), "attach", "t1")
+	if r.code != 125 || r.stdout != "" || !strings.Contains(r.stderr, "the input device is not a TTY") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("attach to a -t container from a pipe: want one line, the input device is not a TTY, exit 125:\n%s", r)
+	}
+	if got := e.state("t1"); got != "running" {
+		t.Errorf("after the refused attach the container is %q", got)
+	}
+	if r := e.nook([]byte("x"), "run", "-it", "--rm", "bb", "true"); r.code != 125 || !strings.Contains(r.stderr, "not a TTY") {
+		t.Errorf("run -it from a pipe: want the input device is not a TTY, exit 125:\n%s", r)
 	}
 }

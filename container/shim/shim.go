@@ -16,8 +16,9 @@ package shim
 //	flock(lock, EX|NB)
 //	rootless.Cmd.Launch{NEWUSER|NEWNS|NEWUTS|NEWIPC[|NEWNET], Setsid},
 //	  from the stages' program (stagebin) or nook's binary
-//	  fd 4 = lock, fd 5 = ready pipe (-d)     id maps, exec of the shim (Run:
-//	[Run: creates the container meanwhile]     while the CLI creates the container)
+//	  fd 4 = lock, fd 5 = ready pipe,         id maps, exec of the shim (Run:
+//	  fd 6 = attached client (foreground)      while the CLI creates the container)
+//	[Run: creates the container meanwhile]
 //	  ──── Config ───────────────────────────▶ / rprivate; merged bound on itself, shared
 //	                                            rootless.LaunchInit: init starts up
 //	                                            (from the shim's own binary)
@@ -28,11 +29,12 @@ package shim
 //	                                            (ladder in rootless/init.go)
 //	                                            state.json: running, init's pid
 //	  ◀─── ready pipe: internal/ready's report ─ (-d: the CLI exits now)
-//	  signals (foreground) ──────────────────▶  passed to init, which passes them on
-//	  CLI gone (foreground: fd 3 hangs up) ──▶  SIGKILL to init
+//	foreground: attached on fd 6 from the start (shim/attach.go's frames);
+//	  the CLI may die or detach: the container runs on, as Docker's does
 //	                                            init exits: logs flushed, union
-//	                                            unmounted, state.json: exited CODE,
-//	  ◀─── exit status = payload's ──────────── [--rm: directory removed]; lock freed
+//	                                            unmounted, state.json: exited CODE
+//	                                            (created CODE if it never started),
+//	  ◀─── attach: exit frame ───────────────── [--rm: directory removed]; lock freed
 //
 // A shim killed outright takes its mount namespace, and with it the union,
 // along; init dies of its parent-death signal and the kernel ends the rest
@@ -81,7 +83,8 @@ func Stages() map[string]func() int {
 const (
 	LockFD  = rootless.ExtraFilesFD
 	ReadyFD = rootless.ExtraFilesFD + 1
-	syncFD  = rootless.ExtraFilesFD - 1 // rootless's sync socket: hangs up when the CLI dies
+	// AttachFD is a foreground CLI's attach connection (Config.Attached).
+	AttachFD = rootless.ExtraFilesFD + 2
 )
 
 // Config is the shim's stage configuration.
@@ -91,17 +94,23 @@ type Config struct {
 	// Xattrs is whether the union serves xattrs: on only when a layer
 	// carries some, as the store recorded when it unpacked them.
 	Xattrs   fusefs.XattrMode
-	Init     rootless.InitConfig
-	Detached bool
+	Init rootless.InitConfig
+	// Attached says the CLI that started the shim is attached on AttachFD
+	// from the start, as `run` and `start -a` in the foreground are; the
+	// end of its input closes the payload's stdin (Docker's StdinOnce).
+	Attached bool
 	Remove   bool
 	Hostname string
 	NetNone  bool
 	LogLevel slog.Level
 	// ExecSocket is where init serves exec sessions.
 	ExecSocket string
-	// AttachSocket is where a detached shim serves attach clients.
+	// AttachSocket is where the shim serves attach clients.
 	AttachSocket string
 	OpenStdin    bool
+	// ConsoleSize is the attached CLI's terminal size, given to the pty
+	// as soon as the shim has it; attach's resizes come later.
+	ConsoleSize *unix.Winsize `json:",omitempty"`
 }
 
 // Stage is the shim stage.
@@ -118,34 +127,29 @@ func Stage() int {
 	// ignored, so init does not inherit it ignored.
 	signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
 	s := &shim{cfg: cfg, log: logline.New(os.Stderr, cfg.LogLevel)}
-	if cfg.Detached {
-		unix.CloseOnExec(ReadyFD)
-		s.ready = ready.NewWriter(os.NewFile(ReadyFD, "ready"))
+	unix.CloseOnExec(ReadyFD)
+	s.ready = ready.NewWriter(os.NewFile(ReadyFD, "ready"))
+	if cfg.Attached {
+		unix.CloseOnExec(AttachFD)
+		s.first = os.NewFile(AttachFD, "attach")
 	}
-	code := s.run()
-	if !cfg.Detached {
-		// Everything is cleaned up: the CLI may exit while the kernel
-		// still tears down our namespaces.
-		rootless.ReportExit(code)
-	}
-	return code
+	return s.run()
 }
 
 type shim struct {
 	cfg   Config
 	log   *slog.Logger
-	ready *ready.Writer // detached: the CLI waits on it
+	ready *ready.Writer // the CLI waits on it
+	first *os.File      // the foreground CLI's attach connection
 	srv   *fusefs.Server
 	// rootBound says the root directory is bound on itself (MakeShared).
 	rootBound bool
 	copy      sync.WaitGroup // log and terminal copiers
-	logTo     *os.File       // the container's log, unless foreground --rm
+	logTo     *os.File       // the container's log
 	pipes     []*os.File     // init's ends of the stdio pipes, closed here once it holds them
-	// console is a foreground terminal's pty master, resized on SIGWINCH.
-	console *os.File
-	execL   *net.UnixListener
-	hub     *attachHub // detached: attached clients
-	stdinW  *os.File   // detached -i: the payload's stdin, fed by clients
+	execL     *net.UnixListener
+	hub       *attachHub // attached clients
+	stdinW    *os.File   // -i: the payload's stdin, fed by clients
 }
 
 func (s *shim) run() int {
@@ -163,18 +167,13 @@ func (s *shim) run() int {
 		s.report(code, err)
 		return code
 	}
-	st := State{Status: StatusRunning, Pid: ctr.Pid(), ShimPid: os.Getpid(), ExecSocket: s.cfg.ExecSocket, StartedAt: start}
-	if s.hub != nil {
-		st.AttachSocket = s.cfg.AttachSocket
-		go s.hub.serve()
-	}
+	st := State{Status: StatusRunning, Pid: ctr.Pid(), ShimPid: os.Getpid(), ExecSocket: s.cfg.ExecSocket,
+		AttachSocket: s.cfg.AttachSocket, StartedAt: start}
+	go s.hub.serve()
 	_ = WriteState(s.cfg.Dir, st)
 	s.report(0, nil)
 	done := make(chan struct{})
 	go s.forwardSignals(ctr, done)
-	if !s.cfg.Detached {
-		go watchParent(func() { _ = ctr.Signal(unix.SIGKILL) })
-	}
 	rootless.Trace("shim running")
 	code, err := ctr.Wait()
 	rootless.Trace("shim init exited")
@@ -199,10 +198,8 @@ func (s *shim) setup() (*rootless.Init, error) {
 	}
 	s.rootBound = true
 	var err error
-	if s.cfg.Detached && s.cfg.AttachSocket != "" {
-		if s.hub, err = newAttachHub(s.cfg.AttachSocket); err != nil {
-			return nil, err
-		}
+	if s.hub, err = newAttachHub(s.cfg.AttachSocket, s.first); err != nil {
+		return nil, err
 	}
 	stdin, stdout, stderr, err := s.stdio()
 	if err != nil {
@@ -300,37 +297,26 @@ func (s *shim) execListener() (*os.File, error) {
 	return f, nil
 }
 
-// stdio gives init its streams. Output goes to the container's log,
-// and in the foreground also to the CLI's streams; a foreground --rm
-// container, whose log nobody could read, gets the CLI's streams as they
-// are.
+// stdio gives init its streams. Output goes to the container's log and
+// to attached clients, input comes from attached clients (-i).
 func (s *shim) stdio() (io.Reader, io.Writer, io.Writer, error) {
-	fg, tty := !s.cfg.Detached, s.cfg.Init.Process.Terminal
-	if fg && s.cfg.Remove {
-		if tty {
-			return nil, nil, nil, nil // the payload talks to the pty
-		}
-		return os.Stdin, os.Stdout, os.Stderr, nil
-	}
 	lf, err := os.OpenFile(filepath.Join(s.cfg.Dir, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("opening the container log: %w", err)
 	}
 	s.logTo = lf
-	if tty {
-		return nil, nil, nil, nil
+	if s.cfg.Init.Process.Terminal {
+		return nil, nil, nil, nil // the payload talks to the pty
 	}
 	var stdin io.Reader
-	if fg {
-		stdin = os.Stdin
-	} else if s.cfg.OpenStdin && s.hub != nil {
+	if s.cfg.OpenStdin {
 		// Kept open by the shim, so the payload waits for attached input.
 		r, w, err := os.Pipe()
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("creating stdin pipe: %w", err)
 		}
 		s.pipes = append(s.pipes, r)
-		s.stdinW, s.hub.input, stdin = w, w, r
+		s.stdinW, s.hub.input, s.hub.stdin, stdin = w, w, w, r
 	}
 	var ws [2]io.Writer
 	for i, stream := range []string{"stdout", "stderr"} {
@@ -340,38 +326,26 @@ func (s *shim) stdio() (io.Reader, io.Writer, io.Writer, error) {
 		}
 		ws[i] = w
 		s.pipes = append(s.pipes, w)
-		var echo io.Writer
-		if fg {
-			echo = []io.Writer{os.Stdout, os.Stderr}[i]
-		}
 		frame := []byte{FrameStdout, FrameStderr}[i]
+		s.hub.outs[frame] = r
 		s.copy.Add(1)
 		go func() {
 			defer s.copy.Done()
-			s.pump(r, NewLogWriter(lf, stream), echo, frame)
+			s.pump(r, NewLogWriter(lf, stream), frame)
 			r.Close()
 		}()
 	}
 	return stdin, ws[0], ws[1], nil
 }
 
-// pump copies r into the log and, when echo is set, to the user. When the
-// user's end breaks it stops, so the payload's next write fails as it
-// would writing there directly (`nook run img yes | head -1` ends).
-func (s *shim) pump(r io.Reader, log *LogWriter, echo io.Writer, frame byte) {
+// pump copies r into the log and to attached clients.
+func (s *shim) pump(r io.Reader, log *LogWriter, frame byte) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
 			_, _ = log.Write(buf[:n])
-			if s.hub != nil {
-				s.hub.output(frame, buf[:n])
-			}
-			if echo != nil {
-				if _, werr := echo.Write(buf[:n]); werr != nil {
-					err = werr
-				}
-			}
+			s.hub.output(frame, buf[:n])
 		}
 		if err != nil {
 			log.Close()
@@ -380,34 +354,22 @@ func (s *shim) pump(r io.Reader, log *LogWriter, echo io.Writer, frame byte) {
 	}
 }
 
-// serveConsole copies the pty: to the log when detached, else between the
-// shim's own terminal streams and the pty.
+// serveConsole copies the pty to the log and attached clients, and their
+// input and sizes to the pty.
 func (s *shim) serveConsole(console *os.File) {
-	var echo io.Writer
-	if !s.cfg.Detached {
-		s.console = console
-		ResizeFrom(os.Stdin, console)
-		go func() { _, _ = io.Copy(console, os.Stdin) }()
-		echo = os.Stdout
-	} else if s.hub != nil {
-		s.hub.console = console
-		if s.cfg.OpenStdin {
-			s.hub.input = console
-		}
+	s.hub.console = console
+	if s.cfg.ConsoleSize != nil {
+		_ = unix.IoctlSetWinsize(int(console.Fd()), unix.TIOCSWINSZ, s.cfg.ConsoleSize)
 	}
-	var log *LogWriter
-	if s.logTo != nil {
-		log = NewLogWriter(s.logTo, "stdout")
+	if s.cfg.OpenStdin {
+		s.hub.input = console
 	}
+	log := NewLogWriter(s.logTo, "stdout")
 	s.copy.Add(1)
 	go func() {
 		defer s.copy.Done()
 		// Reading ends with EIO once the last holder of the slave is gone.
-		if log != nil {
-			s.pump(console, log, echo, FrameStdout)
-		} else {
-			_, _ = io.Copy(echo, console)
-		}
+		s.pump(console, log, FrameStdout)
 		console.Close()
 	}()
 }
@@ -434,10 +396,6 @@ func (s *shim) forwardSignals(ctr *rootless.Init, done chan struct{}) {
 	for {
 		select {
 		case sig := <-sigs:
-			if sig == unix.SIGWINCH && s.console != nil {
-				ResizeFrom(os.Stdin, s.console)
-				continue
-			}
 			_ = ctr.Signal(sig)
 		case <-done:
 			return
@@ -445,35 +403,9 @@ func (s *shim) forwardSignals(ctr *rootless.Init, done chan struct{}) {
 	}
 }
 
-// watchParent calls kill once the CLI that started a foreground shim is
-// gone: its end of the sync socket closes, which the kernel reports as a
-// hang-up (events 0 asks for nothing else).
-func watchParent(kill func()) {
-	fds := []unix.PollFd{{Fd: syncFD}}
-	for {
-		n, err := unix.Poll(fds, -1)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return
-		}
-		if n > 0 && fds[0].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
-			if fds[0].Revents&unix.POLLNVAL == 0 {
-				kill()
-			}
-			return
-		}
-	}
-}
-
-// report tells the CLI how the start went: a detached CLI on the ready
-// pipe; a foreground one reads errors on stderr.
+// report tells the CLI how the start went, on the ready pipe.
 func (s *shim) report(code int, err error) {
 	if s.ready == nil {
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "nook: %v\n", err)
-		}
 		return
 	}
 	s.ready.Report(code, err)
@@ -488,7 +420,9 @@ func (s *shim) finish(status string, code int, why string, start time.Time) int 
 		s.execL.Close()
 	}
 	if s.hub != nil {
-		s.hub.close()
+		s.hub.stop()
+		// Attached clients hear the status once the container is gone.
+		defer s.hub.exit(code)
 	}
 	if s.stdinW != nil {
 		s.stdinW.Close()
