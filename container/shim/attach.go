@@ -67,9 +67,9 @@ type attachHub struct {
 	console *os.File  // the pty master, for resizes
 	// outs are the read ends of the output pipes, by frame type, which
 	// the first client's FrameBroken closes.
-	outs map[byte]*os.File
-	l    *net.UnixListener
-	first   *net.UnixConn // the foreground CLI, attached from the start
+	outs  map[byte]*os.File
+	l     *net.UnixListener
+	first *net.UnixConn // the foreground CLI, attached from the start
 }
 
 // newAttachHub listens on path; first, when not nil, is a client from the

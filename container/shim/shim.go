@@ -93,8 +93,8 @@ type Config struct {
 	Lowers []string // layer directories, top first
 	// Xattrs is whether the union serves xattrs: on only when a layer
 	// carries some, as the store recorded when it unpacked them.
-	Xattrs   fusefs.XattrMode
-	Init rootless.InitConfig
+	Xattrs fusefs.XattrMode
+	Init   rootless.InitConfig
 	// Attached says the CLI that started the shim is attached on AttachFD
 	// from the start, as `run` and `start -a` in the foreground are; the
 	// end of its input closes the payload's stdin (Docker's StdinOnce).
