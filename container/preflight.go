@@ -82,7 +82,7 @@ func Preflight(ctx context.Context, opts PreflightOptions) []Check {
 		func() Check { return checkFUSE(h) },
 		func() Check { return judgeUserNS(readUserNSSysctls(h), h.euid, maps, probe()) },
 		func() Check { return checkIDMappers(h) },
-		func() Check { return judgeSubIDs(maps, mapsErr, h.euid, h.userName()) },
+		func() Check { return judgeSubIDs(maps, mapsErr, h.euid, rootless.SubIDRemedy(h.userName())) },
 		func() Check { return judgeOverlay(probe()) },
 		func() Check { return checkCgroup(h) },
 		func() Check { return checkRuntimeDir(h) },
@@ -409,9 +409,9 @@ func parseFileCaps(b []byte) (uint64, error) {
 
 // --- 4. subordinate ids ---
 
-func judgeSubIDs(maps rootless.IDMaps, err error, euid int, name string) Check {
+// judgeSubIDs judges the user's id maps; remedy is rootless.SubIDRemedy's.
+func judgeSubIDs(maps rootless.IDMaps, err error, euid int, remedy string) Check {
 	c := Check{Name: "subordinate ids"}
-	remedy := fmt.Sprintf("sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s", name)
 	switch {
 	case euid == 0:
 		c.Verdict = VerdictInfo
