@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"nook/fusefs"
 	"nook/rootless"
 )
 
@@ -128,9 +129,6 @@ func (h host) userName() string {
 	return id
 }
 
-// privateTmp is where nook keeps state without a usable XDG_RUNTIME_DIR.
-func privateTmp(euid int) string { return fmt.Sprintf("/tmp/nook-%d", euid) }
-
 // singleIDNote says what a single-id map means for the user.
 const singleIDNote = "nook uses a single-id map: every file inside containers belongs to root, " +
 	"and images that chown to other users or switch USER may fail"
@@ -158,10 +156,10 @@ func judgeFUSE(openErr error, mode fs.FileMode, euid int) Check {
 			Detail: fmt.Sprintf("/dev/fuse opens read-write (mode %04o)", mode)}
 	case errors.Is(openErr, fs.ErrNotExist):
 		c.Detail = "/dev/fuse does not exist: the fuse kernel module is not loaded"
-		c.Remedy = "sudo modprobe fuse (and list fuse in /etc/modules-load.d/ to keep it)"
+		c.Remedy = fusefs.NoFuseRemedy(openErr)
 	case errors.Is(openErr, fs.ErrPermission):
 		c.Detail = fmt.Sprintf("/dev/fuse is mode %04o: uid %d cannot open it read-write", mode, euid)
-		c.Remedy = "sudo chmod 0666 /dev/fuse (the distribution default)"
+		c.Remedy = fusefs.NoFuseRemedy(openErr)
 	default:
 		c.Detail = fmt.Sprintf("opening /dev/fuse: %v", openErr)
 	}

@@ -2,10 +2,13 @@ package tests
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -200,4 +203,51 @@ func TestAttachNotATerminal(t *testing.T) {
 	if r := e.nook([]byte("x"), "run", "-it", "--rm", "bb", "true"); r.code != 125 || !strings.Contains(r.stderr, "not a TTY") {
 		t.Errorf("run -it from a pipe: want the input device is not a TTY, exit 125:\n%s", r)
 	}
+}
+
+// TestRuntimeDirRemedy: info tells the truth about the runtime directory,
+// an XDG_RUNTIME_DIR that cannot be made or a $TMPDIR/nook-UID open to
+// others, with the remedy that run's one-line error carries too.
+func TestRuntimeDirRemedy(t *testing.T) {
+	e := runEnv(t)
+	dir := t.TempDir()
+	notDir := filepath.Join(dir, "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	open := filepath.Join(dir, "tmp")
+	if err := os.MkdirAll(filepath.Join(open, "nook-"+strconv.Itoa(os.Getuid())), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		env     []string
+		problem string
+	}{
+		{"XDG_RUNTIME_DIR not makable", []string{"XDG_RUNTIME_DIR=" + notDir}, "cannot create " + notDir + "/nook"},
+		{"tmp dir open to others", []string{"XDG_RUNTIME_DIR=", "TMPDIR=" + open}, "is mode 0755, open to others"},
+	} {
+		e.extraEnv = tc.env
+		var info struct {
+			Checks []struct{ Name, Verdict, Detail, Remedy string }
+		}
+		if err := json.Unmarshal([]byte(e.ok(nil, "info", "--format", "json")), &info); err != nil {
+			t.Fatal(err)
+		}
+		var remedy string
+		for _, c := range info.Checks {
+			if c.Name == "runtime dir" {
+				if c.Verdict != "fail" || !strings.Contains(c.Detail, tc.problem) || c.Remedy == "" {
+					t.Errorf("%s: info says %+v, want a failure %q with a remedy", tc.name, c, tc.problem)
+				}
+				remedy = c.Remedy
+			}
+		}
+		r := e.nook(nil, "run", "--rm", "bb", "true")
+		if r.code != 125 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, tc.problem) ||
+			remedy == "" || !strings.Contains(r.stderr, "remedy: "+remedy) {
+			t.Errorf("%s: run:\n%s\nwant exit 125, one line with %q and info's remedy %q", tc.name, r, tc.problem, remedy)
+		}
+	}
+	e.extraEnv = nil
 }
