@@ -33,6 +33,9 @@ type createFlags struct {
 	Cidfile     string   `type:"path" help:"Write the container id to this file."`
 	Label       []string `short:"l" sep:"none" placeholder:"KEY=VALUE" help:"Set a label on the container."`
 	Pull        string   `enum:"missing,always,never" default:"missing" help:"Pull the image first: missing (when the store lacks it), always, never."`
+	AddHost     []string `name:"add-host" sep:"none" placeholder:"NAME:IP" help:"Add a line to the container's /etc/hosts (IP host-gateway: the host)."`
+	ShmSize     string   `name:"shm-size" placeholder:"SIZE" help:"Size of /dev/shm (default 64m)."`
+	Ulimit      []string `sep:"none" placeholder:"NAME=SOFT[:HARD]" help:"Set a resource limit of the container's process, such as nofile=1024:2048."`
 
 	Image   commandFollows `arg:"" help:"Image to run."`
 	Command []string       `arg:"" optional:"" passthrough:"" help:"Command and arguments (default: the image's); everything after the image is the command's."`
@@ -54,6 +57,9 @@ func (f *createFlags) options() (container.CreateOptions, error) {
 		return o, err
 	}
 	o.Env = append(fileEnv, f.Env...)
+	if err := f.hostOptions(&o.HostOptions); err != nil {
+		return o, err
+	}
 	for _, v := range f.Volume {
 		m, err := container.ParseVolume(v)
 		if err != nil {
@@ -222,5 +228,31 @@ func (c *CreateCmd) Run(g *Globals) error {
 		return err
 	}
 	fmt.Fprintln(g.Stdout, ctr.ID)
+	return nil
+}
+
+// hostOptions reads --add-host, --shm-size and --ulimit.
+func (f *createFlags) hostOptions(h *container.HostOptions) error {
+	for _, s := range f.AddHost {
+		v, err := container.ParseAddHost(s)
+		if err != nil {
+			return err
+		}
+		h.ExtraHosts = append(h.ExtraHosts, v)
+	}
+	if f.ShmSize != "" {
+		n, err := container.ParseShmSize(f.ShmSize)
+		if err != nil {
+			return err
+		}
+		h.ShmSize = n
+	}
+	for _, s := range f.Ulimit {
+		u, err := container.ParseUlimit(s)
+		if err != nil {
+			return err
+		}
+		h.Ulimits = append(h.Ulimits, u)
+	}
 	return nil
 }

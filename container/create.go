@@ -40,6 +40,7 @@ type CreateOptions struct {
 	// StopTimeout is the default of `stop -t`; nil means 10 s.
 	StopTimeout *int
 	Labels      map[string]string
+	HostOptions
 }
 
 // ErrNoCommand means neither the options nor the image give a command.
@@ -147,7 +148,7 @@ func configFor(img image.Image, o CreateOptions, id string) (Config, error) {
 		WorkingDir: ic.WorkingDir, User: ic.User, Hostname: o.Hostname, Network: o.Network,
 		Mounts: o.Mounts, ReadOnly: o.ReadOnly, Tty: o.Tty, OpenStdin: o.OpenStdin,
 		AutoRemove: o.AutoRemove, StopSignal: ic.StopSignal, StopTimeout: o.StopTimeout,
-		Labels: o.Labels,
+		Labels: o.Labels, HostOptions: o.HostOptions,
 	}
 	for _, d := range img.Config.RootFS.DiffIDs {
 		c.DiffIDs = append(c.DiffIDs, d.String())
@@ -193,6 +194,11 @@ func configFor(img image.Image, o CreateOptions, id string) (Config, error) {
 	default:
 		return c, fmt.Errorf("network %q: only host and none are supported", c.Network)
 	}
+	hosts, err := resolveExtraHosts(c.ExtraHosts, c.Network)
+	if err != nil {
+		return c, err
+	}
+	c.ExtraHosts = hosts
 	if c.Hostname == "" {
 		c.Hostname = c.ID[:12]
 		if c.Network == "host" {

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"cmp"
 	"path/filepath"
 	"strings"
 	"time"
@@ -62,6 +63,9 @@ type HostConfig struct {
 	ReadonlyRootfs bool              `json:"ReadonlyRootfs"`
 	Tmpfs          map[string]string `json:"Tmpfs,omitempty"`
 	RestartPolicy  RestartPolicy     `json:"RestartPolicy"`
+	ExtraHosts     []string          `json:"ExtraHosts"`
+	ShmSize        int64             `json:"ShmSize"`
+	Ulimits        []Ulimit          `json:"Ulimits"`
 }
 
 // RestartPolicy is Docker's; nook restarts nothing, so its Name is empty.
@@ -127,7 +131,8 @@ func (m *Manager) Inspect(c *Container) Inspect {
 			Status: c.State.Status, Running: c.Running(), ExitCode: c.State.ExitCode, Error: c.State.Error,
 			StartedAt: dockerTime(c.State.StartedAt), FinishedAt: dockerTime(c.State.FinishedAt),
 		},
-		HostConfig: HostConfig{Binds: []string{}, NetworkMode: c.Network, AutoRemove: c.AutoRemove, ReadonlyRootfs: c.ReadOnly},
+		HostConfig: HostConfig{Binds: []string{}, NetworkMode: c.Network, AutoRemove: c.AutoRemove, ReadonlyRootfs: c.ReadOnly,
+			ExtraHosts: c.ExtraHosts, ShmSize: cmp.Or(c.ShmSize, defaultShmSize), Ulimits: c.Ulimits},
 		GraphDriver: GraphDriver{Name: "nook-fuse", Data: map[string]string{
 			"LowerDir":  strings.Join(m.lowerDirs(c), ":"),
 			"UpperDir":  filepath.Join(c.dir, "upper"),

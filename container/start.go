@@ -281,8 +281,15 @@ func (m *Manager) shimConfig(c *Container, o StartOptions) (shim.Config, error) 
 	if err != nil {
 		return cfg, err
 	}
+	if c.ShmSize > 0 {
+		mounts = append(mounts, shmMount(c.ShmSize))
+	}
 	for _, v := range c.Mounts {
 		mounts = append(mounts, initMount(v))
+	}
+	for _, u := range c.Ulimits {
+		res, l := u.rlimit()
+		cfg.Rlimits = append(cfg.Rlimits, shim.Rlimit{Name: u.Name, Resource: res, Cur: l.Cur, Max: l.Max})
 	}
 	cfg.Init = rootless.InitConfig{
 		Rootfs:   filepath.Join(c.dir, "merged"),
@@ -324,6 +331,7 @@ func etcFiles(c *Container) ([]rootless.Mount, error) {
 	if c.Network != "host" || !strings.Contains(hosts, c.Hostname) {
 		hosts += "127.0.1.1\t" + c.Hostname + "\n"
 	}
+	hosts += hostsLines(c.ExtraHosts)
 	resolv, err := os.ReadFile("/etc/resolv.conf")
 	if err != nil && c.Network == "host" {
 		resolv = nil

@@ -111,6 +111,16 @@ type Config struct {
 	// ConsoleSize is the attached CLI's terminal size, given to the pty
 	// as soon as the shim has it; attach's resizes come later.
 	ConsoleSize *unix.Winsize `json:",omitempty"`
+	// Rlimits are the payload's resource limits (--ulimit), which init
+	// inherits from the shim when it starts.
+	Rlimits []Rlimit `json:",omitempty"`
+}
+
+// Rlimit is one resource limit, as setrlimit takes it.
+type Rlimit struct {
+	Name     string // as --ulimit names it
+	Resource int
+	Cur, Max uint64
 }
 
 // Stage is the shim stage.
@@ -215,6 +225,10 @@ func (s *shim) setup() (*rootless.Init, error) {
 		w.Close() // init holds the write ends now
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := setRlimits(li.Pid(), s.cfg.Rlimits); err != nil {
+		li.Abort()
 		return nil, err
 	}
 	if err := s.mountRoot(); err != nil {
@@ -473,6 +487,20 @@ func loopbackUp() error {
 	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
 	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
 		return fmt.Errorf("bringing lo up: %w", err)
+	}
+	return nil
+}
+
+// setRlimits gives init's process, before it starts the payload, the
+// payload's resource limits; a hard limit above the host's fails.
+func setRlimits(pid int, rl []Rlimit) error {
+	for _, l := range rl {
+		if err := unix.Prlimit(pid, l.Resource, &unix.Rlimit{Cur: l.Cur, Max: l.Max}, nil); err != nil {
+			var old unix.Rlimit
+			_ = unix.Getrlimit(l.Resource, &old)
+			return fmt.Errorf("--ulimit %s=%d:%d (the host allows a hard limit up to %d): %w",
+				l.Name, l.Cur, l.Max, old.Max, err)
+		}
 	}
 	return nil
 }
