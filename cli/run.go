@@ -178,7 +178,8 @@ func (f *createFlags) writeCidfile(c *container.Container) error {
 
 // RunCmd is `nook run`: create a container and start it.
 type RunCmd struct {
-	Detach bool `short:"d" help:"Run in the background and print the container id."`
+	Detach     bool   `short:"d" help:"Run in the background and print the container id."`
+	DetachKeys string `name:"detach-keys" placeholder:"KEYS" help:"Keys that detach from the container (default ctrl-p,ctrl-q)."`
 	createFlags
 }
 
@@ -195,8 +196,13 @@ func (c *RunCmd) Run(g *Globals) error {
 			return fmt.Errorf("%w: run -it from a terminal, or without -t", err)
 		}
 	}
+	keys, err := detachKeys(c.DetachKeys)
+	if err != nil {
+		return err
+	}
 	so := container.StartOptions{
 		Detach: c.Detach, Stdin: g.Stdin, Stdout: g.Stdout, Stderr: g.Stderr, LogLevel: g.slogLevel(),
+		DetachKeys: keys,
 	}
 	ctr, code, err := m.Run(o, so, c.writeCidfile)
 	if ctr == nil {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -28,6 +29,8 @@ type AttachOptions struct {
 	Stdout, Stderr io.Writer
 	NoStdin        bool
 	SigProxy       bool // pass the caller's signals on (without a terminal)
+	// DetachKeys end the attachment (on a terminal); nil: ctrl-p ctrl-q.
+	DetachKeys []byte
 	// StdinOnce closes the container's stdin at the end of the caller's,
 	// as `run -i` and `start -ai` do.
 	StdinOnce bool
@@ -95,7 +98,11 @@ func (m *Manager) attach(c *Container, conn *net.UnixConn, o AttachOptions) (int
 	detached := make(chan struct{})
 	if c.OpenStdin && !o.NoStdin {
 		go func() {
-			if copyInput(o.Stdin, func(p []byte) error { return send(shim.FrameInput, p) }, c.Tty) {
+			keys := o.DetachKeys
+			if keys == nil {
+				keys = DefaultDetachKeys
+			}
+			if copyInput(o.Stdin, func(p []byte) error { return send(shim.FrameInput, p) }, c.Tty, keys) {
 				close(detached)
 				conn.CloseRead() // unblocks the output loop
 			} else if o.StdinOnce {
@@ -145,40 +152,72 @@ func (m *Manager) attach(c *Container, conn *net.UnixConn, o AttachOptions) (int
 }
 
 // copyInput sends the caller's input until EOF or, on a terminal, until
-// ctrl-p ctrl-q, which it reports.
-func copyInput(r io.Reader, send func([]byte) error, tty bool) (detach bool) {
+// the detach keys, which it reports.
+func copyInput(r io.Reader, send func([]byte) error, tty bool, keys []byte) (detach bool) {
 	buf := make([]byte, 4096)
-	pendingP := false // a ctrl-p held back until the next byte shows it is not a detach
+	var held []byte // a prefix of keys, held back until it is known not to be one
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
-			out := make([]byte, 0, n+1)
+			out := make([]byte, 0, n+len(keys))
 			for _, b := range buf[:n] {
-				switch {
-				case !tty:
+				if !tty || len(keys) == 0 {
 					out = append(out, b)
-				case pendingP && b == 0x11:
-					return true
-				case b == 0x10:
-					if pendingP {
-						out = append(out, 0x10)
-					}
-					pendingP = true
 					continue
-				default:
-					if pendingP {
-						out = append(out, 0x10)
+				}
+				if b == keys[len(held)] {
+					if held = append(held, b); len(held) == len(keys) {
+						return true
 					}
+					continue
+				}
+				out = append(out, held...)
+				held = held[:0]
+				if b == keys[0] {
+					held = append(held, b)
+				} else {
 					out = append(out, b)
 				}
-				pendingP = false
 			}
 			if len(out) > 0 && send(out) != nil {
 				return false
 			}
 		}
 		if err != nil {
+			if len(held) > 0 {
+				_ = send(held)
+			}
 			return false
 		}
 	}
+}
+
+// DefaultDetachKeys are Docker's: ctrl-p ctrl-q.
+var DefaultDetachKeys = []byte{0x10, 0x11}
+
+// ParseDetachKeys reads Docker's --detach-keys: comma-separated keys, each
+// a single character or ctrl- and one of a-z @ [ \ ] ^ _.
+func ParseDetachKeys(s string) ([]byte, error) {
+	var keys []byte
+	for _, k := range strings.Split(s, ",") {
+		switch {
+		case len(k) == 1:
+			keys = append(keys, k[0])
+		case len(k) == 6 && strings.HasPrefix(strings.ToLower(k), "ctrl-"):
+			c := k[5]
+			switch {
+			case c >= 'a' && c <= 'z':
+				keys = append(keys, c-'a'+1)
+			case c >= 'A' && c <= 'Z':
+				keys = append(keys, c-'A'+1)
+			case c >= '@' && c <= '_':
+				keys = append(keys, c-'@')
+			default:
+				return nil, fmt.Errorf("--detach-keys %q: %q is no ctrl key", s, k)
+			}
+		default:
+			return nil, fmt.Errorf("--detach-keys %q: want keys such as ctrl-p,ctrl-q or ctrl-a,x", s)
+		}
+	}
+	return keys, nil
 }

@@ -32,6 +32,7 @@ type StartOptions struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	LogLevel       slog.Level
+	DetachKeys     []byte // in the foreground; nil: ctrl-p ctrl-q
 }
 
 // StartError is a container that could not start; Code is Docker's exit
@@ -182,7 +183,7 @@ func (m *Manager) finishStart(c *Container, ls *launchedShim, o StartOptions) (i
 		return 0, err
 	}
 	ao := AttachOptions{Stdout: o.Stdout, Stderr: o.Stderr, NoStdin: !c.OpenStdin,
-		SigProxy: true, StdinOnce: true}
+		SigProxy: true, StdinOnce: true, DetachKeys: o.DetachKeys}
 	if c.OpenStdin {
 		ao.Stdin = o.Stdin
 	}

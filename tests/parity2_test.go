@@ -157,23 +157,29 @@ func TestForegroundOutlivesClient(t *testing.T) {
 }
 
 // TestDetachKeysInForeground: ctrl-p ctrl-q detaches from run -it and
-// start -ai as from attach; the container runs on and attach reaches it.
+// start -ai as from attach, and --detach-keys chooses other keys; the
+// container runs on and attach reaches it.
 func TestDetachKeysInForeground(t *testing.T) {
 	e := runEnv(t)
 	e.ok(nil, "create", "-it", "--name", "later", "bb", "sh")
 	for _, args := range [][]string{
 		{"run", "-it", "--rm", "--name", "now", "bb", "sh"},
 		{"start", "-ai", "later"},
+		{"run", "-it", "--detach-keys", "ctrl-a,x", "--name", "other", "bb", "sh"},
 	} {
 		name := args[len(args)-1]
 		if args[0] == "run" {
-			name = "now"
+			name = args[slices.Index(args, "--name")+1]
+		}
+		keys := "\x10\x11"
+		if slices.Contains(args, "--detach-keys") {
+			keys = "\x10\x11\x01x" // ctrl-p ctrl-q is no detach then
 		}
 		shown, code := e.driveOnPty(func(m, _ *os.File) {
 			time.Sleep(500 * time.Millisecond)
 			_, _ = m.WriteString("echo in-$((6*7))\n")
 			time.Sleep(300 * time.Millisecond)
-			_, _ = m.WriteString("\x10\x11")
+			_, _ = m.WriteString(keys)
 		}, args...)
 		if code != 0 || !strings.Contains(shown, "in-42") || !strings.Contains(shown, "read escape sequence") {
 			t.Errorf("nook %s, ctrl-p ctrl-q: exit %d, terminal showed %q", strings.Join(args, " "), code, shown)
