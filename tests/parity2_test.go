@@ -291,3 +291,26 @@ func TestHostOptions(t *testing.T) {
 		t.Errorf("inspect HostConfig = %q, want %q", got, want)
 	}
 }
+
+// TestPsLastAndSize: ps -n N lists the N latest containers in any state,
+// and ps -s the size of each one's writable layer and its virtual size.
+func TestPsLastAndSize(t *testing.T) {
+	e := runEnv(t)
+	for _, n := range []string{"first", "second", "third"} {
+		e.ok(nil, "create", "--name", n, "bb")
+	}
+	if got := e.ok(nil, "ps", "-n", "2", "--format", "{{.Names}}"); got != "third\nsecond\n" {
+		t.Errorf("ps -n 2 = %q, want the two latest, newest first", got)
+	}
+	if got := e.ok(nil, "ps", "-n", "5", "-q"); strings.Count(got, "\n") != 3 {
+		t.Errorf("ps -n 5 -q = %q, want all three", got)
+	}
+	e.ok(nil, "run", "--name", "big", "bb", "sh", "-c", "head -c 100000 /dev/zero > /f")
+	got := e.ok(nil, "ps", "-a", "-s", "--filter", "name=big", "--format", "{{.Size}}")
+	if !strings.HasPrefix(got, "100kB (virtual ") || got == "100kB (virtual 100kB)\n" {
+		t.Errorf("ps -s size = %q, want 100kB (virtual <more>)", got)
+	}
+	if table := e.ok(nil, "ps", "-a", "-s"); !strings.Contains(strings.SplitN(table, "\n", 2)[0], "SIZE") {
+		t.Errorf("ps -s table without a SIZE column:\n%s", table)
+	}
+}
