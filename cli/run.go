@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 
+	units "github.com/docker/go-units"
+
 	"nook/container"
 	"nook/image"
 	"nook/rootless"
@@ -36,6 +38,9 @@ type createFlags struct {
 	AddHost     []string `name:"add-host" sep:"none" placeholder:"NAME:IP" help:"Add a line to the container's /etc/hosts (IP host-gateway: the host)."`
 	ShmSize     string   `name:"shm-size" placeholder:"SIZE" help:"Size of /dev/shm (default 64m)."`
 	Ulimit      []string `sep:"none" placeholder:"NAME=SOFT[:HARD]" help:"Set a resource limit of the container's process, such as nofile=1024:2048."`
+	Memory      string   `short:"m" placeholder:"SIZE" help:"Memory limit (needs a delegated cgroup v2)."`
+	CPUs        float64  `name:"cpus" help:"CPU limit in CPUs (needs a delegated cgroup v2)."`
+	PidsLimit   int64    `name:"pids-limit" help:"Process limit (needs a delegated cgroup v2)."`
 
 	Image   commandFollows `arg:"" help:"Image to run."`
 	Command []string       `arg:"" optional:"" passthrough:"" help:"Command and arguments (default: the image's); everything after the image is the command's."`
@@ -58,6 +63,9 @@ func (f *createFlags) options() (container.CreateOptions, error) {
 	}
 	o.Env = append(fileEnv, f.Env...)
 	if err := f.hostOptions(&o.HostOptions); err != nil {
+		return o, err
+	}
+	if err := f.limits(); err != nil {
 		return o, err
 	}
 	for _, v := range f.Volume {
@@ -261,4 +269,22 @@ func (f *createFlags) hostOptions(h *container.HostOptions) error {
 		h.Ulimits = append(h.Ulimits, u)
 	}
 	return nil
+}
+
+// limits reads -m, --cpus and --pids-limit, which the host must be able
+// to apply.
+func (f *createFlags) limits() error {
+	var l container.Limits
+	if f.Memory != "" {
+		n, err := units.RAMInBytes(f.Memory)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("--memory %q: want a positive size such as 512m", f.Memory)
+		}
+		l.Memory = n
+	}
+	if f.CPUs < 0 || f.PidsLimit < -1 {
+		return fmt.Errorf("--cpus and --pids-limit take positive numbers")
+	}
+	l.CPUs, l.PidsLimit = f.CPUs, max(f.PidsLimit, 0)
+	return container.CheckLimits(l)
 }

@@ -314,3 +314,29 @@ func TestPsLastAndSize(t *testing.T) {
 		t.Errorf("ps -s table without a SIZE column:\n%s", table)
 	}
 }
+
+// TestLimitsRefused: -m, --cpus and --pids-limit are refused at once, in
+// one line that says why (no delegated cgroup v2 subtree here), never
+// silently ignored; bad values are refused as such.
+func TestLimitsRefused(t *testing.T) {
+	e := runEnv(t)
+	for _, tc := range []struct{ flags []string }{
+		{[]string{"-m", "64m"}}, {[]string{"--memory", "1g"}}, {[]string{"--cpus", "0.5"}},
+		{[]string{"--pids-limit", "10"}}, {[]string{"-m", "64m", "--pids-limit", "10"}},
+	} {
+		for _, verb := range []string{"run", "create"} {
+			args := append(append([]string{verb, "--rm"}, tc.flags...), "bb", "true")
+			r := e.nook(nil, args...)
+			if r.code != 125 || r.stdout != "" || strings.Count(r.stderr, "\n") != 1 ||
+				!strings.Contains(r.stderr, "cgroup v2") || !strings.Contains(r.stderr, strings.TrimLeft(tc.flags[0], "-m")) {
+				t.Errorf("nook %s: want one line saying why, exit 125:\n%s", strings.Join(args, " "), r)
+			}
+		}
+	}
+	if r := e.nook(nil, "run", "--rm", "-m", "lots", "bb", "true"); r.code != 125 || !strings.Contains(r.stderr, `--memory "lots"`) {
+		t.Errorf("-m lots: %s", r)
+	}
+	if got := e.ok(nil, "ps", "-aq"); got != "" {
+		t.Errorf("refused runs left containers: %q", got)
+	}
+}
