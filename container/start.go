@@ -179,7 +179,18 @@ func (m *Manager) finishStart(c *Container, ls *launchedShim, o StartOptions) (i
 		return 0, fmt.Errorf("starting %s: %w", c.Name, err)
 	}
 	defer ls.close()
-	if err := m.startShim(c, ls, cfg); err != nil || o.Detach {
+	p, err := ls.l.Start(cfg)
+	if err != nil {
+		return 0, fmt.Errorf("starting %s: %w", c.Name, err)
+	}
+	err = startReport(c, ready.Wait(ls.ready, nil))
+	if err != nil || o.Detach {
+		var se *StartError
+		if ls.conn != nil && errors.As(err, &se) {
+			_, _ = p.Wait() // the shim that reported a failure is on its way out
+		} else {
+			p.Release() // the shim outlives this process
+		}
 		return 0, err
 	}
 	ao := AttachOptions{Stdout: o.Stdout, Stderr: o.Stderr, NoStdin: !c.OpenStdin,
@@ -187,18 +198,19 @@ func (m *Manager) finishStart(c *Container, ls *launchedShim, o StartOptions) (i
 	if c.OpenStdin {
 		ao.Stdin = o.Stdin
 	}
-	return m.attach(c, ls.conn, ao)
+	code, err := m.attach(c, ls.conn, ao)
+	if err != nil {
+		p.Release() // detached: the shim outlives this process
+		return code, err
+	}
+	// The container is done; once its shim is gone too, nothing of it is
+	// left when `run` returns.
+	_, _ = p.Wait()
+	return code, nil
 }
 
-// startShim hands the shim its config and waits for its report.
-func (m *Manager) startShim(c *Container, ls *launchedShim, cfg shim.Config) error {
-	p, err := ls.l.Start(cfg)
-	if err != nil {
-		return fmt.Errorf("starting %s: %w", c.Name, err)
-	}
-	// The shim outlives this process, which does not wait for it.
-	defer p.Release()
-	err = ready.Wait(ls.ready, nil)
+// startReport turns the shim's report on the start into an error.
+func startReport(c *Container, err error) error {
 	var re *ready.Error
 	switch {
 	case err == nil:
