@@ -3,6 +3,8 @@ package container
 import (
 	"strings"
 	"testing"
+
+	"nook/rootless"
 )
 
 func TestParseAddHost(t *testing.T) {
@@ -95,4 +97,26 @@ func FuzzParseUlimit(f *testing.F) {
 			t.Errorf("ParseUlimit(%q) = %+v: soft above hard", s, u)
 		}
 	})
+}
+
+func TestSubIDHint(t *testing.T) {
+	single := rootless.IDMaps{Why: "no entry for user u in /etc/subuid"}
+	full := rootless.IDMaps{Full: true}
+	for _, tt := range []struct {
+		maps rootless.IDMaps
+		user string
+		hint bool
+	}{
+		{single, "1000", true}, {single, "nobody:nogroup", true},
+		{single, "", false}, {single, "root", false}, {single, "0:0", false},
+		{full, "1000", false},
+	} {
+		h := subIDHint(tt.maps, tt.user)
+		if tt.hint != (h != "") {
+			t.Errorf("subIDHint(full=%v, %q) = %q", tt.maps.Full, tt.user, h)
+		}
+		if h != "" && (!strings.Contains(h, single.Why) || !strings.Contains(h, "; remedy: sudo usermod --add-subuids ")) {
+			t.Errorf("hint %q lacks the reason or the remedy", h)
+		}
+	}
 }

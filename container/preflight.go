@@ -83,7 +83,7 @@ func Preflight(ctx context.Context, opts PreflightOptions) []Check {
 		func() Check { return checkFUSE(h) },
 		func() Check { return judgeUserNS(readUserNSSysctls(h), h.euid, maps, probe()) },
 		func() Check { return checkIDMappers(h) },
-		func() Check { return judgeSubIDs(maps, mapsErr, h.euid, rootless.SubIDRemedy(h.userName())) },
+		func() Check { return judgeSubIDs(maps, mapsErr, h.euid, rootless.SubIDRemedy()) },
 		func() Check { return judgeOverlay(probe()) },
 		func() Check { return checkCgroup(h) },
 		func() Check { return checkRuntimeDir(h) },

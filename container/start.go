@@ -79,6 +79,7 @@ type launchedShim struct {
 	l     *rootless.Launched
 	ready *os.File      // the shim reports the start on it
 	conn  *net.UnixConn // foreground: attached from the start (shim.AttachFD)
+	maps  rootless.IDMaps
 }
 
 func (s *launchedShim) abort() {
@@ -120,7 +121,7 @@ func (m *Manager) launchShim(lock *os.File, network string, o StartOptions) (*la
 		// passes it on once.
 		Setsid: true,
 	}
-	ls := &launchedShim{}
+	ls := &launchedShim{maps: maps}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -183,7 +184,7 @@ func (m *Manager) finishStart(c *Container, ls *launchedShim, o StartOptions) (i
 	if err != nil {
 		return 0, fmt.Errorf("starting %s: %w", c.Name, err)
 	}
-	err = startReport(c, ready.Wait(ls.ready, nil))
+	err = startReport(c, ls.maps, ready.Wait(ls.ready, nil))
 	if err != nil || o.Detach {
 		var se *StartError
 		if ls.conn != nil && errors.As(err, &se) {
@@ -210,13 +211,13 @@ func (m *Manager) finishStart(c *Container, ls *launchedShim, o StartOptions) (i
 }
 
 // startReport turns the shim's report on the start into an error.
-func startReport(c *Container, err error) error {
+func startReport(c *Container, maps rootless.IDMaps, err error) error {
 	var re *ready.Error
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &re):
-		return &StartError{Code: re.Code, Msg: re.Msg}
+		return &StartError{Code: re.Code, Msg: re.Msg + subIDHint(maps, c.User)}
 	case errors.Is(err, ready.ErrNoReport):
 		return &StartError{Code: rootless.ExitSetupFailed, Msg: fmt.Sprintf("%s: the shim exited before starting it", c.Name)}
 	}
@@ -361,4 +362,17 @@ func etcFiles(c *Container) ([]rootless.Mount, error) {
 		out = append(out, rootless.Mount{Type: "bind", Source: p, Target: "/etc/" + f.name})
 	}
 	return out, nil
+}
+
+// subIDHint is what a failed start of a container whose user is not root
+// adds when the user has no subordinate ids: only root (the user's own
+// id) exists in the container then, which is likely why. It carries the
+// remedy `nook info` gives.
+func subIDHint(maps rootless.IDMaps, user string) string {
+	name, _, _ := strings.Cut(user, ":")
+	if maps.Full || name == "" || name == "0" || name == "root" {
+		return ""
+	}
+	return fmt.Sprintf(" (%s: only root exists in containers, so user %s cannot); remedy: %s",
+		maps.Why, user, rootless.SubIDRemedy())
 }

@@ -69,7 +69,7 @@ func (r Reenter) Run() (done bool, code int, err error) {
 		}
 		if !maps.Full && r.Stderr != nil {
 			fmt.Fprintf(r.Stderr, "nook: warning: %s; every file in an image will belong to root; remedy: %s\n",
-				maps.Why, SubIDRemedy(currentUserName()))
+				maps.Why, SubIDRemedy())
 		}
 		cmd.Cloneflags |= syscall.CLONE_NEWUSER
 		cmd.IDMaps = maps

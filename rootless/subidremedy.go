@@ -17,10 +17,11 @@ const subIDSpan = 65536
 // SUB_UID_MIN and SUB_GID_MIN.
 const subIDFloor = 100000
 
-// SubIDRemedy is the command that gives user name subordinate uids and
-// gids: one range, the same for both, that no line of /etc/subuid or
+// SubIDRemedy is the command that gives the calling user subordinate uids
+// and gids: one range, the same for both, that no line of /etc/subuid or
 // /etc/subgid overlaps, whoever's it is.
-func SubIDRemedy(name string) string {
+func SubIDRemedy() string {
+	name := currentUserName()
 	uids, _ := os.ReadFile(subUIDFile)
 	gids, _ := os.ReadFile(subGIDFile)
 	start := freeSubIDRange(uids, gids)
