@@ -37,6 +37,16 @@ func (c *StartCmd) Run(g *Globals) error {
 				return fmt.Errorf("%w: start %s from a terminal, or without -i", err, ctr.Name)
 			}
 		}
+		if ctr.Running() {
+			// Docker attaches to a container that runs already.
+			files, err := g.stdFiles("start -a")
+			if err != nil {
+				return err
+			}
+			code, err := m.Attach(ctr, container.AttachOptions{Stdin: files[0], Stdout: files[1], Stderr: files[2],
+				NoStdin: !c.Interactive, SigProxy: true, DetachKeys: keys})
+			return g.startStatus(code, err)
+		}
 		code, err := m.Start(ctr, container.StartOptions{
 			Stdin: g.Stdin, Stdout: g.Stdout, Stderr: g.Stderr, LogLevel: g.slogLevel(), DetachKeys: keys,
 		})

@@ -340,3 +340,26 @@ func TestLimitsRefused(t *testing.T) {
 		t.Errorf("refused runs left containers: %q", got)
 	}
 }
+
+// TestStartAttachRunning: start -a of a container that runs already
+// attaches to it, as Docker's does, and ends with its status.
+func TestStartAttachRunning(t *testing.T) {
+	e := runEnv(t)
+	e.ok(nil, "run", "-d", "--name", "late", "bb", "sh", "-c",
+		"until [ -e /go ]; do echo tick; sleep 0.05; done; echo done-late; exit 6")
+	cmd := exec.Command(nookBin, "start", "-a", "late")
+	cmd.Env = append(os.Environ(), "NOOK_ROOT="+e.store)
+	out := &syncBuffer{}
+	cmd.Stdout = out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "start -a to show the running container's output", func() bool {
+		return strings.Contains(out.String(), "tick")
+	})
+	e.ok(nil, "exec", "late", "touch", "/go")
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 6 || !strings.HasSuffix(out.String(), "tick\ndone-late\n") {
+		t.Errorf("start -a of a running container: %v, printed %q; want its output and exit 6", err, out.String())
+	}
+}
