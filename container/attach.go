@@ -37,7 +37,7 @@ type AttachOptions struct {
 }
 
 // Attach connects the caller's streams to a running container until it
-// stops, returning its exit status, or until ctrl-p ctrl-q (ErrDetached).
+// stops, returning its exit status, or until the detach keys (ErrDetached).
 func (m *Manager) Attach(c *Container, o AttachOptions) (int, error) {
 	if !c.Running() || c.State.AttachSocket == "" {
 		return 0, fmt.Errorf("cannot attach to %s: %w", c.Name, ErrNotRunning)
@@ -91,7 +91,10 @@ func (m *Manager) attach(c *Container, conn *net.UnixConn, o AttachOptions) (int
 		defer signal.Stop(sigs)
 		go func() {
 			for sig := range sigs {
-				_ = m.Kill(c, sig.(unix.Signal))
+				// c may predate the start (run): its state as it is now.
+				if fresh, err := m.load(c.ID); err == nil {
+					_ = m.Kill(fresh, sig.(unix.Signal))
+				}
 			}
 		}()
 	}

@@ -363,3 +363,26 @@ func TestStartAttachRunning(t *testing.T) {
 		t.Errorf("start -a of a running container: %v, printed %q; want its output and exit 6", err, out.String())
 	}
 }
+
+// TestForegroundSignalsProxied: a signal to a foreground run without a
+// terminal reaches the container's command (Docker's --sig-proxy), which
+// the client then exits with.
+func TestForegroundSignalsProxied(t *testing.T) {
+	e := runEnv(t)
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		cmd := exec.Command(nookBin, "run", "--rm", "bb", "sh", "-c",
+			"trap 'echo got-sig; exit 7' TERM INT; echo started; while true; do sleep 0.05; done")
+		cmd.Env = append(os.Environ(), "NOOK_ROOT="+e.store)
+		out := &syncBuffer{}
+		cmd.Stdout = out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the container to start", func() bool { return strings.Contains(out.String(), "started") })
+		_ = cmd.Process.Signal(sig)
+		err := cmd.Wait()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 7 || out.String() != "started\ngot-sig\n" {
+			t.Errorf("%v to run: %v, printed %q; want the trap's output and exit 7", sig, err, out.String())
+		}
+	}
+}
