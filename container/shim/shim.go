@@ -21,7 +21,8 @@ package shim
 //	[Run: creates the container meanwhile]
 //	  ──── Config ───────────────────────────▶ / rprivate; merged bound on itself, shared
 //	                                            rootless.LaunchInit: init starts up
-//	                                            (from the shim's own binary)
+//	                                            (from the shim's own binary);
+//	                                            prlimit(init) for --ulimit
 //	                                            hostname; [lo up]
 //	                                            fusefs.Mount(layers, upper) on merged,
 //	                                            which reaches init's namespace
@@ -35,6 +36,7 @@ package shim
 //	                                            unmounted, state.json: exited CODE
 //	                                            (created CODE if it never started),
 //	  ◀─── attach: exit frame ───────────────── [--rm: directory removed]; lock freed
+//	foreground: waits for the shim's exit
 //
 // A shim killed outright takes its mount namespace, and with it the union,
 // along; init dies of its parent-death signal and the kernel ends the rest

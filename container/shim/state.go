@@ -28,7 +28,7 @@ type State struct {
 	Pid          int       `json:"pid,omitempty"`          // init, in the host's pid namespace
 	ShimPid      int       `json:"shimPid,omitempty"`      // the shim serving the root
 	ExecSocket   string    `json:"execSocket,omitempty"`   // init's exec listener
-	AttachSocket string    `json:"attachSocket,omitempty"` // a detached shim's attach listener
+	AttachSocket string    `json:"attachSocket,omitempty"` // the shim's attach listener
 	ExitCode     int       `json:"exitCode"`
 	Error        string    `json:"error,omitempty"`
 	StartedAt    time.Time `json:"startedAt"`
