@@ -38,6 +38,7 @@ type createFlags struct {
 	AddHost     []string `name:"add-host" sep:"none" placeholder:"NAME:IP" help:"Add a line to the container's /etc/hosts (IP host-gateway: the host)."`
 	ShmSize     string   `name:"shm-size" placeholder:"SIZE" help:"Size of /dev/shm (default 64m)."`
 	Ulimit      []string `sep:"none" placeholder:"NAME=SOFT[:HARD]" help:"Set a resource limit of the container's process, such as nofile=1024:2048."`
+	SecurityOpt []string `name:"security-opt" sep:"none" placeholder:"OPT" help:"no-new-privileges: no process of the container gains privileges through exec."`
 	Memory      string   `short:"m" placeholder:"SIZE" help:"Memory limit (needs a delegated cgroup v2)."`
 	CPUs        float64  `name:"cpus" help:"CPU limit in CPUs (needs a delegated cgroup v2)."`
 	PidsLimit   int64    `name:"pids-limit" help:"Process limit (needs a delegated cgroup v2)."`
@@ -267,6 +268,11 @@ func (f *createFlags) hostOptions(h *container.HostOptions) error {
 			return err
 		}
 		h.Ulimits = append(h.Ulimits, u)
+	}
+	for _, s := range f.SecurityOpt {
+		if err := h.ApplySecurityOpt(s); err != nil {
+			return err
+		}
 	}
 	return nil
 }

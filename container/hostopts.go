@@ -23,6 +23,31 @@ type HostOptions struct {
 	ExtraHosts []string `json:"extraHosts,omitempty"` // NAME:IP, added to /etc/hosts
 	ShmSize    int64    `json:"shmSize,omitempty"`    // bytes of /dev/shm; 0 is 64 MiB
 	Ulimits    []Ulimit `json:"ulimits,omitempty"`
+	// NoNewPrivileges keeps every process of the container from gaining
+	// privileges through exec (setuid, file capabilities).
+	NoNewPrivileges bool `json:"noNewPrivileges,omitempty"`
+}
+
+// ApplySecurityOpt reads one --security-opt into h: no-new-privileges
+// ([:=]true|false). Asking to lift a confinement nook does not impose
+// (seccomp=unconfined, apparmor=unconfined, label=disable) is accepted as
+// it is; anything else is refused, saying so.
+func (h *HostOptions) ApplySecurityOpt(s string) error {
+	key, val, hasVal := strings.Cut(s, "=")
+	if !hasVal {
+		key, val, hasVal = strings.Cut(s, ":")
+	}
+	switch {
+	case key == "no-new-privileges" && (!hasVal || val == "true"):
+		h.NoNewPrivileges = true
+	case key == "no-new-privileges" && val == "false":
+		h.NoNewPrivileges = false
+	case s == "seccomp=unconfined", s == "apparmor=unconfined", s == "label=disable", s == "label:disable":
+		// nook applies no seccomp filter, AppArmor profile or SELinux label.
+	default:
+		return fmt.Errorf("--security-opt %q: nook knows no-new-privileges; it applies no seccomp, AppArmor or SELinux confinement to change", s)
+	}
+	return nil
 }
 
 // hostGateway is --add-host's stand-in for the host's address.
@@ -141,4 +166,12 @@ func (u Ulimit) rlimit() (int, unix.Rlimit) {
 		return uint64(n)
 	}
 	return rlimits[u.Name], unix.Rlimit{Cur: v(u.Soft), Max: v(u.Hard)}
+}
+
+// securityOpt is inspect's HostConfig.SecurityOpt.
+func (c *Config) securityOpt() []string {
+	if c.NoNewPrivileges {
+		return []string{"no-new-privileges"}
+	}
+	return nil
 }

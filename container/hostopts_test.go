@@ -120,3 +120,29 @@ func TestSubIDHint(t *testing.T) {
 		}
 	}
 }
+
+func TestApplySecurityOpt(t *testing.T) {
+	for _, tt := range []struct {
+		opts []string
+		nnp  bool
+		err  bool
+	}{
+		{[]string{"no-new-privileges"}, true, false},
+		{[]string{"no-new-privileges:true"}, true, false},
+		{[]string{"no-new-privileges=true", "no-new-privileges=false"}, false, false},
+		{[]string{"seccomp=unconfined", "apparmor=unconfined", "label=disable"}, false, false},
+		{[]string{"seccomp=/x.json"}, false, true},
+		{[]string{"no-new-privileges=maybe"}, false, true},
+	} {
+		var h HostOptions
+		var err error
+		for _, o := range tt.opts {
+			if err = h.ApplySecurityOpt(o); err != nil {
+				break
+			}
+		}
+		if h.NoNewPrivileges != tt.nnp || (err != nil) != tt.err {
+			t.Errorf("%v: no-new-privileges %v, %v; want %v (error %v)", tt.opts, h.NoNewPrivileges, err, tt.nnp, tt.err)
+		}
+	}
+}

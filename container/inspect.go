@@ -66,6 +66,7 @@ type HostConfig struct {
 	ExtraHosts     []string          `json:"ExtraHosts"`
 	ShmSize        int64             `json:"ShmSize"`
 	Ulimits        []Ulimit          `json:"Ulimits"`
+	SecurityOpt    []string          `json:"SecurityOpt"`
 }
 
 // RestartPolicy is Docker's; nook restarts nothing, so its Name is empty.
@@ -132,7 +133,8 @@ func (m *Manager) Inspect(c *Container) Inspect {
 			StartedAt: dockerTime(c.State.StartedAt), FinishedAt: dockerTime(c.State.FinishedAt),
 		},
 		HostConfig: HostConfig{Binds: []string{}, NetworkMode: c.Network, AutoRemove: c.AutoRemove, ReadonlyRootfs: c.ReadOnly,
-			ExtraHosts: c.ExtraHosts, ShmSize: cmp.Or(c.ShmSize, defaultShmSize), Ulimits: c.Ulimits},
+			ExtraHosts: c.ExtraHosts, ShmSize: cmp.Or(c.ShmSize, defaultShmSize), Ulimits: c.Ulimits,
+			SecurityOpt: c.securityOpt()},
 		GraphDriver: GraphDriver{Name: "nook-fuse", Data: map[string]string{
 			"LowerDir":  strings.Join(m.lowerDirs(c), ":"),
 			"UpperDir":  filepath.Join(c.dir, "upper"),

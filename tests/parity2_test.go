@@ -258,8 +258,8 @@ func TestRuntimeDirRemedy(t *testing.T) {
 	e.extraEnv = nil
 }
 
-// TestHostOptions: --add-host, --shm-size and --ulimit do what Docker's
-// do, and inspect shows them.
+// TestHostOptions: --add-host, --shm-size, --ulimit and --security-opt
+// no-new-privileges do what Docker's do, and inspect shows them.
 func TestHostOptions(t *testing.T) {
 	e := runEnv(t)
 	for _, tc := range []struct {
@@ -270,6 +270,9 @@ func TestHostOptions(t *testing.T) {
 		{[]string{"--shm-size", "3m", "bb", "sh", "-c", "df -k /dev/shm | tail -1 | awk '{print $2}'"}, "3072\n"},
 		{[]string{"bb", "sh", "-c", "df -k /dev/shm | tail -1 | awk '{print $2}'"}, "65536\n"},
 		{[]string{"--ulimit", "nofile=100:200", "--ulimit", "core=0", "bb", "sh", "-c", "ulimit -n; ulimit -Hn; ulimit -c"}, "100\n200\n0\n"},
+		{[]string{"--security-opt", "no-new-privileges", "bb", "grep", "NoNewPrivs", "/proc/self/status"}, "NoNewPrivs:\t1\n"},
+		{[]string{"--security-opt", "no-new-privileges:true", "--security-opt", "seccomp=unconfined", "bb", "grep", "NoNewPrivs", "/proc/self/status"}, "NoNewPrivs:\t1\n"},
+		{[]string{"bb", "grep", "NoNewPrivs", "/proc/self/status"}, "NoNewPrivs:\t0\n"},
 	} {
 		args := append([]string{"run", "--rm"}, tc.args...)
 		if got := e.ok(nil, args...); !strings.HasSuffix(got, tc.want) {
@@ -280,14 +283,15 @@ func TestHostOptions(t *testing.T) {
 	if r.code != 125 || !strings.Contains(r.stderr, "--ulimit nofile") || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("a hard limit above the host's: want one line naming --ulimit nofile, exit 125:\n%s", r)
 	}
-	for _, bad := range [][]string{{"--add-host", "db"}, {"--shm-size", "lots"}, {"--ulimit", "nofile=2:1"}} {
+	for _, bad := range [][]string{{"--add-host", "db"}, {"--shm-size", "lots"}, {"--ulimit", "nofile=2:1"}, {"--security-opt", "apparmor=strict"}} {
 		if r := e.nook(nil, append(append([]string{"create"}, bad...), "bb")...); r.code != 125 || !strings.Contains(r.stderr, bad[0]) {
 			t.Errorf("create %s: want exit 125 naming the flag:\n%s", strings.Join(bad, " "), r)
 		}
 	}
-	e.ok(nil, "create", "--name", "opts", "--add-host", "db:10.0.0.5", "--shm-size", "1g", "--ulimit", "nproc=10:20", "bb")
-	got := e.ok(nil, "inspect", "-f", "{{json .HostConfig.ExtraHosts}} {{.HostConfig.ShmSize}} {{json .HostConfig.Ulimits}}", "opts")
-	if want := `["db:10.0.0.5"] 1073741824 [{"Hard":20,"Name":"nproc","Soft":10}]` + "\n"; got != want {
+	e.ok(nil, "create", "--name", "opts", "--add-host", "db:10.0.0.5", "--shm-size", "1g", "--ulimit", "nproc=10:20",
+		"--security-opt", "no-new-privileges", "bb")
+	got := e.ok(nil, "inspect", "-f", "{{json .HostConfig.ExtraHosts}} {{.HostConfig.ShmSize}} {{json .HostConfig.Ulimits}} {{json .HostConfig.SecurityOpt}}", "opts")
+	if want := `["db:10.0.0.5"] 1073741824 [{"Hard":20,"Name":"nproc","Soft":10}] ["no-new-privileges"]` + "\n"; got != want {
 		t.Errorf("inspect HostConfig = %q, want %q", got, want)
 	}
 }

@@ -116,6 +116,10 @@ type Config struct {
 	// Rlimits are the payload's resource limits (--ulimit), which init
 	// inherits from the shim when it starts.
 	Rlimits []Rlimit `json:",omitempty"`
+	// NoNewPrivileges is set on the shim before it starts init, which and
+	// whose processes inherit it; nothing the shim runs later gains
+	// privileges through exec anyway (its FUSE mount is direct).
+	NoNewPrivileges bool `json:",omitempty"`
 }
 
 // Rlimit is one resource limit, as setrlimit takes it.
@@ -220,6 +224,11 @@ func (s *shim) setup() (*rootless.Init, error) {
 	execL, err := s.execListener()
 	if err != nil {
 		return nil, err
+	}
+	if s.cfg.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return nil, fmt.Errorf("--security-opt no-new-privileges: %w", err)
+		}
 	}
 	li, err := rootless.LaunchInit(rootless.InitStdio{Stdin: stdin, Stdout: stdout, Stderr: stderr, Exec: execL})
 	execL.Close() // init's now
