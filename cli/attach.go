@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 
 	"nook/container"
@@ -9,9 +8,10 @@ import (
 
 // AttachCmd is `nook attach`.
 type AttachCmd struct {
-	NoStdin   bool   `name:"no-stdin" help:"Do not pass stdin."`
-	SigProxy  bool   `name:"sig-proxy" default:"true" negatable:"" help:"Pass signals on to the container (without a terminal)."`
-	Container string `arg:"" help:"Running container started with -d."`
+	NoStdin    bool   `name:"no-stdin" help:"Do not pass stdin."`
+	SigProxy   bool   `name:"sig-proxy" default:"true" negatable:"" help:"Pass signals on to the container (without a terminal)."`
+	DetachKeys string `name:"detach-keys" placeholder:"KEYS" help:"Keys that detach from the container (default ctrl-p,ctrl-q)."`
+	Container  string `arg:"" help:"Running container started with -d."`
 }
 
 // Run attaches until the container stops (exiting with its status) or
@@ -21,16 +21,30 @@ func (c *AttachCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
+	keys, err := detachKeys(c.DetachKeys)
+	if err != nil {
+		return err
+	}
 	m, ctr, err := g.openContainer(c.Container)
 	if err != nil {
 		return err
 	}
+	if !c.NoStdin {
+		if err := container.CheckInputTTY(ctr, files[0]); err != nil {
+			return fmt.Errorf("%w: attach to %s from a terminal, or with --no-stdin", err, ctr.Name)
+		}
+	}
 	code, err := m.Attach(ctr, container.AttachOptions{
 		Stdin: files[0], Stdout: files[1], Stderr: files[2], NoStdin: c.NoStdin, SigProxy: c.SigProxy,
+		DetachKeys: keys,
 	})
-	if errors.Is(err, container.ErrDetached) {
-		fmt.Fprintln(g.Stderr, "read escape sequence")
-		return nil
-	}
 	return g.startStatus(code, err)
+}
+
+// detachKeys reads --detach-keys; "" is Docker's default.
+func detachKeys(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	return container.ParseDetachKeys(s)
 }

@@ -52,9 +52,14 @@ func (g *Globals) slogLevel() slog.Level {
 	return l
 }
 
-// startStatus turns the outcome of a container start into the CLI's: a
-// container that could not start exits 125, 126 or 127 as Docker's does.
+// startStatus turns the outcome of a container start or attach into the
+// CLI's: a container that could not start exits 125, 126 or 127 as
+// Docker's does; one detached from with ctrl-p ctrl-q runs on.
 func (g *Globals) startStatus(code int, err error) error {
+	if errors.Is(err, container.ErrDetached) {
+		fmt.Fprintln(g.Stderr, "read escape sequence")
+		return nil
+	}
 	var se *container.StartError
 	if errors.As(err, &se) {
 		fmt.Fprintf(g.Stderr, "nook: %s\n", se.Msg)

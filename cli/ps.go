@@ -17,6 +17,8 @@ type PsCmd struct {
 	Quiet   bool     `short:"q" help:"Only container ids."`
 	NoTrunc bool     `help:"Do not truncate ids and commands."`
 	Latest  bool     `short:"l" help:"Only the latest created container."`
+	Last    int      `short:"n" default:"-1" help:"Only the N latest created containers, in any state."`
+	Size    bool     `short:"s" help:"Show the size of each container's writable layer (and with its image's, virtual)."`
 	Filter  []string `short:"f" sep:"none" help:"Filter: id=, name=, status=created|running|exited, label=KEY[=VALUE], ancestor=IMAGE, exited=CODE."`
 	Format  string   `help:"Output: table, json, or a Go template such as '{{.Names}} {{.Status}}'."`
 }
@@ -53,23 +55,40 @@ func (c *PsCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
+	last := c.Last
+	if c.Latest {
+		last = 1
+	}
 	var rows []psRow
-	for _, ctr := range all {
-		if !c.All && !c.Latest && !ctr.Running() && len(c.Filter) == 0 {
+	for _, ctr := range all { // newest first
+		if !c.All && last < 0 && !ctr.Running() && len(c.Filter) == 0 {
 			continue
 		}
 		if !keep(ctr) {
 			continue
 		}
-		rows = append(rows, c.row(ctr))
-		if c.Latest {
+		if last >= 0 && len(rows) == last {
 			break
 		}
+		row := c.row(ctr)
+		if c.Size {
+			rw, virtual := m.Size(ctr)
+			row.Size = fmt.Sprintf("%s (virtual %s)", humanSize(rw), humanSize(virtual))
+		}
+		rows = append(rows, row)
+	}
+	header := "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES"
+	if c.Size {
+		header += "\tSIZE"
 	}
 	return listing[psRow]{
-		header: "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES",
+		header: header,
 		cells: func(r psRow) []string {
-			return []string{r.ID, r.Image, r.Command, r.RunningFor, r.Status, r.Ports, r.Names}
+			cells := []string{r.ID, r.Image, r.Command, r.RunningFor, r.Status, r.Ports, r.Names}
+			if c.Size {
+				cells = append(cells, r.Size)
+			}
+			return cells
 		},
 		id: func(r psRow) string { return r.ID },
 	}.print(g, c.Format, c.Quiet, rows)

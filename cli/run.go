@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 
+	units "github.com/docker/go-units"
+
 	"nook/container"
 	"nook/image"
 	"nook/rootless"
@@ -34,6 +36,13 @@ type createFlags struct {
 	Cidfile     string   `type:"path" help:"Write the container id to this file."`
 	Label       []string `short:"l" sep:"none" placeholder:"KEY=VALUE" help:"Set a label on the container."`
 	Pull        string   `enum:"missing,always,never" default:"missing" help:"Pull the image first: missing (when the store lacks it), always, never."`
+	AddHost     []string `name:"add-host" sep:"none" placeholder:"NAME:IP" help:"Add a line to the container's /etc/hosts (IP host-gateway: the host)."`
+	ShmSize     string   `name:"shm-size" placeholder:"SIZE" help:"Size of /dev/shm (default 64m)."`
+	Ulimit      []string `sep:"none" placeholder:"NAME=SOFT[:HARD]" help:"Set a resource limit of the container's process, such as nofile=1024:2048."`
+	SecurityOpt []string `name:"security-opt" sep:"none" placeholder:"OPT" help:"no-new-privileges: no process of the container gains privileges through exec."`
+	Memory      string   `short:"m" placeholder:"SIZE" help:"Memory limit (needs a delegated cgroup v2)."`
+	CPUs        float64  `name:"cpus" help:"CPU limit in CPUs (needs a delegated cgroup v2)."`
+	PidsLimit   int64    `name:"pids-limit" help:"Process limit (needs a delegated cgroup v2)."`
 
 	Image   commandFollows `arg:"" help:"Image to run."`
 	Command []string       `arg:"" optional:"" passthrough:"" help:"Command and arguments (default: the image's); everything after the image is the command's."`
@@ -55,6 +64,12 @@ func (f *createFlags) options() (container.CreateOptions, error) {
 		return o, err
 	}
 	o.Env = append(fileEnv, f.Env...)
+	if err := f.hostOptions(&o.HostOptions); err != nil {
+		return o, err
+	}
+	if err := f.limits(); err != nil {
+		return o, err
+	}
 	for _, v := range f.Volume {
 		m, err := container.ParseVolume(v)
 		if err != nil {
@@ -173,7 +188,8 @@ func (f *createFlags) writeCidfile(c *container.Container) error {
 
 // RunCmd is `nook run`: create a container and start it.
 type RunCmd struct {
-	Detach bool `short:"d" help:"Run in the background and print the container id."`
+	Detach     bool   `short:"d" help:"Run in the background and print the container id."`
+	DetachKeys string `name:"detach-keys" placeholder:"KEYS" help:"Keys that detach from the container (default ctrl-p,ctrl-q)."`
 	createFlags
 }
 
@@ -185,8 +201,18 @@ func (c *RunCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
+	if !c.Detach {
+		if err := container.CheckInput(c.Tty, c.Interactive, g.Stdin); err != nil {
+			return fmt.Errorf("%w: run -it from a terminal, or without -t", err)
+		}
+	}
+	keys, err := detachKeys(c.DetachKeys)
+	if err != nil {
+		return err
+	}
 	so := container.StartOptions{
 		Detach: c.Detach, Stdin: g.Stdin, Stdout: g.Stdout, Stderr: g.Stderr, LogLevel: g.slogLevel(),
+		DetachKeys: keys,
 	}
 	ctr, code, err := m.Run(o, so, c.writeCidfile)
 	if ctr == nil {
@@ -219,4 +245,53 @@ func (c *CreateCmd) Run(g *Globals) error {
 	}
 	fmt.Fprintln(g.Stdout, ctr.ID)
 	return nil
+}
+
+// hostOptions reads --add-host, --shm-size and --ulimit.
+func (f *createFlags) hostOptions(h *container.HostOptions) error {
+	for _, s := range f.AddHost {
+		v, err := container.ParseAddHost(s)
+		if err != nil {
+			return err
+		}
+		h.ExtraHosts = append(h.ExtraHosts, v)
+	}
+	if f.ShmSize != "" {
+		n, err := container.ParseShmSize(f.ShmSize)
+		if err != nil {
+			return err
+		}
+		h.ShmSize = n
+	}
+	for _, s := range f.Ulimit {
+		u, err := container.ParseUlimit(s)
+		if err != nil {
+			return err
+		}
+		h.Ulimits = append(h.Ulimits, u)
+	}
+	for _, s := range f.SecurityOpt {
+		if err := h.ApplySecurityOpt(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// limits reads -m, --cpus and --pids-limit, which the host must be able
+// to apply.
+func (f *createFlags) limits() error {
+	var l container.Limits
+	if f.Memory != "" {
+		n, err := units.RAMInBytes(f.Memory)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("--memory %q: want a positive size such as 512m", f.Memory)
+		}
+		l.Memory = n
+	}
+	if f.CPUs < 0 || f.PidsLimit < -1 {
+		return fmt.Errorf("--cpus and --pids-limit take positive numbers")
+	}
+	l.CPUs, l.PidsLimit = f.CPUs, max(f.PidsLimit, 0)
+	return container.CheckLimits(l)
 }

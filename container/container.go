@@ -65,6 +65,7 @@ type Config struct {
 	StopSignal  string            `json:"stopSignal,omitempty"`
 	StopTimeout *int              `json:"stopTimeout,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`
+	HostOptions
 }
 
 // Args is the payload's command line: entrypoint then cmd.

@@ -38,6 +38,7 @@ type CreateOptions struct {
 	// StopTimeout is the default of `stop -t`; nil means 10 s.
 	StopTimeout *int
 	Labels      map[string]string
+	HostOptions
 }
 
 // ErrNoCommand means neither the options nor the image give a command.
@@ -60,7 +61,7 @@ func (m *Manager) Create(opts CreateOptions) (*Container, error) {
 func (m *Manager) Run(opts CreateOptions, o StartOptions, created func(*Container) error) (*Container, int, error) {
 	c, code, err := m.run(opts, o, created)
 	var se *StartError
-	if err != nil && c != nil && c.AutoRemove && !errors.As(err, &se) {
+	if err != nil && c != nil && c.AutoRemove && !errors.As(err, &se) && !errors.Is(err, ErrDetached) {
 		_ = m.Remove(c, true)
 	}
 	return c, code, err
@@ -84,7 +85,7 @@ func (m *Manager) run(opts CreateOptions, o StartOptions, created func(*Containe
 	}
 	defer lock.Close()
 	rootless.Trace("cli launching")
-	ls, err := m.launchShim(lock, opts.Network, opts.OpenStdin, o)
+	ls, err := m.launchShim(lock, opts.Network, o)
 	if err != nil {
 		r.RemoveAll(id)
 		return nil, 0, err
@@ -149,7 +150,7 @@ func configFor(img image.Image, o CreateOptions, id string) (Config, error) {
 		WorkingDir: ic.WorkingDir, User: ic.User, Hostname: o.Hostname, Network: o.Network,
 		Mounts: o.Mounts, ReadOnly: o.ReadOnly, Tty: o.Tty, OpenStdin: o.OpenStdin,
 		AutoRemove: o.AutoRemove, Init: o.Init, StopSignal: ic.StopSignal, StopTimeout: o.StopTimeout,
-		Labels: o.Labels,
+		Labels: o.Labels, HostOptions: o.HostOptions,
 	}
 	for _, d := range img.Config.RootFS.DiffIDs {
 		c.DiffIDs = append(c.DiffIDs, d.String())
@@ -195,6 +196,11 @@ func configFor(img image.Image, o CreateOptions, id string) (Config, error) {
 	default:
 		return c, fmt.Errorf("network %q: only host and none are supported", c.Network)
 	}
+	hosts, err := resolveExtraHosts(c.ExtraHosts, c.Network)
+	if err != nil {
+		return c, err
+	}
+	c.ExtraHosts = hosts
 	if c.Hostname == "" {
 		c.Hostname = c.ID[:12]
 		if c.Network == "host" {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -16,28 +15,6 @@ import (
 	"nook/container/stagebin"
 	"nook/rootless"
 )
-
-// runtimeDir is where running containers keep their sockets:
-// $XDG_RUNTIME_DIR/nook, or a private /tmp/nook-UID without it.
-func runtimeDir() (string, error) {
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		dir := filepath.Join(d, "nook")
-		return dir, os.MkdirAll(dir, 0o700)
-	}
-	dir := filepath.Join(os.TempDir(), "nook-"+strconv.Itoa(os.Geteuid()))
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-		return "", fmt.Errorf("creating runtime directory %s: %w", dir, err)
-	}
-	// /tmp is everyone's: the directory must be ours and no link.
-	var st unix.Stat_t
-	if err := unix.Lstat(dir, &st); err != nil {
-		return "", fmt.Errorf("runtime directory %s: %w", dir, err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR || int(st.Uid) != os.Geteuid() || st.Mode&0o077 != 0 {
-		return "", fmt.Errorf("runtime directory %s is not a private directory of uid %d; set XDG_RUNTIME_DIR", dir, os.Geteuid())
-	}
-	return dir, nil
-}
 
 // joinProgram is the stages' program, which enters a running container's
 // namespaces at its entry point (rootless.Join).

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"cmp"
 	"path/filepath"
 	"strings"
 	"time"
@@ -63,6 +64,10 @@ type HostConfig struct {
 	Tmpfs          map[string]string `json:"Tmpfs,omitempty"`
 	RestartPolicy  RestartPolicy     `json:"RestartPolicy"`
 	Init           bool              `json:"Init"`
+	ExtraHosts     []string          `json:"ExtraHosts"`
+	ShmSize        int64             `json:"ShmSize"`
+	Ulimits        []Ulimit          `json:"Ulimits"`
+	SecurityOpt    []string          `json:"SecurityOpt"`
 }
 
 // RestartPolicy is Docker's; nook restarts nothing, so its Name is empty.
@@ -128,7 +133,9 @@ func (m *Manager) Inspect(c *Container) Inspect {
 			Status: c.State.Status, Running: c.Running(), ExitCode: c.State.ExitCode, Error: c.State.Error,
 			StartedAt: dockerTime(c.State.StartedAt), FinishedAt: dockerTime(c.State.FinishedAt),
 		},
-		HostConfig: HostConfig{Binds: []string{}, NetworkMode: c.Network, AutoRemove: c.AutoRemove, ReadonlyRootfs: c.ReadOnly, Init: c.Init},
+		HostConfig: HostConfig{Binds: []string{}, NetworkMode: c.Network, AutoRemove: c.AutoRemove, ReadonlyRootfs: c.ReadOnly,
+			Init: c.Init, ExtraHosts: c.ExtraHosts, ShmSize: cmp.Or(c.ShmSize, defaultShmSize), Ulimits: c.Ulimits,
+			SecurityOpt: c.securityOpt()},
 		GraphDriver: GraphDriver{Name: "nook-fuse", Data: map[string]string{
 			"LowerDir":  strings.Join(m.lowerDirs(c), ":"),
 			"UpperDir":  filepath.Join(c.dir, "upper"),

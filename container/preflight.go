@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"nook/fusefs"
 	"nook/rootless"
 )
 
@@ -82,7 +83,7 @@ func Preflight(ctx context.Context, opts PreflightOptions) []Check {
 		func() Check { return checkFUSE(h) },
 		func() Check { return judgeUserNS(readUserNSSysctls(h), h.euid, maps, probe()) },
 		func() Check { return checkIDMappers(h) },
-		func() Check { return judgeSubIDs(maps, mapsErr, h.euid, h.userName()) },
+		func() Check { return judgeSubIDs(maps, mapsErr, h.euid, rootless.SubIDRemedy()) },
 		func() Check { return judgeOverlay(probe()) },
 		func() Check { return checkCgroup(h) },
 		func() Check { return checkRuntimeDir(h) },
@@ -128,9 +129,6 @@ func (h host) userName() string {
 	return id
 }
 
-// privateTmp is where nook keeps state without a usable XDG_RUNTIME_DIR.
-func privateTmp(euid int) string { return fmt.Sprintf("/tmp/nook-%d", euid) }
-
 // singleIDNote says what a single-id map means for the user.
 const singleIDNote = "nook uses a single-id map: every file inside containers belongs to root, " +
 	"and images that chown to other users or switch USER may fail"
@@ -158,10 +156,10 @@ func judgeFUSE(openErr error, mode fs.FileMode, euid int) Check {
 			Detail: fmt.Sprintf("/dev/fuse opens read-write (mode %04o)", mode)}
 	case errors.Is(openErr, fs.ErrNotExist):
 		c.Detail = "/dev/fuse does not exist: the fuse kernel module is not loaded"
-		c.Remedy = "sudo modprobe fuse (and list fuse in /etc/modules-load.d/ to keep it)"
+		c.Remedy = fusefs.NoFuseRemedy(openErr)
 	case errors.Is(openErr, fs.ErrPermission):
 		c.Detail = fmt.Sprintf("/dev/fuse is mode %04o: uid %d cannot open it read-write", mode, euid)
-		c.Remedy = "sudo chmod 0666 /dev/fuse (the distribution default)"
+		c.Remedy = fusefs.NoFuseRemedy(openErr)
 	default:
 		c.Detail = fmt.Sprintf("opening /dev/fuse: %v", openErr)
 	}
@@ -409,9 +407,9 @@ func parseFileCaps(b []byte) (uint64, error) {
 
 // --- 4. subordinate ids ---
 
-func judgeSubIDs(maps rootless.IDMaps, err error, euid int, name string) Check {
+// judgeSubIDs judges the user's id maps; remedy is rootless.SubIDRemedy's.
+func judgeSubIDs(maps rootless.IDMaps, err error, euid int, remedy string) Check {
 	c := Check{Name: "subordinate ids"}
-	remedy := fmt.Sprintf("sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s", name)
 	switch {
 	case euid == 0:
 		c.Verdict = VerdictInfo

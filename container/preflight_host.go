@@ -128,36 +128,19 @@ func judgeCgroup(f cgroupFacts) Check {
 // --- 7. XDG_RUNTIME_DIR ---
 
 func checkRuntimeDir(h host) Check {
-	dir := h.getenv("XDG_RUNTIME_DIR")
-	var st *unix.Stat_t
-	if dir != "" {
-		var s unix.Stat_t
-		if unix.Stat(dir, &s) == nil {
-			st = &s
-		}
+	c := Check{Name: "runtime dir"}
+	dir, err := resolveRuntimeDir(h.getenv, h.euid)
+	var he *HostError
+	if errors.As(err, &he) {
+		c.Verdict, c.Detail, c.Remedy = VerdictFail, he.Problem, he.Remedy
+		c.Action = "no container can start: their sockets live there"
+		return c
 	}
-	return judgeRuntimeDir(dir, st, h.euid)
-}
-
-func judgeRuntimeDir(dir string, st *unix.Stat_t, euid int) Check {
-	c := Check{Name: "runtime dir", Verdict: VerdictInfo}
-	switch {
-	case dir == "":
-		c.Detail = "XDG_RUNTIME_DIR is not set"
-	case st == nil:
-		c.Detail = fmt.Sprintf("XDG_RUNTIME_DIR=%s does not exist", dir)
-	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
-		c.Detail = fmt.Sprintf("XDG_RUNTIME_DIR=%s is not a directory", dir)
-	case int(st.Uid) != euid:
-		c.Detail = fmt.Sprintf("XDG_RUNTIME_DIR=%s belongs to uid %d, not you (%d)", dir, st.Uid, euid)
-	case st.Mode&0o777 != 0o700:
-		c.Detail = fmt.Sprintf("XDG_RUNTIME_DIR=%s is mode %04o, not 0700", dir, st.Mode&0o7777)
-	default:
-		return Check{Name: c.Name, Verdict: VerdictOK,
-			Detail: fmt.Sprintf("XDG_RUNTIME_DIR=%s is yours, mode 0700: nook keeps container state there", dir)}
+	c.Verdict, c.Detail = VerdictOK, fmt.Sprintf("nook keeps running containers' sockets in %s", dir)
+	if h.getenv("XDG_RUNTIME_DIR") == "" {
+		c.Verdict = VerdictInfo
+		c.Detail += " (XDG_RUNTIME_DIR is not set)"
 	}
-	c.Action = fmt.Sprintf("nook keeps container state in %s, a private directory it creates (mode 0700); "+
-		"that is fine", privateTmp(euid))
 	return c
 }
 

@@ -2,9 +2,11 @@ package container
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -87,52 +89,88 @@ func TestJudgeCgroup(t *testing.T) {
 	}
 }
 
-func TestJudgeRuntimeDir(t *testing.T) {
+// TestRuntimeDir: run and info resolve the runtime directory alike and
+// name each problem with its remedy.
+func TestRuntimeDir(t *testing.T) {
 	euid := os.Geteuid()
-	stat := func(mode uint32, uid int) *unix.Stat_t {
-		return &unix.Stat_t{Mode: mode, Uid: uint32(uid)}
+	own := "nook-" + strconv.Itoa(euid)
+	file := func(t *testing.T, p string) {
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mkdir := func(t *testing.T, p string, mode os.FileMode) {
+		if err := os.Mkdir(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
 	}
 	tests := []struct {
 		name    string
-		dir     string
-		st      *unix.Stat_t
-		verdict Verdict
-		want    string
+		xdg     bool // XDG_RUNTIME_DIR is the fixture's x
+		uid     int  // the caller, as resolveRuntimeDir sees it
+		setup   func(t *testing.T, tmp, x string)
+		dir     string // the runtime directory under the fixture
+		problem string // "" when usable
+		remedy  string
 	}{
-		{"good", "/run/user/1001", stat(unix.S_IFDIR|0o700, euid), VerdictOK, "is yours, mode 0700"},
-		{"unset", "", nil, VerdictInfo, "is not set"},
-		{"missing", "/run/user/1001", nil, VerdictInfo, "does not exist"},
-		{"a file", "/run/user/1001", stat(unix.S_IFREG|0o700, euid), VerdictInfo, "not a directory"},
-		{"someone else's", "/run/user/0", stat(unix.S_IFDIR|0o700, euid+1), VerdictInfo, "belongs to uid"},
-		{"too open", "/tmp", stat(unix.S_IFDIR|0o1777, euid), VerdictInfo, "mode 1777"},
+		{"xdg", true, euid, func(t *testing.T, _, x string) { mkdir(t, x, 0o700) }, "x/nook", "", ""},
+		{"xdg made before", true, euid, func(t *testing.T, _, x string) { mkdir(t, x, 0o700); mkdir(t, x+"/nook", 0o700) }, "x/nook", "", ""},
+		{"xdg missing, parent ours", true, euid, nil, "x/nook", "", ""},
+		{"xdg is a file", true, euid, func(t *testing.T, _, x string) { file(t, x) }, "x/nook",
+			"cannot create", "set XDG_RUNTIME_DIR to a directory of yours"},
+		{"tmp fresh", false, euid, nil, own, "", ""},
+		{"tmp ours", false, euid, func(t *testing.T, tmp, _ string) { mkdir(t, tmp+"/"+own, 0o700) }, own, "", ""},
+		{"tmp open", false, euid, func(t *testing.T, tmp, _ string) { mkdir(t, tmp+"/"+own, 0o755) }, own,
+			"is mode 0755, open to others", "chmod 0700"},
+		{"tmp a file", false, euid, func(t *testing.T, tmp, _ string) { file(t, tmp+"/"+own) }, own,
+			"is not a directory", "remove"},
+		{"tmp a link", false, euid, func(t *testing.T, tmp, _ string) { _ = os.Symlink("/", tmp+"/"+own) }, own,
+			"is not a directory", "remove"},
+		{"tmp someone else's", false, euid + 1, func(t *testing.T, tmp, _ string) {
+			mkdir(t, tmp+"/nook-"+strconv.Itoa(euid+1), 0o700)
+		}, "nook-" + strconv.Itoa(euid+1), "belongs to uid " + strconv.Itoa(euid), "sudo rm -rf"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := judgeRuntimeDir(tt.dir, tt.st, euid)
-			if c.Verdict != tt.verdict || !strings.Contains(c.Detail, tt.want) {
-				t.Errorf("got %+v, want %s with %q", c, tt.verdict, tt.want)
-			}
-			if c.Verdict == VerdictInfo && !strings.Contains(c.Action, privateTmp(euid)) {
-				t.Errorf("action %q does not name the fallback directory", c.Action)
-			}
-		})
-	}
-}
-
-func TestCheckRuntimeDir(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.Chmod(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	h := host{euid: os.Geteuid(), getenv: func(string) string { return dir }}
-	if c := checkRuntimeDir(h); c.Verdict != VerdictOK {
-		t.Errorf("0700 dir of ours: %+v", c)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if c := checkRuntimeDir(h); c.Verdict != VerdictInfo || !strings.Contains(c.Detail, "0755") {
-		t.Errorf("0755 dir: %+v", c)
+		for _, info := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/info=%v", tt.name, info), func(t *testing.T) {
+				root := t.TempDir()
+				x := filepath.Join(root, "x")
+				if tt.setup != nil {
+					tt.setup(t, root, x)
+				}
+				env := map[string]string{"TMPDIR": root}
+				if tt.xdg {
+					env["XDG_RUNTIME_DIR"] = x
+				}
+				getenv := func(k string) string { return env[k] }
+				if info && tt.uid == euid {
+					h := host{euid: tt.uid, getenv: getenv}
+					c := checkRuntimeDir(h)
+					if (c.Verdict == VerdictFail) != (tt.problem != "") || !strings.Contains(c.Detail, tt.problem) ||
+						!strings.Contains(c.Remedy, tt.remedy) {
+						t.Errorf("info's check %+v, want a problem %q with remedy %q", c, tt.problem, tt.remedy)
+					}
+				}
+				dir, err := resolveRuntimeDir(getenv, tt.uid)
+				if want := filepath.Join(root, tt.dir); dir != want {
+					t.Errorf("dir = %s, want %s", dir, want)
+				}
+				var he *HostError
+				switch {
+				case tt.problem == "" && err != nil:
+					t.Errorf("unexpected %v", err)
+				case tt.problem != "" && (!errors.As(err, &he) || !strings.Contains(he.Problem, tt.problem) ||
+					!strings.Contains(he.Remedy, tt.remedy) || !strings.Contains(err.Error(), "; remedy: "+he.Remedy)):
+					t.Errorf("got %v, want a problem %q with remedy %q", err, tt.problem, tt.remedy)
+				}
+				if _, serr := os.Stat(dir); tt.problem == "" && serr != nil {
+					t.Errorf("the runtime directory is not there: %v", serr)
+				}
+			})
+		}
 	}
 }
 

@@ -328,16 +328,16 @@ func TestJudgeSubIDs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := judgeSubIDs(tt.maps, tt.err, tt.euid, "u")
+			c := judgeSubIDs(tt.maps, tt.err, tt.euid, "usermod --add-subuids 165536-231071 u")
 			if c.Verdict != tt.verdict || !strings.Contains(c.Detail+c.Action, tt.want) {
 				t.Errorf("got %+v, want %s with %q", c, tt.verdict, tt.want)
 			}
-			if c.Verdict == VerdictWarn && !strings.Contains(c.Remedy, "usermod --add-subuids 100000-165535 --add-subgids 100000-165535 u") {
+			if c.Verdict == VerdictWarn && c.Remedy != "usermod --add-subuids 165536-231071 u" {
 				t.Errorf("remedy %q", c.Remedy)
 			}
 		})
 	}
-	if c := judgeSubIDs(rootless.IDMaps{Why: "x"}, nil, 1001, "u"); !strings.Contains(c.Action, "every file inside containers belongs to root") {
+	if c := judgeSubIDs(rootless.IDMaps{Why: "x"}, nil, 1001, "r"); !strings.Contains(c.Action, "every file inside containers belongs to root") {
 		t.Errorf("single-map action %q does not say what nook does", c.Action)
 	}
 }

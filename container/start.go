@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path"
 	"path/filepath"
@@ -23,13 +24,16 @@ import (
 
 // StartOptions say how to start a container.
 type StartOptions struct {
-	// Detach returns once the payload runs; the shim outlives the caller
-	// and logs the output. Otherwise Start returns the payload's status.
+	// Detach returns once the payload runs. Otherwise the caller is
+	// attached (see Attach) from before the payload starts, and Start
+	// returns its status, or ErrDetached. Either way the shim outlives
+	// the caller and logs the output.
 	Detach bool
 	// Stdin is used when the container was created with OpenStdin.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	LogLevel       slog.Level
+	DetachKeys     []byte // in the foreground; nil: ctrl-p ctrl-q
 }
 
 // StartError is a container that could not start; Code is Docker's exit
@@ -42,15 +46,14 @@ type StartError struct {
 func (e *StartError) Error() string { return e.Msg }
 
 // Start runs the container. In the foreground it returns the payload's
-// exit status; a status of 125-127 may also mean it never started, the
-// reason then printed on Stderr by the shim.
+// exit status; one that never started is a *StartError.
 func (m *Manager) Start(c *Container, o StartOptions) (int, error) {
 	lock, err := lockForStart(c.fs, c.name())
 	if err != nil {
 		return 0, fmt.Errorf("starting %s: %w", c.Name, err)
 	}
 	defer lock.Close()
-	ls, err := m.launchShim(lock, c.Network, c.OpenStdin, o)
+	ls, err := m.launchShim(lock, c.Network, o)
 	if err != nil {
 		return 0, fmt.Errorf("starting %s: %w", c.Name, err)
 	}
@@ -75,13 +78,20 @@ func lockForStart(r *os.Root, dir string) (*os.File, error) {
 // while the CLI still prepares its config.
 type launchedShim struct {
 	l     *rootless.Launched
-	ready *os.File // detached: the shim reports the start on it
+	ready *os.File      // the shim reports the start on it
+	conn  *net.UnixConn // foreground: attached from the start (shim.AttachFD)
+	maps  rootless.IDMaps
 }
 
 func (s *launchedShim) abort() {
 	s.l.Abort()
-	if s.ready != nil {
-		s.ready.Close()
+	s.close()
+}
+
+func (s *launchedShim) close() {
+	s.ready.Close()
+	if s.conn != nil {
+		s.conn.Close()
 	}
 }
 
@@ -91,7 +101,7 @@ func (s *launchedShim) abort() {
 // starts from the stages' own program (stagebin), which starts sooner than
 // nook's binary, and from nook's when that cannot be executed (a store on
 // a noexec mount, a damaged file) or nook was built without it.
-func (m *Manager) launchShim(lock *os.File, network string, openStdin bool, o StartOptions) (*launchedShim, error) {
+func (m *Manager) launchShim(lock *os.File, network string, o StartOptions) (*launchedShim, error) {
 	maps, err := rootless.CurrentIDMaps()
 	if err != nil {
 		return nil, err
@@ -119,18 +129,23 @@ func (m *Manager) launchShim(lock *os.File, network string, openStdin bool, o St
 		// passes it on once.
 		Setsid: true,
 	}
-	var r, w *os.File
-	if o.Detach {
-		if r, w, err = os.Pipe(); err != nil {
+	ls := &launchedShim{maps: maps}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	ls.ready = r
+	defer w.Close()
+	cmd.ExtraFiles = append(cmd.ExtraFiles, w)
+	if !o.Detach {
+		conn, theirs, err := attachPair()
+		if err != nil {
+			r.Close()
 			return nil, err
 		}
-		cmd.ExtraFiles = append(cmd.ExtraFiles, w)
-	} else {
-		if openStdin {
-			cmd.Stdin = o.Stdin
-		}
-		cmd.Stdout, cmd.Stderr = o.Stdout, o.Stderr
-		cmd.EarlyExit = true
+		defer theirs.Close()
+		ls.conn = conn
+		cmd.ExtraFiles = append(cmd.ExtraFiles, theirs)
 	}
 	l, err := cmd.Launch()
 	if err != nil && program != "" {
@@ -138,58 +153,95 @@ func (m *Manager) launchShim(lock *os.File, network string, openStdin bool, o St
 		cmd.Program, cmd.SelfUnshare = "", false
 		l, err = cmd.Launch()
 	}
-	if w != nil {
-		w.Close()
-	}
 	if err != nil {
-		if r != nil {
-			r.Close()
-		}
+		ls.close()
 		return nil, err
 	}
-	return &launchedShim{l: l, ready: r}, nil
+	ls.l = l
+	return ls, nil
+}
+
+// attachPair is a connected pair of unix sockets: the CLI's end, and the
+// shim's, which it inherits.
+func attachPair() (*net.UnixConn, *os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("attach socket pair: %w", err)
+	}
+	theirs := os.NewFile(uintptr(fds[1]), "attach-shim")
+	f := os.NewFile(uintptr(fds[0]), "attach")
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		theirs.Close()
+		return nil, nil, fmt.Errorf("attach socket pair: %w", err)
+	}
+	return c.(*net.UnixConn), theirs, nil
 }
 
 // finishStart sends the launched shim its config and, in the foreground,
-// waits for the payload's status.
+// stays attached until the payload's status or a detach.
 func (m *Manager) finishStart(c *Container, ls *launchedShim, o StartOptions) (int, error) {
 	cfg, err := m.shimConfig(c, o)
 	if err != nil {
 		ls.abort()
 		return 0, fmt.Errorf("starting %s: %w", c.Name, err)
 	}
-	if o.Detach {
-		return 0, m.startDetached(c, ls, cfg)
-	}
-	if c.Tty && c.OpenStdin {
-		restore := rawTerminal(o.Stdin)
-		defer restore()
-	}
-	code, err := ls.l.Run(cfg)
+	defer ls.close()
+	p, err := ls.l.Start(cfg)
 	if err != nil {
 		return 0, fmt.Errorf("starting %s: %w", c.Name, err)
 	}
+	err = startReport(c, ls.maps, ready.Wait(ls.ready, nil))
+	if err != nil || o.Detach {
+		var se *StartError
+		if ls.conn != nil && errors.As(err, &se) {
+			_, _ = p.Wait() // the shim that reported a failure is on its way out
+		} else {
+			p.Release() // the shim outlives this process
+		}
+		return 0, err
+	}
+	ao := AttachOptions{Stdout: o.Stdout, Stderr: o.Stderr, NoStdin: !c.OpenStdin,
+		SigProxy: true, StdinOnce: true, DetachKeys: o.DetachKeys}
+	if c.OpenStdin {
+		ao.Stdin = o.Stdin
+	}
+	code, err := m.attach(c, ls.conn, ao)
+	if err != nil {
+		p.Release() // detached: the shim outlives this process
+		return code, err
+	}
+	// The container is done; once its shim is gone too, nothing of it is
+	// left when `run` returns.
+	_, _ = p.Wait()
 	return code, nil
 }
 
-// startDetached hands the shim its config and waits for its report.
-func (m *Manager) startDetached(c *Container, ls *launchedShim, cfg shim.Config) error {
-	r := ls.ready
-	defer r.Close()
-	if _, err := ls.l.Start(cfg); err != nil {
-		return fmt.Errorf("starting %s: %w", c.Name, err)
-	}
-	err := ready.Wait(r, nil)
+// startReport turns the shim's report on the start into an error.
+func startReport(c *Container, maps rootless.IDMaps, err error) error {
 	var re *ready.Error
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &re):
-		return &StartError{Code: re.Code, Msg: re.Msg}
+		return &StartError{Code: re.Code, Msg: re.Msg + subIDHint(maps, c.User)}
 	case errors.Is(err, ready.ErrNoReport):
 		return &StartError{Code: rootless.ExitSetupFailed, Msg: fmt.Sprintf("%s: the shim exited before starting it", c.Name)}
 	}
 	return fmt.Errorf("waiting for %s to start: %w", c.Name, err)
+}
+
+// terminalSize is the size of the first of streams that is a terminal.
+func terminalSize(streams ...any) *unix.Winsize {
+	for _, s := range streams {
+		if f, ok := s.(*os.File); ok {
+			if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil {
+				return ws
+			}
+		}
+	}
+	return nil
 }
 
 // rawTerminal puts a terminal stdin in raw mode and returns the undo.
@@ -215,12 +267,13 @@ func (m *Manager) shimConfig(c *Container, o StartOptions) (shim.Config, error) 
 		return shim.Config{}, err
 	}
 	cfg := shim.Config{
-		Dir: c.dir, Detached: o.Detach, Remove: c.AutoRemove, Hostname: c.Hostname,
+		Dir: c.dir, Attached: !o.Detach, Remove: c.AutoRemove, Hostname: c.Hostname,
 		NetNone: c.Network == "none", LogLevel: o.LogLevel,
-		OpenStdin: c.OpenStdin, Reap: c.Init,
+		AttachSocket: filepath.Join(run, c.ID[:32]+".attach"), OpenStdin: c.OpenStdin,
+		NoNewPrivileges: c.NoNewPrivileges, Reap: c.Init,
 	}
-	if o.Detach {
-		cfg.AttachSocket = filepath.Join(run, c.ID[:32]+".attach")
+	if c.Tty && !o.Detach {
+		cfg.ConsoleSize = terminalSize(o.Stdin, o.Stdout)
 	}
 	diffIDs := make([]digest.Digest, 0, len(c.DiffIDs))
 	for i := len(c.DiffIDs) - 1; i >= 0; i-- {
@@ -250,8 +303,15 @@ func (m *Manager) shimConfig(c *Container, o StartOptions) (shim.Config, error) 
 	if err != nil {
 		return cfg, err
 	}
+	if c.ShmSize > 0 {
+		mounts = append(mounts, shmMount(c.ShmSize))
+	}
 	for _, v := range c.Mounts {
 		mounts = append(mounts, initMount(v))
+	}
+	for _, u := range c.Ulimits {
+		res, l := u.rlimit()
+		cfg.Rlimits = append(cfg.Rlimits, shim.Rlimit{Name: u.Name, Resource: res, Cur: l.Cur, Max: l.Max})
 	}
 	cfg.Init = rootless.InitConfig{
 		Rootfs:   filepath.Join(c.dir, "merged"),
@@ -293,6 +353,7 @@ func etcFiles(c *Container) ([]rootless.Mount, error) {
 	if c.Network != "host" || !strings.Contains(hosts, c.Hostname) {
 		hosts += "127.0.1.1\t" + c.Hostname + "\n"
 	}
+	hosts += hostsLines(c.ExtraHosts)
 	resolv, err := os.ReadFile("/etc/resolv.conf")
 	if err != nil && c.Network == "host" {
 		resolv = nil
@@ -311,4 +372,17 @@ func etcFiles(c *Container) ([]rootless.Mount, error) {
 		out = append(out, rootless.Mount{Type: "bind", Source: p, Target: "/etc/" + f.name})
 	}
 	return out, nil
+}
+
+// subIDHint is what a failed start of a container whose user is not root
+// adds when the user has no subordinate ids: only root (the user's own
+// id) exists in the container then, which is likely why. It carries the
+// remedy `nook info` gives.
+func subIDHint(maps rootless.IDMaps, user string) string {
+	name, _, _ := strings.Cut(user, ":")
+	if maps.Full || name == "" || name == "0" || name == "root" {
+		return ""
+	}
+	return fmt.Sprintf(" (%s: only root exists in containers, so user %s cannot); remedy: %s",
+		maps.Why, user, rootless.SubIDRemedy())
 }

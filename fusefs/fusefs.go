@@ -241,10 +241,8 @@ func Mount(lowers []string, upper, work, mountpoint string, opts Options) (_ *Se
 	if err != nil {
 		return nil, err
 	}
-	if f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0); err != nil {
-		return nil, fmt.Errorf("opening /dev/fuse: %w: %w", ErrNoFuse, err)
-	} else {
-		f.Close()
+	if err := checkDevice("/dev/fuse"); err != nil {
+		return nil, err
 	}
 	fo := u.fuseOptions(opts, xattrs)
 	root := &rootNode{u: u}

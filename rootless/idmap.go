@@ -49,11 +49,17 @@ const (
 // {0, euid, 1} and Why explains what is missing.
 func CurrentIDMaps() (IDMaps, error) {
 	uid, gid := os.Geteuid(), os.Getegid()
-	name := strconv.Itoa(uid)
+	return idMapsFor(idHost{uid, gid, currentUserName(), subUIDFile, subGIDFile, findIDMapper, selfUIDMap, selfGIDMap})
+}
+
+// currentUserName is the caller's login name, else the decimal uid: what
+// /etc/subuid's lines name.
+func currentUserName() string {
+	name := strconv.Itoa(os.Geteuid())
 	if u, err := user.LookupId(name); err == nil {
 		name = u.Username
 	}
-	return idMapsFor(idHost{uid, gid, name, subUIDFile, subGIDFile, findIDMapper, selfUIDMap, selfGIDMap})
+	return name
 }
 
 // idHost is what idMapsFor looks at, apart so tests can feed fixtures.

@@ -182,22 +182,6 @@ func TestShimKilled(t *testing.T) {
 	e.ok(nil, "rm", "victim")
 }
 
-func TestForegroundCLIKilled(t *testing.T) {
-	e := runEnv(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, nookBin, "run", "--rm", "--name", "fg", "bb", "sleep", "1000")
-	cmd.Env = append(os.Environ(), "NOOK_ROOT="+e.store)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the container to run", func() bool { return e.state("fg") == "running" })
-	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
-	eventually(t, "the --rm container to be removed", func() bool { return e.containerDirs() == 0 })
-	e.assertNothingLeft()
-}
-
 func TestExec(t *testing.T) {
 	e := runEnv(t)
 	e.ok(nil, "run", "-d", "--name", "box", "-e", "FOO=bar", "-w", "/tmp", "bb", "sleep", "1000")

@@ -1,16 +1,24 @@
 package shim
 
-// Attaching to a detached container. Its shim keeps a unix socket beside
-// the exec socket; every client gets the output from the moment it
-// attaches and may send input and terminal sizes.
+// Attaching to a container. Its shim keeps a unix socket beside the exec
+// socket; every client gets the output from the moment it attaches and
+// may send input and terminal sizes. A foreground `run` or `start -a` is
+// such a client from before the payload starts: the shim gets its end of
+// a socket pair (AttachFD), so no output is lost and the container does
+// not depend on the client.
 //
 //	client (container.Manager.Attach)         shim (attachHub)
-//	connect(<run>/<id>.attach)
+//	connect(<run>/<id>.attach), or AttachFD
 //	  ◀── frame '1' stdout | '2' stderr ──────  whatever the payload writes
 //	  ─── frame 'i' input ───────────────────▶  to the pty, or the stdin pipe (-i)
+//	  ─── frame 'e' (run, start -a) ─────────▶  end of input: stdin pipe closed
+//	  ─── frame 'b' stream (run, start -a) ──▶  the client's output broke: that
+//	                                            pipe closed, so the payload's next
+//	                                            write fails (`run img yes | head -1`)
 //	  ─── frame 'r' rows,cols ───────────────▶  TIOCSWINSZ on the pty
-//	  ◀── EOF ─────────────────────────────────  the container stopped
-//	ctrl-p ctrl-q: the client hangs up; the container runs on
+//	  ◀── frame 'x' status (int32) ────────────  the container stopped
+//	  ◀── EOF ─────────────────────────────────
+//	ctrl-p ctrl-q, or the client dies: it hangs up; the container runs on
 //
 // A frame is a type byte, a big-endian uint32 length and the payload.
 
@@ -33,6 +41,9 @@ const (
 	FrameStderr = '2'
 	FrameInput  = 'i'
 	FrameResize = 'r'
+	FrameEOF    = 'e'
+	FrameBroken = 'b'
+	FrameExit   = 'x'
 )
 
 // WriteAttachFrame writes one frame of type typ.
@@ -52,17 +63,41 @@ type attachHub struct {
 	mu      sync.Mutex
 	clients map[*net.UnixConn]bool
 	input   io.Writer // the pty master or the stdin pipe; nil without -i
+	stdin   *os.File  // the stdin pipe, closed at a client's end of input
 	console *os.File  // the pty master, for resizes
-	l       *net.UnixListener
+	// outs are the read ends of the output pipes, by frame type, which
+	// the first client's FrameBroken closes.
+	outs  map[byte]*os.File
+	l     *net.UnixListener
+	first *net.UnixConn // the foreground CLI, attached from the start
 }
 
-func newAttachHub(path string) (*attachHub, error) {
+// newAttachHub listens on path; first, when not nil, is a client from the
+// start.
+func newAttachHub(path string, first *os.File) (*attachHub, error) {
+	h := &attachHub{clients: map[*net.UnixConn]bool{}, outs: map[byte]*os.File{}}
+	if first != nil {
+		c, err := net.FileConn(first)
+		first.Close()
+		if err != nil {
+			return nil, fmt.Errorf("attach connection: %w", err)
+		}
+		uc, ok := c.(*net.UnixConn)
+		if !ok {
+			c.Close()
+			return nil, fmt.Errorf("attach connection is no unix socket")
+		}
+		h.first = uc
+		h.clients[uc] = true
+	}
 	_ = os.Remove(path)
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
+		h.exit(0)
 		return nil, fmt.Errorf("listening for attach: %w", err)
 	}
-	return &attachHub{clients: map[*net.UnixConn]bool{}, l: l}, nil
+	h.l = l
+	return h, nil
 }
 
 // output sends p to every client; a client that cannot keep up is dropped.
@@ -77,8 +112,11 @@ func (h *attachHub) output(stream byte, p []byte) {
 	}
 }
 
-// serve accepts clients until close.
+// serve reads the first client's frames and accepts clients until stop.
 func (h *attachHub) serve() {
+	if h.first != nil {
+		go h.client(h.first)
+	}
 	for {
 		c, err := h.l.AcceptUnix()
 		if err != nil {
@@ -106,6 +144,10 @@ func (h *attachHub) client(c *net.UnixConn) {
 		switch {
 		case typ == FrameInput && h.input != nil:
 			_, _ = h.input.Write(p)
+		case typ == FrameEOF && h.stdin != nil:
+			h.stdin.Close()
+		case typ == FrameBroken && c == h.first && len(p) == 1 && h.outs[p[0]] != nil:
+			h.outs[p[0]].Close()
 		case typ == FrameResize && h.console != nil && len(p) == 4:
 			ws := &unix.Winsize{Row: binary.BigEndian.Uint16(p), Col: binary.BigEndian.Uint16(p[2:])}
 			_ = unix.IoctlSetWinsize(int(h.console.Fd()), unix.TIOCSWINSZ, ws)
@@ -113,12 +155,20 @@ func (h *attachHub) client(c *net.UnixConn) {
 	}
 }
 
-// close hangs up on every client and removes the socket.
-func (h *attachHub) close() {
-	h.l.Close()
+// stop stops accepting clients and removes the socket.
+func (h *attachHub) stop() {
+	if h.l != nil {
+		h.l.Close()
+	}
+}
+
+// exit sends every client the container's status and hangs up.
+func (h *attachHub) exit(code int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	p := binary.BigEndian.AppendUint32(nil, uint32(int32(code)))
 	for c := range h.clients {
+		_ = WriteAttachFrame(c, FrameExit, p)
 		c.Close()
 		delete(h.clients, c)
 	}

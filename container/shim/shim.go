@@ -16,11 +16,13 @@ package shim
 //	flock(lock, EX|NB)
 //	rootless.Cmd.Launch{NEWUSER|NEWNS|NEWUTS|NEWIPC[|NEWNET], Setsid},
 //	  from the stages' program (stagebin) or nook's binary
-//	  fd 4 = lock, fd 5 = ready pipe (-d)     id maps, exec of the shim (Run:
-//	[Run: creates the container meanwhile]     while the CLI creates the container)
+//	  fd 4 = lock, fd 5 = ready pipe,         id maps, exec of the shim (Run:
+//	  fd 6 = attached client (foreground)      while the CLI creates the container)
+//	[Run: creates the container meanwhile]
 //	  ──── Config ───────────────────────────▶ / rprivate; merged bound on itself, shared
 //	                                            rootless.LaunchInit: init starts up
-//	                                            (from the shim's own binary)
+//	                                            (from the shim's own binary);
+//	                                            prlimit(init) for --ulimit
 //	                                            hostname; [lo up]
 //	                                            fusefs.Mount(layers, upper) on merged,
 //	                                            which reaches init's namespace
@@ -28,11 +30,13 @@ package shim
 //	                                            (ladder in rootless/init.go)
 //	                                            state.json: running, init's pid
 //	  ◀─── ready pipe: internal/ready's report ─ (-d: the CLI exits now)
-//	  signals (foreground) ──────────────────▶  passed to init, which passes them on
-//	  CLI gone (foreground: fd 3 hangs up) ──▶  SIGKILL to init
+//	foreground: attached on fd 6 from the start (shim/attach.go's frames);
+//	  the CLI may die or detach: the container runs on, as Docker's does
 //	                                            init exits: logs flushed, union
-//	                                            unmounted, state.json: exited CODE,
-//	  ◀─── exit status = payload's ──────────── [--rm: directory removed]; lock freed
+//	                                            unmounted, state.json: exited CODE
+//	                                            (created CODE if it never started),
+//	  ◀─── attach: exit frame ───────────────── [--rm: directory removed]; lock freed
+//	foreground: waits for the shim's exit
 //
 // A shim killed outright takes its mount namespace, and with it the union,
 // along; init dies of its parent-death signal and the kernel ends the rest
@@ -81,7 +85,8 @@ func Stages() map[string]func() int {
 const (
 	LockFD  = rootless.ExtraFilesFD
 	ReadyFD = rootless.ExtraFilesFD + 1
-	syncFD  = rootless.ExtraFilesFD - 1 // rootless's sync socket: hangs up when the CLI dies
+	// AttachFD is a foreground CLI's attach connection (Config.Attached).
+	AttachFD = rootless.ExtraFilesFD + 2
 )
 
 // Config is the shim's stage configuration.
@@ -90,19 +95,39 @@ type Config struct {
 	Lowers []string // layer directories, top first
 	// Xattrs is whether the union serves xattrs: on only when a layer
 	// carries some, as the store recorded when it unpacked them.
-	Xattrs   fusefs.XattrMode
-	Init     rootless.InitConfig
-	Detached bool
+	Xattrs fusefs.XattrMode
+	Init   rootless.InitConfig
+	// Attached says the CLI that started the shim is attached on AttachFD
+	// from the start, as `run` and `start -a` in the foreground are; the
+	// end of its input closes the payload's stdin (Docker's StdinOnce).
+	Attached bool
 	Remove   bool
 	Hostname string
 	NetNone  bool
 	LogLevel slog.Level
-	// AttachSocket is where a detached shim serves attach clients.
+	// AttachSocket is where the shim serves attach clients.
 	AttachSocket string
 	OpenStdin    bool
 	// Reap keeps nook's init as the container's pid 1 (--init), reaping
 	// and forwarding signals; else the payload is pid 1.
 	Reap bool
+	// ConsoleSize is the attached CLI's terminal size, given to the pty
+	// as soon as the shim has it; attach's resizes come later.
+	ConsoleSize *unix.Winsize `json:",omitempty"`
+	// Rlimits are the payload's resource limits (--ulimit), which init
+	// inherits from the shim when it starts.
+	Rlimits []Rlimit `json:",omitempty"`
+	// NoNewPrivileges is set on the shim before it starts init, which and
+	// whose processes inherit it; nothing the shim runs later gains
+	// privileges through exec anyway (its FUSE mount is direct).
+	NoNewPrivileges bool `json:",omitempty"`
+}
+
+// Rlimit is one resource limit, as setrlimit takes it.
+type Rlimit struct {
+	Name     string // as --ulimit names it
+	Resource int
+	Cur, Max uint64
 }
 
 // Stage is the shim stage.
@@ -119,33 +144,28 @@ func Stage() int {
 	// ignored, so init does not inherit it ignored.
 	signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
 	s := &shim{cfg: cfg, log: logline.New(os.Stderr, cfg.LogLevel)}
-	if cfg.Detached {
-		unix.CloseOnExec(ReadyFD)
-		s.ready = ready.NewWriter(os.NewFile(ReadyFD, "ready"))
+	unix.CloseOnExec(ReadyFD)
+	s.ready = ready.NewWriter(os.NewFile(ReadyFD, "ready"))
+	if cfg.Attached {
+		unix.CloseOnExec(AttachFD)
+		s.first = os.NewFile(AttachFD, "attach")
 	}
-	code := s.run()
-	if !cfg.Detached {
-		// Everything is cleaned up: the CLI may exit while the kernel
-		// still tears down our namespaces.
-		rootless.ReportExit(code)
-	}
-	return code
+	return s.run()
 }
 
 type shim struct {
 	cfg   Config
 	log   *slog.Logger
-	ready *ready.Writer // detached: the CLI waits on it
+	ready *ready.Writer // the CLI waits on it
+	first *os.File      // the foreground CLI's attach connection
 	srv   *fusefs.Server
 	// rootBound says the root directory is bound on itself (MakeShared).
 	rootBound bool
 	copy      sync.WaitGroup // log and terminal copiers
-	logTo     *os.File       // the container's log, unless foreground --rm
+	logTo     *os.File       // the container's log
 	pipes     []*os.File     // init's ends of the stdio pipes, closed here once it holds them
-	// console is a foreground terminal's pty master, resized on SIGWINCH.
-	console *os.File
-	hub     *attachHub // detached: attached clients
-	stdinW  *os.File   // detached -i: the payload's stdin, fed by clients
+	hub       *attachHub     // attached clients
+	stdinW    *os.File       // -i: the payload's stdin, fed by clients
 }
 
 func (s *shim) run() int {
@@ -157,21 +177,19 @@ func (s *shim) run() int {
 		if errors.As(err, &ie) {
 			code = ie.Code
 		}
+		// Docker leaves a container that never started Created, with
+		// the failure's status and reason, recorded before the CLI hears.
+		code = s.finish(StatusCreated, code, err.Error(), start)
 		s.report(code, err)
-		return s.finish(code, err.Error(), start)
+		return code
 	}
-	st := State{Status: StatusRunning, Pid: ctr.Pid(), ShimPid: os.Getpid(), StartedAt: start}
-	if s.hub != nil {
-		st.AttachSocket = s.cfg.AttachSocket
-		go s.hub.serve()
-	}
+	st := State{Status: StatusRunning, Pid: ctr.Pid(), ShimPid: os.Getpid(),
+		AttachSocket: s.cfg.AttachSocket, StartedAt: start}
+	go s.hub.serve()
 	_ = WriteState(s.cfg.Dir, st)
 	s.report(0, nil)
 	done := make(chan struct{})
 	go s.forwardSignals(ctr, done)
-	if !s.cfg.Detached {
-		go watchParent(func() { _ = ctr.Signal(unix.SIGKILL) })
-	}
 	rootless.Trace("shim running")
 	code, err := ctr.Wait()
 	rootless.Trace("shim init exited")
@@ -179,7 +197,7 @@ func (s *shim) run() int {
 	if err != nil {
 		s.log.Warn("waiting for init", "err", err)
 	}
-	return s.finish(code, "", start)
+	return s.finish(StatusExited, code, "", start)
 }
 
 // setup makes the namespaces' world and starts init. Init's process is
@@ -196,14 +214,17 @@ func (s *shim) setup() (*rootless.Init, error) {
 	}
 	s.rootBound = true
 	var err error
-	if s.cfg.Detached && s.cfg.AttachSocket != "" {
-		if s.hub, err = newAttachHub(s.cfg.AttachSocket); err != nil {
-			return nil, err
-		}
+	if s.hub, err = newAttachHub(s.cfg.AttachSocket, s.first); err != nil {
+		return nil, err
 	}
 	stdin, stdout, stderr, err := s.stdio()
 	if err != nil {
 		return nil, err
+	}
+	if s.cfg.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return nil, fmt.Errorf("--security-opt no-new-privileges: %w", err)
+		}
 	}
 	li, err := rootless.LaunchInit(rootless.InitStdio{Stdin: stdin, Stdout: stdout, Stderr: stderr,
 		Init: s.cfg.Reap})
@@ -213,13 +234,19 @@ func (s *shim) setup() (*rootless.Init, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := setRlimits(li.Pid(), s.cfg.Rlimits); err != nil {
+		li.Abort()
+		return nil, err
+	}
 	if err := s.mountRoot(); err != nil {
 		li.Abort()
 		return nil, err
 	}
 	s.warm()
-	if !s.cfg.Detached && s.cfg.Init.Process.Terminal {
-		SizeFrom(os.Stdin, &s.cfg.Init.Process)
+	if ws := s.cfg.ConsoleSize; ws != nil && s.cfg.Init.Process.Terminal {
+		// The payload may be pid 1 and read its size at once: the pty
+		// has it before the payload starts.
+		s.cfg.Init.Process.Rows, s.cfg.Init.Process.Cols = ws.Row, ws.Col
 	}
 	ctr, err := li.Start(s.cfg.Init)
 	if err != nil {
@@ -280,37 +307,26 @@ func (s *shim) mountRoot() error {
 	return nil
 }
 
-// stdio gives init its streams. Output goes to the container's log,
-// and in the foreground also to the CLI's streams; a foreground --rm
-// container, whose log nobody could read, gets the CLI's streams as they
-// are.
+// stdio gives init its streams. Output goes to the container's log and
+// to attached clients, input comes from attached clients (-i).
 func (s *shim) stdio() (io.Reader, io.Writer, io.Writer, error) {
-	fg, tty := !s.cfg.Detached, s.cfg.Init.Process.Terminal
-	if fg && s.cfg.Remove {
-		if tty {
-			return nil, nil, nil, nil // the payload talks to the pty
-		}
-		return os.Stdin, os.Stdout, os.Stderr, nil
-	}
 	lf, err := os.OpenFile(filepath.Join(s.cfg.Dir, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("opening the container log: %w", err)
 	}
 	s.logTo = lf
-	if tty {
-		return nil, nil, nil, nil
+	if s.cfg.Init.Process.Terminal {
+		return nil, nil, nil, nil // the payload talks to the pty
 	}
 	var stdin io.Reader
-	if fg {
-		stdin = os.Stdin
-	} else if s.cfg.OpenStdin && s.hub != nil {
+	if s.cfg.OpenStdin {
 		// Kept open by the shim, so the payload waits for attached input.
 		r, w, err := os.Pipe()
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("creating stdin pipe: %w", err)
 		}
 		s.pipes = append(s.pipes, r)
-		s.stdinW, s.hub.input, stdin = w, w, r
+		s.stdinW, s.hub.input, s.hub.stdin, stdin = w, w, w, r
 	}
 	var ws [2]io.Writer
 	for i, stream := range []string{"stdout", "stderr"} {
@@ -320,38 +336,26 @@ func (s *shim) stdio() (io.Reader, io.Writer, io.Writer, error) {
 		}
 		ws[i] = w
 		s.pipes = append(s.pipes, w)
-		var echo io.Writer
-		if fg {
-			echo = []io.Writer{os.Stdout, os.Stderr}[i]
-		}
 		frame := []byte{FrameStdout, FrameStderr}[i]
+		s.hub.outs[frame] = r
 		s.copy.Add(1)
 		go func() {
 			defer s.copy.Done()
-			s.pump(r, NewLogWriter(lf, stream), echo, frame)
+			s.pump(r, NewLogWriter(lf, stream), frame)
 			r.Close()
 		}()
 	}
 	return stdin, ws[0], ws[1], nil
 }
 
-// pump copies r into the log and, when echo is set, to the user. When the
-// user's end breaks it stops, so the payload's next write fails as it
-// would writing there directly (`nook run img yes | head -1` ends).
-func (s *shim) pump(r io.Reader, log *LogWriter, echo io.Writer, frame byte) {
+// pump copies r into the log and to attached clients.
+func (s *shim) pump(r io.Reader, log *LogWriter, frame byte) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
 			_, _ = log.Write(buf[:n])
-			if s.hub != nil {
-				s.hub.output(frame, buf[:n])
-			}
-			if echo != nil {
-				if _, werr := echo.Write(buf[:n]); werr != nil {
-					err = werr
-				}
-			}
+			s.hub.output(frame, buf[:n])
 		}
 		if err != nil {
 			log.Close()
@@ -360,34 +364,22 @@ func (s *shim) pump(r io.Reader, log *LogWriter, echo io.Writer, frame byte) {
 	}
 }
 
-// serveConsole copies the pty: to the log when detached, else between the
-// shim's own terminal streams and the pty.
+// serveConsole copies the pty to the log and attached clients, and their
+// input and sizes to the pty.
 func (s *shim) serveConsole(console *os.File) {
-	var echo io.Writer
-	if !s.cfg.Detached {
-		s.console = console
-		ResizeFrom(os.Stdin, console)
-		go func() { _, _ = io.Copy(console, os.Stdin) }()
-		echo = os.Stdout
-	} else if s.hub != nil {
-		s.hub.console = console
-		if s.cfg.OpenStdin {
-			s.hub.input = console
-		}
+	s.hub.console = console
+	if s.cfg.ConsoleSize != nil {
+		_ = unix.IoctlSetWinsize(int(console.Fd()), unix.TIOCSWINSZ, s.cfg.ConsoleSize)
 	}
-	var log *LogWriter
-	if s.logTo != nil {
-		log = NewLogWriter(s.logTo, "stdout")
+	if s.cfg.OpenStdin {
+		s.hub.input = console
 	}
+	log := NewLogWriter(s.logTo, "stdout")
 	s.copy.Add(1)
 	go func() {
 		defer s.copy.Done()
 		// Reading ends with EIO once the last holder of the slave is gone.
-		if log != nil {
-			s.pump(console, log, echo, FrameStdout)
-		} else {
-			_, _ = io.Copy(echo, console)
-		}
+		s.pump(console, log, FrameStdout)
 		console.Close()
 	}()
 }
@@ -428,10 +420,6 @@ func (s *shim) forwardSignals(ctr *rootless.Init, done chan struct{}) {
 	for {
 		select {
 		case sig := <-sigs:
-			if sig == unix.SIGWINCH && s.console != nil {
-				ResizeFrom(os.Stdin, s.console)
-				continue
-			}
 			_ = ctr.Signal(sig)
 		case <-done:
 			return
@@ -439,46 +427,23 @@ func (s *shim) forwardSignals(ctr *rootless.Init, done chan struct{}) {
 	}
 }
 
-// watchParent calls kill once the CLI that started a foreground shim is
-// gone: its end of the sync socket closes, which the kernel reports as a
-// hang-up (events 0 asks for nothing else).
-func watchParent(kill func()) {
-	fds := []unix.PollFd{{Fd: syncFD}}
-	for {
-		n, err := unix.Poll(fds, -1)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return
-		}
-		if n > 0 && fds[0].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
-			if fds[0].Revents&unix.POLLNVAL == 0 {
-				kill()
-			}
-			return
-		}
-	}
-}
-
-// report tells the CLI how the start went: a detached CLI on the ready
-// pipe; a foreground one reads errors on stderr.
+// report tells the CLI how the start went, on the ready pipe.
 func (s *shim) report(code int, err error) {
 	if s.ready == nil {
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "nook: %v\n", err)
-		}
 		return
 	}
 	s.ready.Report(code, err)
 	s.ready = nil
 }
 
-// finish records the exit and cleans up; it returns the shim's status.
-func (s *shim) finish(code int, why string, start time.Time) int {
+// finish records the exit, as status, and cleans up; it returns the
+// shim's status.
+func (s *shim) finish(status string, code int, why string, start time.Time) int {
 	s.copy.Wait()
 	if s.hub != nil {
-		s.hub.close()
+		s.hub.stop()
+		// Attached clients hear the status once the container is gone.
+		defer s.hub.exit(code)
 	}
 	if s.stdinW != nil {
 		s.stdinW.Close()
@@ -501,8 +466,11 @@ func (s *shim) finish(code int, why string, start time.Time) int {
 		rootless.Trace("shim removed")
 		return code
 	}
-	st := State{Status: StatusExited, ExitCode: code, Error: strings.TrimSpace(why),
+	st := State{Status: status, ExitCode: code, Error: strings.TrimSpace(why),
 		StartedAt: start, FinishedAt: time.Now().UTC()}
+	if status == StatusCreated {
+		st.StartedAt = time.Time{}
+	}
 	if err := WriteState(s.cfg.Dir, st); err != nil {
 		s.log.Warn("recording the exit", "err", err)
 	}
@@ -526,6 +494,20 @@ func loopbackUp() error {
 	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
 	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
 		return fmt.Errorf("bringing lo up: %w", err)
+	}
+	return nil
+}
+
+// setRlimits gives init's process, before it starts the payload, the
+// payload's resource limits; a hard limit above the host's fails.
+func setRlimits(pid int, rl []Rlimit) error {
+	for _, l := range rl {
+		if err := unix.Prlimit(pid, l.Resource, &unix.Rlimit{Cur: l.Cur, Max: l.Max}, nil); err != nil {
+			var old unix.Rlimit
+			_ = unix.Getrlimit(l.Resource, &old)
+			return fmt.Errorf("--ulimit %s=%d:%d (the host allows a hard limit up to %d): %w",
+				l.Name, l.Cur, l.Max, old.Max, err)
+		}
 	}
 	return nil
 }

@@ -27,7 +27,7 @@ type State struct {
 	Status       string    `json:"status"`
 	Pid          int       `json:"pid,omitempty"`          // the container's pid 1, in the host's pid namespace
 	ShimPid      int       `json:"shimPid,omitempty"`      // the shim serving the root
-	AttachSocket string    `json:"attachSocket,omitempty"` // a detached shim's attach listener
+	AttachSocket string    `json:"attachSocket,omitempty"` // the shim's attach listener
 	ExitCode     int       `json:"exitCode"`
 	Error        string    `json:"error,omitempty"`
 	StartedAt    time.Time `json:"startedAt"`
