@@ -1,6 +1,7 @@
 package seccomp
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	mobyseccomp "github.com/moby/profiles/seccomp"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
@@ -53,12 +55,9 @@ func Compile(p *Profile, caps []string, extra ...Rule) ([]unix.SockFilter, error
 		if s == nil {
 			continue
 		}
-		names := s.Names
-		if s.Name != "" {
-			if len(names) != 0 {
-				return nil, fmt.Errorf("%w: syscalls[%d] has both name and names", ErrProfile, i)
-			}
-			names = []string{s.Name}
+		names, err := ruleNames(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: syscalls[%d]: %v", ErrProfile, i, err)
 		}
 		keep, err := applies(s.Includes, s.Excludes, caps)
 		if err != nil {
@@ -112,6 +111,19 @@ func Compile(p *Profile, caps []string, extra ...Rule) ([]unix.SockFilter, error
 		out[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
 	}
 	return out, nil
+}
+
+// ruleNames reads a rule's names, from the name older profiles give.
+func ruleNames(s *mobyseccomp.Syscall) ([]string, error) {
+	//lint:ignore SA1019 profiles written for older Docker still say name
+	old := s.Name
+	if old == "" {
+		return s.Names, nil
+	}
+	if len(s.Names) != 0 {
+		return nil, errors.New("both name and names")
+	}
+	return []string{old}, nil
 }
 
 func appendRules(rules []rule, names []string, args []Arg, act Action) []rule {
