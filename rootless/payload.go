@@ -58,10 +58,15 @@ func startProcess(p InitProcess, stdio []uintptr) (pid int, console *os.File, co
 		attr.Files = []uintptr{fd, fd, fd}
 		attr.Sys.Setctty, attr.Sys.Ctty = true, 0
 	}
-	// The bounding set is per thread: cut it on the thread that forks.
+	// The bounding set and the seccomp filter are per thread: set on the
+	// thread that forks, which stays locked so that they never reach
+	// init's other goroutines (a goroutine ending locked ends its thread).
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if err := dropCapabilities(); err != nil {
+	err = dropCapabilities()
+	if err == nil {
+		err = confine(p.Seccomp)
+	}
+	if err != nil {
 		if console != nil {
 			console.Close()
 		}
