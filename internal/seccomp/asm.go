@@ -13,11 +13,11 @@ package seccomp
 //	       the first rule without args: ret action; none: ret default
 
 import (
+	"cmp"
 	"slices"
 
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
-	"maps"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -31,10 +31,16 @@ const (
 
 type label int
 
+type fixup struct {
+	at int // index of a Jump
+	to label
+}
+
 type asm struct {
-	prog   []bpf.Instruction
-	fixups map[int]label // index of a Jump → its target
-	labels []int         // label → instruction index, -1 until set
+	prog   []bpf.RawInstruction
+	err    error   // the first instruction x/net/bpf would not assemble
+	fixups []fixup // the Jumps, resolved once every label is set
+	labels []int   // label → instruction index, -1 until set
 }
 
 func (a *asm) newLabel() label {
@@ -44,20 +50,27 @@ func (a *asm) newLabel() label {
 
 func (a *asm) set(l label) { a.labels[l] = len(a.prog) }
 
-func (a *asm) emit(ins ...bpf.Instruction) { a.prog = append(a.prog, ins...) }
+// emit appends an instruction as x/net/bpf assembles it; called with
+// concrete instruction types, which then need no allocation each.
+func (a *asm) emit(r bpf.RawInstruction, err error) {
+	if err != nil && a.err == nil {
+		a.err = err
+	}
+	a.prog = append(a.prog, r)
+}
 
 // jumpIf goes to l when A cond val holds, else falls through.
 func (a *asm) jumpIf(cond bpf.JumpTest, val uint32, l label) {
-	a.emit(bpf.JumpIf{Cond: cond, Val: val, SkipTrue: 0, SkipFalse: 1})
+	a.emit(bpf.JumpIf{Cond: cond, Val: val, SkipTrue: 0, SkipFalse: 1}.Assemble())
 	a.goTo(l)
 }
 
 func (a *asm) goTo(l label) {
-	a.fixups[len(a.prog)] = l
-	a.emit(bpf.Jump{})
+	a.fixups = append(a.fixups, fixup{len(a.prog), l})
+	a.emit(bpf.Jump{}.Assemble())
 }
 
-func (a *asm) ret(act Action) { a.emit(bpf.RetConstant{Val: uint32(act)}) }
+func (a *asm) ret(act Action) { a.emit(bpf.RetConstant{Val: uint32(act)}.Assemble()) }
 
 // load puts the high or low half of argument i in A (little-endian).
 func (a *asm) load(i uint, high bool) {
@@ -65,7 +78,7 @@ func (a *asm) load(i uint, high bool) {
 	if high {
 		off += 4
 	}
-	a.emit(bpf.LoadAbsolute{Off: off, Size: 4})
+	a.emit(bpf.LoadAbsolute{Off: off, Size: 4}.Assemble())
 }
 
 // compare holds, for each operator, the code that goes to fail unless
@@ -79,10 +92,10 @@ var compare = map[specs.LinuxSeccompOperator]func(a *asm, c Arg, fail label){
 	},
 	specs.OpMaskedEqual: func(a *asm, c Arg, fail label) {
 		a.load(c.Index, true)
-		a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: hi(c.Value)})
+		a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: hi(c.Value)}.Assemble())
 		a.jumpIf(bpf.JumpNotEqual, hi(c.ValueTwo), fail)
 		a.load(c.Index, false)
-		a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: lo(c.Value)})
+		a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: lo(c.Value)}.Assemble())
 		a.jumpIf(bpf.JumpNotEqual, lo(c.ValueTwo), fail)
 	},
 	specs.OpNotEqual: func(a *asm, c Arg, fail label) {
@@ -118,68 +131,100 @@ func hi(v uint64) uint32 { return uint32(v >> 32) }
 func lo(v uint64) uint32 { return uint32(v) }
 
 // assemble lays out the filter for rules, in order, and def for the rest.
-func assemble(rules []rule, def Action) ([]bpf.Instruction, error) {
-	byNr := map[uint32][]rule{}
-	for _, r := range rules {
-		byNr[r.nr] = append(byNr[r.nr], r)
-	}
-	for nr, rs := range byNr {
-		// Rules with args first, each in its order; the first without
-		// args ends the list. A syscall left with only the default is
-		// not worth a leaf.
-		cond := slices.DeleteFunc(slices.Clone(rs), func(r rule) bool { return len(r.args) == 0 })
-		if i := slices.IndexFunc(rs, func(r rule) bool { return len(r.args) == 0 }); i >= 0 {
-			cond = append(cond, rs[i])
-		}
-		if len(cond) == 1 && len(cond[0].args) == 0 && cond[0].act == def {
-			delete(byNr, nr)
-			continue
-		}
-		byNr[nr] = cond
-	}
-	nrs := slices.Sorted(maps.Keys(byNr))
-
-	a := &asm{fixups: map[int]label{}}
+func assemble(rules []rule, def Action) ([]bpf.RawInstruction, error) {
+	leaves := leavesOf(rules, def)
+	// Sized for Docker's profile, which takes some 1800 instructions.
+	a := &asm{prog: make([]bpf.RawInstruction, 0, 2048), fixups: make([]fixup, 0, 1024), labels: make([]int, 0, 512)}
 	deflt, nosys := a.newLabel(), a.newLabel()
-	a.emit(bpf.LoadAbsolute{Off: offArch, Size: 4})
+	a.emit(bpf.LoadAbsolute{Off: offArch, Size: 4}.Assemble())
 	a.jumpIf(bpf.JumpNotEqual, auditArch, nosys)
-	a.emit(bpf.LoadAbsolute{Off: offNr, Size: 4})
+	a.emit(bpf.LoadAbsolute{Off: offNr, Size: 4}.Assemble())
 	if foreignBit != 0 {
 		a.jumpIf(bpf.JumpGreaterOrEqual, foreignBit, nosys)
 	}
-	a.tree(nrs, byNr, deflt)
+	a.tree(leaves, deflt)
 	a.set(deflt)
 	a.ret(def)
 	a.set(nosys)
 	a.ret(Errno(unix.ENOSYS))
 
-	for i, l := range a.fixups {
-		a.prog[i] = bpf.Jump{Skip: uint32(a.labels[l] - i - 1)}
+	for _, f := range a.fixups {
+		a.prog[f.at], _ = bpf.Jump{Skip: uint32(a.labels[f.to] - f.at - 1)}.Assemble()
 	}
-	return a.prog, nil
+	return a.prog, a.err
 }
 
 // tree searches nrs (sorted) for A, the syscall number.
-func (a *asm) tree(nrs []uint32, byNr map[uint32][]rule, deflt label) {
-	if len(nrs) == 0 {
+func (a *asm) tree(leaves []leaf, deflt label) {
+	if len(leaves) == 0 {
 		a.goTo(deflt)
 		return
 	}
-	if len(nrs) == 1 {
-		a.leaf(nrs[0], byNr[nrs[0]], deflt)
+	if len(leaves) == 1 {
+		a.leaf(leaves[0], deflt)
 		return
 	}
-	mid := len(nrs) / 2
+	mid := len(leaves) / 2
 	right := a.newLabel()
-	a.jumpIf(bpf.JumpGreaterOrEqual, nrs[mid], right)
-	a.tree(nrs[:mid], byNr, deflt)
+	a.jumpIf(bpf.JumpGreaterOrEqual, leaves[mid].nr, right)
+	a.tree(leaves[:mid], deflt)
 	a.set(right)
-	a.tree(nrs[mid:], byNr, deflt)
+	a.tree(leaves[mid:], deflt)
 }
 
-func (a *asm) leaf(nr uint32, rs []rule, deflt label) {
-	a.jumpIf(bpf.JumpNotEqual, nr, deflt)
-	for _, r := range rs {
+// leaf is one syscall's rules, in the order the filter checks them.
+type leaf struct {
+	nr    uint32
+	rules []rule
+}
+
+// leavesOf groups rules by syscall, in number order. Within a syscall,
+// rules with args come first, each in its order; the first without args
+// ends the list. A syscall left with only the default is not worth a
+// leaf.
+func leavesOf(rules []rule, def Action) []leaf {
+	// Sorting the rules' positions, not the rules, keeps it cheap.
+	pos := make([]int32, len(rules))
+	for i := range pos {
+		pos[i] = int32(i)
+	}
+	slices.SortFunc(pos, func(x, y int32) int {
+		return cmp.Or(cmp.Compare(rules[x].nr, rules[y].nr), cmp.Compare(x, y))
+	})
+	sorted := make([]rule, len(rules))
+	for i, p := range pos {
+		sorted[i] = rules[p]
+	}
+	rules = sorted
+	var leaves []leaf
+	ordered := make([]rule, 0, len(rules))
+	for len(rules) > 0 {
+		n := 1
+		for n < len(rules) && rules[n].nr == rules[0].nr {
+			n++
+		}
+		group := rules[:n]
+		rules = rules[n:]
+		start := len(ordered)
+		for _, r := range group {
+			if len(r.args) > 0 {
+				ordered = append(ordered, r)
+			}
+		}
+		if i := slices.IndexFunc(group, func(r rule) bool { return len(r.args) == 0 }); i >= 0 {
+			if start == len(ordered) && group[i].act == def {
+				continue
+			}
+			ordered = append(ordered, group[i])
+		}
+		leaves = append(leaves, leaf{nr: group[0].nr, rules: ordered[start:len(ordered):len(ordered)]})
+	}
+	return leaves
+}
+
+func (a *asm) leaf(l leaf, deflt label) {
+	a.jumpIf(bpf.JumpNotEqual, l.nr, deflt)
+	for _, r := range l.rules {
 		if len(r.args) == 0 {
 			a.ret(r.act)
 			return

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	mobyseccomp "github.com/moby/profiles/seccomp"
-	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -95,11 +94,7 @@ func Compile(p *Profile, caps []string, extra ...Rule) ([]unix.SockFilter, error
 			}
 		}
 	}
-	prog, err := assemble(rules, def)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := bpf.Assemble(prog)
+	raw, err := assemble(rules, def)
 	if err != nil {
 		return nil, fmt.Errorf("assembling seccomp filter: %w", err)
 	}

@@ -257,3 +257,13 @@ func FuzzParse(f *testing.F) {
 		run(t, filter, call{name: "read"})
 	})
 }
+
+// BenchmarkDefault is what init spends on the filter of every container:
+// Docker's profile built, compiled and checked (Install is one syscall).
+func BenchmarkDefault(b *testing.B) {
+	for b.Loop() {
+		if _, err := Compile(Default(), dockerCaps); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
