@@ -79,6 +79,9 @@ type InitProcess struct {
 	// Seccomp is the payload's filter: "" Docker's default profile,
 	// "unconfined" none, else a profile in Docker's JSON (confine).
 	Seccomp string `json:",omitempty"`
+	// filter, when set, returns Seccomp's filter compiled ahead (init
+	// compiles the payload's beside its setup of the root).
+	filter func() ([]unix.SockFilter, error)
 }
 
 // InitStatus is init's one report to the shim.
@@ -274,6 +277,7 @@ func runInit(h Handlers) int {
 		return initFailed(ExitSetupFailed, err)
 	}
 	Trace("init config read")
+	cfg.Process.filter = compileAhead(cfg.Process.Seccomp)
 	if err := setupRootfs(&cfg); err != nil {
 		return initFailed(ExitSetupFailed, err)
 	}

@@ -64,7 +64,7 @@ func startProcess(p InitProcess, stdio []uintptr) (pid int, console *os.File, co
 	runtime.LockOSThread()
 	err = dropCapabilities()
 	if err == nil {
-		err = confine(p.Seccomp)
+		err = confine(p)
 	}
 	if err != nil {
 		if console != nil {

@@ -7,10 +7,14 @@ package seccomp
 //
 //	ld arch; arch ≠ native → ret ERRNO(ENOSYS)
 //	ld nr;   [amd64] nr ≥ x32 bit → ret ERRNO(ENOSYS)
-//	binary search over the rules' syscall numbers (jge at each node)
-//	leaf:  nr ≠ N → ret default
-//	       each rule with args: a failing comparison → next rule; ret action
-//	       the first rule without args: ret action; none: ret default
+//	binary search (jge at each node) over spans: runs of syscall numbers
+//	    treated alike, such as every number from 0 to 8 allowed, 9 to 11
+//	    the default; a syscall with args to check is a span of its own
+//	span:  each rule with args: a failing comparison → next rule; ret action
+//	       then ret the action of its rule without args, else the default
+//
+// Spans keep Docker's profile to some 500 instructions, which matters: the
+// kernel checks and translates each one when init installs the filter.
 
 import (
 	"cmp"
@@ -135,16 +139,14 @@ func assemble(rules []rule, def Action) ([]bpf.RawInstruction, error) {
 	leaves := leavesOf(rules, def)
 	// Sized for Docker's profile, which takes some 1800 instructions.
 	a := &asm{prog: make([]bpf.RawInstruction, 0, 2048), fixups: make([]fixup, 0, 1024), labels: make([]int, 0, 512)}
-	deflt, nosys := a.newLabel(), a.newLabel()
+	nosys := a.newLabel()
 	a.emit(bpf.LoadAbsolute{Off: offArch, Size: 4}.Assemble())
 	a.jumpIf(bpf.JumpNotEqual, auditArch, nosys)
 	a.emit(bpf.LoadAbsolute{Off: offNr, Size: 4}.Assemble())
 	if foreignBit != 0 {
 		a.jumpIf(bpf.JumpGreaterOrEqual, foreignBit, nosys)
 	}
-	a.tree(leaves, deflt)
-	a.set(deflt)
-	a.ret(def)
+	a.tree(spansOf(leaves, def))
 	a.set(nosys)
 	a.ret(Errno(unix.ENOSYS))
 
@@ -154,22 +156,66 @@ func assemble(rules []rule, def Action) ([]bpf.RawInstruction, error) {
 	return a.prog, a.err
 }
 
-// tree searches nrs (sorted) for A, the syscall number.
-func (a *asm) tree(leaves []leaf, deflt label) {
-	if len(leaves) == 0 {
-		a.goTo(deflt)
+// tree finds A, the syscall number, among spans (sorted, the first at 0).
+func (a *asm) tree(spans []span) {
+	if len(spans) == 1 {
+		a.span(spans[0])
 		return
 	}
-	if len(leaves) == 1 {
-		a.leaf(leaves[0], deflt)
-		return
-	}
-	mid := len(leaves) / 2
+	mid := len(spans) / 2
 	right := a.newLabel()
-	a.jumpIf(bpf.JumpGreaterOrEqual, leaves[mid].nr, right)
-	a.tree(leaves[:mid], deflt)
+	a.jumpIf(bpf.JumpGreaterOrEqual, spans[mid].start, right)
+	a.tree(spans[:mid])
 	a.set(right)
-	a.tree(leaves[mid:], deflt)
+	a.tree(spans[mid:])
+}
+
+// span is the syscall numbers from start up to the next span's, which
+// return act; or, with rules, the one syscall start, which returns the
+// action of the first rule whose args match, else act.
+type span struct {
+	start uint32
+	act   Action
+	rules []rule
+}
+
+func (a *asm) span(s span) {
+	for _, r := range s.rules {
+		next := a.newLabel()
+		for _, c := range r.args {
+			compare[c.Op](a, c, next)
+		}
+		a.ret(r.act)
+		a.set(next)
+	}
+	a.ret(s.act)
+}
+
+// spansOf turns leaves into spans, merging neighbours that return the
+// same action whatever the args.
+func spansOf(leaves []leaf, def Action) []span {
+	spans := []span{{start: 0, act: def}}
+	add := func(s span) {
+		if spans[len(spans)-1].start == s.start {
+			spans = spans[:len(spans)-1] // an empty gap
+		}
+		if n := len(spans); n > 0 && spans[n-1].rules == nil && s.rules == nil && spans[n-1].act == s.act {
+			return
+		}
+		spans = append(spans, s)
+	}
+	for _, l := range leaves {
+		s := span{start: l.nr, act: def, rules: l.rules}
+		if n := len(l.rules); len(l.rules[n-1].args) == 0 {
+			s.act, s.rules = l.rules[n-1].act, l.rules[:n-1]
+		}
+		if len(s.rules) == 0 {
+			s.rules = nil
+		}
+		add(s)
+		add(span{start: l.nr + 1, act: def})
+	}
+	return spans
 }
 
 // leaf is one syscall's rules, in the order the filter checks them.
@@ -220,21 +266,4 @@ func leavesOf(rules []rule, def Action) []leaf {
 		leaves = append(leaves, leaf{nr: group[0].nr, rules: ordered[start:len(ordered):len(ordered)]})
 	}
 	return leaves
-}
-
-func (a *asm) leaf(l leaf, deflt label) {
-	a.jumpIf(bpf.JumpNotEqual, l.nr, deflt)
-	for _, r := range l.rules {
-		if len(r.args) == 0 {
-			a.ret(r.act)
-			return
-		}
-		next := a.newLabel()
-		for _, c := range r.args {
-			compare[c.Op](a, c, next)
-		}
-		a.ret(r.act)
-		a.set(next)
-	}
-	a.goTo(deflt)
 }

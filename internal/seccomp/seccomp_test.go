@@ -114,6 +114,57 @@ func TestDefaultProfile(t *testing.T) {
 	}
 }
 
+// TestEverySyscall checks the filter's search over the syscall numbers:
+// every native syscall without conditions on its args gets the action of
+// the profile's first rule naming it, as read straight off the profile.
+func TestEverySyscall(t *testing.T) {
+	for _, caps := range [][]string{dockerCaps, append(dockerCaps, "CAP_SYS_ADMIN", "CAP_SYS_PTRACE")} {
+		p := Default()
+		filter, err := Compile(p, caps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(filter) > 600 {
+			t.Errorf("Docker's profile takes %d instructions, want some 500: each costs at install", len(filter))
+		}
+		want := map[string]Action{}
+		conditional := map[string]bool{}
+		for _, r := range p.Syscalls {
+			if ok, _ := applies(r.Includes, r.Excludes, caps); !ok {
+				continue
+			}
+			act, err := action(r.Action, r.ErrnoRet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range r.Names {
+				if len(r.Args) > 0 {
+					conditional[n] = true
+				} else if _, seen := want[n]; !seen {
+					want[n] = act
+				}
+			}
+		}
+		checked := 0
+		for _, sc := range syscalls {
+			if conditional[sc.name] {
+				continue
+			}
+			w, ok := want[sc.name]
+			if !ok {
+				w = Errno(unix.EPERM)
+			}
+			if got := run(t, filter, call{name: sc.name}); got != w {
+				t.Errorf("caps %d: %s (%d) = %#x, want %#x", len(caps), sc.name, sc.nr, got, w)
+			}
+			checked++
+		}
+		if checked < 300 {
+			t.Errorf("checked only %d syscalls", checked)
+		}
+	}
+}
+
 // TestOperators checks each comparison on both halves of the argument.
 func TestOperators(t *testing.T) {
 	const v = 0x0000_0005_0000_0010
