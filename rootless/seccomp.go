@@ -25,6 +25,7 @@ func confine(p InitProcess) error {
 		return err
 	}
 	_, err = seccomp.Install(filter, 0)
+	Trace("init seccomp installed")
 	return err
 }
 
@@ -39,6 +40,7 @@ func compileAhead(spec string) func() ([]unix.SockFilter, error) {
 	ch := make(chan result, 1)
 	go func() {
 		f, err := compileFilter(spec)
+		Trace("init seccomp compiled")
 		ch <- result{f, err}
 	}()
 	return sync.OnceValues(func() ([]unix.SockFilter, error) {
