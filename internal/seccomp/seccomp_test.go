@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -104,6 +105,18 @@ func TestDefaultProfile(t *testing.T) {
 		{"socket(AF_UNIX)", plain, call{name: "socket", args: []uint64{unix.AF_UNIX}}, Allow},
 		{"socket(AF_AX25) is gone", plain, call{name: "socket", args: []uint64{unix.AF_AX25}}, eperm},
 		{"socket(AF_INET, high word set)", plain, call{name: "socket", args: []uint64{1<<32 | unix.AF_INET}}, eperm},
+	}
+	if runtime.GOARCH == "amd64" {
+		// Rules for some architectures only (includes.arches).
+		tests = append(tests, []struct {
+			what   string
+			filter []unix.SockFilter
+			c      call
+			want   Action
+		}{
+			{"arch_prctl on amd64", plain, call{name: "arch_prctl"}, Allow},
+			{"modify_ldt on amd64", plain, call{name: "modify_ldt"}, Allow},
+		}...)
 	}
 	for _, tt := range tests {
 		t.Run(tt.what, func(t *testing.T) {
