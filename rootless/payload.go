@@ -58,26 +58,31 @@ func startProcess(p InitProcess, stdio []uintptr) (pid int, console *os.File, co
 		attr.Files = []uintptr{fd, fd, fd}
 		attr.Sys.Setctty, attr.Sys.Ctty = true, 0
 	}
-	// The bounding set and the seccomp filter are per thread: set on the
-	// thread that forks, which stays locked so that they never reach
-	// init's other goroutines (a goroutine ending locked ends its thread).
-	runtime.LockOSThread()
-	err = dropCapabilities()
-	if err == nil {
-		err = confine(p)
-	}
+	// The bounding set and the seccomp filter are per thread: set on a
+	// thread of its own that forks and then ends, so that they never reach
+	// init's other goroutines (nor does a profile stop init's own calls).
+	forked := make(chan struct{})
+	go func() {
+		defer close(forked)
+		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
+		if err = dropCapabilities(); err == nil {
+			err = confine(p)
+		}
+		if err != nil {
+			code = ExitSetupFailed
+			return
+		}
+		if pid, err = syscall.ForkExec(path, p.Args, attr); err != nil {
+			code = execFailureCode(err)
+			err = fmt.Errorf("starting %s: %w", p.Args[0], err)
+		}
+	}()
+	<-forked
 	if err != nil {
 		if console != nil {
 			console.Close()
 		}
-		return 0, nil, ExitSetupFailed, err
-	}
-	pid, err = syscall.ForkExec(path, p.Args, attr)
-	if err != nil {
-		if console != nil {
-			console.Close()
-		}
-		return 0, nil, execFailureCode(err), fmt.Errorf("starting %s: %w", p.Args[0], err)
+		return 0, nil, code, err
 	}
 	return pid, console, 0, nil
 }

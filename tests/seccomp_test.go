@@ -110,6 +110,18 @@ func TestSeccomp(t *testing.T) {
 		t.Errorf("profile file: %q, want a filter", got)
 	}
 
+	// The filter is the payload's, not init's: init still reaps and
+	// passes the status on under a profile that denies waiting.
+	nowait := filepath.Join(dir, "nowait.json")
+	js = `{"defaultAction": "SCMP_ACT_ALLOW",
+	  "syscalls": [{"names": ["wait4", "waitid", "kill", "tgkill"], "action": "SCMP_ACT_ERRNO"}]}`
+	if err := os.WriteFile(nowait, []byte(js), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.nook(nil, "run", "--rm", "--security-opt", "seccomp="+nowait, "bb", "sh", "-c", "exit 3"); r.code != 3 {
+		t.Errorf("under a profile denying wait4: %s, want exit 3", r)
+	}
+
 	bad := filepath.Join(dir, "bad.json")
 	if err := os.WriteFile(bad, []byte("{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\",,\n}\n"), 0o644); err != nil {
 		t.Fatal(err)
