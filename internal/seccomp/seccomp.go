@@ -8,10 +8,16 @@
 // light (no maps or tables built at package init, no net/http).
 //
 //	p := seccomp.Default()               // or seccomp.Load(path)
-//	filter, err := seccomp.Compile(p, caps, seccomp.Rule{
-//		Names: []string{"chown", "fchown"}, Action: seccomp.UserNotif})
+//	filter, err := seccomp.Compile(p, caps,
+//		seccomp.Rule{Names: []string{"chown", "fchown"}, Action: seccomp.UserNotif},
+//		seccomp.Rule{Names: []string{"setuid"}, Action: seccomp.Errno(0)}) // succeeds, does nothing
 //	runtime.LockOSThread()               // the filter is the thread's
 //	fd, err := seccomp.Install(filter, seccomp.FlagNewListener)
+//
+// In nook, rootless's init compiles the container's filter (rootless/seccomp.go:
+// compileFilter, with Docker's default capabilities) and installs it on a
+// thread of its own that forks the payload and then ends (startProcess), so
+// the filter confines the payload and its exec sessions, never init.
 //
 // Compile follows Docker's reading of a profile: rules are kept or left
 // out by their includes/excludes (caps held, arch, minimum kernel),
