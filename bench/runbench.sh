@@ -9,6 +9,8 @@
 # current user), in one hyperfine run per workload so the machine's load is
 # shared alike:
 #   run   nook run --rm IMG /bin/true   bwrap and ch-run on the unpacked root,
+#         (and nook with --security-opt seccomp=unconfined: what the
+#         default seccomp profile costs)
 #         podman run --rm --network none IMG /bin/true, twice: storage on
 #         fuse-overlayfs (podman-fuse) and on the kernel's overlay (podman-native)
 #   exec  nook exec CTR /bin/true       podman exec CTR /bin/true
@@ -159,6 +161,7 @@ PY
 
 say "run --rm"
 cmds=(run.nook "$nook run --rm $img /bin/true")
+cmds+=(run.nook-unconfined "$nook run --rm --security-opt seccomp=unconfined $img /bin/true")
 has bwrap && cmds+=(run.bwrap "bwrap --unshare-user --unshare-pid --unshare-ipc --unshare-uts --bind $root / --proc /proc --dev /dev /bin/true")
 has ch-run && cmds+=(run.ch-run "ch-run $root -- /bin/true")
 for d in "${podman_ok[@]}"; do
@@ -198,3 +201,34 @@ for w in run exec ps; do
 	echo "| $w | $(ms $w.nook) | $(ms $w.bwrap) | $(ms $w.ch-run) | $(ms $w.podman-fuse) | $(ms $w.podman-native) |" \
 		"$(ratio $w.nook $w.bwrap) | $(ratio $w.nook $w.ch-run) | $(ratio $w.podman-fuse $w.nook) | $(ratio $w.podman-native $w.nook) |"
 done
+
+# The filter's cost is well under the whole run's noise on a busy machine:
+# also time init's own part, from its config read to the payload started
+# (NOOK_TRACE), alternating the two modes.
+say "seccomp: init's part, traced"
+for i in $(seq "$runs"); do
+	for mode in default unconfined; do
+		opt=()
+		[ $mode = unconfined ] && opt=(--security-opt seccomp=unconfined)
+		NOOK_TRACE=1 "$nook" run --rm "${opt[@]}" "$img" /bin/true 2>&1 >/dev/null |
+			awk -v m=$mode '/ init config read/ {a = $2} / init payload started/ {b = $2} END {print m, (b - a) / 1000}'
+	done
+done >"$results/seccomp-trace"
+echo
+echo "### seccomp: nook run --rm with Docker's default profile and unconfined (min of $runs runs, ms)"
+echo
+echo "| | default profile | unconfined | the filter's cost |"
+echo "|---|---|---|---|"
+a=$(ms run.nook) b=$(ms run.nook-unconfined)
+cost=-
+if [ "$a" != - ] && [ "$b" != - ]; then cost=$(python3 -c "print('%.1f' % ($a - $b))"); fi
+echo "| run --rm IMG /bin/true | $a | $b | $cost |"
+python3 - "$results/seccomp-trace" <<'PY'
+import sys
+t = {}
+for line in open(sys.argv[1]):
+    mode, ms = line.split()
+    t.setdefault(mode, []).append(float(ms))
+d, u = min(t["default"]), min(t["unconfined"])
+print("| init: config read to payload started | %.2f | %.2f | %.2f |" % (d, u, d - u))
+PY

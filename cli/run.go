@@ -35,11 +35,11 @@ type createFlags struct {
 	StopTimeout *int     `name:"stop-timeout" help:"Seconds stop waits before SIGKILL (default 10)."`
 	Cidfile     string   `type:"path" help:"Write the container id to this file."`
 	Label       []string `short:"l" sep:"none" placeholder:"KEY=VALUE" help:"Set a label on the container."`
+	SecurityOpt []string `name:"security-opt" sep:"none" placeholder:"OPT" help:"seccomp=FILE (a profile in Docker's JSON format) or seccomp=unconfined (default: Docker's profile); no-new-privileges: no process of the container gains privileges through exec."`
 	Pull        string   `enum:"missing,always,never" default:"missing" help:"Pull the image first: missing (when the store lacks it), always, never."`
 	AddHost     []string `name:"add-host" sep:"none" placeholder:"NAME:IP" help:"Add a line to the container's /etc/hosts (IP host-gateway: the host)."`
 	ShmSize     string   `name:"shm-size" placeholder:"SIZE" help:"Size of /dev/shm (default 64m)."`
 	Ulimit      []string `sep:"none" placeholder:"NAME=SOFT[:HARD]" help:"Set a resource limit of the container's process, such as nofile=1024:2048."`
-	SecurityOpt []string `name:"security-opt" sep:"none" placeholder:"OPT" help:"no-new-privileges: no process of the container gains privileges through exec."`
 	Memory      string   `short:"m" placeholder:"SIZE" help:"Memory limit (needs a delegated cgroup v2)."`
 	CPUs        float64  `name:"cpus" help:"CPU limit in CPUs (needs a delegated cgroup v2)."`
 	PidsLimit   int64    `name:"pids-limit" help:"Process limit (needs a delegated cgroup v2)."`
@@ -54,7 +54,7 @@ func (f *createFlags) options() (container.CreateOptions, error) {
 		Image: string(f.Image), Name: f.Name, Cmd: f.Command, Entrypoint: f.Entrypoint,
 		WorkingDir: f.Workdir, User: f.User, Hostname: f.Hostname, Network: f.Network,
 		ReadOnly: f.ReadOnly, Tty: f.Tty, OpenStdin: f.Interactive, AutoRemove: f.Rm, Init: f.Init,
-		StopSignal: f.StopSignal, StopTimeout: f.StopTimeout,
+		StopSignal: f.StopSignal, StopTimeout: f.StopTimeout, SecurityOpt: f.SecurityOpt,
 	}
 	fileEnv, err := readEnvFiles(f.EnvFile)
 	if err != nil {
@@ -269,11 +269,6 @@ func (f *createFlags) hostOptions(h *container.HostOptions) error {
 			return err
 		}
 		h.Ulimits = append(h.Ulimits, u)
-	}
-	for _, s := range f.SecurityOpt {
-		if err := h.ApplySecurityOpt(s); err != nil {
-			return err
-		}
 	}
 	return nil
 }

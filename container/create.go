@@ -39,6 +39,8 @@ type CreateOptions struct {
 	StopTimeout *int
 	Labels      map[string]string
 	HostOptions
+	// SecurityOpt are --security-opt values: seccomp=FILE|unconfined.
+	SecurityOpt []string
 }
 
 // ErrNoCommand means neither the options nor the image give a command.
@@ -216,7 +218,8 @@ func configFor(img image.Image, o CreateOptions, id string) (Config, error) {
 		base = append([]string{"PATH=" + rootless.DefaultPath}, base...)
 	}
 	c.Env = mergeEnv(base, append([]string{"HOSTNAME=" + c.Hostname}, o.Env...))
-	return c, nil
+	c.Seccomp, err = securitySpec(o.SecurityOpt, &c.HostOptions)
+	return c, err
 }
 
 // mergeEnv sets each KEY=VALUE of over on base, in order; a bare KEY takes

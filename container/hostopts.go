@@ -28,10 +28,10 @@ type HostOptions struct {
 	NoNewPrivileges bool `json:"noNewPrivileges,omitempty"`
 }
 
-// ApplySecurityOpt reads one --security-opt into h: no-new-privileges
-// ([:=]true|false). Asking to lift a confinement nook does not impose
-// (seccomp=unconfined, apparmor=unconfined, label=disable) is accepted as
-// it is; anything else is refused, saying so.
+// ApplySecurityOpt reads one --security-opt other than seccomp's
+// (securitySpec reads those) into h: no-new-privileges ([:=]true|false).
+// Asking to lift a confinement nook does not impose (apparmor=unconfined,
+// label=disable) is accepted as it is; anything else is refused, saying so.
 func (h *HostOptions) ApplySecurityOpt(s string) error {
 	key, val, hasVal := strings.Cut(s, "=")
 	if !hasVal {
@@ -42,10 +42,10 @@ func (h *HostOptions) ApplySecurityOpt(s string) error {
 		h.NoNewPrivileges = true
 	case key == "no-new-privileges" && val == "false":
 		h.NoNewPrivileges = false
-	case s == "seccomp=unconfined", s == "apparmor=unconfined", s == "label=disable", s == "label:disable":
-		// nook applies no seccomp filter, AppArmor profile or SELinux label.
+	case s == "apparmor=unconfined", s == "label=disable", s == "label:disable":
+		// nook applies no AppArmor profile or SELinux label.
 	default:
-		return fmt.Errorf("--security-opt %q: nook knows no-new-privileges; it applies no seccomp, AppArmor or SELinux confinement to change", s)
+		return fmt.Errorf("%w %q: nook knows seccomp=PROFILE.json, seccomp=unconfined and no-new-privileges; it applies no AppArmor or SELinux confinement to change", ErrSecurityOpt, s)
 	}
 	return nil
 }
@@ -166,12 +166,4 @@ func (u Ulimit) rlimit() (int, unix.Rlimit) {
 		return uint64(n)
 	}
 	return rlimits[u.Name], unix.Rlimit{Cur: v(u.Soft), Max: v(u.Hard)}
-}
-
-// securityOpt is inspect's HostConfig.SecurityOpt.
-func (c *Config) securityOpt() []string {
-	if c.NoNewPrivileges {
-		return []string{"no-new-privileges"}
-	}
-	return nil
 }

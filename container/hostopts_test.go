@@ -121,7 +121,7 @@ func TestSubIDHint(t *testing.T) {
 	}
 }
 
-func TestApplySecurityOpt(t *testing.T) {
+func TestSecurityOptHostOptions(t *testing.T) {
 	for _, tt := range []struct {
 		opts []string
 		nnp  bool
@@ -135,12 +135,7 @@ func TestApplySecurityOpt(t *testing.T) {
 		{[]string{"no-new-privileges=maybe"}, false, true},
 	} {
 		var h HostOptions
-		var err error
-		for _, o := range tt.opts {
-			if err = h.ApplySecurityOpt(o); err != nil {
-				break
-			}
-		}
+		_, err := securitySpec(tt.opts, &h)
 		if h.NoNewPrivileges != tt.nnp || (err != nil) != tt.err {
 			t.Errorf("%v: no-new-privileges %v, %v; want %v (error %v)", tt.opts, h.NoNewPrivileges, err, tt.nnp, tt.err)
 		}

@@ -87,6 +87,12 @@ type InitProcess struct {
 	// never sees the 0×0 of a new pty (the user's terminal's size).
 	Rows uint16 `json:",omitempty"`
 	Cols uint16 `json:",omitempty"`
+	// Seccomp is the payload's filter: "" Docker's default profile,
+	// "unconfined" none, else a profile in Docker's JSON (confine).
+	Seccomp string `json:",omitempty"`
+	// filter, when set, returns Seccomp's filter compiled ahead (init
+	// compiles the payload's beside its setup of the root).
+	filter func() ([]unix.SockFilter, error)
 }
 
 // InitStatus is init's report to the shim.
@@ -291,6 +297,7 @@ func InitStage() int {
 		return initFailed(ExitSetupFailed, err)
 	}
 	Trace("init config read")
+	cfg.Process.filter = compileAhead(cfg.Process.Seccomp)
 	if err := setupRootfs(&cfg); err != nil {
 		return initFailed(ExitSetupFailed, err)
 	}

@@ -50,21 +50,31 @@ func startProcess(p InitProcess, stdio []uintptr) (pid int, console *os.File, co
 		attr.Files = []uintptr{fd, fd, fd}
 		attr.Sys.Setctty, attr.Sys.Ctty = true, 0
 	}
-	// The bounding set is per thread: cut it on the thread that forks.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if err := dropCapabilities(); err != nil {
-		if console != nil {
-			console.Close()
+	// The bounding set and the seccomp filter are per thread: set on a
+	// thread of its own that forks and then ends, so that they never reach
+	// init's other goroutines (nor does a profile stop init's own calls).
+	forked := make(chan struct{})
+	go func() {
+		defer close(forked)
+		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
+		if err = dropCapabilities(); err == nil {
+			err = confine(p)
 		}
-		return 0, nil, ExitSetupFailed, err
-	}
-	pid, err = syscall.ForkExec(path, p.Args, attr)
+		if err != nil {
+			code = ExitSetupFailed
+			return
+		}
+		if pid, err = syscall.ForkExec(path, p.Args, attr); err != nil {
+			code = execFailureCode(err)
+			err = fmt.Errorf("starting %s: %w", p.Args[0], err)
+		}
+	}()
+	<-forked
 	if err != nil {
 		if console != nil {
 			console.Close()
 		}
-		return 0, nil, execFailureCode(err), fmt.Errorf("starting %s: %w", p.Args[0], err)
+		return 0, nil, code, err
 	}
 	return pid, console, 0, nil
 }
@@ -241,6 +251,11 @@ func execPayload(p InitProcess, pdeathsig unix.Signal, sent func(console *os.Fil
 		return ExitSetupFailed, err
 	}
 	if err := dropCapabilities(); err != nil {
+		return ExitSetupFailed, err
+	}
+	// The filter goes on while this thread still has CAP_SYS_ADMIN in the
+	// user namespace (no no_new_privs needed), and stays with the exec.
+	if err := confine(p); err != nil {
 		return ExitSetupFailed, err
 	}
 	if err := becomeUser(pr.user); err != nil {
