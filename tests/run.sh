@@ -44,10 +44,9 @@ setup_host() {
 as_user() {
   if [ "$(id -u)" = 0 ]; then
     runuser -u "$TEST_USER" -- env -i PATH="$PATH" HOME="$(getent passwd "$TEST_USER" | cut -d: -f6)" \
-      USER="$TEST_USER" CI="${CI:-}" NOOK_TEST_PASS=user NOOK_BIN="$NOOK_BIN" \
-      NOOK_TEST_DEBIAN="${NOOK_TEST_DEBIAN:-}" "$@"
+      USER="$TEST_USER" CI="${CI:-}" NOOK_TEST_PASS=user NOOK_BIN="$NOOK_BIN" NOOK_TEST_DEBIAN="${NOOK_TEST_DEBIAN:-}" "$@"
   else
-    env NOOK_TEST_PASS=user NOOK_BIN="$NOOK_BIN" "$@"
+    env NOOK_TEST_PASS=user NOOK_BIN="$NOOK_BIN" NOOK_TEST_DEBIAN="${NOOK_TEST_DEBIAN:-}" "$@"
   fi
 }
 
