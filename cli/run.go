@@ -33,6 +33,7 @@ type createFlags struct {
 	Cidfile     string   `type:"path" help:"Write the container id to this file."`
 	Label       []string `short:"l" sep:"none" placeholder:"KEY=VALUE" help:"Set a label on the container."`
 	Pull        string   `enum:"missing,always,never" default:"missing" help:"Pull the image first: missing (when the store lacks it), always, never."`
+	Force       string   `enum:"seccomp,none" default:"seccomp" placeholder:"seccomp|none" help:"Without subordinate ids: fake chown, setuid, setgroups and mknod and record the owners meant (seccomp), or let them fail (none). As Charliecloud's --force."`
 
 	Image   commandFollows `arg:"" help:"Image to run."`
 	Command []string       `arg:"" optional:"" passthrough:"" help:"Command and arguments (default: the image's); everything after the image is the command's."`
@@ -44,7 +45,7 @@ func (f *createFlags) options() (container.CreateOptions, error) {
 		Image: string(f.Image), Name: f.Name, Cmd: f.Command, Entrypoint: f.Entrypoint,
 		WorkingDir: f.Workdir, User: f.User, Hostname: f.Hostname, Network: f.Network,
 		ReadOnly: f.ReadOnly, Tty: f.Tty, OpenStdin: f.Interactive, AutoRemove: f.Rm,
-		StopSignal: f.StopSignal, StopTimeout: f.StopTimeout,
+		StopSignal: f.StopSignal, StopTimeout: f.StopTimeout, FakeIDs: f.Force,
 	}
 	fileEnv, err := readEnvFiles(f.EnvFile)
 	if err != nil {

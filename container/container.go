@@ -57,7 +57,10 @@ type Config struct {
 	Tty         bool              `json:"tty,omitempty"`
 	OpenStdin   bool              `json:"openStdin,omitempty"`
 	AutoRemove  bool              `json:"autoRemove,omitempty"`
-	StopSignal  string            `json:"stopSignal,omitempty"`
+	// FakeIDs is rootless.FakeIDsNone when the identity calls are not to
+	// be faked in single-id mode; empty fakes them (--force).
+	FakeIDs    string `json:"fakeIds,omitempty"`
+	StopSignal string `json:"stopSignal,omitempty"`
 	StopTimeout *int              `json:"stopTimeout,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`
 }

@@ -36,6 +36,9 @@ type CreateOptions struct {
 	Tty        bool
 	OpenStdin  bool
 	AutoRemove bool
+	// FakeIDs is rootless.FakeIDsNone to let identity calls fail in
+	// single-id mode; empty or rootless.FakeIDsSeccomp fakes them.
+	FakeIDs    string
 	StopSignal string
 	// StopTimeout is the default of `stop -t`; nil means 10 s.
 	StopTimeout *int
@@ -145,7 +148,7 @@ func configFor(img image.Image, o CreateOptions, id string) (Config, error) {
 		WorkingDir: ic.WorkingDir, User: ic.User, Hostname: o.Hostname, Network: o.Network,
 		Mounts: o.Mounts, ReadOnly: o.ReadOnly, Tty: o.Tty, OpenStdin: o.OpenStdin,
 		AutoRemove: o.AutoRemove, StopSignal: ic.StopSignal, StopTimeout: o.StopTimeout,
-		Labels: o.Labels,
+		Labels: o.Labels, FakeIDs: o.FakeIDs,
 	}
 	for _, d := range img.Config.RootFS.DiffIDs {
 		c.DiffIDs = append(c.DiffIDs, d.String())

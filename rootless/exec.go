@@ -218,7 +218,7 @@ func serveSession(c *net.UnixConn, r *reaper, h Handlers) {
 		}
 		stdio = []uintptr{uintptr(fds[0]), uintptr(fds[1]), uintptr(fds[2])}
 	}
-	pid, console, code, err := startProcess(req.Process, stdio)
+	pid, console, code, err := startProcess(req.Process, stdio, nil)
 	if err != nil {
 		reply(execReply{Code: code, Error: err.Error()}, nil)
 		return

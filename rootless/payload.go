@@ -18,8 +18,10 @@ const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 
 // startProcess runs p inside the new root with the given standard
 // streams (nil: init's own). On failure code is the exit status Docker
-// gives: 125 setup, 126 cannot execute, 127 not found.
-func startProcess(p InitProcess, stdio []uintptr) (pid int, console *os.File, code int, err error) {
+// gives: 125 setup, 126 cannot execute, 127 not found. In single-id mode
+// the payload runs under the faked identity calls (fakeids.go), and when
+// notify is not nil it receives the filter's notification listener.
+func startProcess(p InitProcess, stdio []uintptr, notify **os.File) (pid int, console *os.File, code int, err error) {
 	if len(p.Args) == 0 {
 		return 0, nil, ExitSetupFailed, errors.New("no command given")
 	}
@@ -60,12 +62,28 @@ func startProcess(p InitProcess, stdio []uintptr) (pid int, console *os.File, co
 	}
 	// The bounding set is per thread: cut it on the thread that forks.
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	if err := dropCapabilities(); err != nil {
+		runtime.UnlockOSThread()
 		if console != nil {
 			console.Close()
 		}
 		return 0, nil, ExitSetupFailed, err
+	}
+	if p.FakeIDs != FakeIDsNone && SingleIDNamespace() {
+		// The thread keeps the filter: it stays locked, and so ends
+		// with its goroutine instead of serving another one.
+		l, err := installFakeIDs(notify != nil)
+		if err != nil {
+			if console != nil {
+				console.Close()
+			}
+			return 0, nil, ExitSetupFailed, err
+		}
+		if notify != nil {
+			*notify = l
+		}
+	} else {
+		defer runtime.UnlockOSThread()
 	}
 	pid, err = syscall.ForkExec(path, p.Args, attr)
 	if err != nil {

@@ -59,7 +59,7 @@ if [ -z "${NOOK_TEST_DEBIAN:-}" ] && command -v mmdebstrap >/dev/null; then
   mkdir -p "$cache" && chmod 0755 "$cache"
   if [ ! -s "$cache/debian-bookworm-minbase.tar" ]; then
     echo "== making a Debian 12 base with mmdebstrap (once, kept in $cache)"
-    mmdebstrap --quiet --variant=minbase bookworm "$cache/debian-bookworm-minbase.tar.tmp" \
+    mmdebstrap --quiet --variant=minbase --format=tar bookworm "$cache/debian-bookworm-minbase.tar.tmp" \
       && mv "$cache/debian-bookworm-minbase.tar.tmp" "$cache/debian-bookworm-minbase.tar" \
       || echo "mmdebstrap failed: TestBuildDebian will say so"
   fi
