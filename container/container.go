@@ -39,28 +39,28 @@ const (
 
 // Config is what a container was created with; it never changes.
 type Config struct {
-	ID          string            `json:"id"`
-	Name        string            `json:"name"`
-	Created     time.Time         `json:"created"`
-	Image       string            `json:"image"` // as the user named it
-	ImageID     string            `json:"imageId"`
-	DiffIDs     []string          `json:"diffIds"` // the image's layers, bottom first
-	Entrypoint  []string          `json:"entrypoint,omitempty"`
-	Cmd         []string          `json:"cmd,omitempty"`
-	Env         []string          `json:"env,omitempty"`
-	WorkingDir  string            `json:"workingDir"`
-	User        string            `json:"user,omitempty"`
-	Hostname    string            `json:"hostname"`
-	Network     string            `json:"network"` // host or none
-	Mounts      []MountSpec       `json:"mounts,omitempty"`
-	ReadOnly    bool              `json:"readOnly,omitempty"`
-	Tty         bool              `json:"tty,omitempty"`
-	OpenStdin   bool              `json:"openStdin,omitempty"`
-	AutoRemove  bool              `json:"autoRemove,omitempty"`
+	ID         string      `json:"id"`
+	Name       string      `json:"name"`
+	Created    time.Time   `json:"created"`
+	Image      string      `json:"image"` // as the user named it
+	ImageID    string      `json:"imageId"`
+	DiffIDs    []string    `json:"diffIds"` // the image's layers, bottom first
+	Entrypoint []string    `json:"entrypoint,omitempty"`
+	Cmd        []string    `json:"cmd,omitempty"`
+	Env        []string    `json:"env,omitempty"`
+	WorkingDir string      `json:"workingDir"`
+	User       string      `json:"user,omitempty"`
+	Hostname   string      `json:"hostname"`
+	Network    string      `json:"network"` // host or none
+	Mounts     []MountSpec `json:"mounts,omitempty"`
+	ReadOnly   bool        `json:"readOnly,omitempty"`
+	Tty        bool        `json:"tty,omitempty"`
+	OpenStdin  bool        `json:"openStdin,omitempty"`
+	AutoRemove bool        `json:"autoRemove,omitempty"`
 	// FakeIDs is rootless.FakeIDsNone when the identity calls are not to
 	// be faked in single-id mode; empty fakes them (--force).
-	FakeIDs    string `json:"fakeIds,omitempty"`
-	StopSignal string `json:"stopSignal,omitempty"`
+	FakeIDs     string            `json:"fakeIds,omitempty"`
+	StopSignal  string            `json:"stopSignal,omitempty"`
 	StopTimeout *int              `json:"stopTimeout,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`
 }

@@ -70,7 +70,9 @@ func fakeIDsFilter(notify bool) []unix.SockFilter {
 	var p []unix.SockFilter
 	stmt := func(code uint16, k uint32) { p = append(p, unix.SockFilter{Code: code, K: k}) }
 	// jeq k: fall through on a match, skip the next instruction otherwise.
-	jne := func(k uint32) { p = append(p, unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: k, Jt: 0, Jf: 1}) }
+	jne := func(k uint32) {
+		p = append(p, unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: k, Jt: 0, Jf: 1})
+	}
 	ret := func(k uint32) { stmt(unix.BPF_RET|unix.BPF_K, k) }
 	stmt(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, offArch)
 	p = append(p, unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: auditArch, Jt: 1, Jf: 0})
