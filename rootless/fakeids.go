@@ -121,3 +121,29 @@ func installFakeIDs(notify bool) (*os.File, error) {
 	unix.CloseOnExec(int(fd))
 	return os.NewFile(fd, "seccomp-notify"), nil
 }
+
+// aptConf is apt's configuration under faked ids: apt reads its ids back
+// after dropping to _apt ("Could not switch group"), which no stateless
+// filter can fake, so it is told not to drop them. It lives on the
+// container's /dev (a tmpfs of init's, never part of an image) and is
+// named by APT_CONFIG, which apt reads after /etc/apt/apt.conf.d.
+const (
+	aptConfPath = "/dev/.nook-apt.conf"
+	aptConf     = "// nook: single-id mode fakes id changes; apt must not verify them.\nAPT::Sandbox::User \"root\";\n"
+)
+
+// aptNoSandbox writes aptConf and names it in env, unless env names a
+// configuration of its own or the file cannot be written.
+func aptNoSandbox(env []string) []string {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "APT_CONFIG=") {
+			return env
+		}
+	}
+	if _, err := os.Stat(aptConfPath); err != nil {
+		if err := os.WriteFile(aptConfPath, []byte(aptConf), 0o644); err != nil {
+			return env
+		}
+	}
+	return append(env, "APT_CONFIG="+aptConfPath)
+}

@@ -33,6 +33,10 @@ func startProcess(p InitProcess, stdio []uintptr, notify **os.File) (pid int, co
 		return 0, nil, ExitCannotExec, err
 	}
 	env := p.Environ(u.Home)
+	fake := p.FakeIDs != FakeIDsNone && SingleIDNamespace()
+	if fake {
+		env = aptNoSandbox(env)
+	}
 	path, err := lookPath(p.Args[0], env)
 	if err != nil {
 		return 0, nil, ExitNotFound, err
@@ -69,7 +73,7 @@ func startProcess(p InitProcess, stdio []uintptr, notify **os.File) (pid int, co
 		}
 		return 0, nil, ExitSetupFailed, err
 	}
-	if p.FakeIDs != FakeIDsNone && SingleIDNamespace() {
+	if fake {
 		// The thread keeps the filter: it stays locked, and so ends
 		// with its goroutine instead of serving another one.
 		l, err := installFakeIDs(notify != nil)
