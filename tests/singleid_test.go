@@ -1,0 +1,176 @@
+package tests
+
+// Single-id mode: a user with no subordinate ids (tests/run.sh runs these
+// tests a second time as such a user, with NOOK_TEST_SINGLE_ID=1). The
+// package manager works under faked identity calls, and an image made
+// from the container keeps the owners it meant to give.
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"nook/internal/testutil"
+)
+
+// singleIDPass says this is the pass as the user without subordinate ids.
+func singleIDPass() bool { return os.Getenv("NOOK_TEST_SINGLE_ID") != "" }
+
+// debianImage imports the Debian 12 root tests/run.sh makes with
+// mmdebstrap as deb:12.
+func debianImage(t *testing.T, e *env) {
+	t.Helper()
+	deb := os.Getenv("NOOK_TEST_DEBIAN")
+	testutil.Require(t, deb != "", "NOOK_TEST_DEBIAN names no Debian root tar (tests/run.sh makes one with mmdebstrap)")
+	e.ok(nil, "import", deb, "deb:12")
+}
+
+// packageSteps is what a Dockerfile's RUN steps would do: install a
+// package whose maintainer scripts give files other owners (cron's
+// crontab is root:crontab 2755, set by dpkg-statoverride), add a user
+// and give it a tree.
+const packageSteps = `set -e
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends cron >/dev/null
+useradd app
+mkdir -p /srv/app/sub && echo hi >/srv/app/sub/f
+chown -R app /srv/app
+touch /srv/app/suid && chown app:app /srv/app/suid && chmod u+s /srv/app/suid
+`
+
+// ownedEntry is one layer entry's owner and mode.
+type ownedEntry struct {
+	Uid, Gid int
+	Mode     int64
+	Type     byte
+}
+
+// TestSingleIDPackages: apt-get, useradd and chown work, and commit then
+// save give a layer whose owners and modes are those the same steps give
+// a user with subordinate ids (the earlier pass records its listing in
+// NOOK_TEST_OWNERS_LISTING; this pass compares with it).
+func TestSingleIDPackages(t *testing.T) {
+	testutil.RequireUnprivileged(t)
+	e := newEnv(t)
+	info := e.ok(nil, "info")
+	if got := strings.Contains(info, "single-id"); got != singleIDPass() {
+		t.Fatalf("nook info mentions single-id mode: %v, want %v:\n%s", got, singleIDPass(), info)
+	}
+	debianImage(t, e)
+	e.ok(nil, "run", "--name", "pk", "deb:12", "sh", "-c", packageSteps)
+	e.ok(nil, "commit", "pk", "pk:1")
+	archive := filepath.Join(e.home, "pk.tar")
+	e.ok(nil, "save", "-o", archive, "pk:1")
+	layer := topLayer(t, archive)
+
+	passwd := e.ok(nil, "run", "--rm", "pk:1", "id", "-u", "app")
+	appUID := strings.TrimSpace(passwd)
+	crontabGID := strings.TrimSpace(e.ok(nil, "run", "--rm", "pk:1", "getent", "group", "crontab"))
+	crontabGID = strings.Split(crontabGID, ":")[2]
+	for _, c := range []struct {
+		name, uid, gid string
+		mode           int64
+	}{
+		{"srv/app/", appUID, "0", 0o755},
+		{"srv/app/sub/f", appUID, "0", 0o644},
+		{"srv/app/suid", appUID, appUID, 0o4644},
+		{"usr/bin/crontab", "0", crontabGID, 0o2755},
+	} {
+		got, ok := layer[c.name]
+		if !ok {
+			t.Errorf("%s is not in the committed layer", c.name)
+			continue
+		}
+		if fmt.Sprint(got.Uid) != c.uid || fmt.Sprint(got.Gid) != c.gid || got.Mode != c.mode {
+			t.Errorf("%s: %d:%d %o, want %s:%s %o", c.name, got.Uid, got.Gid, got.Mode, c.uid, c.gid, c.mode)
+		}
+	}
+	compareWithFullMap(t, layer)
+}
+
+// compareWithFullMap writes the listing in the full-map pass and compares
+// with it in the single-id pass: every entry both layers hold has the
+// same owner, mode and type.
+func compareWithFullMap(t *testing.T, layer map[string]ownedEntry) {
+	file := os.Getenv("NOOK_TEST_OWNERS_LISTING")
+	if !singleIDPass() {
+		if file != "" {
+			b, _ := json.Marshal(layer)
+			if err := os.WriteFile(file, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return
+	}
+	b, err := os.ReadFile(file)
+	testutil.Require(t, err == nil, fmt.Sprintf("no listing from the full-map pass (NOOK_TEST_OWNERS_LISTING=%q): %v", file, err))
+	var full map[string]ownedEntry
+	if err := json.Unmarshal(b, &full); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for name, want := range full {
+		if got, ok := layer[name]; ok && got != want {
+			names = append(names, fmt.Sprintf("%s: %+v, with subordinate ids %+v", name, got, want))
+		}
+	}
+	slices.Sort(names)
+	if len(names) > 0 {
+		t.Errorf("%d entries differ from the full-map pass:\n%s", len(names), strings.Join(names, "\n"))
+	}
+	for _, name := range []string{"srv/app/", "usr/bin/crontab", "etc/passwd"} {
+		if _, ok := full[name]; !ok {
+			t.Errorf("the full-map listing lacks %s", name)
+		}
+	}
+}
+
+// topLayer lists the last layer of the one image in a docker-archive.
+func topLayer(t *testing.T, archive string) map[string]ownedEntry {
+	t.Helper()
+	f, err := os.Open(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	files := map[string][]byte{}
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("reading %s: %v", archive, err)
+		}
+		b, _ := io.ReadAll(tr)
+		files[h.Name] = b
+	}
+	var manifest []struct{ Layers []string }
+	if err := json.Unmarshal(files["manifest.json"], &manifest); err != nil || len(manifest) != 1 || len(manifest[0].Layers) == 0 {
+		t.Fatalf("manifest.json of %s: %v %+v", archive, err, manifest)
+	}
+	layers := manifest[0].Layers
+	out := map[string]ownedEntry{}
+	lr := tar.NewReader(bytes.NewReader(files[layers[len(layers)-1]]))
+	for {
+		h, err := lr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("reading the top layer: %v", err)
+		}
+		if _, ok := h.PAXRecords["SCHILY.xattr.user.rootlesscontainers"]; ok {
+			t.Errorf("%s carries the owner record into the tar", h.Name)
+		}
+		out[h.Name] = ownedEntry{Uid: h.Uid, Gid: h.Gid, Mode: h.Mode, Type: h.Typeflag}
+	}
+}
