@@ -122,14 +122,17 @@ func installFakeIDs(notify bool) (*os.File, error) {
 	return os.NewFile(fd, "seccomp-notify"), nil
 }
 
-// aptConf is apt's configuration under faked ids: apt reads its ids back
-// after dropping to _apt ("Could not switch group"), which no stateless
-// filter can fake, so it is told not to drop them. It lives on the
-// container's /dev (a tmpfs of init's, never part of an image) and is
-// named by APT_CONFIG, which apt reads after /etc/apt/apt.conf.d.
+// aptConf is apt's configuration under faked ids: apt drops to _apt
+// and then reads its ids back ("Could not switch group"), which no
+// stateless filter can fake, so it is told not to read them back; it
+// still chowns its files to _apt, as it does with a full map, and those
+// owners are recorded. It lives on the container's /dev (a tmpfs of
+// init's, never part of an image) and is named by APT_CONFIG, which apt
+// reads after /etc/apt/apt.conf.d.
 const (
 	aptConfPath = "/dev/.nook-apt.conf"
-	aptConf     = "// nook: single-id mode fakes id changes; apt must not verify them.\nAPT::Sandbox::User \"root\";\n"
+	aptConf     = "// nook: single-id mode fakes id changes; apt must not verify them.\n" +
+		"APT::Sandbox::Verify::IDs \"false\";\nAPT::Sandbox::Verify::Groups \"false\";\n"
 )
 
 // aptNoSandbox writes aptConf and names it in env, unless env names a

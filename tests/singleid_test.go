@@ -64,6 +64,8 @@ func TestSingleIDPackages(t *testing.T) {
 		t.Fatalf("nook info mentions single-id mode: %v, want %v:\n%s", got, singleIDPass(), info)
 	}
 	debianImage(t, e)
+	// Its upper layer holds files of subordinate ids: removed by nook.
+	t.Cleanup(func() { e.nook(nil, "rm", "-f", "pk") })
 	e.ok(nil, "run", "--name", "pk", "deb:12", "sh", "-c", packageSteps)
 	e.ok(nil, "commit", "pk", "pk:1")
 	archive := filepath.Join(e.home, "pk.tar")
