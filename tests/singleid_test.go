@@ -97,6 +97,13 @@ func TestSingleIDPackages(t *testing.T) {
 	compareWithFullMap(t, layer)
 }
 
+// copiesStatOwner are the files a step makes by copying the owner that
+// stat shows of another file, which inside a single-id container is root
+// whatever owner was recorded: useradd's backups (a replacing rename
+// keeps the record, fusefs.keepRecordedOwner, so the files themselves
+// agree).
+var copiesStatOwner = map[string]bool{"etc/shadow-": true, "etc/gshadow-": true}
+
 // compareWithFullMap writes the listing in the full-map pass and compares
 // with it in the single-id pass: every entry both layers hold has the
 // same owner, mode and type.
@@ -119,7 +126,7 @@ func compareWithFullMap(t *testing.T, layer map[string]ownedEntry) {
 	}
 	var names []string
 	for name, want := range full {
-		if got, ok := layer[name]; ok && got != want {
+		if got, ok := layer[name]; ok && got != want && !copiesStatOwner[name] {
 			names = append(names, fmt.Sprintf("%s: %+v, with subordinate ids %+v", name, got, want))
 		}
 	}
@@ -127,7 +134,7 @@ func compareWithFullMap(t *testing.T, layer map[string]ownedEntry) {
 	if len(names) > 0 {
 		t.Errorf("%d entries differ from the full-map pass:\n%s", len(names), strings.Join(names, "\n"))
 	}
-	for _, name := range []string{"srv/app/", "usr/bin/crontab", "etc/passwd"} {
+	for _, name := range []string{"srv/app/", "usr/bin/crontab", "etc/passwd", "etc/shadow", "var/lib/apt/lists/auxfiles/"} {
 		if _, ok := full[name]; !ok {
 			t.Errorf("the full-map listing lacks %s", name)
 		}
