@@ -9,6 +9,8 @@
 # current user), in one hyperfine run per workload so the machine's load is
 # shared alike:
 #   run   nook run --rm IMG /bin/true   bwrap and ch-run on the unpacked root,
+#         (and nook with --security-opt seccomp=unconfined: what the
+#         default seccomp profile costs)
 #         podman run --rm --network none IMG /bin/true, twice: storage on
 #         fuse-overlayfs (podman-fuse) and on the kernel's overlay (podman-native)
 #   exec  nook exec CTR /bin/true       podman exec CTR /bin/true
@@ -159,6 +161,7 @@ PY
 
 say "run --rm"
 cmds=(run.nook "$nook run --rm $img /bin/true")
+cmds+=(run.nook-unconfined "$nook run --rm --security-opt seccomp=unconfined $img /bin/true")
 has bwrap && cmds+=(run.bwrap "bwrap --unshare-user --unshare-pid --unshare-ipc --unshare-uts --bind $root / --proc /proc --dev /dev /bin/true")
 has ch-run && cmds+=(run.ch-run "ch-run $root -- /bin/true")
 for d in "${podman_ok[@]}"; do
@@ -198,3 +201,12 @@ for w in run exec ps; do
 	echo "| $w | $(ms $w.nook) | $(ms $w.bwrap) | $(ms $w.ch-run) | $(ms $w.podman-fuse) | $(ms $w.podman-native) |" \
 		"$(ratio $w.nook $w.bwrap) | $(ratio $w.nook $w.ch-run) | $(ratio $w.podman-fuse $w.nook) | $(ratio $w.podman-native $w.nook) |"
 done
+echo
+echo "### seccomp: nook run --rm with Docker's default profile and unconfined (min of $runs runs, ms)"
+echo
+echo "| default profile | unconfined | the filter's cost |"
+echo "|---|---|---|"
+a=$(ms run.nook) b=$(ms run.nook-unconfined)
+cost=-
+if [ "$a" != - ] && [ "$b" != - ]; then cost=$(python3 -c "print('%.1f' % ($a - $b))"); fi
+echo "| $a | $b | $cost |"

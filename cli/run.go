@@ -32,6 +32,7 @@ type createFlags struct {
 	StopTimeout *int     `name:"stop-timeout" help:"Seconds stop waits before SIGKILL (default 10)."`
 	Cidfile     string   `type:"path" help:"Write the container id to this file."`
 	Label       []string `short:"l" sep:"none" placeholder:"KEY=VALUE" help:"Set a label on the container."`
+	SecurityOpt []string `name:"security-opt" sep:"none" placeholder:"seccomp=FILE|unconfined" help:"Seccomp profile: a file in Docker's JSON format, or unconfined (default: Docker's profile)."`
 	Pull        string   `enum:"missing,always,never" default:"missing" help:"Pull the image first: missing (when the store lacks it), always, never."`
 	Force       string   `enum:"seccomp,none" default:"seccomp" placeholder:"seccomp|none" help:"Without subordinate ids: fake chown, setuid, setgroups and mknod and record the owners meant (seccomp), or let them fail (none). As Charliecloud's --force."`
 
@@ -45,7 +46,8 @@ func (f *createFlags) options() (container.CreateOptions, error) {
 		Image: string(f.Image), Name: f.Name, Cmd: f.Command, Entrypoint: f.Entrypoint,
 		WorkingDir: f.Workdir, User: f.User, Hostname: f.Hostname, Network: f.Network,
 		ReadOnly: f.ReadOnly, Tty: f.Tty, OpenStdin: f.Interactive, AutoRemove: f.Rm,
-		StopSignal: f.StopSignal, StopTimeout: f.StopTimeout, FakeIDs: f.Force,
+		StopSignal: f.StopSignal, StopTimeout: f.StopTimeout, SecurityOpt: f.SecurityOpt,
+		FakeIDs: f.Force,
 	}
 	fileEnv, err := readEnvFiles(f.EnvFile)
 	if err != nil {

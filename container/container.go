@@ -63,6 +63,9 @@ type Config struct {
 	StopSignal  string            `json:"stopSignal,omitempty"`
 	StopTimeout *int              `json:"stopTimeout,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`
+	// Seccomp is the payload's filter as rootless.InitProcess.Seccomp
+	// takes it: "" Docker's default profile, "unconfined", or a profile.
+	Seccomp string `json:"seccomp,omitempty"`
 }
 
 // Args is the payload's command line: entrypoint then cmd.

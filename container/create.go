@@ -43,6 +43,8 @@ type CreateOptions struct {
 	// StopTimeout is the default of `stop -t`; nil means 10 s.
 	StopTimeout *int
 	Labels      map[string]string
+	// SecurityOpt are --security-opt values: seccomp=FILE|unconfined.
+	SecurityOpt []string
 }
 
 // ErrNoCommand means neither the options nor the image give a command.
@@ -209,7 +211,9 @@ func configFor(img image.Image, o CreateOptions, id string) (Config, error) {
 		base = append([]string{"PATH=" + rootless.DefaultPath}, base...)
 	}
 	c.Env = mergeEnv(base, append([]string{"HOSTNAME=" + c.Hostname}, o.Env...))
-	return c, nil
+	var err error
+	c.Seccomp, err = seccompSpec(o.SecurityOpt)
+	return c, err
 }
 
 // mergeEnv sets each KEY=VALUE of over on base, in order; a bare KEY takes

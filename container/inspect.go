@@ -61,6 +61,7 @@ type HostConfig struct {
 	AutoRemove     bool              `json:"AutoRemove"`
 	ReadonlyRootfs bool              `json:"ReadonlyRootfs"`
 	Tmpfs          map[string]string `json:"Tmpfs,omitempty"`
+	SecurityOpt    []string          `json:"SecurityOpt"`
 	RestartPolicy  RestartPolicy     `json:"RestartPolicy"`
 }
 
@@ -127,7 +128,8 @@ func (m *Manager) Inspect(c *Container) Inspect {
 			Status: c.State.Status, Running: c.Running(), ExitCode: c.State.ExitCode, Error: c.State.Error,
 			StartedAt: dockerTime(c.State.StartedAt), FinishedAt: dockerTime(c.State.FinishedAt),
 		},
-		HostConfig: HostConfig{Binds: []string{}, NetworkMode: c.Network, AutoRemove: c.AutoRemove, ReadonlyRootfs: c.ReadOnly},
+		HostConfig: HostConfig{Binds: []string{}, NetworkMode: c.Network, AutoRemove: c.AutoRemove, ReadonlyRootfs: c.ReadOnly,
+			SecurityOpt: securityOpt(c.Seccomp)},
 		GraphDriver: GraphDriver{Name: "nook-fuse", Data: map[string]string{
 			"LowerDir":  strings.Join(m.lowerDirs(c), ":"),
 			"UpperDir":  filepath.Join(c.dir, "upper"),

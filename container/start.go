@@ -253,7 +253,7 @@ func (m *Manager) shimConfig(c *Container, o StartOptions) (shim.Config, error) 
 		Mounts:   mounts,
 		Process: rootless.InitProcess{
 			Args: c.Args(), Env: c.Env, Cwd: c.WorkingDir, User: c.User, Terminal: c.Tty,
-			FakeIDs: c.FakeIDs,
+			Seccomp: c.Seccomp, FakeIDs: c.FakeIDs,
 		},
 	}
 	return cfg, nil

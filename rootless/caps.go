@@ -13,13 +13,23 @@ import (
 // Everything else leaves init's bounding set before the payload starts, so
 // no process of the container, root or setuid, can hold it: without that,
 // root in the container would keep the user namespace's every capability
-// (mount, unshare, ptrace of the shim's other children...).
-func dockerCaps() []uintptr {
-	return []uintptr{
-		unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_FSETID, unix.CAP_FOWNER, unix.CAP_MKNOD,
-		unix.CAP_NET_RAW, unix.CAP_SETGID, unix.CAP_SETUID, unix.CAP_SETFCAP, unix.CAP_SETPCAP,
-		unix.CAP_NET_BIND_SERVICE, unix.CAP_SYS_CHROOT, unix.CAP_KILL, unix.CAP_AUDIT_WRITE,
+// (mount, unshare, ptrace of the shim's other children...). Their names
+// choose the seccomp profile's rules (includes/excludes caps).
+func dockerCaps() []capability {
+	return []capability{
+		{unix.CAP_CHOWN, "CAP_CHOWN"}, {unix.CAP_DAC_OVERRIDE, "CAP_DAC_OVERRIDE"},
+		{unix.CAP_FSETID, "CAP_FSETID"}, {unix.CAP_FOWNER, "CAP_FOWNER"}, {unix.CAP_MKNOD, "CAP_MKNOD"},
+		{unix.CAP_NET_RAW, "CAP_NET_RAW"}, {unix.CAP_SETGID, "CAP_SETGID"}, {unix.CAP_SETUID, "CAP_SETUID"},
+		{unix.CAP_SETFCAP, "CAP_SETFCAP"}, {unix.CAP_SETPCAP, "CAP_SETPCAP"},
+		{unix.CAP_NET_BIND_SERVICE, "CAP_NET_BIND_SERVICE"}, {unix.CAP_SYS_CHROOT, "CAP_SYS_CHROOT"},
+		{unix.CAP_KILL, "CAP_KILL"}, {unix.CAP_AUDIT_WRITE, "CAP_AUDIT_WRITE"},
 	}
+}
+
+// capability is a capability's number and its name in profiles.
+type capability struct {
+	nr   uintptr
+	name string
 }
 
 // dropCapabilities narrows the bounding set to dockerCaps, on the calling
@@ -32,7 +42,7 @@ func dropCapabilities() error {
 	last := lastCap()
 	keep := map[uintptr]bool{}
 	for _, c := range dockerCaps() {
-		keep[c] = true
+		keep[c.nr] = true
 	}
 	for c := uintptr(0); c <= uintptr(last); c++ {
 		if keep[c] {

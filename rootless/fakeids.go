@@ -12,7 +12,8 @@ package rootless
 // the namespace maps more than one id: there the calls work for real.
 //
 //	init (locked thread)                         shim
-//	seccomp(SET_MODE_FILTER, NEW_LISTENER) = fd
+//	seccomp(SET_MODE_FILTER, NEW_LISTENER) = fd  (these rules, then the
+//	                                             container's profile: confine)
 //	fork + exec payload (inherits the filter)
 //	  ──── status {Pid, Notify} + fd (SCM_RIGHTS) ──▶  ServeOwners(fd)
 //	payload: chown(path, uid, gid) ── blocks ──▶ NOTIF_RECV: reads path from
@@ -24,9 +25,11 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"unsafe"
 
+	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"nook/internal/seccomp"
 )
 
 // FakeIDs modes, spelled as Charliecloud's ch-image --force spells them.
@@ -52,74 +55,26 @@ func SingleIDNamespace() bool {
 	return total == 1
 }
 
-// seccomp_data offsets (linux/seccomp.h).
-const (
-	offNr   = 0
-	offArch = 4
-	offArgs = 16 // args[i] at offArgs+8*i; its low half first (little-endian)
-)
-
-// fakeIDsFilter is the filter program: the chown family notified (or
-// faked when notify is false), the id setters faked, mknod and mknodat of
-// character and block devices faked, everything else allowed.
-func fakeIDsFilter(notify bool) []unix.SockFilter {
-	chownRet := uint32(unix.SECCOMP_RET_ERRNO) // errno 0: success, nothing done
+// fakeIDRules are the single-id rules, ahead of the container's profile:
+// the chown family notified (or faked when notify is false), the id
+// setters faked, mknod and mknodat of character and block devices faked.
+func fakeIDRules(notify bool) []seccomp.Rule {
+	chown := seccomp.Errno(0) // success, nothing done
 	if notify {
-		chownRet = unix.SECCOMP_RET_USER_NOTIF
+		chown = seccomp.UserNotif
 	}
-	var p []unix.SockFilter
-	stmt := func(code uint16, k uint32) { p = append(p, unix.SockFilter{Code: code, K: k}) }
-	// jeq k: fall through on a match, skip the next instruction otherwise.
-	jne := func(k uint32) {
-		p = append(p, unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: k, Jt: 0, Jf: 1})
+	rules := []seccomp.Rule{
+		{Names: []string{"chown", "fchown", "lchown", "fchownat"}, Action: chown},
+		{Names: []string{"setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
+			"setfsuid", "setfsgid", "setgroups"}, Action: seccomp.Errno(0)},
 	}
-	ret := func(k uint32) { stmt(unix.BPF_RET|unix.BPF_K, k) }
-	stmt(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, offArch)
-	p = append(p, unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: auditArch, Jt: 1, Jf: 0})
-	ret(unix.SECCOMP_RET_ALLOW)
-	stmt(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, offNr)
-	for _, nr := range chownCalls {
-		jne(nr)
-		ret(chownRet)
+	for _, typ := range []uint64{unix.S_IFCHR, unix.S_IFBLK} {
+		for name, modeArg := range map[string]uint{"mknod": 1, "mknodat": 2} {
+			rules = append(rules, seccomp.Rule{Names: []string{name}, Action: seccomp.Errno(0),
+				Args: []seccomp.Arg{{Index: modeArg, Value: unix.S_IFMT, ValueTwo: typ, Op: specs.OpMaskedEqual}}})
+		}
 	}
-	for _, nr := range idSetterCalls {
-		jne(nr)
-		ret(unix.SECCOMP_RET_ERRNO)
-	}
-	for _, c := range mknodCalls {
-		// if nr == c.nr { A = mode; A &= S_IFMT; if A is CHR or BLK: fake }
-		p = append(p, unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: c.nr, Jt: 0, Jf: 6})
-		stmt(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, uint32(offArgs+8*c.modeArg))
-		stmt(unix.BPF_ALU|unix.BPF_AND|unix.BPF_K, unix.S_IFMT)
-		p = append(p, unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: unix.S_IFCHR, Jt: 1, Jf: 0})
-		p = append(p, unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: unix.S_IFBLK, Jt: 0, Jf: 1})
-		ret(unix.SECCOMP_RET_ERRNO)
-		ret(unix.SECCOMP_RET_ALLOW)
-	}
-	ret(unix.SECCOMP_RET_ALLOW)
-	return p
-}
-
-// installFakeIDs installs the filter on the calling thread (locked by the
-// caller; the payload it forks inherits it) and returns the notification
-// listener when notify is set. Init holds CAP_SYS_ADMIN in its namespace,
-// so no_new_privs is not needed.
-func installFakeIDs(notify bool) (*os.File, error) {
-	prog := fakeIDsFilter(notify)
-	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-	flags := uintptr(0)
-	if notify {
-		flags = unix.SECCOMP_FILTER_FLAG_NEW_LISTENER
-	}
-	fd, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags, uintptr(unsafe.Pointer(&fprog)))
-	if errno != 0 {
-		return nil, fmt.Errorf("installing the single-id seccomp filter: %w", errno)
-	}
-	if !notify {
-		return nil, nil
-	}
-	unix.CloseOnExec(int(fd))
-	return os.NewFile(fd, "seccomp-notify"), nil
+	return rules
 }
 
 // aptConf is apt's configuration under faked ids: apt drops to _apt

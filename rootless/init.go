@@ -76,6 +76,9 @@ type InitProcess struct {
 	// container's /etc/passwd and /etc/group; empty means root.
 	User     string
 	Terminal bool // run on a new pseudo-terminal whose master goes to the shim
+	// Seccomp is the payload's filter: "" Docker's default profile,
+	// "unconfined" none, else a profile in Docker's JSON (confine).
+	Seccomp string `json:",omitempty"`
 	// FakeIDs is FakeIDsSeccomp (or empty) or FakeIDsNone: whether the
 	// identity calls are faked in single-id mode (fakeids.go).
 	FakeIDs string `json:",omitempty"`

@@ -64,30 +64,23 @@ func startProcess(p InitProcess, stdio []uintptr, notify **os.File) (pid int, co
 		attr.Files = []uintptr{fd, fd, fd}
 		attr.Sys.Setctty, attr.Sys.Ctty = true, 0
 	}
-	// The bounding set is per thread: cut it on the thread that forks.
+	// The bounding set and the seccomp filter are per thread: set on the
+	// thread that forks, which stays locked so that they never reach
+	// init's other goroutines (a goroutine ending locked ends its thread).
 	runtime.LockOSThread()
-	if err := dropCapabilities(); err != nil {
-		runtime.UnlockOSThread()
+	err = dropCapabilities()
+	var listener *os.File
+	if err == nil {
+		listener, err = confine(p.Seccomp, fake, notify != nil)
+	}
+	if err != nil {
 		if console != nil {
 			console.Close()
 		}
 		return 0, nil, ExitSetupFailed, err
 	}
-	if fake {
-		// The thread keeps the filter: it stays locked, and so ends
-		// with its goroutine instead of serving another one.
-		l, err := installFakeIDs(notify != nil)
-		if err != nil {
-			if console != nil {
-				console.Close()
-			}
-			return 0, nil, ExitSetupFailed, err
-		}
-		if notify != nil {
-			*notify = l
-		}
-	} else {
-		defer runtime.UnlockOSThread()
+	if notify != nil {
+		*notify = listener
 	}
 	pid, err = syscall.ForkExec(path, p.Args, attr)
 	if err != nil {

@@ -1,0 +1,58 @@
+package container
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"nook/internal/seccomp"
+)
+
+// ErrSecurityOpt is a --security-opt nook does not know.
+var ErrSecurityOpt = errors.New("unsupported security option")
+
+// seccompSpec reads the --security-opt values into the container's
+// seccomp setting (Config.Seccomp): "" for Docker's default profile,
+// "unconfined", or the profile file's JSON, compacted, which is what
+// Docker keeps too: the container does not depend on the file later.
+func seccompSpec(opts []string) (string, error) {
+	spec := ""
+	for _, o := range opts {
+		k, v, ok := strings.Cut(o, "=")
+		if !ok {
+			k, v, ok = strings.Cut(o, ":") // Docker's older spelling
+		}
+		if !ok || k != "seccomp" || v == "" {
+			return "", fmt.Errorf("%w %q: nook knows seccomp=PROFILE.json and seccomp=unconfined", ErrSecurityOpt, o)
+		}
+		if v == seccomp.Unconfined {
+			spec = v
+			continue
+		}
+		p, err := seccomp.Load(v)
+		if err != nil {
+			return "", err
+		}
+		// Compiled now, so that a bad rule fails create and not start.
+		if _, err := seccomp.Compile(p, nil); err != nil {
+			return "", fmt.Errorf("%s: %w", v, err)
+		}
+		var b bytes.Buffer
+		if err := json.NewEncoder(&b).Encode(p); err != nil {
+			return "", fmt.Errorf("encoding seccomp profile %s: %w", v, err)
+		}
+		spec = strings.TrimSpace(b.String())
+	}
+	return spec, nil
+}
+
+// securityOpt is HostConfig.SecurityOpt as Docker shows it: nothing for
+// the default profile.
+func securityOpt(spec string) []string {
+	if spec == "" {
+		return nil
+	}
+	return []string{"seccomp=" + spec}
+}
