@@ -183,3 +183,32 @@ func topLayer(t *testing.T, archive string) map[string]ownedEntry {
 		out[h.Name] = ownedEntry{Uid: h.Uid, Gid: h.Gid, Mode: h.Mode, Type: h.Typeflag}
 	}
 }
+
+// TestSingleIDFaking: with a full id map nothing is faked (a chown to an
+// id outside the map fails with EINVAL, mknod of a device with EPERM);
+// in single-id mode both succeed, and --force=none lets them fail again.
+func TestSingleIDFaking(t *testing.T) {
+	testutil.RequireUnprivileged(t)
+	e := newEnv(t)
+	e.ok(busyboxRootfs(t), "import", "-", "bb")
+	const script = `busybox touch /f; busybox chown 70000:70000 /f 2>&1 && echo chown-ok
+busybox mknod /tmp/null c 1 3 2>&1 && echo mknod-ok; true`
+	run := func(flags ...string) string {
+		args := append(append([]string{"run", "--rm"}, flags...), "bb", "sh", "-c", script)
+		return e.ok(nil, args...)
+	}
+	faked, off := run(), run("--force=none")
+	for _, c := range []struct {
+		name, out string
+		want      bool
+	}{{"default", faked, singleIDPass()}, {"--force=none", off, false}} {
+		for _, call := range []string{"chown", "mknod"} {
+			if got := strings.Contains(c.out, call+"-ok"); got != c.want {
+				t.Errorf("%s: %s succeeded: %v, want %v:\n%s", c.name, call, got, c.want, c.out)
+			}
+		}
+		if !c.want && !strings.Contains(c.out, "Invalid argument") {
+			t.Errorf("%s: the chown did not fail with EINVAL:\n%s", c.name, c.out)
+		}
+	}
+}
