@@ -212,3 +212,47 @@ busybox mknod /tmp/null c 1 3 2>&1 && echo mknod-ok; true`
 		}
 	}
 }
+
+// TestSingleIDOwnersKept: the owners of an imported layer (nobody's files
+// of the busybox fixture) survive a container: export gives them back,
+// and so does an image committed from a container that changed the file's
+// mode, run and exported again — with or without subordinate ids.
+func TestSingleIDOwnersKept(t *testing.T) {
+	testutil.RequireUnprivileged(t)
+	e := newEnv(t)
+	e.ok(busyboxRootfs(t), "import", "-", "bb")
+	t.Cleanup(func() { e.nook(nil, "rm", "-f", "c1", "c2") })
+	e.ok(nil, "create", "--name", "c1", "bb", "sh", "-c", "busybox chmod g+s /home/nobody/owned")
+	e.ok(nil, "start", "-a", "c1")
+	e.ok(nil, "commit", "c1", "bb:2")
+	e.ok(nil, "create", "--name", "c2", "bb:2", "true")
+	for _, c := range []struct {
+		ctr  string
+		mode int64
+	}{{"c1", 0o2640}, {"c2", 0o2640}} {
+		file := filepath.Join(e.home, c.ctr+".tar")
+		e.ok(nil, "export", "-o", file, c.ctr)
+		f, err := os.Open(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		tr := tar.NewReader(f)
+		for {
+			h, err := tr.Next()
+			if err != nil {
+				break
+			}
+			if strings.TrimPrefix(h.Name, "./") == "home/nobody/owned" {
+				found = true
+				if h.Uid != 65534 || h.Gid != 65534 || h.Mode != c.mode {
+					t.Errorf("%s: home/nobody/owned is %d:%d %o, want 65534:65534 %o", c.ctr, h.Uid, h.Gid, h.Mode, c.mode)
+				}
+			}
+		}
+		f.Close()
+		if !found {
+			t.Errorf("%s: home/nobody/owned is not in the export", c.ctr)
+		}
+	}
+}
