@@ -69,9 +69,12 @@ func fakeIDRules(notify bool) []seccomp.Rule {
 			"setfsuid", "setfsgid", "setgroups"}, Action: seccomp.Errno(0)},
 	}
 	for _, typ := range []uint64{unix.S_IFCHR, unix.S_IFBLK} {
-		for name, modeArg := range map[string]uint{"mknod": 1, "mknodat": 2} {
-			rules = append(rules, seccomp.Rule{Names: []string{name}, Action: seccomp.Errno(0),
-				Args: []seccomp.Arg{{Index: modeArg, Value: unix.S_IFMT, ValueTwo: typ, Op: specs.OpMaskedEqual}}})
+		for _, c := range []struct {
+			name    string
+			modeArg uint
+		}{{"mknod", 1}, {"mknodat", 2}} {
+			rules = append(rules, seccomp.Rule{Names: []string{c.name}, Action: seccomp.Errno(0),
+				Args: []seccomp.Arg{{Index: c.modeArg, Value: unix.S_IFMT, ValueTwo: typ, Op: specs.OpMaskedEqual}}})
 		}
 	}
 	return rules
