@@ -213,14 +213,19 @@ busybox mknod /tmp/null c 1 3 2>&1 && echo mknod-ok; true`
 	}
 }
 
-// TestSingleIDOwnersKept: the owners of an imported layer (nobody's files
-// of the busybox fixture) survive a container: export gives them back,
-// and so does an image committed from a container that changed the file's
-// mode, run and exported again — with or without subordinate ids.
+// TestSingleIDOwnersKept: the owners of a loaded layer (nobody's files of
+// the busybox fixture, imported, saved and loaded into another store)
+// survive a container: export gives them back, and so does an image
+// committed from a container that changed the file's mode, run and
+// exported again — with or without subordinate ids.
 func TestSingleIDOwnersKept(t *testing.T) {
 	testutil.RequireUnprivileged(t)
+	first := newEnv(t)
+	first.ok(busyboxRootfs(t), "import", "-", "bb")
+	saved := filepath.Join(first.home, "bb.tar")
+	first.ok(nil, "save", "-o", saved, "bb")
 	e := newEnv(t)
-	e.ok(busyboxRootfs(t), "import", "-", "bb")
+	e.ok(nil, "load", "-i", saved)
 	t.Cleanup(func() { e.nook(nil, "rm", "-f", "c1", "c2") })
 	e.ok(nil, "create", "--name", "c1", "bb", "sh", "-c", "busybox chmod g+s /home/nobody/owned")
 	e.ok(nil, "start", "-a", "c1")
