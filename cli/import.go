@@ -50,7 +50,7 @@ func (c *ImportCmd) Run(g *Globals) error {
 	}
 	warnSkipped(g, res.Skipped)
 	if res.SingleID {
-		fmt.Fprintln(g.Stderr, "nook: warning: only one id is mapped; every file now belongs to root")
+		fmt.Fprintln(g.Stderr, "nook: warning: only one id is mapped (single-id mode): files belong to root inside containers, their owners are recorded in user.rootlesscontainers and kept in images")
 	}
 	fmt.Fprintln(g.Stdout, res.Image.ID)
 	return nil

@@ -78,7 +78,7 @@ func (c *LoadCmd) Run(g *Globals) error {
 	}
 	warnSkipped(g, res.Skipped)
 	if res.SingleID {
-		fmt.Fprintln(g.Stderr, "nook: warning: only one id is mapped; every file now belongs to root")
+		fmt.Fprintln(g.Stderr, "nook: warning: only one id is mapped (single-id mode): files belong to root inside containers, their owners are recorded in user.rootlesscontainers and kept in images")
 	}
 	for _, r := range res.Renamed {
 		fmt.Fprintf(g.Stdout, "The image %s already exists, renaming the old one with ID %s to empty string\n", image.FamiliarName(r.Name), r.OldID)

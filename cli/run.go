@@ -43,6 +43,7 @@ type createFlags struct {
 	Memory      string   `short:"m" placeholder:"SIZE" help:"Memory limit (needs a delegated cgroup v2)."`
 	CPUs        float64  `name:"cpus" help:"CPU limit in CPUs (needs a delegated cgroup v2)."`
 	PidsLimit   int64    `name:"pids-limit" help:"Process limit (needs a delegated cgroup v2)."`
+	Force       string   `enum:"seccomp,none" default:"seccomp" placeholder:"seccomp|none" help:"Without subordinate ids: fake chown, setuid, setgroups and mknod and record the owners meant (seccomp), or let them fail (none). As Charliecloud's --force."`
 
 	Image   commandFollows `arg:"" help:"Image to run."`
 	Command []string       `arg:"" optional:"" passthrough:"" help:"Command and arguments (default: the image's); everything after the image is the command's."`
@@ -55,6 +56,7 @@ func (f *createFlags) options() (container.CreateOptions, error) {
 		WorkingDir: f.Workdir, User: f.User, Hostname: f.Hostname, Network: f.Network,
 		ReadOnly: f.ReadOnly, Tty: f.Tty, OpenStdin: f.Interactive, AutoRemove: f.Rm, Init: f.Init,
 		StopSignal: f.StopSignal, StopTimeout: f.StopTimeout, SecurityOpt: f.SecurityOpt,
+		FakeIDs: f.Force,
 	}
 	fileEnv, err := readEnvFiles(f.EnvFile)
 	if err != nil {

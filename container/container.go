@@ -61,7 +61,10 @@ type Config struct {
 	AutoRemove bool        `json:"autoRemove,omitempty"`
 	// Init runs nook's init as pid 1, reaping and forwarding signals to
 	// the command (--init); else the command is pid 1, as Docker runs it.
-	Init        bool              `json:"init,omitempty"`
+	Init bool `json:"init,omitempty"`
+	// FakeIDs is rootless.FakeIDsNone when the identity calls are not to
+	// be faked in single-id mode; empty fakes them (--force).
+	FakeIDs     string            `json:"fakeIds,omitempty"`
 	StopSignal  string            `json:"stopSignal,omitempty"`
 	StopTimeout *int              `json:"stopTimeout,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`

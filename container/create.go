@@ -34,6 +34,9 @@ type CreateOptions struct {
 	OpenStdin  bool
 	AutoRemove bool
 	Init       bool // nook's init as pid 1 (--init)
+	// FakeIDs is rootless.FakeIDsNone to let identity calls fail in
+	// single-id mode; empty or rootless.FakeIDsSeccomp fakes them.
+	FakeIDs    string
 	StopSignal string
 	// StopTimeout is the default of `stop -t`; nil means 10 s.
 	StopTimeout *int
@@ -152,7 +155,7 @@ func configFor(img image.Image, o CreateOptions, id string) (Config, error) {
 		WorkingDir: ic.WorkingDir, User: ic.User, Hostname: o.Hostname, Network: o.Network,
 		Mounts: o.Mounts, ReadOnly: o.ReadOnly, Tty: o.Tty, OpenStdin: o.OpenStdin,
 		AutoRemove: o.AutoRemove, Init: o.Init, StopSignal: ic.StopSignal, StopTimeout: o.StopTimeout,
-		Labels: o.Labels, HostOptions: o.HostOptions,
+		Labels: o.Labels, HostOptions: o.HostOptions, FakeIDs: o.FakeIDs,
 	}
 	for _, d := range img.Config.RootFS.DiffIDs {
 		c.DiffIDs = append(c.DiffIDs, d.String())

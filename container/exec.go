@@ -53,7 +53,7 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 	}
 	p := rootless.InitProcess{
 		Args: o.Args, Env: mergeEnv(c.Env, o.Env), Cwd: c.WorkingDir, User: c.User, Terminal: o.Tty,
-		Seccomp: c.Seccomp,
+		Seccomp: c.Seccomp, FakeIDs: c.FakeIDs,
 	}
 	if o.WorkingDir != "" {
 		p.Cwd = o.WorkingDir

@@ -130,8 +130,10 @@ func (h host) userName() string {
 }
 
 // singleIDNote says what a single-id map means for the user.
-const singleIDNote = "nook uses a single-id map: every file inside containers belongs to root, " +
-	"and images that chown to other users or switch USER may fail"
+const singleIDNote = "single-id mode: one id is mapped, so every file inside containers belongs to root; " +
+	"chown, the id setters (setuid, setgroups, …) and mknod of devices are faked by a seccomp filter so that " +
+	"package managers work, and the owners chown meant are kept in each file's user.rootlesscontainers " +
+	"attribute and written into images (commit, save, push); run --force=none lets those calls fail instead"
 
 // --- 1. /dev/fuse ---
 
@@ -427,7 +429,8 @@ func judgeSubIDs(maps rootless.IDMaps, err error, euid int, remedy string) Check
 		return c
 	}
 	uids, gids := subCount(maps.UIDs), subCount(maps.GIDs)
-	c.Detail = fmt.Sprintf("%d subordinate uids (%s) and %d gids (%s): the full map is used",
+	c.Detail = fmt.Sprintf("%d subordinate uids (%s) and %d gids (%s): the full map is used, "+
+		"and chown and the id setters work for real (nothing is faked)",
 		uids, hostRanges(maps.UIDs), gids, hostRanges(maps.GIDs))
 	c.Verdict = VerdictOK
 	if n := min(uids, gids); n < 65536 {

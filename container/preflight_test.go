@@ -337,7 +337,7 @@ func TestJudgeSubIDs(t *testing.T) {
 			}
 		})
 	}
-	if c := judgeSubIDs(rootless.IDMaps{Why: "x"}, nil, 1001, "r"); !strings.Contains(c.Action, "every file inside containers belongs to root") {
+	if c := judgeSubIDs(rootless.IDMaps{Why: "x"}, nil, 1001, "r"); !strings.Contains(c.Action, "every file inside containers belongs to root") || !strings.Contains(c.Action, "single-id mode") {
 		t.Errorf("single-map action %q does not say what nook does", c.Action)
 	}
 }

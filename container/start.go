@@ -289,7 +289,8 @@ func (m *Manager) shimConfig(c *Container, o StartOptions) (shim.Config, error) 
 		cfg.Lowers = append(cfg.Lowers, dir)
 	}
 	cfg.Xattrs = fusefs.XattrsOff
-	if m.store.LayersHaveXattrs(diffIDs) {
+	// Faked chowns record owners in an xattr (rootless/fakeids.go).
+	if m.store.LayersHaveXattrs(diffIDs) || c.fakesIDs() {
 		cfg.Xattrs = fusefs.XattrsOn
 	}
 	if len(cfg.Lowers) == 0 {
@@ -319,10 +320,20 @@ func (m *Manager) shimConfig(c *Container, o StartOptions) (shim.Config, error) 
 		Mounts:   mounts,
 		Process: rootless.InitProcess{
 			Args: c.Args(), Env: c.Env, Cwd: c.WorkingDir, User: c.User, Terminal: c.Tty,
-			Seccomp: c.Seccomp,
+			Seccomp: c.Seccomp, FakeIDs: c.FakeIDs,
 		},
 	}
 	return cfg, nil
+}
+
+// fakesIDs says whether the container's identity calls are faked: on a
+// host that gives this user no subordinate ids, unless turned off.
+func (c *Container) fakesIDs() bool {
+	if c.FakeIDs == rootless.FakeIDsNone {
+		return false
+	}
+	maps, err := rootless.CurrentIDMaps()
+	return err == nil && !maps.Full
 }
 
 func initMount(v MountSpec) rootless.Mount {

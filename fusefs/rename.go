@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"nook/internal/overlay"
+	"nook/internal/ownerxattr"
 )
 
 var _ = (gofs.NodeRenamer)((*node)(nil))
@@ -61,6 +62,9 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 			}
 		}
 	}
+	if exists && dl.st.Mode&syscall.S_IFMT == syscall.S_IFREG && src.StableAttr().Mode == syscall.S_IFREG {
+		u.keepRecordedOwner(u.layerPath(int(dl.layer), dstRel), u.upperPath(srcRel))
+	}
 	if exists && dl.st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
 		np.orphanChild(newName, &dl)
 	}
@@ -91,6 +95,26 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 		u.forgetOrigin(&dl.st)
 	}
 	return 0
+}
+
+// keepRecordedOwner gives a file that replaces another the owner recorded
+// on the one it replaces (ownerxattr, single-id mode), unless it records
+// one of its own. A program that replaces a file atomically (useradd's
+// /etc/shadow, sed -i) copies the old file's owner as stat shows it, and
+// inside a single-id container stat cannot show a recorded owner: this is
+// what it meant to copy.
+func (u *union) keepRecordedOwner(old, repl lpath) {
+	buf := make([]byte, 64)
+	if _, err := repl.getxattr(ownerxattr.Name, buf); err == nil {
+		return
+	}
+	n, err := old.getxattr(ownerxattr.Name, buf)
+	if err != nil {
+		return
+	}
+	if err := repl.setxattr(ownerxattr.Name, buf[:n], 0); err != nil {
+		u.log.Debug("recorded owner not carried over", "file", repl.String(), "err", err)
+	}
 }
 
 // prepareMove puts the entry name of n wholly in the upper layer.

@@ -213,7 +213,7 @@ func (m *resolved) pull(ctx context.Context, s *image.Store, opts PullOptions) (
 	lr := p.Result()
 	out.Warnings = append(out.Warnings, lr.Skipped...)
 	if lr.SingleID {
-		out.Warnings = append(out.Warnings, "only one id is mapped; every file now belongs to root")
+		out.Warnings = append(out.Warnings, "only one id is mapped (single-id mode): files belong to root inside containers, their owners are recorded in user.rootlesscontainers and kept in images")
 	}
 	return out, nil
 }

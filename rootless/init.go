@@ -93,6 +93,9 @@ type InitProcess struct {
 	// filter, when set, returns Seccomp's filter compiled ahead (init
 	// compiles the payload's beside its setup of the root).
 	filter func() ([]unix.SockFilter, error)
+	// FakeIDs is FakeIDsSeccomp (or empty) or FakeIDsNone: whether the
+	// identity calls are faked in single-id mode (fakeids.go).
+	FakeIDs string `json:",omitempty"`
 }
 
 // InitStatus is init's report to the shim.
@@ -101,6 +104,9 @@ type InitStatus struct {
 	Exec  bool   `json:"exec,omitempty"`  // init execs the payload now
 	Code  int    `json:"code,omitempty"`  // 125, 126 or 127 when it could not start
 	Error string `json:"error,omitempty"` // why
+	// Notify says the seccomp notification listener rides along (after
+	// the console, when both do).
+	Notify bool `json:"notify,omitempty"`
 }
 
 // InitError is a payload that never started; Code is Docker's exit status
@@ -117,6 +123,9 @@ type Init struct {
 	proc *Process
 	// Console is the pty master of a Terminal payload, else nil.
 	Console *os.File
+	// Notify is the seccomp listener of the payload's faked chowns in
+	// single-id mode (ServeOwners), else nil.
+	Notify *os.File
 }
 
 // Pid is init's pid in the caller's pid namespace.
@@ -198,14 +207,18 @@ func (li *LaunchedInit) Start(cfg InitConfig) (*Init, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, console, err := readStatus(int(li.status.Fd()))
+	st, console, notify, err := readStatus(int(li.status.Fd()))
 	if err == nil && st.Exec {
 		// The exec closes the socket, or init reports why it failed.
-		var c2 *os.File
-		st, c2, err = readStatus(int(li.status.Fd()))
-		if c2 != nil {
-			c2.Close()
+		var again InitStatus
+		var c2, n2 *os.File
+		again, c2, n2, err = readStatus(int(li.status.Fd()))
+		for _, f := range []*os.File{c2, n2} {
+			if f != nil {
+				f.Close()
+			}
 		}
+		st = again
 		if errors.Is(err, errNoReport) {
 			st, err = InitStatus{}, nil
 		}
@@ -214,14 +227,16 @@ func (li *LaunchedInit) Start(cfg InitConfig) (*Init, error) {
 		err = &InitError{Code: st.Code, Msg: st.Error}
 	}
 	if err != nil {
-		if console != nil {
-			console.Close()
+		for _, f := range []*os.File{console, notify} {
+			if f != nil {
+				f.Close()
+			}
 		}
 		_ = p.Signal(unix.SIGKILL)
 		_, _ = p.Wait()
 		return nil, err
 	}
-	return &Init{proc: p, Console: console}, nil
+	return &Init{proc: p, Console: console, Notify: notify}, nil
 }
 
 // MakeShared bind-mounts dir on itself as a shared mount, so that what is
@@ -241,34 +256,42 @@ func MakeShared(dir string) error {
 // errNoReport is init's status socket closed without a report.
 var errNoReport = errors.New("init exited before reporting")
 
-// readStatus reads init's status message and the fd that may ride along.
-func readStatus(fd int) (InitStatus, *os.File, error) {
-	var st InitStatus
+// readStatus reads init's status message and the fds that may ride along:
+// the console of a Terminal payload, then the seccomp listener.
+func readStatus(fd int) (st InitStatus, console, notify *os.File, err error) {
 	buf := make([]byte, 64<<10)
-	oob := make([]byte, unix.CmsgSpace(4))
+	oob := make([]byte, unix.CmsgSpace(8))
 	n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
 	for errors.Is(err, unix.EINTR) {
 		n, oobn, _, _, err = unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
 	}
 	if err != nil {
-		return st, nil, fmt.Errorf("reading init status: %w", err)
+		return st, nil, nil, fmt.Errorf("reading init status: %w", err)
 	}
-	var console *os.File
+	var fds []int
 	if oobn > 0 {
 		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 		if err == nil && len(msgs) == 1 {
-			if fds, err := unix.ParseUnixRights(&msgs[0]); err == nil && len(fds) == 1 {
-				console = os.NewFile(uintptr(fds[0]), "console")
-			}
+			fds, _ = unix.ParseUnixRights(&msgs[0])
 		}
 	}
-	if n == 0 {
-		return st, console, errNoReport
+	if n > 0 {
+		err = json.Unmarshal(buf[:n], &st)
 	}
-	if err := json.Unmarshal(buf[:n], &st); err != nil {
-		return st, console, fmt.Errorf("decoding init status: %w", err)
+	if len(fds) > 0 && st.Notify {
+		notify = os.NewFile(uintptr(fds[len(fds)-1]), "seccomp-notify")
+		fds = fds[:len(fds)-1]
 	}
-	return st, console, nil
+	if len(fds) > 0 {
+		console = os.NewFile(uintptr(fds[0]), "console")
+	}
+	switch {
+	case n == 0:
+		return st, console, notify, errNoReport
+	case err != nil:
+		return st, console, notify, fmt.Errorf("decoding init status: %w", err)
+	}
+	return st, console, notify, nil
 }
 
 // statusFD is init's status socket: Cmd.ExtraFiles of LaunchInit.
@@ -297,50 +320,65 @@ func InitStage() int {
 		return initFailed(ExitSetupFailed, err)
 	}
 	Trace("init config read")
-	cfg.Process.filter = compileAhead(cfg.Process.Seccomp)
+	cfg.Process.filter = compileAhead(cfg.Process.Seccomp, cfg.Process.fakesIDs(), true)
 	if err := setupRootfs(&cfg); err != nil {
 		return initFailed(ExitSetupFailed, err)
 	}
 	Trace("init rootfs ready")
 	if !reap {
-		code, err := execPayload(cfg.Process, unix.SIGKILL, reportExec)
+		code, err := execPayload(cfg.Process, unix.SIGKILL, true, reportExec)
 		return initFailed(code, err)
 	}
 	<-notified
-	pid, console, code, err := startProcess(cfg.Process, nil)
+	var notify *os.File
+	pid, console, code, err := startProcess(cfg.Process, nil, &notify)
 	if err != nil {
 		return initFailed(code, err)
 	}
 	Trace("init payload started")
-	msg, _ := json.Marshal(InitStatus{Pid: pid})
+	msg, _ := json.Marshal(InitStatus{Pid: pid, Notify: notify != nil})
 	var rights []byte
-	if console != nil {
-		rights = unix.UnixRights(int(console.Fd()))
+	if fds := sentFDs(console, notify); len(fds) > 0 {
+		rights = unix.UnixRights(fds...)
 	}
 	if err := unix.Sendmsg(statusFD, msg, rights, nil, 0); err != nil {
 		// The shim is gone; so must the container be.
 		_ = unix.Kill(pid, unix.SIGKILL)
 		return ExitSetupFailed
 	}
-	if console != nil {
-		console.Close()
+	for _, f := range []*os.File{console, notify} {
+		if f != nil {
+			f.Close()
+		}
 	}
 	unix.Close(statusFD)
 	return reapUntil(pid, sigs)
 }
 
 // reportExec tells the shim that init execs the payload now, handing it
-// the pty master of a Terminal payload.
-func reportExec(console *os.File) error {
-	msg, _ := json.Marshal(InitStatus{Exec: true})
+// the pty master of a Terminal payload and the seccomp listener of a
+// single-id one.
+func reportExec(console, notify *os.File) error {
+	msg, _ := json.Marshal(InitStatus{Exec: true, Notify: notify != nil})
 	var rights []byte
-	if console != nil {
-		rights = unix.UnixRights(int(console.Fd()))
+	if fds := sentFDs(console, notify); len(fds) > 0 {
+		rights = unix.UnixRights(fds...)
 	}
 	if err := unix.Sendmsg(statusFD, msg, rights, nil, 0); err != nil {
 		return fmt.Errorf("reporting to the shim: %w", err)
 	}
 	return nil
+}
+
+// sentFDs are the descriptors init's status carries, in readStatus's order.
+func sentFDs(console, notify *os.File) []int {
+	var fds []int
+	for _, f := range []*os.File{console, notify} {
+		if f != nil {
+			fds = append(fds, int(f.Fd()))
+		}
+	}
+	return fds
 }
 
 func isSocket(fd int) bool {

@@ -53,7 +53,7 @@ func execStage() int {
 	if err := ReadConfig(&cfg); err != nil {
 		return joinFailure(ExitSetupFailed, err)
 	}
-	code, err := execPayload(cfg.Process, 0, func(console *os.File) error {
+	code, err := execPayload(cfg.Process, 0, false, func(console, _ *os.File) error {
 		if console == nil {
 			return nil
 		}

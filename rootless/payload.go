@@ -19,8 +19,10 @@ const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 
 // startProcess runs p inside the new root with the given standard
 // streams (nil: init's own). On failure code is the exit status Docker
-// gives: 125 setup, 126 cannot execute, 127 not found.
-func startProcess(p InitProcess, stdio []uintptr) (pid int, console *os.File, code int, err error) {
+// gives: 125 setup, 126 cannot execute, 127 not found. In single-id mode
+// the payload runs under the faked identity calls (fakeids.go), and when
+// notify is not nil it receives the filter's notification listener.
+func startProcess(p InitProcess, stdio []uintptr, notify **os.File) (pid int, console *os.File, code int, err error) {
 	pr, code, err := preparePayload(p)
 	if err != nil {
 		return 0, nil, code, err
@@ -53,12 +55,13 @@ func startProcess(p InitProcess, stdio []uintptr) (pid int, console *os.File, co
 	// The bounding set and the seccomp filter are per thread: set on a
 	// thread of its own that forks and then ends, so that they never reach
 	// init's other goroutines (nor does a profile stop init's own calls).
+	var listener *os.File
 	forked := make(chan struct{})
 	go func() {
 		defer close(forked)
 		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
 		if err = dropCapabilities(); err == nil {
-			err = confine(p)
+			listener, err = confine(p, notify != nil)
 		}
 		if err != nil {
 			code = ExitSetupFailed
@@ -74,7 +77,13 @@ func startProcess(p InitProcess, stdio []uintptr) (pid int, console *os.File, co
 		if console != nil {
 			console.Close()
 		}
+		if listener != nil {
+			listener.Close()
+		}
 		return 0, nil, code, err
+	}
+	if notify != nil {
+		*notify = listener
 	}
 	return pid, console, 0, nil
 }
@@ -102,6 +111,9 @@ func preparePayload(p InitProcess) (payload, int, error) {
 		return payload{}, ExitCannotExec, err
 	}
 	env := p.Environ(u.Home)
+	if p.fakesIDs() {
+		env = aptNoSandbox(env)
+	}
 	path, err := lookPath(p.Args[0], env)
 	if err != nil {
 		return payload{}, ExitNotFound, err
@@ -216,46 +228,57 @@ func openPty(uid int) (master, slave *os.File, err error) {
 
 // execPayload replaces this process with p, as prepared inside the
 // container: the container's pid 1 without --init, and an exec'd
-// process (join.go). Before the exec it hands the pty master of a
-// Terminal process to sent, which must not keep it. pdeathsig, when not
-// 0, is set again once the credentials change (which clears it): the
+// process (join.go). Before the exec it hands sent the pty master of a
+// Terminal process and, with notify in single-id mode, the seccomp
+// listener of the faked chowns; sent must not keep them. pdeathsig, when
+// not 0, is set again once the credentials change (which clears it): the
 // container's pid 1 must die with its shim, which serves its root. It
 // returns only on failure, with Docker's exit status for it.
-func execPayload(p InitProcess, pdeathsig unix.Signal, sent func(console *os.File) error) (int, error) {
+func execPayload(p InitProcess, pdeathsig unix.Signal, notify bool, sent func(console, listener *os.File) error) (int, error) {
 	pr, code, err := preparePayload(p)
 	if err != nil {
 		return code, err
 	}
 	// Credentials are per process (Go sets them on every thread), the
-	// bounding set per thread: the exec happens on this one.
+	// bounding set and the seccomp filter per thread: the exec happens on
+	// this one.
 	runtime.LockOSThread()
 	// A session of its own, as a forked payload gets; init is already the
 	// leader of one.
 	_, _ = unix.Setsid()
+	var console, tty *os.File
 	if p.Terminal {
-		console, tty, err := openPty(pr.user.Uid)
-		if err != nil {
+		if console, tty, err = openPty(pr.user.Uid); err != nil {
 			return ExitSetupFailed, err
 		}
 		sizePty(console, p)
-		err = sent(console)
-		console.Close()
-		if err == nil {
-			err = attachTerminal(tty)
+		defer tty.Close()
+	}
+	closeConsole := func() {
+		if console != nil {
+			console.Close()
 		}
-		tty.Close()
-		if err != nil {
-			return ExitSetupFailed, err
-		}
-	} else if err := sent(nil); err != nil {
-		return ExitSetupFailed, err
 	}
 	if err := dropCapabilities(); err != nil {
+		closeConsole()
 		return ExitSetupFailed, err
 	}
 	// The filter goes on while this thread still has CAP_SYS_ADMIN in the
 	// user namespace (no no_new_privs needed), and stays with the exec.
-	if err := confine(p); err != nil {
+	listener, err := confine(p, notify)
+	if err != nil {
+		closeConsole()
+		return ExitSetupFailed, err
+	}
+	err = sent(console, listener)
+	closeConsole()
+	if listener != nil {
+		listener.Close()
+	}
+	if err == nil && tty != nil {
+		err = attachTerminal(tty)
+	}
+	if err != nil {
 		return ExitSetupFailed, err
 	}
 	if err := becomeUser(pr.user); err != nil {

@@ -68,7 +68,7 @@ func (r Reenter) Run() (done bool, code int, err error) {
 			return true, 0, fmt.Errorf("reading subordinate ids: %w", err)
 		}
 		if !maps.Full && r.Stderr != nil {
-			fmt.Fprintf(r.Stderr, "nook: warning: %s; every file in an image will belong to root; remedy: %s\n",
+			fmt.Fprintf(r.Stderr, "nook: warning: %s; files inside containers belong to root (single-id mode: their owners are recorded and kept in images); remedy: %s\n",
 				maps.Why, SubIDRemedy())
 		}
 		cmd.Cloneflags |= syscall.CLONE_NEWUSER

@@ -2,44 +2,64 @@ package rootless
 
 import (
 	"fmt"
+	"os"
 	"sync"
 
+	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"nook/internal/seccomp"
 )
 
-// confine puts the calling thread, and so the payload it forks, under p's
-// seccomp filter (InitProcess.Seccomp). The caller has locked its
-// goroutine to the thread and never unlocks it once confined: the filter
-// is the thread's. Init holds CAP_SYS_ADMIN in its user namespace, so
-// no_new_privs is not needed (and not set: setuid programs of the
+// confine puts the calling thread, and so the payload it forks or execs,
+// under p's seccomp filter (InitProcess.Seccomp). The caller has locked
+// its goroutine to the thread and never unlocks it once confined: the
+// filter is the thread's. Init holds CAP_SYS_ADMIN in its user namespace,
+// so no_new_privs is not needed (and not set: setuid programs of the
 // container keep working, as in Docker).
-func confine(p InitProcess) error {
+//
+// In single-id mode (p.fakesIDs) the identity calls are faked ahead of
+// the profile (fakeIDRules, also when unconfined), and with notify the
+// chowns go to the returned listener.
+func confine(p InitProcess, notify bool) (*os.File, error) {
+	fake := p.fakesIDs()
 	get := p.filter
 	if get == nil {
-		get = func() ([]unix.SockFilter, error) { return compileFilter(p.Seccomp) }
+		get = func() ([]unix.SockFilter, error) { return compileFilter(p.Seccomp, fake, notify) }
 	}
 	filter, err := get()
 	if err != nil || filter == nil {
-		return err
+		return nil, err
 	}
-	_, err = seccomp.Install(filter, 0)
+	flags := uint(0)
+	if fake && notify {
+		flags = seccomp.FlagNewListener
+	}
+	fd, err := seccomp.Install(filter, flags)
 	Trace("init seccomp installed")
-	return err
+	if err != nil || fd < 0 {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), "seccomp-notify"), nil
 }
 
-// compileAhead compiles spec's filter in the background and returns what
-// waits for it: compiling Docker's profile takes a few tenths of a
-// millisecond, which init's setup of the root hides.
-func compileAhead(spec string) func() ([]unix.SockFilter, error) {
+// fakesIDs says whether p's identity calls are faked: in single-id mode,
+// unless --force=none.
+func (p InitProcess) fakesIDs() bool {
+	return p.FakeIDs != FakeIDsNone && SingleIDNamespace()
+}
+
+// compileAhead compiles the filter confine installs in the background and
+// returns what waits for it: compiling Docker's profile takes a few
+// tenths of a millisecond, which init's setup of the root hides.
+func compileAhead(spec string, fake, notify bool) func() ([]unix.SockFilter, error) {
 	type result struct {
 		filter []unix.SockFilter
 		err    error
 	}
 	ch := make(chan result, 1)
 	go func() {
-		f, err := compileFilter(spec)
+		f, err := compileFilter(spec, fake, notify)
 		Trace("init seccomp compiled")
 		ch <- result{f, err}
 	}()
@@ -50,17 +70,28 @@ func compileAhead(spec string) func() ([]unix.SockFilter, error) {
 }
 
 // compileFilter is the filter spec names (nil for none), for Docker's
-// default capabilities.
-func compileFilter(spec string) ([]unix.SockFilter, error) {
+// default capabilities, with the faked identity calls ahead of it when
+// fake.
+func compileFilter(spec string, fake, notify bool) ([]unix.SockFilter, error) {
 	p, err := SeccompProfile(spec)
-	if err != nil || p == nil {
+	if err != nil {
 		return nil, err
+	}
+	var rules []seccomp.Rule
+	if fake {
+		if p == nil {
+			p = &seccomp.Profile{LinuxSeccomp: specs.LinuxSeccomp{DefaultAction: specs.ActAllow}}
+		}
+		rules = fakeIDRules(notify)
+	}
+	if p == nil {
+		return nil, nil
 	}
 	var caps []string
 	for _, c := range dockerCaps() {
 		caps = append(caps, c.name)
 	}
-	filter, err := seccomp.Compile(p, caps)
+	filter, err := seccomp.Compile(p, caps, rules...)
 	if err != nil {
 		return nil, fmt.Errorf("compiling the seccomp profile: %w", err)
 	}

@@ -255,6 +255,9 @@ func (s *shim) setup() (*rootless.Init, error) {
 	if ctr.Console != nil {
 		s.serveConsole(ctr.Console)
 	}
+	if ctr.Notify != nil {
+		go rootless.ServeOwners(ctr.Notify, s.log)
+	}
 	return ctr, nil
 }
 

@@ -119,6 +119,9 @@ func (a *applier) file(name string, hdr *tar.Header, xattrs []xattr) error {
 	if err := a.chown(name, hdr.Uid, hdr.Gid, func(u, g int) error { return unix.Fchown(fd, u, g) }); err != nil {
 		return err
 	}
+	if err := a.recordOwner(fd, name, hdr.Uid, hdr.Gid); err != nil {
+		return err
+	}
 	// After chown, which clears setuid/setgid bits.
 	if err := unix.Fchmod(fd, perm(hdr)); err != nil {
 		return fmt.Errorf("setting mode of %q: %w", name, err)
@@ -172,6 +175,9 @@ func (a *applier) dirMetadata(name string, hdr *tar.Header, xattrs []xattr) erro
 		return fmt.Errorf("entry %q: %w", name, err)
 	}
 	if err := a.chown(name, hdr.Uid, hdr.Gid, func(u, g int) error { return unix.Fchown(fd, u, g) }); err != nil {
+		return err
+	}
+	if err := a.recordOwner(fd, name, hdr.Uid, hdr.Gid); err != nil {
 		return err
 	}
 	if err := a.setXattrs(fd, name, xattrs); err != nil {

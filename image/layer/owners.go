@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"nook/internal/ownerxattr"
 )
 
 // chown gives name the owner from its header. EINVAL means the id is not
@@ -34,6 +36,21 @@ func (a *applier) chown(name string, uid, gid int, set func(uid, gid int) error)
 		return nil
 	}
 	a.skip(name, fmt.Sprintf("owner %d:%d is not mapped in this user namespace, left to root", uid, gid))
+	return nil
+}
+
+// recordOwner keeps, in single-id mode, the owner an entry could not be
+// given in its user.rootlesscontainers attribute (ownerxattr), as the
+// faked chowns of a container do, so that Write gives it back.
+func (a *applier) recordOwner(fd int, name string, uid, gid int) error {
+	if !a.opts.Chown || !a.res.SingleID || uid|gid == 0 {
+		return nil
+	}
+	if err := unix.Fsetxattr(fd, ownerxattr.Name, ownerxattr.Encode(uint32(uid), uint32(gid)), 0); err != nil {
+		a.skip(name, fmt.Sprintf("owner %d:%d not recorded: %v", uid, gid, err))
+		return nil
+	}
+	a.res.Xattrs = true // a union over the layer must serve it
 	return nil
 }
 

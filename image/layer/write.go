@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"nook/internal/ownerxattr"
+
 	"nook/internal/overlay"
 )
 
@@ -259,7 +261,9 @@ func header(name string, st *unix.Stat_t, typ byte) *tar.Header {
 	}
 }
 
-// addXattrs copies the xattrs a layer keeps from an open file or directory.
+// addXattrs copies the xattrs a layer keeps from an open file or
+// directory. A recorded owner (ownerxattr, single-id mode) becomes the
+// entry's owner instead of an xattr.
 func (wr *writer) addXattrs(fd int, hdr *tar.Header) error {
 	names, err := listXattrs(fd)
 	if err != nil {
@@ -275,6 +279,15 @@ func (wr *writer) addXattrs(fd int, hdr *tar.Header) error {
 		}
 		if err != nil {
 			return fmt.Errorf("reading xattr %s: %w", x, err)
+		}
+		if x == ownerxattr.Name {
+			uid, gid, err := ownerxattr.Decode(v)
+			if err != nil {
+				wr.log.Warn("recorded owner ignored", "entry", hdr.Name, "err", err)
+				continue
+			}
+			hdr.Uid, hdr.Gid = int(uid), int(gid)
+			continue
 		}
 		if hdr.PAXRecords == nil {
 			hdr.PAXRecords = map[string]string{}

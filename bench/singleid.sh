@@ -1,0 +1,72 @@
+#!/bin/bash
+# Single-id mode: what the faked identity calls cost (issue 17).
+#
+#   bench/singleid.sh            # as root: runs as nook-ci-single (no subordinate ids)
+#   RUNS=10 bench/singleid.sh
+#
+# Rows, in one hyperfine run so the machine's load is shared alike:
+#   nook run --rm IMG /bin/true with the single-id rules and Docker's
+#   default profile (the default), with the profile only (--force=none),
+#   with the rules only (--security-opt seccomp=unconfined), with no filter
+#   (both); then apt-get install of cron from a Debian 12 image whose
+#   lists are fetched (needs Debian's mirror), under nook and under
+#   Charliecloud's ch-run --seccomp when the installed ch-run has it
+#   (Debian 12's 0.31 does not: "-").
+# The Markdown table goes to stdout, progress to stderr.
+set -euo pipefail
+say() { echo "singleid.sh: $*" >&2; }
+repo=$(cd "$(dirname "$0")/.." && pwd)
+user=${BENCH_USER:-nook-ci-single}
+deb=${NOOK_TEST_DEBIAN:-/var/tmp/nook-test-cache/debian-bookworm-minbase.tar}
+if [ "$(id -u)" = 0 ]; then
+	work=${BENCH_WORK:-/var/tmp/nook-singleid-$user}
+	mkdir -p "$work"
+	[ -n "${NOOK:-}" ] && cp "$NOOK" "$work/nook" || bash "$repo/build.sh" "$work/nook"
+	chown -R "$user" "$work"
+	exec runuser -u "$user" -- env -i PATH="$PATH" USER="$user" HOME="$(getent passwd "$user" | cut -d: -f6)" \
+		BENCH_WORK="$work" NOOK="$work/nook" RUNS="${RUNS:-30}" NOOK_TEST_DEBIAN="$deb" bash "$0"
+fi
+work=${BENCH_WORK:-/var/tmp/nook-singleid-$(id -un)}
+nook=${NOOK:-$work/nook}
+runs=${RUNS:-30}
+export NOOK_ROOT=$work/store XDG_RUNTIME_DIR=$work/run
+mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+grep -q "^$(id -un):" /etc/subuid 2>/dev/null && { say "$(id -un) has subordinate ids: not single-id mode"; exit 1; }
+
+if ! "$nook" image inspect bb >/dev/null 2>&1; then
+	say "importing busybox"
+	d=$(mktemp -d) && mkdir -p "$d/bin" && cp "$(command -v busybox)" "$d/bin/" && ln -s busybox "$d/bin/true"
+	tar -C "$d" -c . | "$nook" import -q - bb >/dev/null && rm -rf "$d"
+fi
+hf() { hyperfine -N "$@" --export-json "$work/hf.json" >&2; python3 -c '
+import json,sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    print("| %s | %.1f | %.1f |" % (r["command"].split(" run --rm ")[-1].replace("|","\\|"), min(r["times"])*1e3, r["median"]*1e3))
+' "$work/hf.json"; }
+echo "| nook run --rm … (single-id mode) | min ms | median ms |"
+echo "| --- | ---: | ---: |"
+hf -w 3 -r "$runs" \
+	"$nook run --rm bb /bin/true" \
+	"$nook run --rm --force=none bb /bin/true" \
+	"$nook run --rm --security-opt seccomp=unconfined bb /bin/true" \
+	"$nook run --rm --force=none --security-opt seccomp=unconfined bb /bin/true"
+
+if ! "$nook" image inspect debupd >/dev/null 2>&1; then
+	say "importing Debian and fetching its lists"
+	"$nook" import -q "$deb" deb12 >/dev/null
+	"$nook" rm -f upd >/dev/null 2>&1 || true
+	"$nook" run --name upd deb12 apt-get update -qq
+	"$nook" commit upd debupd >/dev/null && "$nook" rm upd >/dev/null
+fi
+echo
+echo "| apt-get install -y --no-install-recommends cron | min ms | median ms |"
+echo "| --- | ---: | ---: |"
+hf -r 3 -w 0 "$nook run --rm debupd apt-get install -y -qq --no-install-recommends cron"
+if ch-run --help 2>&1 | grep -q -- --seccomp; then
+	say "unpacking Debian for ch-run"
+	rm -rf "$work/chbase" && mkdir -p "$work/chbase" && tar -C "$work/chbase" --exclude=./dev -xf "$deb" 2>/dev/null || true
+	hf -r 3 -w 0 --prepare "rm -rf $work/ch && cp -a $work/chbase $work/ch" \
+		"ch-run -w --seccomp $work/ch -- sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends cron'"
+else
+	echo "| ch-run --seccomp ($(ch-run --version 2>&1 | tail -1) has no --seccomp) | - | - |"
+fi
