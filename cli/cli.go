@@ -73,6 +73,7 @@ type CLI struct {
 	Push      PushCmd       `cmd:"" help:"Push an image to a registry."`
 	Login     LoginCmd      `cmd:"" help:"Log in to a registry."`
 	Logout    LogoutCmd     `cmd:"" help:"Log out from a registry."`
+	Build     BuildCmd      `cmd:"" help:"Build an image from a Dockerfile."`
 }
 
 // ExitError carries an exit status other than nook's own failure (125) to

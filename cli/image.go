@@ -10,4 +10,5 @@ type ImageCmd struct {
 	Prune   ImagePruneCmd   `cmd:"" help:"Remove dangling images."`
 	Save    SaveCmd         `cmd:"" help:"Write images to a tar archive (Docker and OCI layout)."`
 	Load    LoadCmd         `cmd:"" help:"Load images from a tar archive or an OCI layout directory."`
+	Build   BuildCmd        `cmd:"" help:"Build an image from a Dockerfile."`
 }

@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -23,7 +24,7 @@ func runtimeDir() (string, error) {
 		dir := filepath.Join(d, "nook")
 		return dir, os.MkdirAll(dir, 0o700)
 	}
-	dir := filepath.Join(os.TempDir(), "nook-"+strconv.Itoa(os.Geteuid()))
+	dir := filepath.Join(os.TempDir(), "nook-"+strconv.Itoa(hostUID()))
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return "", fmt.Errorf("creating runtime directory %s: %w", dir, err)
 	}
@@ -36,6 +37,27 @@ func runtimeDir() (string, error) {
 		return "", fmt.Errorf("runtime directory %s is not a private directory of uid %d; set XDG_RUNTIME_DIR", dir, os.Geteuid())
 	}
 	return dir, nil
+}
+
+// hostUID is the uid whose runtime directory this process uses: its own,
+// or inside a user namespace (a build starting its steps' containers) the
+// host uid its root maps to, whose directory it owns there too.
+func hostUID() int {
+	uid := os.Geteuid()
+	if uid != 0 || !rootless.InUserNS() {
+		return uid
+	}
+	b, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return uid
+	}
+	for line := range strings.Lines(string(b)) {
+		var inside, outside, n int
+		if c, _ := fmt.Sscan(line, &inside, &outside, &n); c == 3 && inside == 0 {
+			return outside
+		}
+	}
+	return uid
 }
 
 // ExecOptions describe a process to run in a running container.

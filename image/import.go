@@ -208,6 +208,11 @@ func (s *Store) storeImage(config ocispec.Image, layers []ocispec.Descriptor) (o
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
+	return s.storeImageConfig(cb, layers)
+}
+
+// storeImageConfig writes an image's config, given as JSON, and manifest blobs.
+func (s *Store) storeImageConfig(cb []byte, layers []ocispec.Descriptor) (ocispec.Descriptor, error) {
 	cdesc, err := s.writeBlob(ocispec.MediaTypeImageConfig, cb)
 	if err != nil {
 		return ocispec.Descriptor{}, err

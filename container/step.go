@@ -1,0 +1,85 @@
+package container
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"nook/image"
+	"nook/image/layer"
+)
+
+// StepOptions describe one RUN step of a build: a command in a container
+// over the stage's layers, whose changes become the step's layer.
+type StepOptions struct {
+	// Image is the stage so far. It need not be in the store's index (a
+	// build holds its metadata in memory), but its layers must be stored.
+	Image      image.Image
+	Args       []string // the command, the shell already put before it
+	Env        []string // KEY=VALUE over the image's
+	WorkingDir string
+	User       string
+	Network    string // host (default) or none
+	Mounts     []MountSpec
+	Stdout     io.Writer
+	Stderr     io.Writer
+	LogLevel   slog.Level
+	Clamp      time.Time // caps the layer's mtimes when not zero
+	// Layer is handed a writer of the container's changes as a layer tar
+	// once the command succeeded; it stores them.
+	Layer func(write func(io.Writer) error) error
+}
+
+// RunStep runs a build step's command in a container of its own and, when
+// the command exits 0, hands its changes to o.Layer, leaving out the mount
+// points nook made as commit does. The container is removed whatever
+// happens. It returns the command's exit status. Call it inside the user
+// namespace, as commit.
+func (m *Manager) RunStep(o StepOptions) (int, error) {
+	id := newID()
+	dir := m.dir(id)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, fmt.Errorf("creating build container %s: %w", id, err)
+	}
+	lock, err := lockForStart(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return 0, fmt.Errorf("creating build container %s: %w", id, err)
+	}
+	defer lock.Close()
+	so := StartOptions{Stdout: o.Stdout, Stderr: o.Stderr, LogLevel: o.LogLevel}
+	ls, err := m.launchShim(lock, o.Network, false, so)
+	if err != nil {
+		os.RemoveAll(dir)
+		return 0, err
+	}
+	noEntrypoint := ""
+	c, err := m.createFrom(o.Image, CreateOptions{
+		Image: o.Image.ID.String(), Name: "build-" + id[:12], Cmd: o.Args, Entrypoint: &noEntrypoint,
+		Env: o.Env, WorkingDir: o.WorkingDir, User: o.User, Network: o.Network, Mounts: o.Mounts,
+	}, id)
+	if err != nil {
+		ls.abort()
+		os.RemoveAll(dir)
+		return 0, err
+	}
+	defer func() {
+		if err := m.Remove(c, true); err != nil {
+			m.log.Warn("removing build container", "id", c.ID, "err", err)
+		}
+	}()
+	code, err := m.finishStart(c, ls, so)
+	if err != nil || code != 0 {
+		return code, err
+	}
+	lowers, err := m.Lowers(c)
+	if err != nil {
+		return 0, err
+	}
+	skip := createdMountPoints(c.Upper(), lowers, c.MountPoints())
+	return 0, o.Layer(func(w io.Writer) error {
+		return layer.Write(w, c.Upper(), layer.WriteOptions{Skip: func(name string) bool { return skip["/"+name] }, Clamp: o.Clamp, Logger: m.log})
+	})
+}
