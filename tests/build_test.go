@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"nook/internal/testutil"
 )
 
 // writeContext writes a build context: name → content.
@@ -340,5 +342,38 @@ func TestBuildErrors(t *testing.T) {
 				t.Errorf("%d build containers left behind", n)
 			}
 		})
+	}
+}
+
+// TestBuildDebian builds on a real Debian 12 root (made by tests/run.sh
+// with mmdebstrap from Debian's packages, NOOK_TEST_DEBIAN): apt-get
+// installs a package and useradd makes a user whose files other rootless
+// builders fail to chown, then the image runs as that user.
+func TestBuildDebian(t *testing.T) {
+	base := os.Getenv("NOOK_TEST_DEBIAN")
+	testutil.Require(t, base != "", "NOOK_TEST_DEBIAN (a Debian 12 root tar from mmdebstrap, made by tests/run.sh) is not set")
+	e := runEnv(t)
+	f, err := os.ReadFile(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ok(f, "import", "-", "debian12")
+	ctx := writeContext(t, map[string]string{"Dockerfile": `FROM debian12
+RUN apt-get update && apt-get install -y --no-install-recommends hello && useradd -m -u 1234 builder
+USER builder
+WORKDIR /home/builder
+RUN touch mine
+CMD ["hello"]
+`})
+	r := e.nook(nil, "build", "-t", "deb", ctx)
+	if r.code != 0 {
+		t.Fatalf("build: %s", r)
+	}
+	if got := e.ok(nil, "run", "--rm", "deb"); got != "Hello, world!\n" {
+		t.Errorf("hello printed %q", got)
+	}
+	got := e.ok(nil, "run", "--rm", "deb", "sh", "-c", "id -un; stat -c '%U:%G' /home/builder /home/builder/mine /home/builder/.bashrc")
+	if want := "builder\nbuilder:builder\nbuilder:builder\nbuilder:builder\n"; got != want {
+		t.Errorf("users and owners in the image: %q, want %q", got, want)
 	}
 }

@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
 TEST_USER="${NOOK_TEST_USER:-nook-ci}"
-PACKAGES=(uidmap fuse3 busybox-static skopeo umoci podman fuse-overlayfs attr util-linux bsdutils procps tar docker-registry apache2-utils runc)
+PACKAGES=(uidmap fuse3 busybox-static skopeo umoci podman fuse-overlayfs attr util-linux bsdutils procps tar docker-registry apache2-utils runc mmdebstrap)
 
 setup_host() {
   local missing=()
@@ -37,13 +37,28 @@ setup_host() {
 as_user() {
   if [ "$(id -u)" = 0 ]; then
     runuser -u "$TEST_USER" -- env -i PATH="$PATH" HOME="$(getent passwd "$TEST_USER" | cut -d: -f6)" \
-      USER="$TEST_USER" CI="${CI:-}" NOOK_TEST_PASS=user NOOK_BIN="$NOOK_BIN" "$@"
+      USER="$TEST_USER" CI="${CI:-}" NOOK_TEST_PASS=user NOOK_BIN="$NOOK_BIN" NOOK_TEST_DEBIAN="${NOOK_TEST_DEBIAN:-}" "$@"
   else
-    env NOOK_TEST_PASS=user NOOK_BIN="$NOOK_BIN" "$@"
+    env NOOK_TEST_PASS=user NOOK_BIN="$NOOK_BIN" NOOK_TEST_DEBIAN="${NOOK_TEST_DEBIAN:-}" "$@"
   fi
 }
 
 [ "$(id -u)" = 0 ] && setup_host
+
+# A real Debian 12 root for the build tests (TestBuildDebian), made once from
+# Debian's packages and kept between runs: mmdebstrap takes about a minute.
+cache="${NOOK_TEST_CACHE:-/var/tmp/nook-test-cache}"
+if [ -z "${NOOK_TEST_DEBIAN:-}" ] && command -v mmdebstrap >/dev/null; then
+  mkdir -p "$cache" && chmod 0755 "$cache"
+  if [ ! -s "$cache/debian-bookworm-minbase.tar" ]; then
+    echo "== making a Debian 12 base with mmdebstrap (once, kept in $cache)"
+    mmdebstrap --quiet --variant=minbase bookworm "$cache/debian-bookworm-minbase.tar.tmp" \
+      && mv "$cache/debian-bookworm-minbase.tar.tmp" "$cache/debian-bookworm-minbase.tar" \
+      || echo "mmdebstrap failed: TestBuildDebian will say so"
+  fi
+  [ -s "$cache/debian-bookworm-minbase.tar" ] && chmod 0644 "$cache/debian-bookworm-minbase.tar" \
+    && export NOOK_TEST_DEBIAN="$cache/debian-bookworm-minbase.tar"
+fi
 
 echo "== gofmt, go vet"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
