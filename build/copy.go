@@ -515,12 +515,13 @@ func cleanRel(p string) string {
 // glob expands a source pattern in t, component by component.
 func glob(t tree, pattern string) ([]string, error) {
 	if !hasMeta(pattern) {
-		if _, err := t.lstat(pattern); err != nil {
-			if real, rerr := t.resolve(pattern); rerr == nil {
-				if _, err := t.lstat(real); err == nil {
-					return []string{pattern}, nil
-				}
-			}
+		// Through resolve: a symlink among the components is followed
+		// only within the tree.
+		real, err := t.resolve(pattern)
+		if err != nil {
+			return nil, nil
+		}
+		if _, err := t.lstat(real); err != nil {
 			return nil, nil
 		}
 		return []string{pattern}, nil
