@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -71,6 +72,7 @@ type builder struct {
 	used    map[string]bool   // build args some ARG consumed
 	stages  []*stage          // by index; nil when not (yet) built
 	created time.Time         // fixed with a timestamp, else the build's start
+	scratch string            // downloads (ADD URL), removed at the end
 	step    int               // steps printed so far
 	total   int
 }
@@ -107,6 +109,11 @@ func Build(ctx context.Context, s *image.Store, m *container.Manager, o Options)
 	if err != nil {
 		return image.Image{}, err
 	}
+	defer func() {
+		if b.scratch != "" {
+			os.RemoveAll(b.scratch)
+		}
+	}()
 	b.stages = make([]*stage, len(df.stages))
 	for i := range df.stages {
 		if needed[i] {

@@ -103,7 +103,10 @@ func (b *builder) copyStep(st *stage, cs copySpec, src, label string) error {
 	}
 	for _, pattern := range cs.src.SourcePaths {
 		if cs.add && isURL(pattern) {
-			return fail(fmt.Errorf("ADD %s: URLs are not supported yet", pattern))
+			if err := b.addURL(plan, pattern, cs.checksum, destRel, intoDir); err != nil {
+				return fail(err)
+			}
+			continue
 		}
 		rel := cleanRel(pattern)
 		if strings.HasPrefix(rel, "../") || rel == ".." {

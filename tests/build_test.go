@@ -3,7 +3,12 @@ package tests
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -375,5 +380,28 @@ CMD ["hello"]
 	got := e.ok(nil, "run", "--rm", "deb", "sh", "-c", "id -un; stat -c '%U:%G' /home/builder /home/builder/mine /home/builder/.bashrc")
 	if want := "builder\nbuilder:builder\nbuilder:builder\nbuilder:builder\n"; got != want {
 		t.Errorf("users and owners in the image: %q, want %q", got, want)
+	}
+}
+
+// TestBuildAddURL: ADD fetches a URL (a server of the test's own on
+// loopback) and checks --checksum; a wrong checksum fails the build.
+func TestBuildAddURL(t *testing.T) {
+	e := runEnv(t)
+	body := "fetched over http\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Last-Modified", "Tue, 14 Nov 2023 22:13:20 GMT")
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	sum := sha256.Sum256([]byte(body))
+	good := fmt.Sprintf("FROM bb\nADD --checksum=sha256:%x %s/files/data.txt /srv/\n", sum, srv.URL)
+	e.ok(nil, "build", "-q", "-t", "fetched", writeContext(t, map[string]string{"Dockerfile": good}))
+	if got := e.ok(nil, "run", "--rm", "fetched", "sh", "-c", "cat /srv/data.txt; stat -c '%a %Y' /srv/data.txt"); got != body+"600 1700000000\n" {
+		t.Errorf("the fetched file: %q", got)
+	}
+	bad := fmt.Sprintf("FROM bb\nADD --checksum=sha256:%064x %s/files/data.txt /srv/\n", 0, srv.URL)
+	r := e.nook(nil, "build", "-q", "-t", "badsum", writeContext(t, map[string]string{"Dockerfile": bad}))
+	if r.code == 0 || !strings.Contains(r.stderr, "--checksum") {
+		t.Errorf("a wrong checksum: %s", r)
 	}
 }
