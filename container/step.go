@@ -66,14 +66,19 @@ func (m *Manager) RunStep(o StepOptions) (int, error) {
 		return 0, err
 	}
 	defer func() {
+		start := time.Now()
 		if err := m.Remove(c, true); err != nil {
 			m.log.Warn("removing build container", "id", c.ID, "err", err)
 		}
+		m.log.Debug("build container removed", "id", c.ID[:12], "took", time.Since(start))
 	}()
+	start := time.Now()
 	code, err := m.finishStart(c, ls, so)
+	m.log.Debug("build step ran", "id", c.ID[:12], "code", code, "took", time.Since(start))
 	if err != nil || code != 0 {
 		return code, err
 	}
+	defer func(start time.Time) { m.log.Debug("build step's layer stored", "took", time.Since(start)) }(time.Now())
 	lowers, err := m.Lowers(c)
 	if err != nil {
 		return 0, err
