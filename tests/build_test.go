@@ -405,3 +405,59 @@ func TestBuildAddURL(t *testing.T) {
 		t.Errorf("a wrong checksum: %s", r)
 	}
 }
+
+// TestBuildPullsBase: FROM an image the store lacks pulls it from the
+// registry (a loopback one); COPY --from an image does too; --pull pulls
+// again a base the store has.
+func TestBuildPullsBase(t *testing.T) {
+	reg := startRegistry(t, false)
+	pusher := runEnv(t)
+	ref := reg.Host + "/lab/base:1"
+	pusher.ok(nil, "tag", "bb", ref)
+	pusher.push(ref)
+
+	e := runEnv(t)
+	ctx := writeContext(t, map[string]string{"Dockerfile": "FROM " + ref + "\nCOPY --from=" + ref + " /etc/passwd /copied\nRUN cat /copied > /dev/null\n"})
+	r := e.nook(nil, "build", "-t", "pulled", ctx)
+	if r.code != 0 || !strings.Contains(r.stderr, "Pulling "+ref) {
+		t.Fatalf("build from an absent base: %s", r)
+	}
+	if !strings.Contains(e.ok(nil, "images"), reg.Host+"/lab/base") {
+		t.Error("the base is not in the store after the build")
+	}
+	if r := e.nook(nil, "build", "--pull", "-t", "pulled", ctx); r.code != 0 || !strings.Contains(r.stderr, "Pulling "+ref) {
+		t.Errorf("--pull did not pull the base again: %s", r)
+	}
+}
+
+// TestBuildCopyFlags: COPY --exclude leaves files out, --parents keeps
+// the source's directories, --link builds the same; the context may come
+// as a tar on stdin and the Dockerfile from -f.
+func TestBuildCopyFlags(t *testing.T) {
+	e := runEnv(t)
+	files := map[string]string{
+		"src/a/one.txt": "1\n", "src/a/skip.tmp": "x\n", "src/b/two.txt": "2\n",
+		"build.Dockerfile": `FROM bb
+COPY --exclude=**/*.tmp src/ /plain/
+COPY --parents src/*/two.txt /kept/
+COPY --link src/a/one.txt /linked.txt
+`,
+	}
+	ctx := writeContext(t, files)
+	e.ok(nil, "build", "-q", "-f", filepath.Join(ctx, "build.Dockerfile"), "-t", "flags", ctx)
+	got := e.ok(nil, "run", "--rm", "flags", "sh", "-c", "ls /plain; ls /plain/a; ls /kept/src/b; cat /linked.txt")
+	if want := "a\nb\none.txt\ntwo.txt\n1\n"; got != want {
+		t.Errorf("after COPY --exclude, --parents, --link:\n%s\nwant:\n%s", got, want)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for name, body := range map[string]string{"Dockerfile": "FROM bb\nCOPY in.txt /in.txt\n", "in.txt": "from stdin\n"} {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(body))
+	}
+	tw.Close()
+	e.ok(buf.Bytes(), "build", "-q", "-t", "stdin", "-")
+	if got := e.ok(nil, "run", "--rm", "stdin", "cat", "/in.txt"); got != "from stdin\n" {
+		t.Errorf("context from stdin: %q", got)
+	}
+}
