@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"path"
@@ -50,9 +49,10 @@ func (b *builder) run(st *stage, c *instructions.RunCommand, src, label string) 
 		Image: st.image(), Args: args, Env: b.runEnv(st), WorkingDir: cfg.Config.WorkingDir,
 		User: cfg.Config.User, Network: network, Mounts: mounts, Stdout: b.out, Stderr: b.out,
 		LogLevel: b.o.LogLevel, Clamp: b.clamp(),
-		Layer: func(write func(io.Writer) error) error {
+		Layer: func(l container.StepLayer) error {
 			var err error
-			stepImg, err = b.s.CommitBuildStep(image.BuildStep{Config: cfg, Layers: st.layers, History: hist, WriteLayer: write, CacheKey: key})
+			stepImg, err = b.s.CommitBuildStep(image.BuildStep{Config: cfg, Layers: st.layers, History: hist, CacheKey: key,
+				WriteLayer: l.Write, FromDir: l.Dir, NotInLayer: l.NotInLayer, Clamp: b.clamp()})
 			return err
 		},
 	})

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"nook/image"
@@ -27,9 +28,16 @@ type StepOptions struct {
 	Stderr     io.Writer
 	LogLevel   slog.Level
 	Clamp      time.Time // caps the layer's mtimes when not zero
-	// Layer is handed a writer of the container's changes as a layer tar
-	// once the command succeeded; it stores them.
-	Layer func(write func(io.Writer) error) error
+	// Layer is handed the container's changes once the command
+	// succeeded; it stores them.
+	Layer func(StepLayer) error
+}
+
+// StepLayer is a build step's changes.
+type StepLayer struct {
+	Write      func(io.Writer) error // writes them as a layer tar
+	Dir        string                // the writable layer they are read from, free to be moved
+	NotInLayer []string              // paths in Dir (relative) the tar leaves out: mount points
 }
 
 // RunStep runs a build step's command in a container of its own and, when
@@ -84,7 +92,14 @@ func (m *Manager) RunStep(o StepOptions) (int, error) {
 		return 0, err
 	}
 	skip := createdMountPoints(c.Upper(), lowers, c.MountPoints())
-	return 0, o.Layer(func(w io.Writer) error {
-		return layer.Write(w, c.Upper(), layer.WriteOptions{Skip: func(name string) bool { return skip["/"+name] }, Clamp: o.Clamp, Logger: m.log})
+	var notIn []string
+	for p := range skip {
+		notIn = append(notIn, strings.TrimPrefix(p, "/"))
+	}
+	return 0, o.Layer(StepLayer{
+		Write: func(w io.Writer) error {
+			return layer.Write(w, c.Upper(), layer.WriteOptions{Skip: func(name string) bool { return skip["/"+name] }, Clamp: o.Clamp, Logger: m.log})
+		},
+		Dir: c.Upper(), NotInLayer: notIn,
 	})
 }
