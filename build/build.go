@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -315,5 +314,3 @@ func scratchConfig() dockerspec.DockerOCIImage {
 	c.RootFS.Type = "layers"
 	return c
 }
-
-var errNoStage = errors.New("no such stage")

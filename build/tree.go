@@ -1,7 +1,6 @@
 package build
 
 import (
-	"errors"
 	"io/fs"
 	"os"
 	"path"
@@ -185,9 +184,4 @@ func (t layerTree) readDir(p string) ([]string, error) {
 	}
 	slices.Sort(names)
 	return names, nil
-}
-
-// isNotExist is fs.ErrNotExist or ENOTDIR: a path through a file.
-func isNotExist(err error) bool {
-	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR)
 }
