@@ -72,6 +72,7 @@ type builder struct {
 	stages  []*stage          // by index; nil when not (yet) built
 	created time.Time         // fixed with a timestamp, else the build's start
 	scratch string            // downloads (ADD URL), removed at the end
+	cleanup []func()          // run when the build ends
 	step    int               // steps printed so far
 	total   int
 }
@@ -111,6 +112,9 @@ func Build(ctx context.Context, s *image.Store, m *container.Manager, o Options)
 	defer func() {
 		if b.scratch != "" {
 			os.RemoveAll(b.scratch)
+		}
+		for _, f := range b.cleanup {
+			f()
 		}
 	}()
 	b.stages = make([]*stage, len(df.stages))

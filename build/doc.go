@@ -26,7 +26,7 @@
 // for COPY and ADD, a hash of its sources' content (not their times). A
 // cached step is an untagged image annotated with its key
 // (image.AnnotationBuildCache): ordinary store content that `image prune`
-// removes. With a timestamp (SOURCE_DATE_EPOCH or --timestamp) the new
+// removes once no named image is made of its layers. With a timestamp (SOURCE_DATE_EPOCH or --timestamp) the new
 // layers' times are clamped to it and the config's and history's times are
 // it, so two stores build the same image id.
 package build

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path"
@@ -213,7 +214,13 @@ func (b *builder) runMounts(st *stage, c *instructions.RunCommand) ([]container.
 			out = append(out, container.MountSpec{Type: "bind", Source: src, Target: target, ReadOnly: true})
 		case instructions.MountTypeBind:
 			if m.From != "" {
-				return nil, "", fmt.Errorf("RUN --mount=type=bind,from=%s: binding from a stage or image is not supported yet", m.From)
+				spec, h, err := b.bindFrom(m.From, cleanRel(m.Source), target)
+				if err != nil {
+					return nil, "", fmt.Errorf("RUN --mount=type=bind,from=%s: %w", m.From, err)
+				}
+				key.WriteString(h)
+				out = append(out, spec)
+				continue
 			}
 			rel, err := b.context.resolve(cleanRel(m.Source))
 			if err != nil {
@@ -270,4 +277,88 @@ func (b *builder) hashSources(t tree, rels []string) (string, error) {
 		}
 	}
 	return p.hash()
+}
+
+// bindFrom makes a stage's or image's path bindable: the union of its
+// layers has no directory of its own, so the path is assembled under the
+// store (files hard-linked, copied where a link is refused) and bound
+// read-only. The directory goes when the build ends.
+func (b *builder) bindFrom(from, src, target string) (container.MountSpec, string, error) {
+	t, _, err := b.copySource(from, nil)
+	if err != nil {
+		return container.MountSpec{}, "", err
+	}
+	fi, err := t.lstat(src)
+	if err != nil {
+		return container.MountSpec{}, "", fmt.Errorf("%w: %s: %v", ErrSource, src, err)
+	}
+	h, err := b.hashSources(t, []string{src})
+	if err != nil {
+		return container.MountSpec{}, "", err
+	}
+	root := filepath.Join(b.s.Root(), "build-mounts")
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return container.MountSpec{}, "", err
+	}
+	dir, err := os.MkdirTemp(root, "bind-")
+	if err != nil {
+		return container.MountSpec{}, "", err
+	}
+	b.cleanup = append(b.cleanup, func() { os.RemoveAll(dir) })
+	dest := filepath.Join(dir, "src")
+	if err := assemble(t, src, dest, fi); err != nil {
+		return container.MountSpec{}, "", err
+	}
+	return container.MountSpec{Type: "bind", Source: dest, Target: target, ReadOnly: true}, h, nil
+}
+
+// assemble recreates p of t at dest: directories made, files linked.
+func assemble(t tree, p, dest string, fi os.FileInfo) error {
+	switch {
+	case fi.IsDir():
+		if err := os.Mkdir(dest, fi.Mode().Perm()|0o700); err != nil {
+			return err
+		}
+		names, err := t.readDir(p)
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			cfi, err := t.lstat(path.Join(p, n))
+			if err != nil {
+				return err
+			}
+			if err := assemble(t, path.Join(p, n), filepath.Join(dest, n), cfi); err != nil {
+				return err
+			}
+		}
+		return os.Chmod(dest, fi.Mode().Perm())
+	case fi.Mode()&os.ModeSymlink != 0:
+		target, err := t.readlink(p)
+		if err != nil {
+			return err
+		}
+		return os.Symlink(target, dest)
+	case fi.Mode().IsRegular():
+		if lt, ok := t.(layerTree); ok {
+			if host, err := lt.find(p); err == nil && os.Link(host, dest) == nil {
+				return nil
+			}
+		}
+		in, err := t.open(p)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		out, err := os.OpenFile(dest, os.O_CREATE|os.O_EXCL|os.O_WRONLY, fi.Mode().Perm())
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(out, in)
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}
+	return nil // special files are left out
 }

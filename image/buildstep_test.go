@@ -88,13 +88,24 @@ func TestCommitBuildStep(t *testing.T) {
 	if _, err := s.Prune(PruneOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, _ := s.BuildCache("sha256:k1"); ok {
-		t.Error("prune left the dangling cached step")
+	if _, ok, _ := s.BuildCache("sha256:k1"); !ok {
+		t.Error("prune removed a cached step whose layers a named image uses")
 	}
 	if _, ok, _ := s.BuildCache("sha256:final"); !ok {
 		t.Error("prune removed the cache entry of a named image")
 	}
-	if _, err := os.Stat(dir); err != nil {
-		t.Errorf("prune removed a layer a named image uses: %v", err)
+	if _, err := s.Remove("app:1", RemoveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Prune(PruneOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"sha256:k1", "sha256:final"} {
+		if _, ok, _ := s.BuildCache(k); ok {
+			t.Errorf("prune left %s, which no image uses", k)
+		}
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Error("prune left the layer no image uses")
 	}
 }

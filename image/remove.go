@@ -2,6 +2,7 @@ package image
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -74,6 +75,9 @@ func (s *Store) Prune(opts PruneOptions) (RemoveReport, error) {
 			if len(img.Names) > 0 && !opts.All {
 				continue
 			}
+			if img.BuildCache && layersUsed(img, imgs) {
+				continue // a build step whose layers a named image is made of
+			}
 			if opts.InUse != nil && opts.InUse(img) != "" {
 				continue
 			}
@@ -113,4 +117,18 @@ func (s *Store) removeWith(change func(*ocispec.Index, []Image, *RemoveReport) e
 	}
 	rep.Reclaimed, err = s.gc(idx)
 	return rep, err
+}
+
+// layersUsed says whether a named image's layers start with all of img's.
+func layersUsed(img Image, imgs []Image) bool {
+	mine := img.Config.RootFS.DiffIDs
+	for _, o := range imgs {
+		if len(o.Names) == 0 || len(o.Config.RootFS.DiffIDs) < len(mine) {
+			continue
+		}
+		if slices.Equal(o.Config.RootFS.DiffIDs[:len(mine)], mine) {
+			return true
+		}
+	}
+	return false
 }

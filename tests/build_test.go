@@ -75,6 +75,7 @@ COPY . /ctx/
 RUN --mount=type=cache,target=/cache echo run >> /cache/log && wc -l < /cache/log > /cache-count
 RUN --mount=type=secret,id=tok grep -qx 's3c.et' /run/secrets/tok && echo secret-ok > /secret-checked
 RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && echo "$FLAVOUR" > /flavour && pwd > /run-cwd
+RUN --mount=type=bind,from=builder,source=/artifact,target=/mnt/art --mount=type=bind,source=conf,target=/mnt/conf cat /mnt/art /mnt/conf/a.txt > /bound
 USER nobody
 EXPOSE 8080
 VOLUME /data
@@ -122,14 +123,15 @@ func TestBuildEveryInstruction(t *testing.T) {
 	if got, want := e.ok(nil, "run", "--rm", "every:1"), "hello fancy\n65534\n/app\ntriggered\n"; got != want {
 		t.Errorf("running the image: %q, want %q (ENV with ARG, USER, WORKDIR, ENTRYPOINT+CMD, ONBUILD)", got, want)
 	}
-	check := `stat -c '%U:%G_%a' /app/conf/a.txt /app/conf/b.txt; ls /app/conf; cat /opt/artifact /unpacked/inner/file; ls -a /ctx; cat /cache-count /secret-checked /flavour /run-cwd; ls /run/secrets 2>/dev/null | wc -l`
+	check := `stat -c '%U:%G_%a' /app/conf/a.txt /app/conf/b.txt; ls /app/conf; cat /opt/artifact /unpacked/inner/file; ls -a /ctx; cat /cache-count /secret-checked /flavour /run-cwd /bound; cat /run/secrets/tok /mnt/art /mnt/conf/a.txt /scratch/x 2>/dev/null | wc -c`
 	got := e.ok(nil, "run", "--rm", "--entrypoint", "", "every:1", "sh", "-c", check)
 	wantLines := []string{
 		"nobody:nobody_640", "nobody:nobody_640", // --chown by names, --chmod
 		"a.txt", "b.txt", // the glob left c.md out
 		"compiled", "unpacked", // COPY --from a stage, ADD unpacked a tar
 		".", "..", ".dockerignore", "Dockerfile", "conf", "files.tar", // skip.log ignored
-		"1", "secret-ok", "fancy", "/app", "0",
+		"1", "secret-ok", "fancy", "/app", "compiled", "a", // RUN --mount cache, secret, tmpfs, bind from a stage and the context
+		"0", // no mount's content stays in a layer
 	}
 	if lines := strings.Fields(got); strings.Join(lines, "|") != strings.Join(wantLines, "|") {
 		t.Errorf("inside the image:\n%s\nwant (one per line):\n%s", got, strings.Join(wantLines, "\n"))
@@ -273,9 +275,19 @@ func TestBuildCache(t *testing.T) {
 	if len(all) <= len(plain) {
 		t.Errorf("images -a lists %d, images %d: want the cached steps in -a only", len(all), len(plain))
 	}
+	// prune keeps the steps the tagged image is made of, not the others.
+	e.ok(nil, "image", "prune", "-f")
+	if _, hits := build(); hits != 4 {
+		t.Errorf("after image prune: %d steps cached, want the 4 the tagged image uses", hits)
+	}
+	os.WriteFile(filepath.Join(ctx, "b.txt"), []byte("b\n"), 0o644)
+	if _, hits := build(); hits != 3 {
+		t.Errorf("after image prune, the old b.txt again: %d steps cached, want 3 (its COPY was pruned)", hits)
+	}
+	e.ok(nil, "rmi", "cached")
 	e.ok(nil, "image", "prune", "-f")
 	if _, hits := build(); hits != 0 {
-		t.Errorf("after image prune: %d steps cached, want 0", hits)
+		t.Errorf("after rmi and image prune: %d steps cached, want 0", hits)
 	}
 }
 
