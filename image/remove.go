@@ -75,8 +75,8 @@ func (s *Store) Prune(opts PruneOptions) (RemoveReport, error) {
 			if len(img.Names) > 0 && !opts.All {
 				continue
 			}
-			if img.BuildCache && layersUsed(img, imgs) {
-				continue // a build step whose layers a named image is made of
+			if img.BuildCache && layersUsed(img, imgs, opts) {
+				continue // a build step whose layers a kept image is made of
 			}
 			if opts.InUse != nil && opts.InUse(img) != "" {
 				continue
@@ -119,11 +119,13 @@ func (s *Store) removeWith(change func(*ocispec.Index, []Image, *RemoveReport) e
 	return rep, err
 }
 
-// layersUsed says whether a named image's layers start with all of img's.
-func layersUsed(img Image, imgs []Image) bool {
+// layersUsed says whether the layers of a named image that the prune
+// keeps start with all of img's.
+func layersUsed(img Image, imgs []Image, opts PruneOptions) bool {
 	mine := img.Config.RootFS.DiffIDs
 	for _, o := range imgs {
-		if len(o.Names) == 0 || len(o.Config.RootFS.DiffIDs) < len(mine) {
+		kept := len(o.Names) > 0 && (!opts.All || (opts.InUse != nil && opts.InUse(o) != ""))
+		if !kept || len(o.Config.RootFS.DiffIDs) < len(mine) {
 			continue
 		}
 		if slices.Equal(o.Config.RootFS.DiffIDs[:len(mine)], mine) {
