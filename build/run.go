@@ -49,7 +49,7 @@ func (b *builder) run(st *stage, c *instructions.RunCommand, src, label string) 
 	code, err := b.m.RunStep(container.StepOptions{
 		Image: st.image(), Args: args, Env: b.runEnv(st), WorkingDir: cfg.Config.WorkingDir,
 		User: cfg.Config.User, Network: network, Mounts: mounts, Stdout: b.out, Stderr: b.out,
-		LogLevel: b.o.LogLevel, Clamp: b.clamp(),
+		LogLevel: b.o.LogLevel, Clamp: b.clamp(), Context: b.ctx,
 		Layer: func(l container.StepLayer) error {
 			var err error
 			stepImg, err = b.s.CommitBuildStep(image.BuildStep{Config: cfg, Layers: st.layers, History: hist, CacheKey: key,
@@ -59,6 +59,9 @@ func (b *builder) run(st *stage, c *instructions.RunCommand, src, label string) 
 	})
 	if err != nil {
 		return fmt.Errorf("%s: RUN %s: %w", label, strings.Join(args, " "), err)
+	}
+	if b.ctx.Err() != nil {
+		return fmt.Errorf("%s: interrupted: %w", label, b.ctx.Err())
 	}
 	if code != 0 {
 		return &StepError{Step: label, Command: strings.Join(args, " "), Code: code}

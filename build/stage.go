@@ -59,6 +59,9 @@ func (b *builder) buildStage(i int) (*stage, error) {
 		}
 	}
 	for _, cmd := range sd.Commands {
+		if err := b.ctx.Err(); err != nil {
+			return nil, fmt.Errorf("build interrupted: %w", err)
+		}
 		label := b.printStep(b.df.source(cmd))
 		if err := b.dispatch(st, cmd, label); err != nil {
 			return nil, err

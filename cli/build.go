@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"nook/build"
 )
@@ -71,7 +73,11 @@ func (c *BuildCmd) Run(g *Globals) error {
 	if c.Quiet {
 		opts.Out = io.Discard
 	}
-	img, err := build.Build(context.Background(), s, m, opts)
+	// ^C ends the build between steps, or kills the step's command, and
+	// still removes the build container.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	img, err := build.Build(ctx, s, m, opts)
 	var se *build.StepError
 	if errors.As(err, &se) {
 		fmt.Fprintf(g.Stderr, "nook: %v\n", err)

@@ -1,11 +1,13 @@
 package container
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"nook/image"
@@ -28,6 +30,8 @@ type StepOptions struct {
 	Stderr     io.Writer
 	LogLevel   slog.Level
 	Clamp      time.Time // caps the layer's mtimes when not zero
+	// Context, when done, kills the step's command (an interrupted build).
+	Context context.Context
 	// Layer is handed the container's changes once the command
 	// succeeded; it stores them.
 	Layer func(StepLayer) error
@@ -80,6 +84,11 @@ func (m *Manager) RunStep(o StepOptions) (int, error) {
 		}
 		m.log.Debug("build container removed", "id", c.ID[:12], "took", time.Since(start))
 	}()
+	if o.Context != nil {
+		stop := make(chan struct{})
+		defer close(stop)
+		go m.killOnDone(o.Context, c, stop)
+	}
 	start := time.Now()
 	code, err := m.finishStart(c, ls, so)
 	m.log.Debug("build step ran", "id", c.ID[:12], "code", code, "took", time.Since(start))
@@ -102,4 +111,24 @@ func (m *Manager) RunStep(o StepOptions) (int, error) {
 		},
 		Dir: c.Upper(), NotInLayer: notIn,
 	})
+}
+
+// killOnDone kills the step's container once ctx is done, unless stop
+// closes first; it retries while the container is still starting.
+func (m *Manager) killOnDone(ctx context.Context, c *Container, stop <-chan struct{}) {
+	select {
+	case <-stop:
+		return
+	case <-ctx.Done():
+	}
+	for range 100 {
+		if fresh, err := m.load(c.ID); err == nil && fresh.Running() && m.Kill(fresh, syscall.SIGKILL) == nil {
+			return
+		}
+		select {
+		case <-stop:
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

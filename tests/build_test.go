@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -471,5 +472,46 @@ COPY --link src/a/one.txt /linked.txt
 	e.ok(buf.Bytes(), "build", "-q", "-t", "stdin", "-")
 	if got := e.ok(nil, "run", "--rm", "stdin", "cat", "/in.txt"); got != "from stdin\n" {
 		t.Errorf("context from stdin: %q", got)
+	}
+}
+
+// TestBuildInterrupted: ^C during a RUN whose command ignores it ends the
+// build, tags nothing and leaves no build container.
+func TestBuildInterrupted(t *testing.T) {
+	e := runEnv(t)
+	ctx := writeContext(t, map[string]string{"Dockerfile": "FROM bb\nRUN trap '' INT TERM; echo started; sleep 600\n"})
+	cmd := exec.Command(nookBin, "build", "-t", "interrupted", ctx)
+	cmd.Env = append(os.Environ(), "NOOK_ROOT="+e.store)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	var seen string
+	for !strings.Contains(seen, "started") {
+		n, err := stderr.Read(buf)
+		if err != nil {
+			t.Fatalf("the build ended before its RUN started: %q", seen)
+		}
+		seen += string(buf[:n])
+	}
+	start := time.Now()
+	cmd.Process.Signal(os.Interrupt)
+	io.Copy(io.Discard, stderr)
+	err = cmd.Wait()
+	if err == nil {
+		t.Error("an interrupted build succeeded")
+	}
+	if d := time.Since(start); d > 5*time.Minute {
+		t.Errorf("the build stopped after %v: its RUN (sleep 600) was not killed", d) // a liveness bound, not speed
+	}
+	if strings.Contains(e.ok(nil, "images"), "interrupted") {
+		t.Error("an interrupted build tagged an image")
+	}
+	if n := e.containerDirs(); n != 0 {
+		t.Errorf("%d build containers left behind", n)
 	}
 }
