@@ -14,14 +14,12 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"nook/image"
-	"nook/internal/compression"
 )
 
 // ErrSource marks a COPY or ADD source that is missing or outside the context.
@@ -425,146 +423,3 @@ func (p *copyPlan) write(w io.Writer, b *builder) error {
 	}
 	return tw.Close()
 }
-
-// isURL says whether an ADD source is a URL.
-func isURL(s string) bool {
-	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
-}
-
-// isArchive says whether a file is a tar archive, compressed or not.
-func isArchive(t tree, p string) bool {
-	f, err := t.open(p)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	dec, _, err := compression.Decompress(f)
-	if err != nil {
-		return false
-	}
-	defer dec.Close()
-	_, err = tar.NewReader(dec).Next()
-	return err == nil
-}
-
-// unpackInto copies an archive's entries into tw under a.dest; names that
-// would leave it are refused.
-func (p *copyPlan) unpackInto(tw *tar.Writer, a archiveSource, clamp time.Time) error {
-	f, err := a.t.open(a.p)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	dec, _, err := compression.Decompress(f)
-	if err != nil {
-		return fmt.Errorf("reading archive %s: %w", a.p, err)
-	}
-	defer dec.Close()
-	tr := tar.NewReader(dec)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("reading archive %s: %w", a.p, err)
-		}
-		name := cleanRel(hdr.Name)
-		if name == "" {
-			continue
-		}
-		if name == ".." || strings.HasPrefix(name, "../") {
-			return fmt.Errorf("archive %s: entry %q leaves its directory", a.p, hdr.Name)
-		}
-		hdr.Name = path.Join(a.dest, name)
-		if hdr.Typeflag == tar.TypeDir {
-			hdr.Name += "/"
-		}
-		if hdr.Typeflag == tar.TypeLink {
-			ln := cleanRel(hdr.Linkname)
-			if ln == ".." || strings.HasPrefix(ln, "../") {
-				return fmt.Errorf("archive %s: link %q leaves its directory", a.p, hdr.Linkname)
-			}
-			hdr.Linkname = path.Join(a.dest, ln)
-		}
-		hdr.Format = tar.FormatPAX
-		hdr.Uname, hdr.Gname = "", ""
-		if !clamp.IsZero() && hdr.ModTime.After(clamp) {
-			hdr.ModTime = clamp
-		}
-		hdr.AccessTime, hdr.ChangeTime = time.Time{}, time.Time{}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if _, err := io.Copy(tw, tr); err != nil {
-			return err
-		}
-	}
-}
-
-// cleanRel makes a Dockerfile path relative to its root: "/a/../b" is "b",
-// "/" and "." are "".
-func cleanRel(p string) string {
-	c := path.Clean("/" + p)
-	if strings.HasPrefix(p, "..") || strings.Contains(p, "/../") {
-		// Cleaning under "/" would hide a source outside the context.
-		if r := path.Clean(p); r == ".." || strings.HasPrefix(r, "../") {
-			return r
-		}
-	}
-	return strings.TrimPrefix(c, "/")
-}
-
-// glob expands a source pattern in t, component by component.
-func glob(t tree, pattern string) ([]string, error) {
-	if !hasMeta(pattern) {
-		// Through resolve: a symlink among the components is followed
-		// only within the tree.
-		real, err := t.resolve(pattern)
-		if err != nil {
-			return nil, nil
-		}
-		if _, err := t.lstat(real); err != nil {
-			return nil, nil
-		}
-		return []string{pattern}, nil
-	}
-	cur := []string{""}
-	for _, part := range strings.Split(pattern, "/") {
-		var next []string
-		for _, c := range cur {
-			if !hasMeta(part) {
-				next = append(next, path.Join(c, part))
-				continue
-			}
-			real, err := t.resolve(c)
-			if err != nil {
-				continue
-			}
-			names, err := t.readDir(real)
-			if err != nil {
-				continue
-			}
-			for _, n := range names {
-				ok, err := path.Match(part, n)
-				if err != nil {
-					return nil, fmt.Errorf("pattern %q: %w", pattern, err)
-				}
-				if ok {
-					next = append(next, path.Join(c, n))
-				}
-			}
-		}
-		cur = next
-	}
-	return slices.DeleteFunc(cur, func(p string) bool {
-		real, err := t.resolve(p)
-		if err != nil {
-			return true
-		}
-		_, err = t.lstat(real)
-		return err != nil
-	}), nil
-}
-
-func hasMeta(p string) bool { return strings.ContainsAny(p, `*?[\`) }
