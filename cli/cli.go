@@ -78,6 +78,7 @@ type CLI struct {
 	History   HistoryCmd    `cmd:"" help:"Show the steps that made an image."`
 	Rename    RenameCmd     `cmd:"" help:"Rename a container."`
 	VersionV  VersionCmd    `cmd:"" name:"version" help:"Show nook's version, in docker version's shape."`
+	Build     BuildCmd      `cmd:"" help:"Build an image from a Dockerfile."`
 }
 
 // ExitError carries an exit status other than nook's own failure (125) to

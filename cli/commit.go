@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 
+	"nook/build"
 	"nook/container"
 )
 
@@ -30,7 +31,7 @@ func (c *CommitCmd) Run(g *Globals) error {
 	if ctr.Running() && c.Pause {
 		g.Log.Debug("not pausing: no freezer for rootless containers", "container", ctr.Name)
 	}
-	img, err := m.Commit(ctr, container.CommitOptions{Name: c.Ref, Comment: c.Message, Author: c.Author, Changes: c.Change})
+	img, err := m.Commit(ctr, container.CommitOptions{Name: c.Ref, Comment: c.Message, Author: c.Author, Changes: build.Changes(c.Change)})
 	if err != nil {
 		return err
 	}

@@ -11,4 +11,5 @@ type ImageCmd struct {
 	Save    SaveCmd         `cmd:"" help:"Write images to a tar archive (Docker and OCI layout)."`
 	Load    LoadCmd         `cmd:"" help:"Load images from a tar archive or an OCI layout directory."`
 	History HistoryCmd      `cmd:"" help:"Show the steps that made an image."`
+	Build   BuildCmd        `cmd:"" help:"Build an image from a Dockerfile."`
 }

@@ -14,7 +14,7 @@ import (
 // ImagesCmd is `nook images` (and `nook image ls`).
 type ImagesCmd struct {
 	Repository string   `arg:"" optional:"" help:"Only images of this repository (REPOSITORY[:TAG])."`
-	All        bool     `short:"a" help:"Show all images (nook keeps no intermediate images, so this changes nothing)."`
+	All        bool     `short:"a" help:"Show all images, also the intermediate ones builds keep as their cache."`
 	Quiet      bool     `short:"q" help:"Only image ids."`
 	Digests    bool     `help:"Show digests."`
 	NoTrunc    bool     `help:"Do not truncate ids."`
@@ -72,6 +72,9 @@ func (c *ImagesCmd) rows(imgs []image.Image) ([]imageRow, error) {
 	}
 	var rows []imageRow
 	for _, img := range imgs {
+		if img.BuildCache && len(img.Names) == 0 && !c.All {
+			continue // intermediate, as Docker hides them
+		}
 		names := img.Names
 		if len(names) == 0 {
 			names = []string{""}

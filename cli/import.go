@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 
+	"nook/build"
 	"nook/image"
 )
 
@@ -42,7 +43,7 @@ func (c *ImportCmd) Run(g *Globals) error {
 	}
 	r, finish := g.progressReader(in, size, "importing", c.Quiet)
 	res, err := s.Import(r, image.ImportOptions{
-		Name: c.Ref, Message: c.Message, Changes: c.Change, Source: c.File, Chown: canChown(),
+		Name: c.Ref, Message: c.Message, Changes: build.Changes(c.Change), Source: c.File, Chown: canChown(),
 	})
 	finish()
 	if err != nil {

@@ -16,10 +16,10 @@ import (
 
 // CommitOptions are `nook commit`'s settings.
 type CommitOptions struct {
-	Name    string   // "" leaves the image untagged
-	Comment string   // -m
-	Author  string   // -a
-	Changes []string // --change: Dockerfile instructions over the config
+	Name    string             // "" leaves the image untagged
+	Comment string             // -m
+	Author  string             // -a
+	Changes image.ConfigChange // --change: over the config (nil: none)
 }
 
 // Commit makes an image of the container: its image's layers, reused by

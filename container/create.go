@@ -116,6 +116,12 @@ func (m *Manager) create(opts CreateOptions, id string) (*Container, error) {
 	if err != nil {
 		return nil, err
 	}
+	return m.createFrom(img, opts, id)
+}
+
+// createFrom is create from an image already resolved, which a build's
+// step holds in memory without a name.
+func (m *Manager) createFrom(img image.Image, opts CreateOptions, id string) (*Container, error) {
 	cfg, err := configFor(img, opts, id)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -28,6 +29,27 @@ func (m *Manager) joinProgram() (string, error) {
 			"which this build of nook lacks: build nook with build.sh")
 	}
 	return program, nil
+}
+
+// hostUID is the uid whose runtime directory this process uses: its own,
+// or inside a user namespace (a build starting its steps' containers) the
+// host uid its root maps to, whose directory it owns there too.
+func hostUID() int {
+	uid := os.Geteuid()
+	if uid != 0 || !rootless.InUserNS() {
+		return uid
+	}
+	b, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return uid
+	}
+	for line := range strings.Lines(string(b)) {
+		var inside, outside, n int
+		if c, _ := fmt.Sscan(line, &inside, &outside, &n); c == 3 && inside == 0 {
+			return outside
+		}
+	}
+	return uid
 }
 
 // ExecOptions describe a process to run in a running container.

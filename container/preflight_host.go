@@ -129,7 +129,7 @@ func judgeCgroup(f cgroupFacts) Check {
 
 func checkRuntimeDir(h host) Check {
 	c := Check{Name: "runtime dir"}
-	dir, err := resolveRuntimeDir(h.getenv, h.euid)
+	dir, err := resolveRuntimeDir(h.getenv, h.euid, h.euid)
 	var he *HostError
 	if errors.As(err, &he) {
 		c.Verdict, c.Detail, c.Remedy = VerdictFail, he.Problem, he.Remedy

@@ -154,7 +154,7 @@ func TestRuntimeDir(t *testing.T) {
 						t.Errorf("info's check %+v, want a problem %q with remedy %q", c, tt.problem, tt.remedy)
 					}
 				}
-				dir, err := resolveRuntimeDir(getenv, tt.uid)
+				dir, err := resolveRuntimeDir(getenv, tt.uid, tt.uid)
 				if want := filepath.Join(root, tt.dir); dir != want {
 					t.Errorf("dir = %s, want %s", dir, want)
 				}

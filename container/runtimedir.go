@@ -28,22 +28,24 @@ func (e *HostError) Error() string { return e.Problem + "; remedy: " + e.Remedy 
 // missing: $XDG_RUNTIME_DIR/nook, or a private $TMPDIR/nook-UID without
 // it. Half a container's id keeps the sockets' paths within the 107 bytes
 // a unix socket address holds.
-func runtimeDir() (string, error) { return resolveRuntimeDir(os.Getenv, os.Geteuid()) }
+func runtimeDir() (string, error) { return resolveRuntimeDir(os.Getenv, os.Geteuid(), hostUID()) }
 
 // resolveRuntimeDir finds the runtime directory and makes it if missing.
 // Its errors are *HostError.
-func resolveRuntimeDir(getenv func(string) string, euid int) (string, error) {
+// The directory is named for hostUID, the uid euid is on the host (they
+// differ inside a user namespace: a build running its steps).
+func resolveRuntimeDir(getenv func(string) string, euid, hostUID int) (string, error) {
 	if xdg := getenv("XDG_RUNTIME_DIR"); xdg != "" {
 		dir := filepath.Join(xdg, "nook")
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return dir, &HostError{
 				Problem: fmt.Sprintf("XDG_RUNTIME_DIR=%s: cannot create %s: %v", xdg, dir, unwrapPath(err)),
 				Remedy: fmt.Sprintf("set XDG_RUNTIME_DIR to a directory of yours (a login session's /run/user/%d), "+
-					"or unset it to use %s", euid, tmpRuntimeDir(getenv, euid))}
+					"or unset it to use %s", hostUID, tmpRuntimeDir(getenv, hostUID))}
 		}
 		return dir, nil
 	}
-	dir := tmpRuntimeDir(getenv, euid)
+	dir := tmpRuntimeDir(getenv, hostUID)
 	var st unix.Stat_t
 	err := unix.Lstat(dir, &st)
 	if errors.Is(err, unix.ENOENT) {

@@ -9,12 +9,16 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
+// ConfigChange changes an image's runtime config: `import --change` and
+// `commit --change`, whose Dockerfile instructions package build reads.
+type ConfigChange func(*ocispec.ImageConfig) error
+
 // CommitOptions describe `nook commit`: a new image from a parent image
 // plus one layer.
 type CommitOptions struct {
 	Parent    string              // the parent image's id
 	Config    ocispec.ImageConfig // the new image's runtime config
-	Changes   []string            // Dockerfile instructions applied over Config
+	Changes   ConfigChange        // --change: applied over Config (nil: none)
 	Name      string              // "" leaves the image untagged
 	Comment   string              // history comment (commit -m)
 	Author    string              // commit -a
@@ -38,8 +42,10 @@ func (s *Store) Commit(opts CommitOptions) (_ Image, err error) {
 		named = n.String()
 	}
 	cfg := opts.Config
-	if err := ApplyChanges(&cfg, opts.Changes); err != nil {
-		return Image{}, err
+	if opts.Changes != nil {
+		if err := opts.Changes(&cfg); err != nil {
+			return Image{}, err
+		}
 	}
 	unlock, err := s.lock(true)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 func TestCommit(t *testing.T) {
 	testutil.RequireRoot(t) // the new layer is unpacked with its owners
 	s := openTestStore(t)
-	base, err := s.Import(bytes.NewReader(layerTar(t, nil, "a")), ImportOptions{Name: "base", Source: "-", Changes: []string{"CMD x"}})
+	base, err := s.Import(bytes.NewReader(layerTar(t, nil, "a")), ImportOptions{Name: "base", Source: "-", Changes: func(c *ocispec.ImageConfig) error { c.Cmd = []string{"x"}; return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +23,7 @@ func TestCommit(t *testing.T) {
 	img, err := s.Commit(CommitOptions{
 		Parent: base.Image.ID.String(), Name: "child:1", Comment: "msg", Author: "me", CreatedBy: "sh -c b",
 		Config:     ocispec.ImageConfig{Cmd: []string{"run"}, Env: []string{"A=1"}},
-		Changes:    []string{"LABEL k=v"},
+		Changes:    func(c *ocispec.ImageConfig) error { c.Labels = map[string]string{"k": "v"}; return nil },
 		WriteLayer: func(w io.Writer) error { _, err := w.Write(top); return err },
 	})
 	if err != nil {
@@ -65,7 +65,7 @@ func TestCommitFailureLeavesStoreAlone(t *testing.T) {
 	top := layerTar(t, nil, "b")
 	for name, o := range map[string]CommitOptions{
 		"writer fails": {WriteLayer: func(w io.Writer) error { w.Write(top[:700]); return boom }},
-		"bad change":   {Changes: []string{"RUN x"}, WriteLayer: func(w io.Writer) error { _, err := w.Write(top); return err }},
+		"bad change":   {Changes: func(*ocispec.ImageConfig) error { return boom }, WriteLayer: func(w io.Writer) error { _, err := w.Write(top); return err }},
 		"no parent":    {Parent: "sha256:" + string(bytes.Repeat([]byte("0"), 64)), WriteLayer: func(w io.Writer) error { _, err := w.Write(top); return err }},
 	} {
 		if o.Parent == "" {

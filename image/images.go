@@ -26,6 +26,9 @@ type Image struct {
 	Manifest    ocispec.Manifest
 	Config      ocispec.Image
 	Size        int64 // bytes of the unpacked layers
+	// BuildCache is set for an image a build keeps as a step's cached
+	// result (see AnnotationBuildCache).
+	BuildCache bool
 }
 
 // ShortID is the id as Docker prints it: 12 hex digits.
@@ -62,6 +65,8 @@ func (s *Store) images(idx ocispec.Index) ([]Image, error) {
 			byDigest[desc.Digest] = img
 			order = append(order, desc.Digest)
 		}
+		// Intermediate only while every entry says so.
+		img.BuildCache = desc.Annotations[AnnotationBuildCache] != "" && (!ok || img.BuildCache)
 		if name := desc.Annotations[AnnotationRefName]; name != "" {
 			img.Names = append(img.Names, name)
 			img.addRepoDigest(name, desc)

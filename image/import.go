@@ -24,11 +24,11 @@ import (
 
 // ImportOptions describe `nook import`.
 type ImportOptions struct {
-	Name    string   // "" leaves the image untagged
-	Message string   // history comment
-	Changes []string // Dockerfile instructions applied to the config
-	Source  string   // where the tar came from, for the history ("-" for stdin)
-	Chown   bool     // keep the tar's owners (needs root, real or in a user namespace)
+	Name    string       // "" leaves the image untagged
+	Message string       // history comment
+	Changes ConfigChange // --change: applied to the config (nil: none)
+	Source  string       // where the tar came from, for the history ("-" for stdin)
+	Chown   bool         // keep the tar's owners (needs root, real or in a user namespace)
 }
 
 // ImportResult is what an import made.
@@ -53,8 +53,10 @@ func (s *Store) Import(r io.Reader, opts ImportOptions) (_ ImportResult, err err
 		named = n.String()
 	}
 	cfg := ocispec.ImageConfig{}
-	if err := ApplyChanges(&cfg, opts.Changes); err != nil {
-		return res, err
+	if opts.Changes != nil {
+		if err := opts.Changes(&cfg); err != nil {
+			return res, err
+		}
 	}
 	unlock, err := s.lock(true)
 	if err != nil {
@@ -223,6 +225,11 @@ func (s *Store) storeImage(config ocispec.Image, layers []ocispec.Descriptor) (o
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
+	return s.storeImageConfig(cb, layers)
+}
+
+// storeImageConfig writes an image's config, given as JSON, and manifest blobs.
+func (s *Store) storeImageConfig(cb []byte, layers []ocispec.Descriptor) (ocispec.Descriptor, error) {
 	cdesc, err := s.writeBlob(ocispec.MediaTypeImageConfig, cb)
 	if err != nil {
 		return ocispec.Descriptor{}, err

@@ -37,7 +37,7 @@ func setName(idx *ocispec.Index, desc ocispec.Descriptor, name string) {
 	}
 	removeName(idx, name)
 	idx.Manifests = slices.DeleteFunc(idx.Manifests, func(d ocispec.Descriptor) bool {
-		return d.Digest == desc.Digest && d.Annotations[AnnotationRefName] == ""
+		return d.Digest == desc.Digest && d.Annotations[AnnotationRefName] == "" && d.Annotations[AnnotationBuildCache] == ""
 	})
 	desc.Annotations = map[string]string{AnnotationRefName: name, AnnotationImageName: name}
 	idx.Manifests = append(idx.Manifests, desc)

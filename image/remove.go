@@ -2,6 +2,7 @@ package image
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -91,6 +92,9 @@ func (s *Store) Prune(opts PruneOptions) (RemoveReport, error) {
 			if len(img.Names) > 0 && !opts.All {
 				continue
 			}
+			if img.BuildCache && layersUsed(img, imgs, opts) {
+				continue // a build step whose layers a kept image is made of
+			}
 			if opts.InUse != nil && opts.InUse(img) != "" {
 				continue
 			}
@@ -134,4 +138,20 @@ func (s *Store) removeWith(change func(*ocispec.Index, []Image, *RemoveReport) e
 	// The index is committed: what it dropped is gone whatever gc says.
 	rep.Reclaimed, err = s.gc(idx)
 	return rep, err
+}
+
+// layersUsed says whether the layers of a named image that the prune
+// keeps start with all of img's.
+func layersUsed(img Image, imgs []Image, opts PruneOptions) bool {
+	mine := img.Config.RootFS.DiffIDs
+	for _, o := range imgs {
+		kept := len(o.Names) > 0 && (!opts.All || (opts.InUse != nil && opts.InUse(o) != ""))
+		if !kept || len(o.Config.RootFS.DiffIDs) < len(mine) {
+			continue
+		}
+		if slices.Equal(o.Config.RootFS.DiffIDs[:len(mine)], mine) {
+			return true
+		}
+	}
+	return false
 }

@@ -49,6 +49,9 @@ const (
 // {0, euid, 1} and Why explains what is missing.
 func CurrentIDMaps() (IDMaps, error) {
 	uid, gid := os.Geteuid(), os.Getegid()
+	if uid == 0 && InUserNS() {
+		return nestedIDMaps()
+	}
 	return idMapsFor(idHost{uid, gid, currentUserName(), subUIDFile, subGIDFile, findIDMapper, selfUIDMap, selfGIDMap})
 }
 
@@ -95,6 +98,33 @@ func idMapsFor(h idHost) (IDMaps, error) {
 		}
 	}
 	return IDMaps{UIDs: withSubIDs(h.uid, uids), GIDs: withSubIDs(h.gid, gids), Full: true}, nil
+}
+
+// nestedIDMaps is the identity map of the ids this user namespace has:
+// root of a namespace that maps only some ids (as `nook build` runs, and
+// starts its steps' containers from) may map those and no others.
+func nestedIDMaps() (IDMaps, error) {
+	var m IDMaps
+	for _, f := range []struct {
+		path string
+		out  *[]IDMap
+	}{{"/proc/self/uid_map", &m.UIDs}, {"/proc/self/gid_map", &m.GIDs}} {
+		data, err := os.ReadFile(f.path)
+		if err != nil {
+			return m, fmt.Errorf("reading %s: %w", f.path, err)
+		}
+		for line := range bytes.Lines(data) {
+			var inside, outside, count int
+			if n, _ := fmt.Sscan(string(line), &inside, &outside, &count); n == 3 {
+				*f.out = append(*f.out, IDMap{inside, inside, count})
+			}
+		}
+	}
+	m.Full = len(m.UIDs) > 1 || (len(m.UIDs) == 1 && m.UIDs[0].Size > 1)
+	if !m.Full {
+		m.Why = "this user namespace maps one id only"
+	}
+	return m, nil
 }
 
 // subIDRanges reads a subordinate-id file and returns the ranges of the

@@ -26,7 +26,10 @@ type WriteOptions struct {
 	// Skip, when set, leaves out the entries (and everything below the
 	// directories) it returns true for; names are as in the tar, without
 	// "./" or a trailing slash.
-	Skip   func(name string) bool
+	Skip func(name string) bool
+	// Clamp, when not zero, caps every entry's mtime at it, as a
+	// reproducible build (SOURCE_DATE_EPOCH) wants its new layers.
+	Clamp  time.Time
 	Logger *slog.Logger // nil discards
 }
 
@@ -38,6 +41,14 @@ type writer struct {
 	buf   []byte
 	links map[devIno]string // first name written for each multiply-linked inode
 	skip  func(name string) bool
+	clamp time.Time
+}
+
+func (wr *writer) writeHeader(hdr *tar.Header) error {
+	if !wr.clamp.IsZero() && hdr.ModTime.After(wr.clamp) {
+		hdr.ModTime = wr.clamp
+	}
+	return wr.tw.WriteHeader(hdr)
 }
 
 // Write writes dir (an overlay upper directory or an unpacked layer) to w
@@ -55,7 +66,7 @@ type writer struct {
 // would read back as whiteouts) and are left out with a warning, as are
 // sockets.
 func Write(w io.Writer, dir string, opts WriteOptions) error {
-	wr := &writer{tw: tar.NewWriter(w), log: opts.Logger, buf: make([]byte, copyBufSize), links: map[devIno]string{}, skip: opts.Skip}
+	wr := &writer{tw: tar.NewWriter(w), log: opts.Logger, buf: make([]byte, copyBufSize), links: map[devIno]string{}, skip: opts.Skip, clamp: opts.Clamp}
 	if wr.log == nil {
 		wr.log = slog.New(slog.DiscardHandler)
 	}
@@ -86,7 +97,7 @@ func (wr *writer) root(fd int, withEntry bool) error {
 		if err := wr.addXattrs(fd, hdr); err != nil {
 			return err
 		}
-		if err := wr.tw.WriteHeader(hdr); err != nil {
+		if err := wr.writeHeader(hdr); err != nil {
 			return err
 		}
 	}
@@ -153,7 +164,7 @@ func (wr *writer) entry(pfd int, base, name string) error {
 		}
 		hdr.Devmajor, hdr.Devminor = int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
 	}
-	return wr.tw.WriteHeader(hdr)
+	return wr.writeHeader(hdr)
 }
 
 func (wr *writer) subdir(pfd int, base, name string, st *unix.Stat_t) error {
@@ -166,7 +177,7 @@ func (wr *writer) subdir(pfd int, base, name string, st *unix.Stat_t) error {
 	if err := wr.addXattrs(fd, hdr); err != nil {
 		return fmt.Errorf("reading xattrs of %q: %w", name, err)
 	}
-	if err := wr.tw.WriteHeader(hdr); err != nil {
+	if err := wr.writeHeader(hdr); err != nil {
 		return err
 	}
 	if err := wr.opaque(fd, name+"/", st); err != nil {
@@ -184,13 +195,13 @@ func (wr *writer) opaque(fd int, prefix string, st *unix.Stat_t) error {
 		return nil // absent, unsupported, or overlay's "x" (has whiteouts, not opaque)
 	}
 	hdr := header(prefix+overlay.OpaqueMarker, st, tar.TypeReg)
-	return wr.tw.WriteHeader(hdr)
+	return wr.writeHeader(hdr)
 }
 
 func (wr *writer) whiteout(name, base string, st *unix.Stat_t) error {
 	// Never a hardlink: overlayfs shares one whiteout inode among many names.
 	hdr := header(strings.TrimSuffix(name, base)+overlay.WhiteoutPrefix+base, st, tar.TypeReg)
-	return wr.tw.WriteHeader(hdr)
+	return wr.writeHeader(hdr)
 }
 
 func (wr *writer) file(pfd int, base, name string, st *unix.Stat_t) error {
@@ -216,7 +227,7 @@ func (wr *writer) file(pfd int, base, name string, st *unix.Stat_t) error {
 	if err := wr.addXattrs(fd, hdr); err != nil {
 		return fmt.Errorf("reading xattrs of %q: %w", name, err)
 	}
-	if err := wr.tw.WriteHeader(hdr); err != nil {
+	if err := wr.writeHeader(hdr); err != nil {
 		return err
 	}
 	n, err := io.CopyBuffer(wr.tw, onlyReader{io.LimitReader(fdReader(fd), fst.Size)}, wr.buf)
@@ -246,7 +257,7 @@ func (wr *writer) seen(st *unix.Stat_t, name string) (string, bool) {
 func (wr *writer) hardlink(name, target string, st *unix.Stat_t) error {
 	hdr := header(name, st, tar.TypeLink)
 	hdr.Linkname = target
-	return wr.tw.WriteHeader(hdr)
+	return wr.writeHeader(hdr)
 }
 
 func header(name string, st *unix.Stat_t, typ byte) *tar.Header {
