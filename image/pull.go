@@ -295,7 +295,9 @@ func (p *Pull) fetch(ctx context.Context, l PullLayer) (bool, error) {
 	defer rc.Close()
 	// The bytes kept from an earlier try are read back for the checks
 	// and the unpack; only what is new crosses the network and is written.
-	net := &readErr{r: io.LimitReader(rc, l.Desc.Size-have+1)}
+	// Whole chunks from the network: one write of the blob per chunk,
+	// not one per TCP read.
+	net := &readErr{r: fillReader{io.LimitReader(rc, l.Desc.Size-have+1)}}
 	arriving := io.TeeReader(net, &fileAppender{f: f, off: have})
 	in := io.MultiReader(io.NewSectionReader(f, 0, have), arriving)
 	if l.Progress != nil {
@@ -331,6 +333,21 @@ func (a *fileAppender) Write(b []byte) (int, error) {
 	n, err := a.f.WriteAt(b, a.off)
 	a.off += int64(n)
 	return n, err
+}
+
+// fillReader fills what it is asked to read, as far as its source goes.
+type fillReader struct{ r io.Reader }
+
+func (f fillReader) Read(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := f.r.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // readErr remembers its source's failure, to tell a lost connection from
