@@ -7,9 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
-	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -25,6 +23,9 @@ import (
 //	                                a killed pull leaves it for the next to resume
 //	pulls/run-*/                    one pull's unpacked layers (flock'd on run-*/lock),
 //	                                removed by the next pull once its owner is gone
+//
+// Blobs left in pulls/blobs go when a day old (the next pull clears them)
+// or at `image prune` when no pull runs (see clearPullBlobs).
 //
 // Commit then takes the lock briefly and renames blobs and layers into the
 // store, the index entry last: nothing is visible under the image's name
@@ -76,13 +77,15 @@ const (
 )
 
 // BeginPull makes this pull's staging area and clears what killed pulls
-// left (but their complete and partial blobs, which later pulls reuse).
+// left: their unpacked layers, and blobs older than a day (younger ones,
+// complete or partial, wait for a later pull to reuse them).
 func (s *Store) BeginPull(opts PullOptions) (*Pull, error) {
 	blobs := s.path("pulls", "blobs", "sha256")
 	if err := os.MkdirAll(blobs, 0o700); err != nil {
 		return nil, fmt.Errorf("creating pull area: %w", err)
 	}
 	s.clearDeadPulls()
+	s.clearPullBlobs(false)
 	dir, err := os.MkdirTemp(s.path("pulls"), "run-")
 	if err != nil {
 		return nil, fmt.Errorf("creating pull area: %w", err)
@@ -97,32 +100,6 @@ func (s *Store) BeginPull(opts PullOptions) (*Pull, error) {
 	}
 	return &Pull{s: s, dir: dir, lock: lock, opts: opts,
 		blobs: map[digest.Digest]string{}, layers: map[digest.Digest]stagedLayer{}}, nil
-}
-
-// clearDeadPulls removes the run directories of pulls that no longer run:
-// those whose lock nobody holds. A directory younger than a few seconds
-// may be a pull between making it and locking it, and is left alone.
-func (s *Store) clearDeadPulls() {
-	for _, name := range listDir(s.path("pulls")) {
-		if !strings.HasPrefix(name, "run-") {
-			continue
-		}
-		dir := s.path("pulls", name)
-		if fi, err := os.Stat(dir); err != nil || time.Since(fi.ModTime()) < 10*time.Second {
-			continue
-		}
-		f, err := os.Open(filepath.Join(dir, "lock"))
-		if err == nil {
-			err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-			f.Close()
-		}
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			continue // alive (or not ours to judge)
-		}
-		if err := os.RemoveAll(dir); err != nil {
-			s.log.Warn("cannot remove what a killed pull left", "path", dir, "err", err)
-		}
-	}
 }
 
 // Close removes the pull's unpacked layers that Commit did not take.
