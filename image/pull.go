@@ -49,10 +49,12 @@ type Pull struct {
 	lock *os.File // held while the pull lives
 	opts PullOptions
 
-	mu     sync.Mutex
-	blobs  map[digest.Digest]string      // verified blobs: path under pulls/, "" when the store has it
-	layers map[digest.Digest]stagedLayer // unpacked layers by diff id
-	res    LoadResult                    // warnings (Skipped, SingleID)
+	settling  sync.WaitGroup // blobs being synced and renamed aside (fetch)
+	mu        sync.Mutex
+	settleErr error                         // the first of those that failed
+	blobs     map[digest.Digest]string      // verified blobs: path under pulls/, "" when the store has it
+	layers    map[digest.Digest]stagedLayer // unpacked layers by diff id
+	res       LoadResult                    // warnings (Skipped, SingleID)
 }
 
 // PullLayer is one layer blob a pull wants.
@@ -104,6 +106,7 @@ func (s *Store) BeginPull(opts PullOptions) (*Pull, error) {
 
 // Close removes the pull's unpacked layers that Commit did not take.
 func (p *Pull) Close() error {
+	p.settling.Wait()
 	err := os.RemoveAll(p.dir)
 	p.lock.Close()
 	return err
@@ -246,7 +249,11 @@ func (p *Pull) fetch(ctx context.Context, l PullLayer) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("staging blob %s: %w", d, err)
 	}
-	defer f.Close()
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+	}()
 	// Two pulls of one blob: the second waits and then finds it complete.
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
 		return false, fmt.Errorf("locking blob %s: %w", d, err)
@@ -287,16 +294,43 @@ func (p *Pull) fetch(ctx context.Context, l PullLayer) (bool, error) {
 		return true, err
 	}
 	// One syncfs makes the blob and the layer just unpacked durable (the
-	// rename below, and Commit's, depend on it) while the other layers
-	// still download: Commit's own sync then finds little left to write.
-	if err := syncFS(p.dir); err != nil {
-		return true, fmt.Errorf("staging blob %s: %w", d, err)
-	}
-	if err := os.Rename(final+".partial", final); err != nil {
-		return true, fmt.Errorf("staging blob %s: %w", d, err)
-	}
-	p.keepBlob(d, final)
+	// rename, and Commit's, depend on it) while the other layers still
+	// download: Commit's own sync then finds little left to write. It
+	// runs aside, so that the next layer's download starts meanwhile;
+	// the partial blob stays locked until it is renamed.
+	held := f
+	f = nil
+	p.settling.Go(func() {
+		defer held.Close()
+		err := syncFS(p.dir)
+		if err == nil {
+			err = os.Rename(final+".partial", final)
+		}
+		if err != nil {
+			p.settleFailed(fmt.Errorf("staging blob %s: %w", d, err))
+			return
+		}
+		p.keepBlob(d, final)
+	})
 	return true, nil
+}
+
+// settleFailed keeps the first failure of a blob's background sync for
+// Commit to return.
+func (p *Pull) settleFailed(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.settleErr == nil {
+		p.settleErr = err
+	}
+}
+
+// settled waits for the blobs' background syncs and says whether one failed.
+func (p *Pull) settled() error {
+	p.settling.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.settleErr
 }
 
 // fileAppender writes at a moving offset of f (which a SectionReader reads
