@@ -12,6 +12,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
+
+	"nook/image/layer"
 )
 
 // A pull stages what it fetches in pulls/, beside the store, without the
@@ -342,6 +344,7 @@ type fileAppender struct {
 
 func (a *fileAppender) Write(b []byte) (int, error) {
 	n, err := a.f.WriteAt(b, a.off)
+	layer.StartWriteback(a.f, a.off, int64(n))
 	a.off += int64(n)
 	return n, err
 }
