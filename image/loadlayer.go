@@ -171,15 +171,19 @@ type streamed struct {
 func (s *Store) streamLayer(in io.Reader, root string, chown bool, what string) (streamed, error) {
 	source := &sourceErr{r: in}
 	raw := &hashCounter{h: sha256.New()}
-	// Large reads below the decoders: gzip reads through a 4 KiB buffer
-	// of its own, and every read of the source is a hash update and, in
-	// a pull, a write of the blob (a system call each).
-	src := bufio.NewReaderSize(io.TeeReader(source, raw), 1<<20)
+	// The source is read, hashed (and, in a pull, written as the blob) in
+	// a goroutine of its own, ahead of the decoder. Large reads below the
+	// decoders: gzip reads through a 4 KiB buffer of its own otherwise.
+	ahead := newReadahead(io.TeeReader(source, raw))
+	defer ahead.Close()
+	src := bufio.NewReaderSize(ahead, 1<<20)
 	st, err := s.streamTar(src, raw, root, chown, what)
-	if err != nil && source.err == nil {
+	if err != nil {
 		// Bad content: read on, so the caller can tell a blob that is
 		// not the one described (a digest mismatch) from a bad layer.
-		if _, derr := io.Copy(io.Discard, src); derr == nil {
+		// Reading to the end also settles source.err (see readahead).
+		_, derr := io.Copy(io.Discard, src)
+		if derr == nil && source.err == nil {
 			st.digest, st.size = digest.NewDigest(digest.SHA256, raw.h), raw.n
 		}
 	}
@@ -220,8 +224,12 @@ func (s *Store) streamTar(src io.Reader, raw *hashCounter, root string, chown bo
 	tarHash := raw
 	var tarStream io.Reader = dec
 	if kind != compression.None {
+		// Decompression, the costliest stage, gets a goroutine of its
+		// own; the tar's hash and the unpack run in this one.
+		inflated := newReadahead(dec)
+		defer inflated.Close() // before dec.Close (deferred earlier, run later)
 		tarHash = &hashCounter{h: sha256.New()}
-		tarStream = io.TeeReader(dec, tarHash)
+		tarStream = io.TeeReader(inflated, tarHash)
 	}
 	if root != "" {
 		if st.applied, err = s.applyLayer(tarStream, root, chown); err != nil {

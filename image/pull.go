@@ -7,13 +7,13 @@ import (
 	"io"
 	"os"
 	"path"
-	"strings"
 	"sync"
-	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
+
+	"nook/image/layer"
 )
 
 // A pull stages what it fetches in pulls/, beside the store, without the
@@ -25,6 +25,9 @@ import (
 //	                                a killed pull leaves it for the next to resume
 //	pulls/run-*/                    one pull's unpacked layers (flock'd on run-*/lock),
 //	                                removed by the next pull once its owner is gone
+//
+// Blobs left in pulls/blobs go when a day old (the next pull clears them)
+// or at `image prune` when no pull runs (see clearPullBlobs).
 //
 // Commit then takes the lock briefly and renames blobs and layers into the
 // store, the index entry last: nothing is visible under the image's name
@@ -48,10 +51,12 @@ type Pull struct {
 	lock *os.File // held while the pull lives
 	opts PullOptions
 
-	mu     sync.Mutex
-	blobs  map[digest.Digest]string      // verified blobs: path under pulls/, "" when the store has it
-	layers map[digest.Digest]stagedLayer // unpacked layers by diff id
-	res    LoadResult                    // warnings (Skipped, SingleID)
+	settling  sync.WaitGroup // blobs being synced and renamed aside (fetch)
+	mu        sync.Mutex
+	settleErr error                         // the first of those that failed
+	blobs     map[digest.Digest]string      // verified blobs: path under pulls/, "" when the store has it
+	layers    map[digest.Digest]stagedLayer // unpacked layers by diff id
+	res       LoadResult                    // warnings (Skipped, SingleID)
 }
 
 // PullLayer is one layer blob a pull wants.
@@ -76,12 +81,14 @@ const (
 )
 
 // BeginPull makes this pull's staging area and clears what killed pulls
-// left (but their complete and partial blobs, which later pulls reuse).
+// left: their unpacked layers, and blobs older than a day (younger ones,
+// complete or partial, wait for a later pull to reuse them).
 func (s *Store) BeginPull(opts PullOptions) (*Pull, error) {
 	if err := s.r.MkdirAll("pulls/blobs/sha256", 0o700); err != nil {
 		return nil, fmt.Errorf("creating pull area: %w", err)
 	}
 	s.clearDeadPulls()
+	s.clearPullBlobs(false)
 	dir, err := s.mkdirTemp("pulls", "run-")
 	if err != nil {
 		return nil, fmt.Errorf("creating pull area: %w", err)
@@ -98,34 +105,9 @@ func (s *Store) BeginPull(opts PullOptions) (*Pull, error) {
 		blobs: map[digest.Digest]string{}, layers: map[digest.Digest]stagedLayer{}}, nil
 }
 
-// clearDeadPulls removes the run directories of pulls that no longer run:
-// those whose lock nobody holds. A directory younger than a few seconds
-// may be a pull between making it and locking it, and is left alone.
-func (s *Store) clearDeadPulls() {
-	for _, name := range s.listDir("pulls") {
-		if !strings.HasPrefix(name, "run-") {
-			continue
-		}
-		dir := path.Join("pulls", name)
-		if fi, err := s.r.Lstat(dir); err != nil || !fi.IsDir() || time.Since(fi.ModTime()) < 10*time.Second {
-			continue
-		}
-		f, err := s.r.Open(path.Join(dir, "lock"))
-		if err == nil {
-			err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-			f.Close()
-		}
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			continue // alive (or not ours to judge)
-		}
-		if err := s.r.RemoveAll(dir); err != nil {
-			s.log.Warn("cannot remove what a killed pull left", "path", s.abs(dir), "err", err)
-		}
-	}
-}
-
 // Close removes the pull's unpacked layers that Commit did not take.
 func (p *Pull) Close() error {
+	p.settling.Wait()
 	err := p.s.r.RemoveAll(p.dir)
 	p.lock.Close()
 	return err
@@ -268,7 +250,11 @@ func (p *Pull) fetch(ctx context.Context, l PullLayer) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("staging blob %s: %w", d, err)
 	}
-	defer f.Close()
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+	}()
 	// Two pulls of one blob: the second waits and then finds it complete.
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
 		return false, fmt.Errorf("locking blob %s: %w", d, err)
@@ -294,7 +280,9 @@ func (p *Pull) fetch(ctx context.Context, l PullLayer) (bool, error) {
 	defer rc.Close()
 	// The bytes kept from an earlier try are read back for the checks
 	// and the unpack; only what is new crosses the network and is written.
-	net := &readErr{r: io.LimitReader(rc, l.Desc.Size-have+1)}
+	// Whole chunks from the network: one write of the blob per chunk,
+	// not one per TCP read.
+	net := &readErr{r: fillReader{io.LimitReader(rc, l.Desc.Size-have+1)}}
 	arriving := io.TeeReader(net, &fileAppender{f: f, off: have})
 	in := io.MultiReader(io.NewSectionReader(f, 0, have), arriving)
 	if l.Progress != nil {
@@ -307,16 +295,43 @@ func (p *Pull) fetch(ctx context.Context, l PullLayer) (bool, error) {
 		return true, err
 	}
 	// One syncfs makes the blob and the layer just unpacked durable (the
-	// rename below, and Commit's, depend on it) while the other layers
-	// still download: Commit's own sync then finds little left to write.
-	if err := p.s.syncFS(); err != nil {
-		return true, fmt.Errorf("staging blob %s: %w", d, err)
-	}
-	if err := p.s.r.Rename(final+".partial", final); err != nil {
-		return true, fmt.Errorf("staging blob %s: %w", d, err)
-	}
-	p.keepBlob(d, final)
+	// rename, and Commit's, depend on it) while the other layers still
+	// download: Commit's own sync then finds little left to write. It
+	// runs aside, so that the next layer's download starts meanwhile;
+	// the partial blob stays locked until it is renamed.
+	held := f
+	f = nil
+	p.settling.Go(func() {
+		defer held.Close()
+		err := p.s.syncFS()
+		if err == nil {
+			err = p.s.r.Rename(final+".partial", final)
+		}
+		if err != nil {
+			p.settleFailed(fmt.Errorf("staging blob %s: %w", d, err))
+			return
+		}
+		p.keepBlob(d, final)
+	})
 	return true, nil
+}
+
+// settleFailed keeps the first failure of a blob's background sync for
+// Commit to return.
+func (p *Pull) settleFailed(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.settleErr == nil {
+		p.settleErr = err
+	}
+}
+
+// settled waits for the blobs' background syncs and says whether one failed.
+func (p *Pull) settled() error {
+	p.settling.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.settleErr
 }
 
 // fileAppender writes at a moving offset of f (which a SectionReader reads
@@ -328,8 +343,24 @@ type fileAppender struct {
 
 func (a *fileAppender) Write(b []byte) (int, error) {
 	n, err := a.f.WriteAt(b, a.off)
+	layer.StartWriteback(a.f, a.off, int64(n))
 	a.off += int64(n)
 	return n, err
+}
+
+// fillReader fills what it is asked to read, as far as its source goes.
+type fillReader struct{ r io.Reader }
+
+func (f fillReader) Read(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := f.r.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // readErr remembers its source's failure, to tell a lost connection from

@@ -15,6 +15,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
 )
 
 // pullSource serves one gzip layer blob and counts what it was asked for.
@@ -203,5 +204,87 @@ func TestPullDropsDamagedStagedBlob(t *testing.T) {
 	}
 	if out, err := pullOnce(t, s, src); err != nil || out != LayerFetched {
 		t.Fatalf("next pull: %v, %v", out, err)
+	}
+}
+
+// TestPullAreaBlobsCleared: blobs failed or killed pulls left in
+// pulls/blobs go when a day old (at the next pull) or at image prune when
+// no pull runs; a partial blob whose fetcher holds its lock never goes.
+func TestPullAreaBlobsCleared(t *testing.T) {
+	tests := []struct {
+		name      string
+		partial   bool
+		old       bool // older than a day
+		locked    bool // its fetcher still runs
+		pullAlive bool // some pull is staging while it is cleared
+		prune     bool // image prune (else the next pull)
+		kept      bool
+	}{
+		{name: "fresh blob kept by the next pull", kept: true},
+		{name: "day-old blob cleared by the next pull", old: true},
+		{name: "fresh partial kept by the next pull for resume", partial: true, kept: true},
+		{name: "day-old partial of a dead pull cleared by the next pull", partial: true, old: true},
+		{name: "day-old partial still being fetched kept", partial: true, old: true, locked: true, kept: true},
+		{name: "fresh blob cleared by prune", prune: true},
+		{name: "fresh partial cleared by prune", partial: true, prune: true},
+		{name: "fresh blob kept by prune while a pull runs", prune: true, pullAlive: true, kept: true},
+		{name: "day-old blob cleared by prune while a pull runs", old: true, prune: true, pullAlive: true},
+		{name: "partial being fetched kept by prune", partial: true, locked: true, prune: true, kept: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openTestStore(t)
+			dir := s.abs("pulls/blobs/sha256")
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if tc.pullAlive {
+				p, err := s.BeginPull(PullOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer p.Close()
+			}
+			path := filepath.Join(dir, digest.FromString(tc.name).Encoded())
+			if tc.partial {
+				path += ".partial"
+			}
+			if err := os.WriteFile(path, []byte("some bytes"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if tc.old {
+				then := time.Now().Add(-25 * time.Hour)
+				os.Chtimes(path, then, then)
+			}
+			if tc.locked {
+				f, err := os.Open(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.prune {
+				rep, err := s.Prune(PruneOptions{All: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := int64(len("some bytes")); !tc.kept && rep.Reclaimed < want {
+					t.Errorf("prune reclaimed %d bytes, want at least the blob's %d", rep.Reclaimed, want)
+				}
+			} else {
+				p, err := s.BeginPull(PullOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				p.Close()
+			}
+			if _, err := os.Lstat(path); (err == nil) != tc.kept {
+				got := err == nil
+				t.Errorf("blob kept = %v, want %v", got, tc.kept)
+			}
+		})
 	}
 }

@@ -47,6 +47,9 @@ func (p *Pull) Commit(img PullImage) (PullResult, error) {
 	if len(config.RootFS.DiffIDs) != len(m.Layers) {
 		return PullResult{}, fmt.Errorf("%w: %s: the config lists %d diff ids for %d layers", ErrVerify, img.Name, len(config.RootFS.DiffIDs), len(m.Layers))
 	}
+	if err := p.settled(); err != nil {
+		return PullResult{}, err
+	}
 	unlock, err := p.s.lock(true)
 	if err != nil {
 		return PullResult{}, err

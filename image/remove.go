@@ -85,8 +85,17 @@ type PruneOptions struct {
 	InUse func(Image) string
 }
 
-// Prune deletes dangling images (with All, every unused image).
+// Prune deletes dangling images (with All, every unused image) and the
+// blobs failed or killed pulls left in the pull area.
 func (s *Store) Prune(opts PruneOptions) (RemoveReport, error) {
+	rep, err := s.prune(opts)
+	if err == nil {
+		rep.Reclaimed += s.clearPullBlobs(true)
+	}
+	return rep, err
+}
+
+func (s *Store) prune(opts PruneOptions) (RemoveReport, error) {
 	return s.removeWith(func(idx *ocispec.Index, imgs []Image, rep *RemoveReport) error {
 		for _, img := range imgs {
 			if len(img.Names) > 0 && !opts.All {

@@ -115,6 +115,7 @@ func (a *applier) file(name string, hdr *tar.Header, xattrs []xattr) error {
 		if _, err := io.CopyBuffer(fdWriter(fd), &a.data, a.buf); err != nil {
 			return a.dataError(name, err)
 		}
+		startWriteback(fd, 0, 0)
 	}
 	if err := a.chown(name, hdr.Uid, hdr.Gid, func(u, g int) error { return unix.Fchown(fd, u, g) }); err != nil {
 		return err

@@ -60,6 +60,19 @@ func SyncTree(dir string) error {
 	return nil
 }
 
+// startWriteback asks the kernel to start writing length bytes of fd from
+// off (0, 0: the whole file) to disk now, without waiting for it: the
+// sync before a commit (SyncTree) then finds most of a layer written
+// while the rest of it was still arriving, instead of writing it all at
+// the end. A failure here changes nothing: the sync reports errors.
+func startWriteback(fd int, off, length int64) {
+	unix.SyncFileRange(fd, off, length, unix.SYNC_FILE_RANGE_WRITE)
+}
+
+// StartWriteback is startWriteback for f, for callers staging other files
+// (a pull's blob) that a SyncTree of the same filesystem will sync.
+func StartWriteback(f *os.File, off, length int64) { startWriteback(int(f.Fd()), off, length) }
+
 // xattr is one extended attribute of an entry.
 type xattr struct {
 	name  string
