@@ -454,13 +454,14 @@ func TestBuildCopyFlags(t *testing.T) {
 COPY --exclude=**/*.tmp src/ /plain/
 COPY --parents src/*/two.txt /kept/
 COPY --link src/a/one.txt /linked.txt
+WORKDIR /made/by/workdir
 `,
 	}
 	ctx := writeContext(t, files)
 	e.ok(nil, "build", "-q", "-f", filepath.Join(ctx, "build.Dockerfile"), "-t", "flags", ctx)
-	got := e.ok(nil, "run", "--rm", "flags", "sh", "-c", "ls /plain; ls /plain/a; ls /kept/src/b; cat /linked.txt")
-	if want := "a\nb\none.txt\ntwo.txt\n1\n"; got != want {
-		t.Errorf("after COPY --exclude, --parents, --link:\n%s\nwant:\n%s", got, want)
+	got := e.ok(nil, "run", "--rm", "-w", "/", "flags", "sh", "-c", "ls /plain; ls /plain/a; ls /kept/src/b; cat /linked.txt; stat -c '%U %a' /made/by/workdir")
+	if want := "a\nb\none.txt\ntwo.txt\n1\nroot 755\n"; got != want {
+		t.Errorf("after COPY --exclude, --parents, --link and WORKDIR:\n%s\nwant:\n%s", got, want)
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
