@@ -114,7 +114,7 @@ func TestBuildEveryInstruction(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("build: %s", r)
 	}
-	for _, want := range []string{"STEP 1/", "COMMIT every:1", "ONBUILD"} {
+	for _, want := range []string{"[1/2] STEP 1/", "[2/2] STEP 1/", "COMMIT every:1", "ONBUILD"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("build output lacks %q:\n%s", want, r.stderr)
 		}
