@@ -73,8 +73,10 @@ type builder struct {
 	created time.Time         // fixed with a timestamp, else the build's start
 	scratch string            // downloads (ADD URL), removed at the end
 	cleanup []func()          // run when the build ends
-	step    int               // steps printed so far
-	total   int
+	step    int               // steps of this stage printed so far
+	total   int               // steps of this stage
+	stage   int               // the stage being built, counting the needed ones from 1
+	nstages int               // stages built
 }
 
 // Build runs the Dockerfile's steps and returns the image, tagged with
@@ -118,15 +120,12 @@ func Build(ctx context.Context, s *image.Store, m *container.Manager, o Options)
 		}
 	}()
 	b.stages = make([]*stage, len(df.stages))
-	for i := range df.stages {
-		if needed[i] {
-			b.total += 1 + len(df.stages[i].Commands)
-		}
-	}
+	b.nstages = len(needed)
 	for i := range df.stages {
 		if !needed[i] {
 			continue
 		}
+		b.stage, b.step, b.total = b.stage+1, 0, 1+len(df.stages[i].Commands)
 		st, err := b.buildStage(i)
 		if err != nil {
 			return image.Image{}, err
@@ -242,10 +241,14 @@ var proxyArgs = map[string]bool{
 	"ALL_PROXY": true, "all_proxy": true,
 }
 
-// printStep prints Podman's "STEP n/m: INSTRUCTION" line.
+// printStep prints Podman's "STEP n/m: INSTRUCTION" line, after
+// "[s/S] " when more than one stage is built.
 func (b *builder) printStep(text string) string {
 	b.step++
 	label := fmt.Sprintf("STEP %d/%d", b.step, b.total)
+	if b.nstages > 1 {
+		label = fmt.Sprintf("[%d/%d] %s", b.stage, b.nstages, label)
+	}
 	fmt.Fprintf(b.out, "%s: %s\n", label, strings.SplitN(text, "\n", 2)[0])
 	return label
 }

@@ -423,3 +423,35 @@ func (p *copyPlan) write(w io.Writer, b *builder) error {
 	}
 	return tw.Close()
 }
+
+// workdir makes WORKDIR's directory when the stage lacks it, as BuildKit
+// does: a layer of the directory and its missing parents (root's, 0755);
+// a directory that exists adds only the history entry.
+func (b *builder) workdir(st *stage, src, label string) error {
+	dir := cleanRel(st.cfg.Config.WorkingDir)
+	stageFS := b.stageTree(st)
+	created := b.created
+	hist := ocispec.History{Created: &created, CreatedBy: src, Comment: historyComment}
+	if fi, err := stageFS.lstat(dir); dir == "" || (err == nil && fi.IsDir()) {
+		hist.EmptyLayer = true
+		st.cfg.History = append(st.cfg.History, hist)
+		st.key = chainKey(st.key, src, st.visibleArgs())
+		return nil
+	}
+	plan := &copyPlan{entries: map[string]*entry{}, mode: -1}
+	plan.putDir(dir, stageFS, b)
+	plan.addParents(stageFS, b)
+	key := chainKey(st.key, src, st.visibleArgs(), b.clampKey())
+	if b.useCache(st, key) {
+		return nil
+	}
+	cfg := st.cfg
+	cfg.Created = &created
+	img, err := b.s.CommitBuildStep(image.BuildStep{Config: cfg, Layers: st.layers, History: hist, CacheKey: key,
+		WriteLayer: func(w io.Writer) error { return plan.write(w, b) }})
+	if err != nil {
+		return fmt.Errorf("%s: WORKDIR: %w", label, err)
+	}
+	b.took(st, img, cfg, hist, key)
+	return nil
+}

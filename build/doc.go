@@ -15,7 +15,9 @@
 //	              layer written directly as a tar: --chown (names read from the
 //	              stage's /etc/passwd and /etc/group), --chmod, globs,
 //	              directories, .dockerignore; ADD unpacks local tar archives
-//	ENV, WORKDIR, USER, CMD, ENTRYPOINT, LABEL, EXPOSE, VOLUME, STOPSIGNAL,
+//	WORKDIR       sets the working directory; makes it (one small layer) when
+//	              the stage lacks it, as BuildKit does
+//	ENV, USER, CMD, ENTRYPOINT, LABEL, EXPOSE, VOLUME, STOPSIGNAL,
 //	HEALTHCHECK, SHELL, ONBUILD, MAINTAINER
 //	              change the config and add a history entry, no layer
 //	ARG           declares a build argument: visible to later expansion and

@@ -37,6 +37,13 @@ func (b *builder) run(st *stage, c *instructions.RunCommand, src, label string) 
 	if err != nil {
 		return fmt.Errorf("%s: %w", label, err)
 	}
+	if len(args) == 1 && strings.HasPrefix(args[0], scriptDir+"/") {
+		m, err := b.script(c.Files[0])
+		if err != nil {
+			return fmt.Errorf("%s: %w", label, err)
+		}
+		mounts = append(mounts, m)
+	}
 	key := chainKey(st.key, src, strings.Join(args, "\x00"), st.visibleArgs(), network, mountKey, b.clampKey())
 	if b.useCache(st, key) {
 		return nil
@@ -96,6 +103,9 @@ func (b *builder) took(st *stage, img image.Image, cfg dockerspec.DockerOCIImage
 	fmt.Fprintf(b.out, "--> %s\n", img.ShortID())
 }
 
+// scriptDir is where a RUN heredoc with a #! line is bound, as BuildKit does.
+const scriptDir = "/dev/pipes"
+
 // runArgs is the command a RUN runs: exec form as given, shell form after
 // the stage's SHELL; a heredoc alone is the script, as BuildKit runs it.
 func runArgs(c *instructions.RunCommand, cfg *dockerspec.DockerOCIImageConfig) []string {
@@ -105,6 +115,11 @@ func runArgs(c *instructions.RunCommand, cfg *dockerspec.DockerOCIImageConfig) [
 			data := c.Files[0].Data
 			if c.Files[0].Chomp {
 				data = parser.ChompHeredocContent(data)
+			}
+			if strings.HasPrefix(data, "#!") {
+				// A script with its own interpreter runs as a file,
+				// which run binds at scriptDir.
+				return []string{path.Join(scriptDir, c.Files[0].Name)}
 			}
 			args = []string{data}
 		} else {
@@ -364,4 +379,34 @@ func assemble(t tree, p, dest string, fi os.FileInfo) error {
 		return err
 	}
 	return nil // special files are left out
+}
+
+// script writes a RUN heredoc that names its interpreter to a file bound
+// read-only at scriptDir.
+func (b *builder) script(f instructions.ShellInlineFile) (container.MountSpec, error) {
+	data := f.Data
+	if f.Chomp {
+		data = parser.ChompHeredocContent(data)
+	}
+	if b.scratch == "" {
+		var err error
+		if b.scratch, err = os.MkdirTemp("", "nook-build-"); err != nil {
+			return container.MountSpec{}, err
+		}
+	}
+	file, err := os.CreateTemp(b.scratch, "script-")
+	if err != nil {
+		return container.MountSpec{}, err
+	}
+	_, err = file.WriteString(data)
+	if cerr := file.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(file.Name(), 0o755)
+	}
+	if err != nil {
+		return container.MountSpec{}, fmt.Errorf("writing the RUN script: %w", err)
+	}
+	return container.MountSpec{Type: "bind", Source: file.Name(), Target: path.Join(scriptDir, f.Name), ReadOnly: true}, nil
 }

@@ -212,6 +212,11 @@ func (b *builder) dispatch(st *stage, cmd instructions.Command, label string) er
 	case *instructions.AddCommand:
 		return b.copyStep(st, copySpec{src: c.SourcesAndDest, chown: c.Chown, chmod: c.Chmod, link: c.Link,
 			excludes: c.ExcludePatterns, add: true, checksum: c.Checksum}, src, label)
+	case *instructions.WorkdirCommand:
+		if err := applyConfig(&st.cfg.Config, cmd, st); err != nil {
+			return fmt.Errorf("%s: %w", label, err)
+		}
+		return b.workdir(st, src, label)
 	case *instructions.ArgCommand:
 		for _, kv := range c.Args {
 			if v, given := b.o.BuildArgs[kv.Key]; given {

@@ -61,6 +61,10 @@ SHELL ["/bin/sh", "-e", "-c"]
 RUN <<EOF
 echo compiled > /artifact
 EOF
+RUN <<SCRIPT
+#!/bin/sh -e
+echo "script ran as $0" > /script-ran
+SCRIPT
 
 FROM bb AS unused
 RUN echo unused-stage-ran && exit 1
@@ -71,6 +75,7 @@ ENV GREETING="hello $FLAVOUR"
 WORKDIR /app
 COPY --chown=nobody:nobody --chmod=0640 conf/*.txt ./conf/
 COPY --from=builder /artifact /opt/artifact
+COPY --from=builder /script-ran /script-ran
 ADD files.tar /unpacked/
 COPY . /ctx/
 RUN --mount=type=cache,target=/cache echo run >> /cache/log && wc -l < /cache/log > /cache-count
@@ -109,7 +114,7 @@ func TestBuildEveryInstruction(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("build: %s", r)
 	}
-	for _, want := range []string{"STEP 1/", "COMMIT every:1", "ONBUILD"} {
+	for _, want := range []string{"[1/2] STEP 1/", "[2/2] STEP 1/", "COMMIT every:1", "ONBUILD"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("build output lacks %q:\n%s", want, r.stderr)
 		}
@@ -124,12 +129,12 @@ func TestBuildEveryInstruction(t *testing.T) {
 	if got, want := e.ok(nil, "run", "--rm", "every:1"), "hello fancy\n65534\n/app\ntriggered\n"; got != want {
 		t.Errorf("running the image: %q, want %q (ENV with ARG, USER, WORKDIR, ENTRYPOINT+CMD, ONBUILD)", got, want)
 	}
-	check := `stat -c '%U:%G_%a' /app/conf/a.txt /app/conf/b.txt; ls /app/conf; cat /opt/artifact /unpacked/inner/file; ls -a /ctx; cat /cache-count /secret-checked /flavour /run-cwd /bound; cat /run/secrets/tok /mnt/art /mnt/conf/a.txt /scratch/x 2>/dev/null | wc -c`
+	check := `stat -c '%U:%G_%a' /app/conf/a.txt /app/conf/b.txt; ls /app/conf; cat /opt/artifact /script-ran /unpacked/inner/file; ls -a /ctx; cat /cache-count /secret-checked /flavour /run-cwd /bound; cat /run/secrets/tok /mnt/art /mnt/conf/a.txt /scratch/x 2>/dev/null | wc -c`
 	got := e.ok(nil, "run", "--rm", "--entrypoint", "", "every:1", "sh", "-c", check)
 	wantLines := []string{
 		"nobody:nobody_640", "nobody:nobody_640", // --chown by names, --chmod
 		"a.txt", "b.txt", // the glob left c.md out
-		"compiled", "unpacked", // COPY --from a stage, ADD unpacked a tar
+		"compiled", "script", "ran", "as", "/dev/pipes/SCRIPT", "unpacked", // COPY --from a stage (a heredoc with #! ran as a file), ADD unpacked a tar
 		".", "..", ".dockerignore", "Dockerfile", "conf", "files.tar", // skip.log ignored
 		"1", "secret-ok", "fancy", "/app", "compiled", "a", // RUN --mount cache, secret, tmpfs, bind from a stage and the context
 		"0", // no mount's content stays in a layer
@@ -454,13 +459,14 @@ func TestBuildCopyFlags(t *testing.T) {
 COPY --exclude=**/*.tmp src/ /plain/
 COPY --parents src/*/two.txt /kept/
 COPY --link src/a/one.txt /linked.txt
+WORKDIR /made/by/workdir
 `,
 	}
 	ctx := writeContext(t, files)
 	e.ok(nil, "build", "-q", "-f", filepath.Join(ctx, "build.Dockerfile"), "-t", "flags", ctx)
-	got := e.ok(nil, "run", "--rm", "flags", "sh", "-c", "ls /plain; ls /plain/a; ls /kept/src/b; cat /linked.txt")
-	if want := "a\nb\none.txt\ntwo.txt\n1\n"; got != want {
-		t.Errorf("after COPY --exclude, --parents, --link:\n%s\nwant:\n%s", got, want)
+	got := e.ok(nil, "run", "--rm", "-w", "/", "flags", "sh", "-c", "ls /plain; ls /plain/a; ls /kept/src/b; cat /linked.txt; stat -c '%U %a' /made/by/workdir")
+	if want := "a\nb\none.txt\ntwo.txt\n1\nroot 755\n"; got != want {
+		t.Errorf("after COPY --exclude, --parents, --link and WORKDIR:\n%s\nwant:\n%s", got, want)
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
