@@ -45,7 +45,7 @@ func (h *HostOptions) ApplySecurityOpt(s string) error {
 	case s == "apparmor=unconfined", s == "label=disable", s == "label:disable":
 		// nook applies no AppArmor profile or SELinux label.
 	default:
-		return fmt.Errorf("%w %q: nook knows seccomp=PROFILE.json, seccomp=unconfined and no-new-privileges; it applies no AppArmor or SELinux confinement to change", ErrSecurityOpt, s)
+		return fmt.Errorf("--security-opt %q: %w: nook knows seccomp=PROFILE.json, seccomp=unconfined and no-new-privileges; it applies no AppArmor or SELinux confinement to change", s, ErrSecurityOpt)
 	}
 	return nil
 }

@@ -32,7 +32,7 @@ func securitySpec(opts []string, h *HostOptions) (string, error) {
 			continue
 		}
 		if !ok || v == "" {
-			return "", fmt.Errorf("%w %q: nook knows seccomp=PROFILE.json and seccomp=unconfined", ErrSecurityOpt, o)
+			return "", fmt.Errorf("--security-opt %q: %w: nook knows seccomp=PROFILE.json and seccomp=unconfined", o, ErrSecurityOpt)
 		}
 		if v == seccomp.Unconfined {
 			spec = v
