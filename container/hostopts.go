@@ -26,6 +26,7 @@ type HostOptions struct {
 	// NoNewPrivileges keeps every process of the container from gaining
 	// privileges through exec (setuid, file capabilities).
 	NoNewPrivileges bool `json:"noNewPrivileges,omitempty"`
+	Privileges
 }
 
 // ApplySecurityOpt reads one --security-opt other than seccomp's

@@ -68,6 +68,11 @@ type HostConfig struct {
 	ShmSize        int64             `json:"ShmSize"`
 	Ulimits        []Ulimit          `json:"Ulimits"`
 	SecurityOpt    []string          `json:"SecurityOpt"`
+	CapAdd         []string          `json:"CapAdd"`
+	CapDrop        []string          `json:"CapDrop"`
+	Privileged     bool              `json:"Privileged"`
+	GroupAdd       []string          `json:"GroupAdd"`
+	Devices        []DeviceMapping   `json:"Devices"`
 }
 
 // RestartPolicy is Docker's; nook restarts nothing, so its Name is empty.
@@ -135,7 +140,8 @@ func (m *Manager) Inspect(c *Container) Inspect {
 		},
 		HostConfig: HostConfig{Binds: []string{}, NetworkMode: c.Network, AutoRemove: c.AutoRemove, ReadonlyRootfs: c.ReadOnly,
 			Init: c.Init, ExtraHosts: c.ExtraHosts, ShmSize: cmp.Or(c.ShmSize, defaultShmSize), Ulimits: c.Ulimits,
-			SecurityOpt: c.securityOpt()},
+			SecurityOpt: c.securityOpt(), CapAdd: c.CapAdd, CapDrop: c.CapDrop, Privileged: c.Privileged,
+			GroupAdd: c.GroupAdd, Devices: c.Devices},
 		GraphDriver: GraphDriver{Name: "nook-fuse", Data: map[string]string{
 			"LowerDir":  strings.Join(m.lowerDirs(c), ":"),
 			"UpperDir":  filepath.Join(c.dir, "upper"),
