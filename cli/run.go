@@ -48,6 +48,7 @@ type createFlags struct {
 	Privileged  bool     `help:"Every capability of the user namespace and no seccomp filter (nothing the user could not do outside)."`
 	GroupAdd    []string `name:"group-add" placeholder:"GROUP" help:"Add a supplementary group, by name in the container's /etc/group or by number."`
 	Device      []string `sep:"none" placeholder:"HOST[:CONTAINER[:PERMS]]" help:"Bind a host device this user can open into the container."`
+	Restart     string   `default:"no" placeholder:"no|on-failure[:N]|always|unless-stopped" help:"Restart the command when it exits, while the container's shim lives (nothing survives a reboot without a service manager)."`
 	Force       string   `enum:"seccomp,none" default:"seccomp" placeholder:"seccomp|none" help:"Without subordinate ids: fake chown, setuid, setgroups and mknod and record the owners meant (seccomp), or let them fail (none). As Charliecloud's --force."`
 
 	Image   commandFollows `arg:"" help:"Image to run."`
@@ -285,6 +286,16 @@ func (f *createFlags) hostOptions(h *container.HostOptions) error {
 		h.Devices = append(h.Devices, d)
 	}
 	h.CapAdd, h.CapDrop, h.Privileged, h.GroupAdd = f.CapAdd, f.CapDrop, f.Privileged, f.GroupAdd
+	if f.Restart != "no" {
+		if f.Rm {
+			return fmt.Errorf("conflicting options: --restart and --rm")
+		}
+		p, err := container.ParseRestart(f.Restart)
+		if err != nil {
+			return err
+		}
+		h.RestartPolicy = p
+	}
 	return nil
 }
 

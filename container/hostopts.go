@@ -27,6 +27,7 @@ type HostOptions struct {
 	// privileges through exec (setuid, file capabilities).
 	NoNewPrivileges bool `json:"noNewPrivileges,omitempty"`
 	Privileges
+	RestartPolicy RestartPolicy `json:"restartPolicy,omitzero"` // restart.go
 }
 
 // ApplySecurityOpt reads one --security-opt other than seccomp's

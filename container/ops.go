@@ -53,10 +53,14 @@ func (m *Manager) Stop(c *Container, timeout *time.Duration) error {
 			sig = s
 		}
 	}
-	if err := m.Kill(c, sig); err != nil {
-		if errors.Is(err, ErrNotRunning) {
-			return nil
+	if c.RestartPolicy.shimRestart().Restarts() {
+		if err := c.markStopping(); err != nil {
+			return err
 		}
+	}
+	// Between restarts the recorded pid is gone: the shim, which sees
+	// the mark, still ends the container.
+	if err := m.Kill(c, sig); err != nil && !errors.Is(err, ErrNotRunning) {
 		return err
 	}
 	if c.waitStopped(t) {

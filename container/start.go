@@ -270,7 +270,7 @@ func (m *Manager) shimConfig(c *Container, o StartOptions) (shim.Config, error) 
 		Dir: c.dir, Attached: !o.Detach, Remove: c.AutoRemove, Hostname: c.Hostname,
 		NetNone: c.Network == "none", LogLevel: o.LogLevel,
 		AttachSocket: filepath.Join(run, c.ID[:32]+".attach"), OpenStdin: c.OpenStdin,
-		NoNewPrivileges: c.NoNewPrivileges, Reap: c.Init,
+		NoNewPrivileges: c.NoNewPrivileges, Reap: c.Init, Restart: c.RestartPolicy.shimRestart(),
 	}
 	if c.Tty && !o.Detach {
 		cfg.ConsoleSize = terminalSize(o.Stdin, o.Stdout)

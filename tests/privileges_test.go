@@ -3,9 +3,11 @@ package tests
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // capLine is /proc/self/status's line for one capability set.
@@ -139,5 +141,58 @@ func TestDevice(t *testing.T) {
 	got := e.ok(nil, "inspect", "-f", "{{range .HostConfig.Devices}}{{.PathOnHost}}:{{.PathInContainer}}:{{.CgroupPermissions}}{{end}}", strings.TrimSpace(in))
 	if strings.TrimSpace(got) != "/dev/zero:/dev/z:rwm" {
 		t.Errorf("inspect Devices: %q", got)
+	}
+}
+
+// TestRestartPolicy: the shim restarts the payload as --restart says,
+// inspect shows the policy and the count, and stop ends an always
+// container without restarting it.
+func TestRestartPolicy(t *testing.T) {
+	e := runEnv(t)
+	out := t.TempDir()
+	log := filepath.Join(out, "log")
+	id := strings.TrimSpace(e.ok(nil, "run", "-d", "-v", out+":/out", "--restart", "on-failure:2", "bb",
+		"sh", "-c", "echo x >> /out/log; exit 3"))
+	if code := strings.TrimSpace(e.ok(nil, "wait", id)); code != "3" {
+		t.Errorf("wait: %q", code)
+	}
+	if b, _ := os.ReadFile(log); string(b) != "x\nx\nx\n" {
+		t.Errorf("on-failure:2 ran %d times, want 3", strings.Count(string(b), "x"))
+	}
+	got := e.ok(nil, "inspect", "-f", "{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}} {{.RestartCount}} {{.State.Status}}", id)
+	if strings.TrimSpace(got) != "on-failure 2 2 exited" {
+		t.Errorf("inspect: %q", got)
+	}
+
+	// on-failure does not restart a success.
+	id = strings.TrimSpace(e.ok(nil, "run", "-d", "-v", out+":/out", "--restart", "on-failure", "bb",
+		"sh", "-c", "echo y >> /out/ok"))
+	e.ok(nil, "wait", id)
+	if b, _ := os.ReadFile(filepath.Join(out, "ok")); string(b) != "y\n" {
+		t.Errorf("on-failure after exit 0: %q", b)
+	}
+
+	// always restarts until stop, which ends it for good.
+	id = strings.TrimSpace(e.ok(nil, "run", "-d", "-v", out+":/out", "--restart", "always", "bb",
+		"sh", "-c", "echo z >> /out/always"))
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		b, _ := os.ReadFile(filepath.Join(out, "always"))
+		if strings.Count(string(b), "z") >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("always: ran %d times in a minute", strings.Count(string(b), "z"))
+		}
+	}
+	e.ok(nil, "stop", id)
+	if got := strings.TrimSpace(e.ok(nil, "inspect", "-f", "{{.State.Status}}", id)); got != "exited" {
+		t.Errorf("after stop: %s", got)
+	}
+
+	if r := e.nook(nil, "run", "--rm", "--restart", "always", "bb", "true"); r.code != 125 {
+		t.Errorf("--restart with --rm: %s", r)
+	}
+	if r := e.nook(nil, "run", "-d", "--restart", "sometimes", "bb", "true"); r.code != 125 || !strings.Contains(r.stderr, "sometimes") {
+		t.Errorf("--restart sometimes: %s", r)
 	}
 }
