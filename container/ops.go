@@ -16,6 +16,9 @@ func (m *Manager) Kill(c *Container, sig syscall.Signal) error {
 	if !c.Running() || c.State.Pid <= 0 {
 		return fmt.Errorf("%s: %w", c.Name, ErrNotRunning)
 	}
+	if err := c.endsPolicy(sig); err != nil {
+		return err
+	}
 	// pid 1 dies with its shim (parent-death signal), so while the shim
 	// holds the lock the recorded pid is still the container's.
 	err := unix.Kill(c.State.Pid, sig)
@@ -51,11 +54,6 @@ func (m *Manager) Stop(c *Container, timeout *time.Duration) error {
 	if c.StopSignal != "" {
 		if s, err := ParseSignal(c.StopSignal); err == nil {
 			sig = s
-		}
-	}
-	if c.RestartPolicy.shimRestart().Restarts() {
-		if err := c.markStopping(); err != nil {
-			return err
 		}
 	}
 	// Between restarts the recorded pid is gone: the shim, which sees

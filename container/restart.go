@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"nook/container/shim"
 )
@@ -35,9 +36,22 @@ func (p RestartPolicy) shimRestart() shim.Restart {
 	return shim.Restart{Name: p.Name, MaxRetries: p.MaximumRetryCount}
 }
 
-// markStopping tells c's shim not to restart the payload that is about
-// to end (stop).
-func (c *Container) markStopping() error {
+// endsPolicy tells c's shim not to restart the payload when sig is one
+// that ends it (stop and kill's), as Docker's kill turns the policy off
+// until the next start; a signal such as SIGHUP or SIGUSR1 leaves it.
+func (c *Container) endsPolicy(sig syscall.Signal) error {
+	if !c.RestartPolicy.shimRestart().Restarts() {
+		return nil
+	}
+	stop := syscall.SIGTERM
+	if s, err := ParseSignal(c.StopSignal); err == nil && c.StopSignal != "" {
+		stop = s
+	}
+	switch sig {
+	case stop, syscall.SIGKILL, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT:
+	default:
+		return nil
+	}
 	if err := c.fs.WriteFile(c.file(shim.StopFile), nil, 0o600); err != nil {
 		return fmt.Errorf("marking %s stopped: %w", c.Name, err)
 	}

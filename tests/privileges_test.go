@@ -145,8 +145,8 @@ func TestDevice(t *testing.T) {
 }
 
 // TestRestartPolicy: the shim restarts the payload as --restart says,
-// inspect shows the policy and the count, and stop ends an always
-// container without restarting it.
+// inspect shows the policy and the count, and stop and kill end an
+// always container without restarting it until the next start.
 func TestRestartPolicy(t *testing.T) {
 	e := runEnv(t)
 	out := t.TempDir()
@@ -188,6 +188,27 @@ func TestRestartPolicy(t *testing.T) {
 	if got := strings.TrimSpace(e.ok(nil, "inspect", "-f", "{{.State.Status}}", id)); got != "exited" {
 		t.Errorf("after stop: %s", got)
 	}
+
+	// kill too turns the policy off, as Docker's does.
+	id = strings.TrimSpace(e.ok(nil, "run", "-d", "--restart", "unless-stopped", "bb",
+		"sh", "-c", "trap 'exit 5' USR1; while true; do sleep 0.1; done"))
+	e.ok(nil, "kill", id)
+	if code := strings.TrimSpace(e.ok(nil, "wait", id)); code != "137" {
+		t.Errorf("wait after kill: %s", code)
+	}
+	// and start turns it on again.
+	e.ok(nil, "start", id)
+	e.ok(nil, "kill", "-s", "USR1", id) // not a stop: the payload exits of it, and restarts
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		got := strings.Fields(e.ok(nil, "inspect", "-f", "{{.RestartCount}} {{.State.Status}}", id))
+		if len(got) == 2 && got[0] == "1" && got[1] == "running" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after kill -s USR1: %v, want a restart", got)
+		}
+	}
+	e.ok(nil, "stop", "-t", "1", id)
 
 	if r := e.nook(nil, "run", "--rm", "--restart", "always", "bb", "true"); r.code != 125 {
 		t.Errorf("--restart with --rm: %s", r)
