@@ -164,6 +164,15 @@ func TestRestartPolicy(t *testing.T) {
 		t.Errorf("inspect: %q", got)
 	}
 
+	// A terminal and open stdin are the restarted payload's too.
+	id = strings.TrimSpace(e.ok(nil, "run", "-d", "-t", "-i", "--restart", "on-failure:1", "bb", "sh", "-c", "tty; exit 2"))
+	if code := strings.TrimSpace(e.ok(nil, "wait", id)); code != "2" {
+		t.Errorf("wait -t: %q", code)
+	}
+	if logs := e.ok(nil, "logs", id); strings.Count(logs, "/dev/pts/") != 2 {
+		t.Errorf("logs of a -t container run twice: %q", logs)
+	}
+
 	// on-failure does not restart a success.
 	id = strings.TrimSpace(e.ok(nil, "run", "-d", "-v", out+":/out", "--restart", "on-failure", "bb",
 		"sh", "-c", "echo y >> /out/ok"))
