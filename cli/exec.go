@@ -13,6 +13,7 @@ type ExecCmd struct {
 	EnvFile     []string       `name:"env-file" sep:"none" type:"path" help:"Read environment variables from a file."`
 	Workdir     string         `short:"w" help:"Working directory (default: the container's)."`
 	User        string         `short:"u" placeholder:"USER[:GROUP]" help:"User to run as (default: the container's)."`
+	Privileged  bool           `help:"Give the process every capability of the user namespace."`
 	Container   commandFollows `arg:"" help:"Running container."`
 	Command     []string       `arg:"" passthrough:"" help:"Command and arguments."`
 }
@@ -36,7 +37,7 @@ func (c *ExecCmd) Run(g *Globals) error {
 	}
 	code, err := m.Exec(ctr, container.ExecOptions{
 		Args: c.Command, Env: append(env, c.Env...), WorkingDir: c.Workdir, User: c.User,
-		Tty: c.Tty, Interactive: c.Interactive, Detach: c.Detach,
+		Tty: c.Tty, Interactive: c.Interactive, Detach: c.Detach, Privileged: c.Privileged,
 		Stdin: files[0], Stdout: files[1], Stderr: files[2],
 	})
 	return g.startStatus(code, err)

@@ -43,6 +43,12 @@ type createFlags struct {
 	Memory      string   `short:"m" placeholder:"SIZE" help:"Memory limit (needs a delegated cgroup v2)."`
 	CPUs        float64  `name:"cpus" help:"CPU limit in CPUs (needs a delegated cgroup v2)."`
 	PidsLimit   int64    `name:"pids-limit" help:"Process limit (needs a delegated cgroup v2)."`
+	CapAdd      []string `name:"cap-add" placeholder:"CAP" help:"Add a capability (within the user namespace), or ALL."`
+	CapDrop     []string `name:"cap-drop" placeholder:"CAP" help:"Drop a capability, or ALL."`
+	Privileged  bool     `help:"Every capability of the user namespace and no seccomp filter (nothing the user could not do outside)."`
+	GroupAdd    []string `name:"group-add" placeholder:"GROUP" help:"Add a supplementary group, by name in the container's /etc/group or by number."`
+	Device      []string `sep:"none" placeholder:"HOST[:CONTAINER[:PERMS]]" help:"Bind a host device this user can open into the container."`
+	Restart     string   `default:"no" placeholder:"no|on-failure[:N]|always|unless-stopped" help:"Restart the command when it exits, while the container's shim lives (nothing survives a reboot without a service manager)."`
 	Force       string   `enum:"seccomp,none" default:"seccomp" placeholder:"seccomp|none" help:"Without subordinate ids: fake chown, setuid, setgroups and mknod and record the owners meant (seccomp), or let them fail (none). As Charliecloud's --force."`
 
 	Image   commandFollows `arg:"" help:"Image to run."`
@@ -249,7 +255,7 @@ func (c *CreateCmd) Run(g *Globals) error {
 	return nil
 }
 
-// hostOptions reads --add-host, --shm-size and --ulimit.
+// hostOptions reads --add-host, --shm-size, --ulimit and the privileges.
 func (f *createFlags) hostOptions(h *container.HostOptions) error {
 	for _, s := range f.AddHost {
 		v, err := container.ParseAddHost(s)
@@ -271,6 +277,24 @@ func (f *createFlags) hostOptions(h *container.HostOptions) error {
 			return err
 		}
 		h.Ulimits = append(h.Ulimits, u)
+	}
+	for _, s := range f.Device {
+		d, err := container.ParseDevice(s)
+		if err != nil {
+			return err
+		}
+		h.Devices = append(h.Devices, d)
+	}
+	h.CapAdd, h.CapDrop, h.Privileged, h.GroupAdd = f.CapAdd, f.CapDrop, f.Privileged, f.GroupAdd
+	if f.Restart != "no" {
+		if f.Rm {
+			return fmt.Errorf("conflicting options: --restart and --rm")
+		}
+		p, err := container.ParseRestart(f.Restart)
+		if err != nil {
+			return err
+		}
+		h.RestartPolicy = p
 	}
 	return nil
 }

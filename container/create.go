@@ -227,8 +227,10 @@ func configFor(img image.Image, o CreateOptions, id string) (Config, error) {
 		base = append([]string{"PATH=" + rootless.DefaultPath}, base...)
 	}
 	c.Env = mergeEnv(base, append([]string{"HOSTNAME=" + c.Hostname}, o.Env...))
-	c.Seccomp, err = securitySpec(o.SecurityOpt, &c.HostOptions)
-	return c, err
+	if c.Seccomp, err = securitySpec(o.SecurityOpt, &c.HostOptions); err != nil {
+		return c, err
+	}
+	return c, c.Privileges.check()
 }
 
 // mergeEnv sets each KEY=VALUE of over on base, in order; a bare KEY takes

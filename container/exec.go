@@ -61,6 +61,7 @@ type ExecOptions struct {
 	Tty         bool
 	Interactive bool
 	Detach      bool
+	Privileged  bool // every capability, as exec --privileged
 	// The caller's streams; Stdin is used with Interactive.
 	Stdin, Stdout, Stderr *os.File
 }
@@ -75,7 +76,7 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 	}
 	p := rootless.InitProcess{
 		Args: o.Args, Env: mergeEnv(c.Env, o.Env), Cwd: c.WorkingDir, User: c.User, Terminal: o.Tty,
-		Seccomp: c.Seccomp, FakeIDs: c.FakeIDs,
+		Seccomp: c.seccompSpec(), FakeIDs: c.FakeIDs, Caps: c.caps(o.Privileged), Groups: c.GroupAdd,
 	}
 	if o.WorkingDir != "" {
 		p.Cwd = o.WorkingDir

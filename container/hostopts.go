@@ -26,6 +26,8 @@ type HostOptions struct {
 	// NoNewPrivileges keeps every process of the container from gaining
 	// privileges through exec (setuid, file capabilities).
 	NoNewPrivileges bool `json:"noNewPrivileges,omitempty"`
+	Privileges
+	RestartPolicy RestartPolicy `json:"restartPolicy,omitzero"` // restart.go
 }
 
 // ApplySecurityOpt reads one --security-opt other than seccomp's

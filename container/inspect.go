@@ -68,9 +68,15 @@ type HostConfig struct {
 	ShmSize        int64             `json:"ShmSize"`
 	Ulimits        []Ulimit          `json:"Ulimits"`
 	SecurityOpt    []string          `json:"SecurityOpt"`
+	CapAdd         []string          `json:"CapAdd"`
+	CapDrop        []string          `json:"CapDrop"`
+	Privileged     bool              `json:"Privileged"`
+	GroupAdd       []string          `json:"GroupAdd"`
+	Devices        []DeviceMapping   `json:"Devices"`
 }
 
-// RestartPolicy is Docker's; nook restarts nothing, so its Name is empty.
+// RestartPolicy is Docker's: the shim restarts the payload while it
+// lives (restart.go); Name is empty without --restart.
 type RestartPolicy struct {
 	Name              string `json:"Name"`
 	MaximumRetryCount int    `json:"MaximumRetryCount"`
@@ -125,7 +131,7 @@ func dockerTime(t time.Time) string {
 func (m *Manager) Inspect(c *Container) Inspect {
 	args := c.Args()
 	in := Inspect{
-		ID: c.ID, Created: dockerTime(c.Created), Image: c.ImageID, Name: "/" + c.Name,
+		ID: c.ID, Created: dockerTime(c.Created), Image: c.ImageID, Name: "/" + c.Name, RestartCount: c.State.RestartCount,
 		ResolvConfPath: filepath.Join(c.dir, "resolv.conf"), HostnamePath: filepath.Join(c.dir, "hostname"),
 		HostsPath: filepath.Join(c.dir, "hosts"), LogPath: filepath.Join(c.dir, shim.LogFile),
 		Driver: "nook-fuse", Platform: "linux",
@@ -135,7 +141,8 @@ func (m *Manager) Inspect(c *Container) Inspect {
 		},
 		HostConfig: HostConfig{Binds: []string{}, NetworkMode: c.Network, AutoRemove: c.AutoRemove, ReadonlyRootfs: c.ReadOnly,
 			Init: c.Init, ExtraHosts: c.ExtraHosts, ShmSize: cmp.Or(c.ShmSize, defaultShmSize), Ulimits: c.Ulimits,
-			SecurityOpt: c.securityOpt()},
+			SecurityOpt: c.securityOpt(), CapAdd: c.CapAdd, CapDrop: c.CapDrop, Privileged: c.Privileged,
+			GroupAdd: c.GroupAdd, Devices: c.Devices, RestartPolicy: c.RestartPolicy},
 		GraphDriver: GraphDriver{Name: "nook-fuse", Data: map[string]string{
 			"LowerDir":  strings.Join(m.lowerDirs(c), ":"),
 			"UpperDir":  filepath.Join(c.dir, "upper"),

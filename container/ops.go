@@ -16,6 +16,9 @@ func (m *Manager) Kill(c *Container, sig syscall.Signal) error {
 	if !c.Running() || c.State.Pid <= 0 {
 		return fmt.Errorf("%s: %w", c.Name, ErrNotRunning)
 	}
+	if err := c.endsPolicy(sig); err != nil {
+		return err
+	}
 	// pid 1 dies with its shim (parent-death signal), so while the shim
 	// holds the lock the recorded pid is still the container's.
 	err := unix.Kill(c.State.Pid, sig)
@@ -53,10 +56,9 @@ func (m *Manager) Stop(c *Container, timeout *time.Duration) error {
 			sig = s
 		}
 	}
-	if err := m.Kill(c, sig); err != nil {
-		if errors.Is(err, ErrNotRunning) {
-			return nil
-		}
+	// Between restarts the recorded pid is gone: the shim, which sees
+	// the mark, still ends the container.
+	if err := m.Kill(c, sig); err != nil && !errors.Is(err, ErrNotRunning) {
 		return err
 	}
 	if c.waitStopped(t) {

@@ -270,7 +270,7 @@ func (m *Manager) shimConfig(c *Container, o StartOptions) (shim.Config, error) 
 		Dir: c.dir, Attached: !o.Detach, Remove: c.AutoRemove, Hostname: c.Hostname,
 		NetNone: c.Network == "none", LogLevel: o.LogLevel,
 		AttachSocket: filepath.Join(run, c.ID[:32]+".attach"), OpenStdin: c.OpenStdin,
-		NoNewPrivileges: c.NoNewPrivileges, Reap: c.Init,
+		NoNewPrivileges: c.NoNewPrivileges, Reap: c.Init, Restart: c.RestartPolicy.shimRestart(),
 	}
 	if c.Tty && !o.Detach {
 		cfg.ConsoleSize = terminalSize(o.Stdin, o.Stdout)
@@ -310,6 +310,9 @@ func (m *Manager) shimConfig(c *Container, o StartOptions) (shim.Config, error) 
 	for _, v := range c.Mounts {
 		mounts = append(mounts, initMount(v))
 	}
+	for _, d := range c.Devices {
+		mounts = append(mounts, deviceMount(d))
+	}
 	for _, u := range c.Ulimits {
 		res, l := u.rlimit()
 		cfg.Rlimits = append(cfg.Rlimits, shim.Rlimit{Name: u.Name, Resource: res, Cur: l.Cur, Max: l.Max})
@@ -320,7 +323,7 @@ func (m *Manager) shimConfig(c *Container, o StartOptions) (shim.Config, error) 
 		Mounts:   mounts,
 		Process: rootless.InitProcess{
 			Args: c.Args(), Env: c.Env, Cwd: c.WorkingDir, User: c.User, Terminal: c.Tty,
-			Seccomp: c.Seccomp, FakeIDs: c.FakeIDs,
+			Seccomp: c.seccompSpec(), FakeIDs: c.FakeIDs, Caps: c.caps(false), Groups: c.GroupAdd,
 		},
 	}
 	return cfg, nil

@@ -1,53 +1,123 @@
 package rootless
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
-// dockerCaps are the capabilities Docker leaves a container by default.
-// Everything else leaves init's bounding set before the payload starts, so
-// no process of the container, root or setuid, can hold it: without that,
-// root in the container would keep the user namespace's every capability
-// (mount, unshare, ptrace of the shim's other children...). Their names
-// choose the seccomp profile's rules (includes/excludes caps).
-func dockerCaps() []capability {
-	return []capability{
-		{unix.CAP_CHOWN, "CAP_CHOWN"}, {unix.CAP_DAC_OVERRIDE, "CAP_DAC_OVERRIDE"},
-		{unix.CAP_FSETID, "CAP_FSETID"}, {unix.CAP_FOWNER, "CAP_FOWNER"}, {unix.CAP_MKNOD, "CAP_MKNOD"},
-		{unix.CAP_NET_RAW, "CAP_NET_RAW"}, {unix.CAP_SETGID, "CAP_SETGID"}, {unix.CAP_SETUID, "CAP_SETUID"},
-		{unix.CAP_SETFCAP, "CAP_SETFCAP"}, {unix.CAP_SETPCAP, "CAP_SETPCAP"},
-		{unix.CAP_NET_BIND_SERVICE, "CAP_NET_BIND_SERVICE"}, {unix.CAP_SYS_CHROOT, "CAP_SYS_CHROOT"},
-		{unix.CAP_KILL, "CAP_KILL"}, {unix.CAP_AUDIT_WRITE, "CAP_AUDIT_WRITE"},
+// dockerCaps are the names of the capabilities Docker leaves a container
+// by default. Everything else leaves init's bounding set before the
+// payload starts, so no process of the container, root or setuid, can
+// hold it: without that, root in the container would keep the user
+// namespace's every capability (mount, unshare, ptrace of the shim's
+// other children...). The names also choose the seccomp profile's rules
+// (includes/excludes caps).
+func dockerCaps() []string {
+	return []string{
+		"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+		"CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+		"CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 	}
 }
 
-// capability is a capability's number and its name in profiles.
-type capability struct {
-	nr   uintptr
-	name string
+// capNames are the capabilities by number, as capabilities(7) names them.
+func capNames() []string {
+	return []string{
+		"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+		"CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+		"CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+		"CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+		"CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+		"CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+		"CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+		"CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+		"CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+	}
 }
 
-// dropCapabilities narrows the bounding set to dockerCaps, on the calling
+// ErrCapability is a capability name nook does not know.
+var ErrCapability = errors.New("unknown capability")
+
+// capAll stands for every capability in --cap-add and --cap-drop.
+const capAll = "ALL"
+
+// Capabilities are the capabilities a container keeps, by name, as Docker
+// works them out from --cap-add and --cap-drop over its default set: ALL
+// added starts from every capability, ALL dropped from none; names may
+// lack the CAP_ prefix and any case goes. privileged keeps every one.
+func Capabilities(add, drop []string, privileged bool) ([]string, error) {
+	norm := func(list []string) (map[string]bool, error) {
+		set := map[string]bool{}
+		for _, n := range list {
+			n = strings.ToUpper(n)
+			if n != capAll && !strings.HasPrefix(n, "CAP_") {
+				n = "CAP_" + n
+			}
+			if n != capAll && !slices.Contains(capNames(), n) {
+				return nil, fmt.Errorf("%w %q", ErrCapability, n)
+			}
+			set[n] = true
+		}
+		return set, nil
+	}
+	adds, err := norm(add)
+	if err != nil {
+		return nil, err
+	}
+	drops, err := norm(drop)
+	if err != nil {
+		return nil, err
+	}
+	if privileged {
+		return capNames(), nil
+	}
+	switch {
+	case adds[capAll]:
+		for _, n := range capNames() {
+			adds[n] = true
+		}
+	case !drops[capAll]:
+		for _, n := range dockerCaps() {
+			adds[n] = true
+		}
+	}
+	keep := []string{}
+	for _, n := range capNames() {
+		if adds[n] && !drops[n] {
+			keep = append(keep, n)
+		}
+	}
+	return keep, nil
+}
+
+// keptCaps are p's capabilities: Docker's default set unless it names
+// them (nil: the default; empty: none).
+func (p InitProcess) keptCaps() []string {
+	if p.Caps == nil {
+		return dockerCaps()
+	}
+	return p.Caps
+}
+
+// dropCapabilities narrows the bounding set to keep, on the calling
 // thread only: the set is per thread, so the caller locks its goroutine to
 // the thread and forks or execs from it (startProcess, execPayload).
 // Cutting it once on one thread let Go fork payloads from other threads
 // with every capability.
-func dropCapabilities() error {
+func dropCapabilities(keep []string) error {
 	last := lastCap()
-	keep := map[uintptr]bool{}
-	for _, c := range dockerCaps() {
-		keep[c.nr] = true
-	}
-	for c := uintptr(0); c <= uintptr(last); c++ {
-		if keep[c] {
+	names := capNames()
+	for c := 0; c <= last; c++ {
+		if c < len(names) && slices.Contains(keep, names[c]) {
 			continue
 		}
-		if err := unix.Prctl(unix.PR_CAPBSET_DROP, c, 0, 0, 0); err != nil {
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
 			return fmt.Errorf("dropping capability %d: %w", c, err)
 		}
 	}

@@ -96,6 +96,13 @@ type InitProcess struct {
 	// FakeIDs is FakeIDsSeccomp (or empty) or FakeIDsNone: whether the
 	// identity calls are faked in single-id mode (fakeids.go).
 	FakeIDs string `json:",omitempty"`
+	// Caps are the capabilities the process's bounding set keeps, by
+	// name (Capabilities): nil for Docker's default set, empty for none
+	// (hence no omitempty).
+	Caps []string
+	// Groups are supplementary groups beyond the user's own, by name in
+	// the container's /etc/group or by number (--group-add).
+	Groups []string `json:",omitempty"`
 }
 
 // InitStatus is init's report to the shim.
@@ -320,7 +327,7 @@ func InitStage() int {
 		return initFailed(ExitSetupFailed, err)
 	}
 	Trace("init config read")
-	cfg.Process.filter = compileAhead(cfg.Process.Seccomp, cfg.Process.fakesIDs(), true)
+	cfg.Process.filter = compileAhead(cfg.Process, true)
 	if err := setupRootfs(&cfg); err != nil {
 		return initFailed(ExitSetupFailed, err)
 	}

@@ -60,7 +60,7 @@ func startProcess(p InitProcess, stdio []uintptr, notify **os.File) (pid int, co
 	go func() {
 		defer close(forked)
 		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
-		if err = dropCapabilities(); err == nil {
+		if err = dropCapabilities(p.keptCaps()); err == nil {
 			listener, err = confine(p, notify != nil)
 		}
 		if err != nil {
@@ -106,6 +106,13 @@ func preparePayload(p InitProcess) (payload, int, error) {
 	u, err := user.GetExecUserPath(p.User, &user.ExecUser{Home: "/"}, "/etc/passwd", "/etc/group")
 	if err != nil {
 		return payload{}, ExitSetupFailed, fmt.Errorf("finding user %q: %w", p.User, err)
+	}
+	if len(p.Groups) > 0 {
+		extra, err := user.GetAdditionalGroupsPath(p.Groups, "/etc/group")
+		if err != nil {
+			return payload{}, ExitSetupFailed, fmt.Errorf("finding groups %s: %w", strings.Join(p.Groups, ","), err)
+		}
+		u.Sgids = append(u.Sgids, extra...)
 	}
 	if err := checkCwd(p.Cwd); err != nil {
 		return payload{}, ExitCannotExec, err
@@ -259,7 +266,7 @@ func execPayload(p InitProcess, pdeathsig unix.Signal, notify bool, sent func(co
 			console.Close()
 		}
 	}
-	if err := dropCapabilities(); err != nil {
+	if err := dropCapabilities(p.keptCaps()); err != nil {
 		closeConsole()
 		return ExitSetupFailed, err
 	}

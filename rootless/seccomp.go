@@ -25,7 +25,7 @@ func confine(p InitProcess, notify bool) (*os.File, error) {
 	fake := p.fakesIDs()
 	get := p.filter
 	if get == nil {
-		get = func() ([]unix.SockFilter, error) { return compileFilter(p.Seccomp, fake, notify) }
+		get = func() ([]unix.SockFilter, error) { return compileFilter(p, notify) }
 	}
 	filter, err := get()
 	if err != nil || filter == nil {
@@ -52,14 +52,14 @@ func (p InitProcess) fakesIDs() bool {
 // compileAhead compiles the filter confine installs in the background and
 // returns what waits for it: compiling Docker's profile takes a few
 // tenths of a millisecond, which init's setup of the root hides.
-func compileAhead(spec string, fake, notify bool) func() ([]unix.SockFilter, error) {
+func compileAhead(p InitProcess, notify bool) func() ([]unix.SockFilter, error) {
 	type result struct {
 		filter []unix.SockFilter
 		err    error
 	}
 	ch := make(chan result, 1)
 	go func() {
-		f, err := compileFilter(spec, fake, notify)
+		f, err := compileFilter(p, notify)
 		Trace("init seccomp compiled")
 		ch <- result{f, err}
 	}()
@@ -69,29 +69,25 @@ func compileAhead(spec string, fake, notify bool) func() ([]unix.SockFilter, err
 	})
 }
 
-// compileFilter is the filter spec names (nil for none), for Docker's
-// default capabilities, with the faked identity calls ahead of it when
-// fake.
-func compileFilter(spec string, fake, notify bool) ([]unix.SockFilter, error) {
-	p, err := SeccompProfile(spec)
+// compileFilter is the filter p.Seccomp names (nil for none), for p's
+// capabilities, with the faked identity calls ahead of it when p fakes
+// them.
+func compileFilter(p InitProcess, notify bool) ([]unix.SockFilter, error) {
+	prof, err := SeccompProfile(p.Seccomp)
 	if err != nil {
 		return nil, err
 	}
 	var rules []seccomp.Rule
-	if fake {
-		if p == nil {
-			p = &seccomp.Profile{LinuxSeccomp: specs.LinuxSeccomp{DefaultAction: specs.ActAllow}}
+	if p.fakesIDs() {
+		if prof == nil {
+			prof = &seccomp.Profile{LinuxSeccomp: specs.LinuxSeccomp{DefaultAction: specs.ActAllow}}
 		}
 		rules = fakeIDRules(notify)
 	}
-	if p == nil {
+	if prof == nil {
 		return nil, nil
 	}
-	var caps []string
-	for _, c := range dockerCaps() {
-		caps = append(caps, c.name)
-	}
-	filter, err := seccomp.Compile(p, caps, rules...)
+	filter, err := seccomp.Compile(prof, p.keptCaps(), rules...)
 	if err != nil {
 		return nil, fmt.Errorf("compiling the seccomp profile: %w", err)
 	}

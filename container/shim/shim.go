@@ -121,6 +121,8 @@ type Config struct {
 	// whose processes inherit it; nothing the shim runs later gains
 	// privileges through exec anyway (its FUSE mount is direct).
 	NoNewPrivileges bool `json:",omitempty"`
+	// Restart is the payload's restart policy (restart.go).
+	Restart Restart `json:",omitempty"`
 }
 
 // Rlimit is one resource limit, as setrlimit takes it.
@@ -161,11 +163,13 @@ type shim struct {
 	srv   *fusefs.Server
 	// rootBound says the root directory is bound on itself (MakeShared).
 	rootBound bool
-	copy      sync.WaitGroup // log and terminal copiers
-	logTo     *os.File       // the container's log
-	pipes     []*os.File     // init's ends of the stdio pipes, closed here once it holds them
-	hub       *attachHub     // attached clients
-	stdinW    *os.File       // -i: the payload's stdin, fed by clients
+	copy      sync.WaitGroup     // log and terminal copiers
+	logTo     *os.File           // the container's log
+	pipes     []*os.File         // init's ends of the stdio pipes, closed here once it holds them
+	hub       *attachHub         // attached clients
+	stdinW    *os.File           // -i: the payload's stdin, fed by clients
+	initIO    rootless.InitStdio // init's streams, again on each restart
+	restarts  int                // by the restart policy
 }
 
 func (s *shim) run() int {
@@ -188,16 +192,39 @@ func (s *shim) run() int {
 	go s.hub.serve()
 	_ = WriteState(s.cfg.Dir, st)
 	s.report(0, nil)
+	rootless.Trace("shim running")
+	var delay time.Duration
+	for began := time.Now(); ; began = time.Now() {
+		code := s.wait(ctr)
+		if !s.cfg.Restart.again(code, s.restarts) || s.stopped() {
+			return s.finish(StatusExited, code, "", start)
+		}
+		delay = restartDelay(delay, time.Since(began))
+		time.Sleep(delay)
+		if s.stopped() {
+			return s.finish(StatusExited, code, "", start)
+		}
+		if ctr, err = s.launch(); err != nil {
+			s.log.Warn("restarting the container", "err", err)
+			return s.finish(StatusExited, code, "", start)
+		}
+		s.restarts++
+		st.Pid, st.RestartCount = ctr.Pid(), s.restarts
+		_ = WriteState(s.cfg.Dir, st)
+	}
+}
+
+// wait forwards signals to ctr until it exits and returns its status.
+func (s *shim) wait(ctr *rootless.Init) int {
 	done := make(chan struct{})
 	go s.forwardSignals(ctr, done)
-	rootless.Trace("shim running")
 	code, err := ctr.Wait()
 	rootless.Trace("shim init exited")
 	close(done)
 	if err != nil {
 		s.log.Warn("waiting for init", "err", err)
 	}
-	return s.finish(StatusExited, code, "", start)
+	return code
 }
 
 // setup makes the namespaces' world and starts init. Init's process is
@@ -226,10 +253,23 @@ func (s *shim) setup() (*rootless.Init, error) {
 			return nil, fmt.Errorf("--security-opt no-new-privileges: %w", err)
 		}
 	}
-	li, err := rootless.LaunchInit(rootless.InitStdio{Stdin: stdin, Stdout: stdout, Stderr: stderr,
-		Init: s.cfg.Reap})
-	for _, w := range s.pipes {
-		w.Close() // init holds the write ends now
+	s.initIO = rootless.InitStdio{Stdin: stdin, Stdout: stdout, Stderr: stderr, Init: s.cfg.Reap}
+	_ = os.Remove(filepath.Join(s.cfg.Dir, StopFile))
+	return s.launch()
+}
+
+// launch starts init and the payload, the first time and on each
+// restart. The first time the union is mounted while init starts; a
+// restarted payload's start keeps the stdio pipes' write ends, which the
+// shim holds then until it finishes.
+func (s *shim) launch() (*rootless.Init, error) {
+	first := s.srv == nil
+	li, err := rootless.LaunchInit(s.initIO)
+	if first && !s.cfg.Restart.Restarts() {
+		for _, w := range s.pipes {
+			w.Close() // init holds the write ends now
+		}
+		s.pipes = nil
 	}
 	if err != nil {
 		return nil, err
@@ -238,15 +278,17 @@ func (s *shim) setup() (*rootless.Init, error) {
 		li.Abort()
 		return nil, err
 	}
-	if err := s.mountRoot(); err != nil {
-		li.Abort()
-		return nil, err
-	}
-	s.warm()
-	if ws := s.cfg.ConsoleSize; ws != nil && s.cfg.Init.Process.Terminal {
-		// The payload may be pid 1 and read its size at once: the pty
-		// has it before the payload starts.
-		s.cfg.Init.Process.Rows, s.cfg.Init.Process.Cols = ws.Row, ws.Col
+	if first {
+		if err := s.mountRoot(); err != nil {
+			li.Abort()
+			return nil, err
+		}
+		s.warm()
+		if ws := s.cfg.ConsoleSize; ws != nil && s.cfg.Init.Process.Terminal {
+			// The payload may be pid 1 and read its size at once: the pty
+			// has it before the payload starts.
+			s.cfg.Init.Process.Rows, s.cfg.Init.Process.Cols = ws.Row, ws.Col
+		}
 	}
 	ctr, err := li.Start(s.cfg.Init)
 	if err != nil {
@@ -442,6 +484,9 @@ func (s *shim) report(code int, err error) {
 // finish records the exit, as status, and cleans up; it returns the
 // shim's status.
 func (s *shim) finish(status string, code int, why string, start time.Time) int {
+	for _, f := range s.pipes {
+		f.Close() // kept for restarts; the copiers end with them
+	}
 	s.copy.Wait()
 	if s.hub != nil {
 		s.hub.stop()
@@ -470,7 +515,7 @@ func (s *shim) finish(status string, code int, why string, start time.Time) int 
 		return code
 	}
 	st := State{Status: status, ExitCode: code, Error: strings.TrimSpace(why),
-		StartedAt: start, FinishedAt: time.Now().UTC()}
+		StartedAt: start, FinishedAt: time.Now().UTC(), RestartCount: s.restarts}
 	if status == StatusCreated {
 		st.StartedAt = time.Time{}
 	}

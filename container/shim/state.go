@@ -24,14 +24,16 @@ const (
 // State is where a container is in its life. The shim writes it (the
 // CLI's create the first one).
 type State struct {
-	Status       string    `json:"status"`
-	Pid          int       `json:"pid,omitempty"`          // the container's pid 1, in the host's pid namespace
-	ShimPid      int       `json:"shimPid,omitempty"`      // the shim serving the root
-	AttachSocket string    `json:"attachSocket,omitempty"` // the shim's attach listener
-	ExitCode     int       `json:"exitCode"`
-	Error        string    `json:"error,omitempty"`
-	StartedAt    time.Time `json:"startedAt"`
-	FinishedAt   time.Time `json:"finishedAt"`
+	Status       string `json:"status"`
+	Pid          int    `json:"pid,omitempty"`          // the container's pid 1, in the host's pid namespace
+	ShimPid      int    `json:"shimPid,omitempty"`      // the shim serving the root
+	AttachSocket string `json:"attachSocket,omitempty"` // the shim's attach listener
+	ExitCode     int    `json:"exitCode"`
+	RestartCount int    `json:"restartCount,omitempty"` // restarts by the policy
+
+	Error      string    `json:"error,omitempty"`
+	StartedAt  time.Time `json:"startedAt"`
+	FinishedAt time.Time `json:"finishedAt"`
 }
 
 // WriteState records st in the container directory dir, by rename so that
