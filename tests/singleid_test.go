@@ -291,3 +291,28 @@ func TestSingleIDOwnersKept(t *testing.T) {
 		}
 	}
 }
+
+// TestSingleIDExecChown: a chown in an exec'd process is recorded as the
+// payload's are (its seccomp listener reaches the shim), so a commit
+// keeps the owner; with a full map the chown is real.
+func TestSingleIDExecChown(t *testing.T) {
+	testutil.RequireUnprivileged(t)
+	e := newEnv(t)
+	e.ok(busyboxRootfs(t), "import", "-", "bb")
+	t.Cleanup(func() { e.nook(nil, "rm", "-f", "ex") })
+	e.ok(nil, "run", "-d", "--name", "ex", "bb", "busybox", "sleep", "300")
+	e.ok(nil, "exec", "ex", "busybox", "sh", "-c", "busybox touch /f /g && busybox chown 1234:2345 /f")
+	e.ok(nil, "exec", "ex", "busybox", "chown", "4321", "/g")
+	e.ok(nil, "commit", "ex", "ex:1")
+	archive := filepath.Join(e.home, "ex.tar")
+	e.ok(nil, "save", "-o", archive, "ex:1")
+	layer := topLayer(t, archive)
+	for _, c := range []struct {
+		name     string
+		uid, gid int
+	}{{"f", 1234, 2345}, {"g", 4321, 0}} {
+		if got, ok := layer[c.name]; !ok || got.Uid != c.uid || got.Gid != c.gid {
+			t.Errorf("%s in the committed layer: %+v (present %v), want %d:%d", c.name, got, ok, c.uid, c.gid)
+		}
+	}
+}
