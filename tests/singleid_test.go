@@ -300,7 +300,9 @@ func TestSingleIDExecChown(t *testing.T) {
 	e := newEnv(t)
 	e.ok(busyboxRootfs(t), "import", "-", "bb")
 	t.Cleanup(func() { e.nook(nil, "rm", "-f", "ex") })
-	e.ok(nil, "run", "-d", "--name", "ex", "bb", "busybox", "sleep", "300")
+	// A payload that writes all along: the shim fans its output out to
+	// every connection, the one bringing the listener too.
+	e.ok(nil, "run", "-d", "--name", "ex", "bb", "busybox", "sh", "-c", "while :; do echo out; busybox usleep 2000; done")
 	e.ok(nil, "exec", "ex", "busybox", "sh", "-c", "busybox touch /f /g && busybox chown 1234:2345 /f")
 	e.ok(nil, "exec", "ex", "busybox", "chown", "4321", "/g")
 	e.ok(nil, "commit", "ex", "ex:1")

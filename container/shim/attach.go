@@ -18,6 +18,7 @@ package shim
 //	  ─── frame 'r' rows,cols ───────────────▶  TIOCSWINSZ on the pty
 //	  ─── frame 'n' + SCM_RIGHTS listener ───▶  an exec'd process's faked chowns
 //	      (exec in single-id mode)              (rootless.ServeOwners records them)
+//	  ◀── EOF ───────────────────────────────  taken: this connection ends
 //	  ◀── frame 'x' status (int32) ────────────  the container stopped
 //	  ◀── EOF ─────────────────────────────────
 //	ctrl-p ctrl-q, or the client dies: it hangs up; the container runs on
@@ -31,6 +32,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -153,6 +155,7 @@ func (h *attachHub) client(c *net.UnixConn) {
 			h.owners(os.NewFile(uintptr(r.fds[0]), "seccomp listener"))
 			closeFDs(r.fds[1:])
 			r.fds = nil
+			return // no attach client: the hang-up tells it the listener is taken
 		case typ == FrameInput && h.input != nil:
 			_, _ = h.input.Write(p)
 		case typ == FrameEOF && h.stdin != nil:
@@ -222,6 +225,14 @@ func SendOwners(path string, listener *os.File) error {
 	var hdr [5]byte
 	hdr[0] = FrameOwners
 	if _, _, err := c.WriteMsgUnix(hdr[:], unix.UnixRights(int(listener.Fd())), nil); err != nil {
+		return fmt.Errorf("handing the exec's seccomp listener to the shim: %w", err)
+	}
+	// Until the shim hangs up, having taken it: closing first would let
+	// the shim drop this connection, the frame unread, on a failed write
+	// of the container's output to it. A shim that predates FrameOwners
+	// never hangs up.
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.Copy(io.Discard, c); err != nil {
 		return fmt.Errorf("handing the exec's seccomp listener to the shim: %w", err)
 	}
 	return nil
