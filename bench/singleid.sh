@@ -4,7 +4,7 @@
 #   bench/singleid.sh            # as root: runs as nook-ci-single (no subordinate ids)
 #   RUNS=10 bench/singleid.sh
 #
-# Rows, in one hyperfine run so the machine's load is shared alike:
+# Rows, interleaved runs so the machine's load is shared alike:
 #   nook run --rm IMG /bin/true with the single-id rules and Docker's
 #   default profile (the default), with the profile only (--force=none),
 #   with the rules only (--security-opt seccomp=unconfined), with no filter
@@ -24,11 +24,11 @@ if [ "$(id -u)" = 0 ]; then
 	[ -n "${NOOK:-}" ] && cp "$NOOK" "$work/nook" || bash "$repo/build.sh" "$work/nook"
 	chown -R "$user" "$work"
 	exec runuser -u "$user" -- env -i PATH="$PATH" USER="$user" HOME="$(getent passwd "$user" | cut -d: -f6)" \
-		BENCH_WORK="$work" NOOK="$work/nook" RUNS="${RUNS:-30}" NOOK_TEST_DEBIAN="$deb" bash "$0"
+		BENCH_WORK="$work" NOOK="$work/nook" RUNS="${RUNS:-60}" NOOK_TEST_DEBIAN="$deb" bash "$0"
 fi
 work=${BENCH_WORK:-/var/tmp/nook-singleid-$(id -un)}
 nook=${NOOK:-$work/nook}
-runs=${RUNS:-30}
+runs=${RUNS:-60}
 export NOOK_ROOT=$work/store XDG_RUNTIME_DIR=$work/run
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 grep -q "^$(id -un):" /etc/subuid 2>/dev/null && { say "$(id -un) has subordinate ids: not single-id mode"; exit 1; }
@@ -43,14 +43,36 @@ import json,sys
 for r in json.load(open(sys.argv[1]))["results"]:
     print("| %s | %.1f | %.1f |" % (r["command"].split(" run --rm ")[-1].replace("|","\\|"), min(r["times"])*1e3, r["median"]*1e3))
 ' "$work/hf.json"; }
-echo "| nook run --rm … (single-id mode) | min ms | median ms |"
-echo "| --- | ---: | ---: |"
-hf -w 3 -r "$runs" \
-	"$nook run --rm bb /bin/true" \
-	"$nook run --rm --force=none bb /bin/true" \
-	"$nook run --rm --security-opt seccomp=unconfined bb /bin/true" \
-	"$nook run --rm --force=none --security-opt seccomp=unconfined bb /bin/true"
-
+# The four runs interleaved (one of each in turn, so that a busy moment of
+# the machine falls on all alike), each traced (NOOK_TRACE): the whole
+# run's wall time, and init's part from its config read to the payload's
+# exec, where the filters are compiled and installed.
+say "$runs interleaved runs of each"
+NOOK="$nook" RUNS="$runs" python3 - <<'PY'
+import os, statistics, subprocess, time
+nook, runs = os.environ["NOOK"], int(os.environ["RUNS"])
+rows = [("single-id rules + default profile (the default)", []),
+        ("default profile only (--force=none)", ["--force=none"]),
+        ("single-id rules only (--security-opt seccomp=unconfined)", ["--security-opt", "seccomp=unconfined"]),
+        ("no filter (both)", ["--force=none", "--security-opt", "seccomp=unconfined"])]
+wall, init = {r[0]: [] for r in rows}, {r[0]: [] for r in rows}
+env = dict(os.environ, NOOK_TRACE="1")
+for i in range(runs + 3):
+    for name, flags in rows:
+        t = time.perf_counter()
+        p = subprocess.run([nook, "run", "--rm", *flags, "bb", "/bin/true"], env=env, capture_output=True, text=True, check=True)
+        if i < 3:
+            continue  # warm-up
+        wall[name].append((time.perf_counter() - t) * 1e3)
+        ev = {l.split(" ", 3)[3].strip(): int(l.split()[1]) for l in p.stderr.splitlines() if l.startswith("nook-trace ")}
+        init[name].append((ev["exec payload"] - ev["init config read"]) / 1e3)
+base = rows[-1][0]
+print("| nook run --rm bb /bin/true, single-id mode, %d interleaved runs | min ms | median ms | min over no filter | init's part, min ms | over no filter |" % runs)
+print("| --- | ---: | ---: | ---: | ---: | ---: |")
+for name, _ in rows:
+    print("| %s | %.2f | %.2f | %+.2f | %.2f | %+.2f |" % (name, min(wall[name]), statistics.median(wall[name]),
+          min(wall[name]) - min(wall[base]), min(init[name]), min(init[name]) - min(init[base])))
+PY
 if ! "$nook" image inspect debupd >/dev/null 2>&1; then
 	say "importing Debian and fetching its lists"
 	"$nook" import -q "$deb" deb12 >/dev/null

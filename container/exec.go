@@ -120,6 +120,14 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 		}
 		return 0, err
 	}
+	if s.Listener != nil {
+		// The shim records the process's faked chowns, as its payload's;
+		// it outlives this caller (exec -d, or a background child).
+		if err := shim.SendOwners(c.State.AttachSocket, s.Listener); err != nil {
+			m.log.Warn("the exec'd process's chowns will fail", "err", err)
+		}
+		s.Listener.Close()
+	}
 	if o.Detach {
 		if s.Console != nil {
 			s.Console.Close()

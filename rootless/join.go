@@ -22,6 +22,7 @@ package rootless
 //	   ◀── msgReady | msgError ───────────────────────────────────────   (no id maps to await)
 //	StageExec:                                                           user, command looked up
 //	   ◀── [Terminal: joinConsole + SCM_RIGHTS pty master] ────────────
+//	   ◀── [single-id: joinListener + SCM_RIGHTS seccomp listener] ────
 //	   ◀── msgError {InitStatus: Code, Error} | EOF: the exec happened ── exec (the socket is
 //	                                                                      close-on-exec)
 //	kill(pid, sig) / wait4(pid): the caller's own child
@@ -64,6 +65,7 @@ const (
 	joinOK         = 'J' // followed by the pid, 4 bytes little-endian
 	joinFailed     = 'G' // followed by one byte, the errno
 	joinConsole    = 'T' // StageExec: the pty master rides along
+	joinListener   = 'L' // StageExec: the faked chowns' seccomp listener rides along
 )
 
 // joinOrder is the order namespaces are joined in: the user namespace

@@ -53,11 +53,19 @@ func execStage() int {
 	if err := ReadConfig(&cfg); err != nil {
 		return joinFailure(ExitSetupFailed, err)
 	}
-	code, err := execPayload(cfg.Process, 0, false, func(console, _ *os.File) error {
-		if console == nil {
-			return nil
+	code, err := execPayload(cfg.Process, 0, true, func(console, listener *os.File) error {
+		for _, f := range []struct {
+			tag  byte
+			file *os.File
+		}{{joinConsole, console}, {joinListener, listener}} {
+			if f.file == nil {
+				continue
+			}
+			if err := unix.Sendmsg(syncFD, []byte{f.tag}, unix.UnixRights(int(f.file.Fd())), nil, 0); err != nil {
+				return err
+			}
 		}
-		return unix.Sendmsg(syncFD, []byte{joinConsole}, unix.UnixRights(int(console.Fd())), nil, 0)
+		return nil
 	})
 	return joinFailure(code, err)
 }
@@ -89,6 +97,10 @@ type ExecSession struct {
 	*Joined
 	// Console is the pty master of a Terminal process, else nil.
 	Console *os.File
+	// Listener is the seccomp listener of the process's faked chowns in
+	// single-id mode, else nil: the caller hands it to the container's
+	// supervisor (ServeOwners), which records them.
+	Listener *os.File
 }
 
 // Exec starts p in the container whose pid 1 is pid, from program (linked
@@ -104,8 +116,10 @@ func Exec(program string, pid int, p InitProcess, stdio [3]*os.File) (*ExecSessi
 	err = s.started()
 	Trace("exec started")
 	if err != nil {
-		if s.Console != nil {
-			s.Console.Close()
+		for _, f := range []*os.File{s.Console, s.Listener} {
+			if f != nil {
+				f.Close()
+			}
 		}
 		_, _ = j.Wait()
 		return nil, err
@@ -125,16 +139,23 @@ func (s *ExecSession) started() error {
 		if err != nil {
 			return fmt.Errorf("reading the exec'd process's start: %w", err)
 		}
-		if fds := parseRights(oob[:oobn]); len(fds) > 0 {
-			s.Console = os.NewFile(uintptr(fds[0]), "console")
-			closeAll(fds[1:])
-		}
+		fds := parseRights(oob[:oobn])
 		if n == 0 {
+			closeAll(fds)
 			return nil // the exec closed it
 		}
-		switch buf[0] {
-		case joinConsole:
+		switch {
+		case buf[0] == joinConsole && len(fds) > 0 && s.Console == nil:
+			s.Console = os.NewFile(uintptr(fds[0]), "console")
+			closeAll(fds[1:])
 			continue
+		case buf[0] == joinListener && len(fds) > 0 && s.Listener == nil:
+			s.Listener = os.NewFile(uintptr(fds[0]), "seccomp listener")
+			closeAll(fds[1:])
+			continue
+		}
+		closeAll(fds)
+		switch buf[0] {
 		case msgError:
 			var b [4]byte
 			if _, err := io.ReadFull(fdReader(s.sock), b[:]); err != nil {

@@ -52,12 +52,27 @@ type chownCall struct {
 	empty    bool // fchown, or fchownat with AT_EMPTY_PATH and ""
 }
 
-// ServeOwners answers the notifications of listener l until it is closed
-// or fails; each chown's owner is recorded (or, failing that, logged) and
+// ServeOwners answers the notifications of listener l until no process
+// uses its filter any more, or it is closed or fails; each chown's owner is recorded (or, failing that, logged) and
 // the call succeeds unless its path does not resolve.
 func ServeOwners(l *os.File, log *slog.Logger) {
 	fd := int(l.Fd())
 	for {
+		// A filter no process uses any more hangs up; a receive would
+		// then block for ever (an exec'd process's listener outlives it
+		// in the shim otherwise).
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(pfd, -1); err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			log.Debug("seccomp listener done", "err", err)
+			return
+		}
+		if pfd[0].Revents&unix.POLLIN == 0 {
+			log.Debug("seccomp listener done", "revents", pfd[0].Revents)
+			return
+		}
 		var n seccompNotif
 		if err := ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_RECV, unsafe.Pointer(&n)); err != nil {
 			if errors.Is(err, unix.EINTR) || errors.Is(err, unix.ENOENT) {

@@ -94,7 +94,33 @@ func TestSingleIDPackages(t *testing.T) {
 			t.Errorf("%s: %d:%d %o, want %s:%s %o", c.name, got.Uid, got.Gid, got.Mode, c.uid, c.gid, c.mode)
 		}
 	}
-	compareWithFullMap(t, layer)
+	compareWithFullMap(t, layer, "")
+}
+
+// TestSingleIDBuild: a Dockerfile whose RUN step does the same gives a
+// layer with the same owners and modes, here and in the full-map pass
+// (the step's container gets the listener, and its layer is written from
+// the upper directory's records as commit's is).
+func TestSingleIDBuild(t *testing.T) {
+	testutil.RequireUnprivileged(t)
+	e := newEnv(t)
+	debianImage(t, e)
+	run := strings.Join(strings.Split(strings.TrimSpace(packageSteps), "\n"), "; ")
+	ctx := writeContext(t, map[string]string{"Dockerfile": "FROM deb:12\nRUN " + run + "\n"})
+	e.ok(nil, "build", "-q", "-t", "pkb:1", ctx)
+	archive := filepath.Join(e.home, "pkb.tar")
+	e.ok(nil, "save", "-o", archive, "pkb:1")
+	layer := topLayer(t, archive)
+	appUID := strings.TrimSpace(e.ok(nil, "run", "--rm", "pkb:1", "id", "-u", "app"))
+	for _, c := range []struct {
+		name, uid string
+		mode      int64
+	}{{"srv/app/", appUID, 0o755}, {"srv/app/suid", appUID, 0o4644}} {
+		if got := layer[c.name]; fmt.Sprint(got.Uid) != c.uid || got.Mode != c.mode {
+			t.Errorf("%s: %d:%d %o, want uid %s %o", c.name, got.Uid, got.Gid, got.Mode, c.uid, c.mode)
+		}
+	}
+	compareWithFullMap(t, layer, ".build")
 }
 
 // copiesStatOwner are the files a step makes by copying the owner that
@@ -106,9 +132,13 @@ var copiesStatOwner = map[string]bool{"etc/shadow-": true, "etc/gshadow-": true}
 
 // compareWithFullMap writes the listing in the full-map pass and compares
 // with it in the single-id pass: every entry both layers hold has the
-// same owner, mode and type.
-func compareWithFullMap(t *testing.T, layer map[string]ownedEntry) {
+// same owner, mode and type. Each test's listing is the file named by
+// NOOK_TEST_OWNERS_LISTING with suffix after it.
+func compareWithFullMap(t *testing.T, layer map[string]ownedEntry, suffix string) {
 	file := os.Getenv("NOOK_TEST_OWNERS_LISTING")
+	if file != "" {
+		file += suffix
+	}
 	if !singleIDPass() {
 		if file != "" {
 			b, _ := json.Marshal(layer)
@@ -258,6 +288,33 @@ func TestSingleIDOwnersKept(t *testing.T) {
 		f.Close()
 		if !found {
 			t.Errorf("%s: home/nobody/owned is not in the export", c.ctr)
+		}
+	}
+}
+
+// TestSingleIDExecChown: a chown in an exec'd process is recorded as the
+// payload's are (its seccomp listener reaches the shim), so a commit
+// keeps the owner; with a full map the chown is real.
+func TestSingleIDExecChown(t *testing.T) {
+	testutil.RequireUnprivileged(t)
+	e := newEnv(t)
+	e.ok(busyboxRootfs(t), "import", "-", "bb")
+	t.Cleanup(func() { e.nook(nil, "rm", "-f", "ex") })
+	// A payload that writes all along: the shim fans its output out to
+	// every connection, the one bringing the listener too.
+	e.ok(nil, "run", "-d", "--name", "ex", "bb", "busybox", "sh", "-c", "while :; do echo out; busybox usleep 2000; done")
+	e.ok(nil, "exec", "ex", "busybox", "sh", "-c", "busybox touch /f /g && busybox chown 1234:2345 /f")
+	e.ok(nil, "exec", "ex", "busybox", "chown", "4321", "/g")
+	e.ok(nil, "commit", "ex", "ex:1")
+	archive := filepath.Join(e.home, "ex.tar")
+	e.ok(nil, "save", "-o", archive, "ex:1")
+	layer := topLayer(t, archive)
+	for _, c := range []struct {
+		name     string
+		uid, gid int
+	}{{"f", 1234, 2345}, {"g", 4321, 0}} {
+		if got, ok := layer[c.name]; !ok || got.Uid != c.uid || got.Gid != c.gid {
+			t.Errorf("%s in the committed layer: %+v (present %v), want %d:%d", c.name, got, ok, c.uid, c.gid)
 		}
 	}
 }

@@ -16,6 +16,9 @@ package shim
 //	                                            pipe closed, so the payload's next
 //	                                            write fails (`run img yes | head -1`)
 //	  ─── frame 'r' rows,cols ───────────────▶  TIOCSWINSZ on the pty
+//	  ─── frame 'n' + SCM_RIGHTS listener ───▶  an exec'd process's faked chowns
+//	      (exec in single-id mode)              (rootless.ServeOwners records them)
+//	  ◀── EOF ───────────────────────────────  taken: this connection ends
 //	  ◀── frame 'x' status (int32) ────────────  the container stopped
 //	  ◀── EOF ─────────────────────────────────
 //	ctrl-p ctrl-q, or the client dies: it hangs up; the container runs on
@@ -29,6 +32,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -44,6 +48,7 @@ const (
 	FrameEOF    = 'e'
 	FrameBroken = 'b'
 	FrameExit   = 'x'
+	FrameOwners = 'n'
 )
 
 // WriteAttachFrame writes one frame of type typ.
@@ -70,6 +75,8 @@ type attachHub struct {
 	outs  map[byte]*os.File
 	l     *net.UnixListener
 	first *net.UnixConn // the foreground CLI, attached from the start
+	// owners serves the seccomp listener a FrameOwners brings.
+	owners func(*os.File)
 }
 
 // newAttachHub listens on path; first, when not nil, is a client from the
@@ -136,12 +143,19 @@ func (h *attachHub) client(c *net.UnixConn) {
 		h.mu.Unlock()
 		c.Close()
 	}()
+	r := &rightsReader{c: c}
+	defer func() { closeFDs(r.fds) }()
 	for {
-		typ, p, err := ReadAttachFrame(c)
+		typ, p, err := ReadAttachFrame(r)
 		if err != nil {
 			return
 		}
 		switch {
+		case typ == FrameOwners && len(r.fds) > 0 && h.owners != nil:
+			h.owners(os.NewFile(uintptr(r.fds[0]), "seccomp listener"))
+			closeFDs(r.fds[1:])
+			r.fds = nil
+			return // no attach client: the hang-up tells it the listener is taken
 		case typ == FrameInput && h.input != nil:
 			_, _ = h.input.Write(p)
 		case typ == FrameEOF && h.stdin != nil:
@@ -172,4 +186,54 @@ func (h *attachHub) exit(code int) {
 		c.Close()
 		delete(h.clients, c)
 	}
+}
+
+// rightsReader reads a client's stream, keeping the descriptors that
+// arrive with it (a FrameOwners's listener).
+type rightsReader struct {
+	c   *net.UnixConn
+	fds []int
+}
+
+func (r *rightsReader) Read(p []byte) (int, error) {
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := r.c.ReadMsgUnix(p, oob)
+	if msgs, perr := unix.ParseSocketControlMessage(oob[:oobn]); perr == nil {
+		for _, m := range msgs {
+			if fds, err := unix.ParseUnixRights(&m); err == nil {
+				r.fds = append(r.fds, fds...)
+			}
+		}
+	}
+	return n, err
+}
+
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}
+
+// SendOwners hands the seccomp listener of an exec'd process's faked
+// chowns to the shim serving the attach socket at path (FrameOwners).
+func SendOwners(path string, listener *os.File) error {
+	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return fmt.Errorf("handing the exec's seccomp listener to the shim: %w", err)
+	}
+	defer c.Close()
+	var hdr [5]byte
+	hdr[0] = FrameOwners
+	if _, _, err := c.WriteMsgUnix(hdr[:], unix.UnixRights(int(listener.Fd())), nil); err != nil {
+		return fmt.Errorf("handing the exec's seccomp listener to the shim: %w", err)
+	}
+	// Until the shim hangs up, having taken it: closing first would let
+	// the shim drop this connection, the frame unread, on a failed write
+	// of the container's output to it. A shim that predates FrameOwners
+	// never hangs up.
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		return fmt.Errorf("handing the exec's seccomp listener to the shim: %w", err)
+	}
+	return nil
 }

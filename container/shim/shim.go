@@ -244,6 +244,12 @@ func (s *shim) setup() (*rootless.Init, error) {
 	if s.hub, err = newAttachHub(s.cfg.AttachSocket, s.first); err != nil {
 		return nil, err
 	}
+	s.hub.owners = func(l *os.File) {
+		go func() {
+			rootless.ServeOwners(l, s.log)
+			l.Close()
+		}()
+	}
 	stdin, stdout, stderr, err := s.stdio()
 	if err != nil {
 		return nil, err
