@@ -80,6 +80,7 @@ type CLI struct {
 	VersionV  VersionCmd    `cmd:"" name:"version" help:"Show nook's version, in docker version's shape."`
 	Build     BuildCmd      `cmd:"" help:"Build an image from a Dockerfile."`
 	Volume    VolumeCmd     `cmd:"" help:"Manage named volumes (create, ls, inspect, rm, prune)."`
+	System    SystemCmd     `cmd:"" help:"Disk usage (df), prune, info."`
 }
 
 // ExitError carries an exit status other than nook's own failure (125) to
