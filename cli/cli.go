@@ -81,6 +81,8 @@ type CLI struct {
 	Build     BuildCmd      `cmd:"" help:"Build an image from a Dockerfile."`
 	Volume    VolumeCmd     `cmd:"" help:"Manage named volumes (create, ls, inspect, rm, prune)."`
 	System    SystemCmd     `cmd:"" help:"Disk usage (df), prune, info."`
+	Pause     PauseCmd      `cmd:"" help:"Pause containers (SIGSTOP to their processes)."`
+	Unpause   UnpauseCmd    `cmd:"" help:"Resume paused containers."`
 }
 
 // ExitError carries an exit status other than nook's own failure (125) to

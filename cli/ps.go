@@ -111,7 +111,7 @@ func (c *PsCmd) row(ctr *container.Container) psRow {
 		Command: `"` + cmd + `"`, CreatedAt: ctr.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
 		ID: id, Image: ctr.Image, Labels: strings.Join(labels, ","), Names: ctr.Name,
 		Networks: ctr.Network, RunningFor: units.HumanDuration(time.Since(ctr.Created)) + " ago",
-		State: ctr.State.Status, Status: statusText(ctr),
+		State: ctr.Status(), Status: statusText(ctr),
 	}
 }
 
@@ -120,6 +120,9 @@ func (c *PsCmd) row(ctr *container.Container) psRow {
 func statusText(c *container.Container) string {
 	switch c.State.Status {
 	case container.StatusRunning:
+		if c.Paused() {
+			return "Up " + units.HumanDuration(time.Since(c.State.StartedAt)) + " (Paused)"
+		}
 		return "Up " + units.HumanDuration(time.Since(c.State.StartedAt))
 	case container.StatusExited:
 		return fmt.Sprintf("Exited (%d) %s ago", c.State.ExitCode, units.HumanDuration(time.Since(c.State.FinishedAt)))
@@ -150,7 +153,7 @@ func psFilter(filters []string) (func(*container.Container) bool, error) {
 		case "name":
 			return strings.Contains(c.Name, v)
 		case "status":
-			return c.State.Status == v
+			return c.Status() == v
 		case "label":
 			lk, lv, hasValue := strings.Cut(v, "=")
 			got, ok := c.Labels[lk]

@@ -59,6 +59,10 @@ func (m *Manager) Stop(c *Container, timeout *time.Duration) error {
 		}
 		return err
 	}
+	if c.paused {
+		// The stop signal waits for the processes to run again.
+		_ = m.Unpause(c)
+	}
 	if c.waitStopped(t) {
 		return nil
 	}
