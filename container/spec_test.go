@@ -155,24 +155,24 @@ func TestMergeEnv(t *testing.T) {
 }
 
 func FuzzParseVolume(f *testing.F) {
-	for _, s := range []string{"/h:/c", "/h:/c:ro", "a:b:c:d", ":", "/:/:rw,z"} {
+	for _, s := range []string{"/h:/c", "/h:/c:ro", "a:b:c:d", ":", "/:/:rw,z", "vol:/c:nocopy", "..:/c", "v/x:/c"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		m, err := ParseVolume(s)
-		if err == nil && (!strings.HasPrefix(m.Target, "/") || !strings.HasPrefix(m.Source, "/")) {
-			t.Errorf("ParseVolume(%q) accepted relative paths: %+v", s, m)
+		if err == nil && (!strings.HasPrefix(m.Target, "/") || !validMountSource(m)) {
+			t.Errorf("ParseVolume(%q) accepted a relative path or a volume name that is a path: %+v", s, m)
 		}
 	})
 }
 
 func FuzzParseMount(f *testing.F) {
-	for _, s := range []string{"type=bind,source=/h,target=/c", "type=tmpfs,target=/t,tmpfs-size=1m", `"a`, ",,,"} {
+	for _, s := range []string{"type=bind,source=/h,target=/c", "type=tmpfs,target=/t,tmpfs-size=1m", `"a`, ",,,", "src=v1,dst=/d,volume-nocopy", "type=volume,src=..,dst=/d"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		m, err := ParseMount(s)
-		if err == nil && (m.Type != "bind" && m.Type != "tmpfs" || !strings.HasPrefix(m.Target, "/")) {
+		if err == nil && (m.Type != "bind" && m.Type != "tmpfs" && m.Type != "volume" || !strings.HasPrefix(m.Target, "/") || !validMountSource(m)) {
 			t.Errorf("ParseMount(%q) = %+v", s, m)
 		}
 	})
@@ -193,4 +193,16 @@ func FuzzParseEnvFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// validMountSource: a bind's source is absolute; a volume's is a name that
+// stays one directory of the store's volumes.
+func validMountSource(m MountSpec) bool {
+	switch m.Type {
+	case "bind":
+		return strings.HasPrefix(m.Source, "/")
+	case "volume":
+		return m.Source != "" && m.Source != "." && m.Source != ".." && !strings.ContainsAny(m.Source, "/\x00")
+	}
+	return true
 }

@@ -71,7 +71,9 @@ func copyEntry(from, to string, e fs.DirEntry, top bool) error {
 	default: // devices, fifos and sockets: not data
 		return nil
 	}
-	if err := unix.Lchown(to, int(st.Uid), int(st.Gid)); err != nil {
+	// An id the namespace does not map (single-id mode maps only root)
+	// leaves the copy root's, as the union shows such files.
+	if err := unix.Lchown(to, int(st.Uid), int(st.Gid)); err != nil && !errors.Is(err, unix.EINVAL) {
 		return fmt.Errorf("populating volume: owner of %s: %w", to, err)
 	}
 	if e.Type()&fs.ModeSymlink == 0 {
