@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"nook/container"
@@ -52,8 +53,9 @@ func (c *VolumeCreateCmd) Run(g *Globals) error {
 
 // VolumeLsCmd is `nook volume ls`.
 type VolumeLsCmd struct {
-	Quiet  bool   `short:"q" help:"Only names."`
-	Format string `help:"Output: table, json, or a Go template such as '{{.Name}}'."`
+	Quiet  bool     `short:"q" help:"Only names."`
+	Format string   `help:"Output: table, json, or a Go template such as '{{.Name}}'."`
+	Filter []string `short:"f" sep:"none" help:"Filter: dangling=true|false, name=PART, label=KEY[=VALUE], driver=local."`
 }
 
 // volumeRow is one line of `volume ls`, with Docker's field names.
@@ -75,8 +77,19 @@ func (c *VolumeLsCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
+	match, err := volumeFilter(c.Filter)
+	if err != nil {
+		return err
+	}
+	users, err := m.VolumeUsers()
+	if err != nil {
+		return err
+	}
 	rows := make([]volumeRow, 0, len(vols))
 	for _, v := range vols {
+		if !match(v, len(users[v.Name]) > 0) {
+			continue
+		}
 		var labels []string
 		for k, val := range v.Labels {
 			labels = append(labels, k+"="+val)
@@ -89,6 +102,50 @@ func (c *VolumeLsCmd) Run(g *Globals) error {
 		id:     func(r volumeRow) string { return r.Name },
 	}
 	return l.print(g, c.Format, c.Quiet, rows)
+}
+
+// volumeFilter turns --filter values into a predicate over a volume and
+// whether a container uses it; values of one key are alternatives, keys
+// must all match, as in Docker.
+func volumeFilter(filters []string) (func(container.Volume, bool) bool, error) {
+	byKey := map[string][]string{}
+	for _, f := range filters {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok {
+			return nil, fmt.Errorf("filter %q: want KEY=VALUE", f)
+		}
+		switch k {
+		case "dangling":
+			if v != "true" && v != "false" && v != "1" && v != "0" {
+				return nil, fmt.Errorf("filter %q: dangling is true or false", f)
+			}
+		case "name", "label", "driver":
+		default:
+			return nil, fmt.Errorf("filter %q: unknown key %q (dangling, name, label, driver)", f, k)
+		}
+		byKey[k] = append(byKey[k], v)
+	}
+	one := func(vol container.Volume, used bool, k, v string) bool {
+		switch k {
+		case "dangling":
+			return used != (v == "true" || v == "1")
+		case "name":
+			return strings.Contains(vol.Name, v)
+		case "driver":
+			return vol.Driver == v
+		}
+		lk, lv, hasValue := strings.Cut(v, "=")
+		got, ok := vol.Labels[lk]
+		return ok && (!hasValue || got == lv)
+	}
+	return func(vol container.Volume, used bool) bool {
+		for k, vs := range byKey {
+			if !slices.ContainsFunc(vs, func(v string) bool { return one(vol, used, k, v) }) {
+				return false
+			}
+		}
+		return true
+	}, nil
 }
 
 // VolumeInspectCmd is `nook volume inspect`.

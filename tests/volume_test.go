@@ -92,6 +92,12 @@ func TestVolumeVerbs(t *testing.T) {
 	if got := e.ok(nil, "volume", "ls", "--format", "{{.Driver}} {{.Name}}"); got != "local held\nlocal loose\nlocal made\n" {
 		t.Errorf("volume ls = %q", got)
 	}
+	if got := e.ok(nil, "volume", "ls", "-q", "--filter", "dangling=true"); got != "loose\nmade\n" {
+		t.Errorf("volume ls --filter dangling=true = %q, want loose and made", got)
+	}
+	if got := e.ok(nil, "volume", "ls", "-q", "-f", "label=team=a"); got != "made\n" {
+		t.Errorf("volume ls -f label=team=a = %q, want made", got)
+	}
 	if r := e.nook(nil, "volume", "rm", "held"); r.code != 1 || !strings.Contains(r.stderr, "in use") {
 		t.Errorf("volume rm of a volume in use: %s", r)
 	}
