@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -19,7 +20,7 @@ type PsCmd struct {
 	Latest  bool     `short:"l" help:"Only the latest created container."`
 	Last    int      `short:"n" default:"-1" help:"Only the N latest created containers, in any state."`
 	Size    bool     `short:"s" help:"Show the size of each container's writable layer (and with its image's, virtual)."`
-	Filter  []string `short:"f" sep:"none" help:"Filter: id=, name=, status=created|running|exited, label=KEY[=VALUE], ancestor=IMAGE, exited=CODE."`
+	Filter  []string `short:"f" sep:"none" help:"Filter: id=, name=, status=created|running|paused|exited, label=KEY[=VALUE], ancestor=IMAGE, exited=CODE, volume=NAME|PATH."`
 	Format  string   `help:"Output: table, json, or a Go template such as '{{.Names}} {{.Status}}'."`
 }
 
@@ -140,7 +141,7 @@ func psFilter(filters []string) (func(*container.Container) bool, error) {
 			return nil, fmt.Errorf("filter %q: want KEY=VALUE", f)
 		}
 		switch k {
-		case "id", "name", "status", "label", "ancestor", "exited":
+		case "id", "name", "status", "label", "ancestor", "exited", "volume":
 		default:
 			return nil, fmt.Errorf("filter %q: unknown key %q", f, k)
 		}
@@ -162,6 +163,10 @@ func psFilter(filters []string) (func(*container.Container) bool, error) {
 			return c.Image == v || strings.HasPrefix(strings.TrimPrefix(c.ImageID, "sha256:"), strings.TrimPrefix(v, "sha256:"))
 		case "exited":
 			return c.State.Status == container.StatusExited && fmt.Sprint(c.State.ExitCode) == v
+		case "volume": // a volume's name or a mount's destination
+			return slices.ContainsFunc(c.Mounts, func(m container.MountSpec) bool {
+				return m.Type == "volume" && m.Source == v || m.Target == v
+			})
 		}
 		return false
 	}

@@ -156,30 +156,7 @@ type VolumeInspectCmd struct {
 
 // Run inspects: what is found is printed, and a missing name fails the
 // verb at the end, as Docker does.
-func (c *VolumeInspectCmd) Run(g *Globals) error {
-	m, err := g.openContainers()
-	if err != nil {
-		return err
-	}
-	var out []any
-	failed := false
-	for _, n := range c.Names {
-		v, err := m.InspectVolume(n)
-		if err != nil {
-			fmt.Fprintf(g.Stderr, "nook: %v\n", err)
-			failed = true
-			continue
-		}
-		out = append(out, v)
-	}
-	if err := printObjects(g, c.Format, out); err != nil {
-		return err
-	}
-	if failed {
-		return ExitError{Code: 1}
-	}
-	return nil
-}
+func (c *VolumeInspectCmd) Run(g *Globals) error { return inspectObjects(g, c.Names, c.Format, "volume") }
 
 // VolumeRmCmd is `nook volume rm`.
 type VolumeRmCmd struct {

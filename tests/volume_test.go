@@ -98,6 +98,12 @@ func TestVolumeVerbs(t *testing.T) {
 	if got := e.ok(nil, "volume", "ls", "-q", "-f", "label=team=a"); got != "made\n" {
 		t.Errorf("volume ls -f label=team=a = %q, want made", got)
 	}
+	if got := e.ok(nil, "ps", "-a", "--filter", "volume=held", "--format", "{{.Names}}"); got != "holder\n" {
+		t.Errorf("ps --filter volume=held = %q, want holder", got)
+	}
+	if got := e.ok(nil, "inspect", "-f", "{{.Name}} {{.Driver}}", "made"); got != "made local\n" {
+		t.Errorf("inspect of a volume = %q, want made local", got)
+	}
 	if r := e.nook(nil, "volume", "rm", "held"); r.code != 1 || !strings.Contains(r.stderr, "in use") {
 		t.Errorf("volume rm of a volume in use: %s", r)
 	}
