@@ -156,7 +156,9 @@ type VolumeInspectCmd struct {
 
 // Run inspects: what is found is printed, and a missing name fails the
 // verb at the end, as Docker does.
-func (c *VolumeInspectCmd) Run(g *Globals) error { return inspectObjects(g, c.Names, c.Format, "volume") }
+func (c *VolumeInspectCmd) Run(g *Globals) error {
+	return inspectObjects(g, c.Names, c.Format, "volume")
+}
 
 // VolumeRmCmd is `nook volume rm`.
 type VolumeRmCmd struct {
