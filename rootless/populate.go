@@ -16,14 +16,19 @@ import (
 // volume's first use: files, directories and links with their owners,
 // modes and times. A volume that holds anything is left as it is. It runs
 // in init, inside the user namespace, where the image's owners are ids
-// it may give.
+// it may give, holding a lock on the volume's directory.
 func populate(src, dst string) error {
 	d, err := os.Open(dst)
 	if err != nil {
 		return fmt.Errorf("opening volume %s: %w", dst, err)
 	}
+	defer d.Close()
+	// Two containers starting at once on a new volume: one fills it, the
+	// other then finds it full.
+	if err := unix.Flock(int(d.Fd()), unix.LOCK_EX); err != nil {
+		return fmt.Errorf("locking volume %s: %w", dst, err)
+	}
 	names, err := d.Readdirnames(1)
-	d.Close()
 	if err == nil && len(names) > 0 {
 		return nil
 	}
