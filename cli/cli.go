@@ -79,6 +79,10 @@ type CLI struct {
 	Rename    RenameCmd     `cmd:"" help:"Rename a container."`
 	VersionV  VersionCmd    `cmd:"" name:"version" help:"Show nook's version, in docker version's shape."`
 	Build     BuildCmd      `cmd:"" help:"Build an image from a Dockerfile."`
+	Volume    VolumeCmd     `cmd:"" help:"Manage named volumes (create, ls, inspect, rm, prune)."`
+	System    SystemCmd     `cmd:"" help:"Disk usage (df), prune, info."`
+	Pause     PauseCmd      `cmd:"" help:"Pause containers (SIGSTOP to their processes)."`
+	Unpause   UnpauseCmd    `cmd:"" help:"Resume paused containers."`
 }
 
 // ExitError carries an exit status other than nook's own failure (125) to

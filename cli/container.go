@@ -25,6 +25,8 @@ type ContainerCmd struct {
 	Export  ExportCmd           `cmd:"" help:"Write a container's filesystem as a tar archive."`
 	Cp      CpCmd               `cmd:"" help:"Copy files between a container and the host."`
 	Rename  RenameCmd           `cmd:"" help:"Rename a container."`
+	Pause   PauseCmd            `cmd:"" help:"Pause containers."`
+	Unpause UnpauseCmd          `cmd:"" help:"Resume paused containers."`
 }
 
 // RestartCmd is `nook restart`.

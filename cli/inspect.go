@@ -11,12 +11,12 @@ import (
 	"nook/image"
 )
 
-// InspectCmd is `nook inspect`: containers and images, containers first,
-// as Docker looks them up.
+// InspectCmd is `nook inspect`: containers, images and volumes, in that
+// order, as Docker looks them up.
 type InspectCmd struct {
-	Names  []string `arg:"" help:"Containers or images: names, ids or digests."`
+	Names  []string `arg:"" help:"Containers, images or volumes: names, ids or digests."`
 	Format string   `short:"f" help:"Format each object with a Go template, e.g. '{{.Id}}'."`
-	Type   string   `enum:"image,container," default:"" help:"Only objects of this type (image or container)."`
+	Type   string   `enum:"image,container,volume," default:"" help:"Only objects of this type (image, container or volume)."`
 }
 
 // Run prints a JSON array of the objects, or one templated line each.
@@ -77,7 +77,7 @@ func inspectObjects(g *Globals, names []string, format, kind string) error {
 }
 
 func lookupObject(s *image.Store, m *container.Manager, name, kind string) (any, error) {
-	if kind != "image" {
+	if kind == "" || kind == "container" {
 		ctr, err := m.Get(name)
 		if err == nil {
 			return m.Inspect(ctr), nil
@@ -86,12 +86,21 @@ func lookupObject(s *image.Store, m *container.Manager, name, kind string) (any,
 			return nil, err
 		}
 	}
-	if kind != "container" {
+	if kind != "container" && kind != "volume" {
 		img, err := s.Resolve(name)
 		if err == nil {
 			return s.Inspect(img), nil
 		}
 		if !errors.Is(err, image.ErrNotFound) {
+			return nil, err
+		}
+	}
+	if kind == "" || kind == "volume" {
+		v, err := m.InspectVolume(name)
+		if err == nil {
+			return v, nil
+		}
+		if !errors.Is(err, container.ErrNoSuchVolume) {
 			return nil, err
 		}
 	}

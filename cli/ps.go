@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -19,7 +20,7 @@ type PsCmd struct {
 	Latest  bool     `short:"l" help:"Only the latest created container."`
 	Last    int      `short:"n" default:"-1" help:"Only the N latest created containers, in any state."`
 	Size    bool     `short:"s" help:"Show the size of each container's writable layer (and with its image's, virtual)."`
-	Filter  []string `short:"f" sep:"none" help:"Filter: id=, name=, status=created|running|exited, label=KEY[=VALUE], ancestor=IMAGE, exited=CODE."`
+	Filter  []string `short:"f" sep:"none" help:"Filter: id=, name=, status=created|running|paused|exited, label=KEY[=VALUE], ancestor=IMAGE, exited=CODE, volume=NAME|PATH."`
 	Format  string   `help:"Output: table, json, or a Go template such as '{{.Names}} {{.Status}}'."`
 }
 
@@ -111,7 +112,7 @@ func (c *PsCmd) row(ctr *container.Container) psRow {
 		Command: `"` + cmd + `"`, CreatedAt: ctr.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
 		ID: id, Image: ctr.Image, Labels: strings.Join(labels, ","), Names: ctr.Name,
 		Networks: ctr.Network, RunningFor: units.HumanDuration(time.Since(ctr.Created)) + " ago",
-		State: ctr.State.Status, Status: statusText(ctr),
+		State: ctr.Status(), Status: statusText(ctr),
 	}
 }
 
@@ -120,6 +121,9 @@ func (c *PsCmd) row(ctr *container.Container) psRow {
 func statusText(c *container.Container) string {
 	switch c.State.Status {
 	case container.StatusRunning:
+		if c.Paused() {
+			return "Up " + units.HumanDuration(time.Since(c.State.StartedAt)) + " (Paused)"
+		}
 		return "Up " + units.HumanDuration(time.Since(c.State.StartedAt))
 	case container.StatusExited:
 		return fmt.Sprintf("Exited (%d) %s ago", c.State.ExitCode, units.HumanDuration(time.Since(c.State.FinishedAt)))
@@ -137,7 +141,7 @@ func psFilter(filters []string) (func(*container.Container) bool, error) {
 			return nil, fmt.Errorf("filter %q: want KEY=VALUE", f)
 		}
 		switch k {
-		case "id", "name", "status", "label", "ancestor", "exited":
+		case "id", "name", "status", "label", "ancestor", "exited", "volume":
 		default:
 			return nil, fmt.Errorf("filter %q: unknown key %q", f, k)
 		}
@@ -150,7 +154,7 @@ func psFilter(filters []string) (func(*container.Container) bool, error) {
 		case "name":
 			return strings.Contains(c.Name, v)
 		case "status":
-			return c.State.Status == v
+			return c.Status() == v
 		case "label":
 			lk, lv, hasValue := strings.Cut(v, "=")
 			got, ok := c.Labels[lk]
@@ -159,6 +163,10 @@ func psFilter(filters []string) (func(*container.Container) bool, error) {
 			return c.Image == v || strings.HasPrefix(strings.TrimPrefix(c.ImageID, "sha256:"), strings.TrimPrefix(v, "sha256:"))
 		case "exited":
 			return c.State.Status == container.StatusExited && fmt.Sprint(c.State.ExitCode) == v
+		case "volume": // a volume's name or a mount's destination
+			return slices.ContainsFunc(c.Mounts, func(m container.MountSpec) bool {
+				return m.Type == "volume" && m.Source == v || m.Target == v
+			})
 		}
 		return false
 	}

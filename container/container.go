@@ -90,6 +90,8 @@ type Container struct {
 	// nook's own reads and writes go through fs instead.
 	dir string
 	fs  *os.Root // the containers directory; files are fs's name/…
+	// paused is set when the running container is paused (pause.go).
+	paused bool
 }
 
 // name is the container's directory in the containers root.
@@ -283,6 +285,7 @@ func (m *Manager) load(id string) (*Container, error) {
 	if c.State.Status == StatusRunning && !c.shimAlive() && m.settleDead(c) {
 		return nil, errRemovedOnDiscovery
 	}
+	c.readPaused()
 	return c, nil
 }
 

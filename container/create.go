@@ -134,6 +134,9 @@ func (m *Manager) createFrom(img image.Image, opts CreateOptions, id string) (*C
 	if err := m.pickName(&cfg); err != nil {
 		return nil, err
 	}
+	if err := m.createVolumes(cfg); err != nil {
+		return nil, err
+	}
 	r, err := m.dirs(true)
 	if err != nil {
 		return nil, err

@@ -71,6 +71,9 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 	if !c.Running() || c.State.Pid <= 0 {
 		return 0, fmt.Errorf("%s: %w", c.Name, ErrNotRunning)
 	}
+	if c.paused {
+		return 0, fmt.Errorf("%s: %w: unpause it first", c.Name, ErrPaused)
+	}
 	if len(o.Args) == 0 {
 		return 0, ErrNoCommand
 	}

@@ -91,7 +91,9 @@ type GraphDriver struct {
 // MountPoint is one entry of Docker's Mounts.
 type MountPoint struct {
 	Type        string `json:"Type"`
+	Name        string `json:"Name,omitempty"` // a volume's
 	Source      string `json:"Source"`
+	Driver      string `json:"Driver,omitempty"` // a volume's
 	Destination string `json:"Destination"`
 	Mode        string `json:"Mode"`
 	RW          bool   `json:"RW"`
@@ -136,7 +138,7 @@ func (m *Manager) Inspect(c *Container) Inspect {
 		HostsPath: filepath.Join(c.dir, "hosts"), LogPath: filepath.Join(c.dir, shim.LogFile),
 		Driver: "nook-fuse", Platform: "linux",
 		State: InspectState{
-			Status: c.State.Status, Running: c.Running(), ExitCode: c.State.ExitCode, Error: c.State.Error,
+			Status: c.Status(), Running: c.Running(), Paused: c.Paused(), ExitCode: c.State.ExitCode, Error: c.State.Error,
 			StartedAt: dockerTime(c.State.StartedAt), FinishedAt: dockerTime(c.State.FinishedAt),
 		},
 		HostConfig: HostConfig{Binds: []string{}, NetworkMode: c.Network, AutoRemove: c.AutoRemove, ReadonlyRootfs: c.ReadOnly,
@@ -183,6 +185,14 @@ func (m *Manager) Inspect(c *Container) Inspect {
 			}
 			in.HostConfig.Binds = append(in.HostConfig.Binds, spec)
 			in.Mounts = append(in.Mounts, MountPoint{Type: "bind", Source: v.Source, Destination: v.Target, Mode: mode, RW: rw, Propagation: "rprivate"})
+		case "volume":
+			spec := v.Source + ":" + v.Target
+			if v.ReadOnly {
+				spec += ":ro"
+			}
+			in.HostConfig.Binds = append(in.HostConfig.Binds, spec)
+			in.Mounts = append(in.Mounts, MountPoint{Type: "volume", Name: v.Source, Source: m.VolumeMountpoint(v.Source),
+				Driver: "local", Destination: v.Target, Mode: "z", RW: rw})
 		case "tmpfs":
 			if in.HostConfig.Tmpfs == nil {
 				in.HostConfig.Tmpfs = map[string]string{}

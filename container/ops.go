@@ -61,6 +61,10 @@ func (m *Manager) Stop(c *Container, timeout *time.Duration) error {
 	if err := m.Kill(c, sig); err != nil && !errors.Is(err, ErrNotRunning) {
 		return err
 	}
+	if c.paused {
+		// The stop signal waits for the processes to run again.
+		_ = m.Unpause(c)
+	}
 	if c.waitStopped(t) {
 		return nil
 	}

@@ -19,17 +19,21 @@ import (
 
 // MountSpec is a volume or tmpfs of a container.
 type MountSpec struct {
-	Type     string   `json:"type"`             // bind or tmpfs
-	Source   string   `json:"source,omitempty"` // absolute host path for bind
+	Type     string   `json:"type"`             // bind, volume or tmpfs
+	Source   string   `json:"source,omitempty"` // absolute host path for bind, name for volume
 	Target   string   `json:"target"`           // absolute path in the container
 	ReadOnly bool     `json:"readOnly,omitempty"`
 	Options  []string `json:"options,omitempty"` // tmpfs: size=, mode=, noexec...
+	// NoCopy keeps an empty volume empty: it is not filled from the image.
+	NoCopy bool `json:"noCopy,omitempty"`
+	// populate is set on a volume turned into its bind (volumeBind).
+	populate bool
 }
 
 // ParseVolume parses -v HOST:CONTAINER[:OPTIONS] (options ro, rw, z, Z,
-// and propagation modes, the last ones accepted and ignored). Only host
-// paths are supported, not named volumes: absolute, or relative to the
-// working directory when they start with "." as Docker ≥ 23 reads them.
+// and propagation modes, the last ones accepted and ignored; nocopy). The
+// source is a host path, absolute or relative to the working directory
+// when it starts with "." as Docker ≥ 23 reads it, or else a volume name.
 func ParseVolume(s string) (MountSpec, error) {
 	parts := strings.Split(s, ":")
 	if len(parts) < 2 || len(parts) > 3 {
@@ -40,20 +44,26 @@ func ParseVolume(s string) (MountSpec, error) {
 		// Docker (≥ 23) reads a source starting with "." as a host path
 		// relative to the working directory, any other as a volume name.
 		if !strings.HasPrefix(m.Source, ".") {
-			return m, fmt.Errorf("volume %q: named volumes are not supported; give a host path (absolute, or ./relative)", s)
+			m.Type = "volume"
+			if err := CheckVolumeName(m.Source); err != nil {
+				return m, fmt.Errorf("volume %q: %w", s, err)
+			}
+		} else {
+			abs, err := filepath.Abs(m.Source)
+			if err != nil {
+				return m, fmt.Errorf("volume %q: %w", s, err)
+			}
+			m.Source = abs
 		}
-		abs, err := filepath.Abs(m.Source)
-		if err != nil {
-			return m, fmt.Errorf("volume %q: %w", s, err)
-		}
-		m.Source = abs
 	}
 	if len(parts) == 3 {
 		for _, o := range strings.Split(parts[2], ",") {
 			switch o {
 			case "ro", "readonly":
 				m.ReadOnly = true
-			case "rw", "z", "Z", "private", "rprivate", "shared", "rshared", "slave", "rslave", "nocopy", "":
+			case "nocopy":
+				m.NoCopy = true
+			case "rw", "z", "Z", "private", "rprivate", "shared", "rshared", "slave", "rslave", "":
 			default:
 				return m, fmt.Errorf("volume %q: unknown option %q", s, o)
 			}
@@ -78,7 +88,7 @@ func ParseTmpfs(s string) (MountSpec, error) {
 	return m, checkTarget(s, m)
 }
 
-// ParseMount parses --mount type=bind|tmpfs,source=…,target=…[,readonly]
+// ParseMount parses --mount type=bind|volume|tmpfs,source=…,target=…[,readonly]
 // [,tmpfs-size=…][,tmpfs-mode=…], a CSV line as Docker reads it.
 func ParseMount(s string) (MountSpec, error) {
 	fields, err := csv.NewReader(strings.NewReader(s)).Read()
@@ -104,6 +114,8 @@ func ParseMount(s string) (MountSpec, error) {
 				return m, fmt.Errorf("mount %q: tmpfs-mode %q is not octal", s, v)
 			}
 			m.Options = append(m.Options, "mode="+v)
+		case "volume-nocopy":
+			m.NoCopy = !hasValue || v == "1" || v == "true"
 		case "bind-propagation", "consistency", "z", "Z":
 		default:
 			return m, fmt.Errorf("mount %q: unknown key %q", s, k)
@@ -120,13 +132,20 @@ func ParseMount(s string) (MountSpec, error) {
 			return m, fmt.Errorf("mount %q: %w", s, err)
 		}
 		m.Source = abs
+	case "volume":
+		if m.Source == "" {
+			return m, fmt.Errorf("mount %q: anonymous volumes are not supported; name one with source=NAME", s)
+		}
+		if err := CheckVolumeName(m.Source); err != nil {
+			return m, fmt.Errorf("mount %q: %w", s, err)
+		}
 	case "tmpfs":
 		if m.Source != "" {
 			return m, fmt.Errorf("mount %q: tmpfs takes no source", s)
 		}
 		m.Options = append([]string{"nosuid", "nodev"}, m.Options...)
 	default:
-		return m, fmt.Errorf("mount %q: type %q is not supported (bind, tmpfs)", s, m.Type)
+		return m, fmt.Errorf("mount %q: type %q is not supported (bind, volume, tmpfs)", s, m.Type)
 	}
 	return m, checkTarget(s, m)
 }

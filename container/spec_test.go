@@ -22,7 +22,10 @@ func TestParseVolume(t *testing.T) {
 		{in: "/h:/c", want: MountSpec{Type: "bind", Source: "/h", Target: "/c"}},
 		{in: "/h:/c:ro", want: MountSpec{Type: "bind", Source: "/h", Target: "/c", ReadOnly: true}},
 		{in: "/h:/c:rw,z", want: MountSpec{Type: "bind", Source: "/h", Target: "/c"}},
-		{in: "name:/c", err: "named volumes"},
+		{in: "name:/c", want: MountSpec{Type: "volume", Source: "name", Target: "/c"}},
+		{in: "data.1:/c:ro,nocopy", want: MountSpec{Type: "volume", Source: "data.1", Target: "/c", ReadOnly: true, NoCopy: true}},
+		{in: "a:/c", err: "two characters"},
+		{in: "v$x:/c", err: "are allowed"},
 		{in: "./src:/c", want: MountSpec{Type: "bind", Source: wd + "/src", Target: "/c"}},
 		{in: ".:/c:ro", want: MountSpec{Type: "bind", Source: wd, Target: "/c", ReadOnly: true}},
 		{in: "../x/:/c", want: MountSpec{Type: "bind", Source: filepath.Dir(wd) + "/x", Target: "/c"}},
@@ -64,8 +67,13 @@ func TestParseMount(t *testing.T) {
 		{in: "type=bind,src=/h,dst=/c,ro=false", want: MountSpec{Type: "bind", Source: "/h", Target: "/c"}},
 		{in: "type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1777", want: MountSpec{Type: "tmpfs", Target: "/t", Options: []string{"nosuid", "nodev", "size=1m", "mode=1777"}}},
 		{in: `type=bind,"source=/a,b",target=/c`, want: MountSpec{Type: "bind", Source: "/a,b", Target: "/c"}},
-		{in: "type=volume,source=v,target=/c", err: "not supported"},
-		{in: "source=/h,target=/c", err: "not supported"},
+		{in: "type=volume,source=vol,target=/c", want: MountSpec{Type: "volume", Source: "vol", Target: "/c"}},
+		{in: "type=volume,src=vol,dst=/c,volume-nocopy,ro", want: MountSpec{Type: "volume", Source: "vol", Target: "/c", ReadOnly: true, NoCopy: true}},
+		{in: "type=volume,target=/c", err: "anonymous volumes"},
+		{in: "type=volume,source=../x,target=/c", err: "are allowed"},
+		{in: "type=npipe,source=x,target=/c", err: "not supported"},
+		{in: "source=/h,target=/c", err: "are allowed"}, // type defaults to volume
+		{in: "src=vol,target=/c", want: MountSpec{Type: "volume", Source: "vol", Target: "/c"}},
 		{in: "type=tmpfs,source=/x,target=/t", err: "no source"},
 		{in: "type=tmpfs,target=/t,tmpfs-mode=abc", err: "not octal"},
 		{in: "type=bind,source=rel,target=/c", want: MountSpec{Type: "bind", Source: wd + "/rel", Target: "/c"}},
@@ -147,24 +155,24 @@ func TestMergeEnv(t *testing.T) {
 }
 
 func FuzzParseVolume(f *testing.F) {
-	for _, s := range []string{"/h:/c", "/h:/c:ro", "a:b:c:d", ":", "/:/:rw,z"} {
+	for _, s := range []string{"/h:/c", "/h:/c:ro", "a:b:c:d", ":", "/:/:rw,z", "vol:/c:nocopy", "..:/c", "v/x:/c"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		m, err := ParseVolume(s)
-		if err == nil && (!strings.HasPrefix(m.Target, "/") || !strings.HasPrefix(m.Source, "/")) {
-			t.Errorf("ParseVolume(%q) accepted relative paths: %+v", s, m)
+		if err == nil && (!strings.HasPrefix(m.Target, "/") || !validMountSource(m)) {
+			t.Errorf("ParseVolume(%q) accepted a relative path or a volume name that is a path: %+v", s, m)
 		}
 	})
 }
 
 func FuzzParseMount(f *testing.F) {
-	for _, s := range []string{"type=bind,source=/h,target=/c", "type=tmpfs,target=/t,tmpfs-size=1m", `"a`, ",,,"} {
+	for _, s := range []string{"type=bind,source=/h,target=/c", "type=tmpfs,target=/t,tmpfs-size=1m", `"a`, ",,,", "src=v1,dst=/d,volume-nocopy", "type=volume,src=..,dst=/d"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		m, err := ParseMount(s)
-		if err == nil && (m.Type != "bind" && m.Type != "tmpfs" || !strings.HasPrefix(m.Target, "/")) {
+		if err == nil && (m.Type != "bind" && m.Type != "tmpfs" && m.Type != "volume" || !strings.HasPrefix(m.Target, "/") || !validMountSource(m)) {
 			t.Errorf("ParseMount(%q) = %+v", s, m)
 		}
 	})
@@ -185,4 +193,16 @@ func FuzzParseEnvFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// validMountSource: a bind's source is absolute; a volume's is a name that
+// stays one directory of the store's volumes.
+func validMountSource(m MountSpec) bool {
+	switch m.Type {
+	case "bind":
+		return strings.HasPrefix(m.Source, "/")
+	case "volume":
+		return m.Source != "" && m.Source != "." && m.Source != ".." && !strings.ContainsAny(m.Source, "/\x00")
+	}
+	return true
 }

@@ -308,6 +308,9 @@ func (m *Manager) shimConfig(c *Container, o StartOptions) (shim.Config, error) 
 		mounts = append(mounts, shmMount(c.ShmSize))
 	}
 	for _, v := range c.Mounts {
+		if v.Type == "volume" {
+			v = m.volumeBind(v)
+		}
 		mounts = append(mounts, initMount(v))
 	}
 	for _, d := range c.Devices {
@@ -340,7 +343,7 @@ func (c *Container) fakesIDs() bool {
 }
 
 func initMount(v MountSpec) rootless.Mount {
-	m := rootless.Mount{Type: v.Type, Source: v.Source, Target: v.Target, Options: v.Options}
+	m := rootless.Mount{Type: v.Type, Source: v.Source, Target: v.Target, Options: v.Options, Populate: v.populate}
 	if v.Type == "tmpfs" {
 		m.Source = "tmpfs"
 	}

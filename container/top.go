@@ -27,21 +27,14 @@ type Proc struct {
 // cannot be asked), nook's init left out (--init). Exec'd processes are
 // no descendants of pid 1: they enter the namespace from outside.
 func (m *Manager) Processes(c *Container) ([]Proc, error) {
-	if !c.Running() || c.State.Pid <= 0 {
-		return nil, fmt.Errorf("%s: %w", c.Name, ErrNotRunning)
-	}
-	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", c.State.Pid))
+	pids, err := c.pids()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", c.Name, ErrNotRunning)
+		return nil, err
 	}
 	uidMap := readUIDMap(c.State.Pid)
 	var out []Proc
-	for _, pid := range allPids() {
+	for _, pid := range pids {
 		if pid == c.State.Pid && c.Init {
-			continue
-		}
-		// Another user's process, or gone meanwhile, fails to read.
-		if l, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid)); err != nil || l != ns {
 			continue
 		}
 		p, err := readProc(pid, uidMap)

@@ -72,6 +72,9 @@ type Mount struct {
 	Source  string   // host path for "bind"
 	Target  string   // absolute path inside the container
 	Options []string // ro, nosuid, nodev, noexec, and filesystem data such as size=64m
+	// Populate fills an empty bind source, a volume, from the root's
+	// content at Target before the mount hides it (Docker's copy-up).
+	Populate bool `json:",omitempty"`
 }
 
 // InitProcess is the payload init runs.

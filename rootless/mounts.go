@@ -133,6 +133,11 @@ func mountInto(root string, m Mount) error {
 		return err
 	}
 	if isBind {
+		if m.Populate {
+			if err := populate(target, m.Source); err != nil {
+				return fmt.Errorf("volume on %s: %w", m.Target, err)
+			}
+		}
 		if err := unix.Mount(m.Source, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return fmt.Errorf("binding %s on %s: %w", m.Source, m.Target, err)
 		}

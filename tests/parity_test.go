@@ -76,8 +76,8 @@ func TestChangeNotSplit(t *testing.T) {
 }
 
 // TestRelativeVolume: -v ./src:/x and --mount with a relative source bind
-// the directory relative to nook's working directory (Docker ≥ 23), not
-// "named volumes are not supported".
+// the directory relative to nook's working directory (Docker ≥ 23); a
+// source without "." names a volume, not the host directory.
 func TestRelativeVolume(t *testing.T) {
 	e := runEnv(t)
 	e.dir = t.TempDir()
@@ -97,8 +97,8 @@ func TestRelativeVolume(t *testing.T) {
 			t.Errorf("nook %s:\n%s", strings.Join(args, " "), got)
 		}
 	}
-	if r := e.nook(nil, "run", "--rm", "-v", "src:/x", "bb", "true"); r.code != 125 || !strings.Contains(r.stderr, "named volumes") {
-		t.Errorf("-v src:/x (a volume's name in Docker): %s", r)
+	if r := e.nook(nil, "run", "--rm", "-v", "src:/x", "bb", "ls", "/x"); r.code != 0 || r.stdout != "" {
+		t.Errorf("-v src:/x (a volume's name in Docker) showed the host's src: %s", r)
 	}
 }
 
