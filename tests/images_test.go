@@ -16,7 +16,10 @@ import (
 func (e *env) inspectImage(ref string) map[string]any {
 	e.t.Helper()
 	var out []map[string]any
-	if err := json.Unmarshal([]byte(e.ok(nil, "inspect", ref)), &out); err != nil || len(out) != 1 {
+	// --type image: a short name such as "bb" is also a prefix that a
+	// container's random id may start with, and inspect looks at
+	// containers first, as Docker does.
+	if err := json.Unmarshal([]byte(e.ok(nil, "inspect", "--type", "image", ref)), &out); err != nil || len(out) != 1 {
 		e.t.Fatalf("inspect %s: %v (%d objects)", ref, err, len(out))
 	}
 	return out[0]
