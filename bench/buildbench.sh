@@ -23,7 +23,7 @@ set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
 bench_setup buildbench RUNS=3
-runs=${RUNS:-3}
+runs=$RUNS
 warm_runs=$((runs < 5 ? (runs == 1 ? 1 : 5) : runs))
 need hyperfine podman python3 busybox
 

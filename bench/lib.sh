@@ -19,8 +19,9 @@ bench_user=${BENCH_USER:-nook-ci}
 
 # bench_setup NAME SPEC...: the root → bench user re-exec, then $work
 # (BENCH_WORK, default /var/tmp/nook-NAME-USER) and $nook. A SPEC VAR=DEFAULT
-# passes $VAR, or DEFAULT, to the user's run; VAR@FILE copies the binary
-# $VAR, when set, into the work dir as FILE and passes that copy's path.
+# sets $VAR to DEFAULT when unset or empty, and passes it to the user's run;
+# VAR@FILE copies the binary $VAR, when set, into the work dir as FILE and
+# passes that copy's path.
 bench_setup() {
 	local name=$1 spec var pass=()
 	shift
@@ -48,6 +49,9 @@ bench_setup() {
 			HOME="$(getent passwd "$bench_user" | cut -d: -f6)" \
 			BENCH_WORK="$work" NOOK="$work/nook" "${pass[@]}" bash "$0"
 	fi
+	for spec in "$@"; do
+		case "$spec" in *=*) var=${spec%%=*} && export "$var=${!var:-${spec#*=}}" ;; esac
+	done
 	work=${BENCH_WORK:-${TMPDIR:-/var/tmp}/nook-$name-$(id -un)}
 	mkdir -p "$work"
 	nook=${NOOK:-}
@@ -90,7 +94,7 @@ nook_world() {
 	chmod 700 "$XDG_RUNTIME_DIR"
 }
 
-# podman_world [--fresh] [--runc] DIR [DRIVER [RUNDIR]]: a private Podman in
+# podman_world [--fresh] [--runc] [--export] DIR [DRIVER [RUNDIR]]: a private Podman in
 # DIR: its own XDG_CONFIG_HOME and XDG_DATA_HOME, XDG_RUNTIME_DIR RUNDIR
 # (default DIR/run), and a storage.conf for DRIVER: fuse (the default;
 # overlay through fuse-overlayfs, as PEERS.md measured), native (overlay
@@ -98,12 +102,13 @@ nook_world() {
 # empties a Podman left there first; --runc writes the containers.conf a
 # host without systemd and with hybrid cgroups needs to run containers
 # (runbench.sh says why). Sets $podenv, the environment of that Podman
-# (for `env $podenv podman …`).
+# (for `env $podenv podman …`); --export exports it to every podman run.
 podman_world() {
-	local fresh= runc=
+	local fresh= runc= exp=
 	while :; do
 		case "$1" in
 		--fresh) fresh=1 ;;
+		--export) exp=1 ;;
 		--runc) runc=1 ;;
 		*) break ;;
 		esac
@@ -125,6 +130,7 @@ podman_world() {
 	native) printf '[storage]\ndriver = "overlay"\n' ;;
 	*) printf '[storage]\ndriver = "%s"\n' "$driver" ;;
 	esac >"$dir/config/containers/storage.conf"
+	[ -z "$exp" ] || export $podenv
 }
 
 # podman_unpause RUNDIR: stop the pause process (catatonit) rootless Podman
@@ -149,4 +155,27 @@ EOF
 	regpid=$!
 	trap 'kill $regpid 2>/dev/null || true' EXIT
 	for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+}
+
+# layer_image [plain]: the image of $layers layers of $layer_mb MB that
+# bench/mkimage.py writes as an OCI layout in the work dir, its layers
+# gzip'd or, with plain, plain tars; sets $layout. Made once, then kept.
+layer_image() {
+	layout=$work/layout-${1:+$1-}${layers}x${layer_mb}
+	if [ ! -f "$layout/index.json" ]; then
+		say "writing a ${layers} × ${layer_mb} MB image"
+		rm -rf "$layout"
+		python3 "$repo/bench/mkimage.py" "$layout" "$layers" "$layer_mb" ${1:+"$1"}
+	fi
+}
+
+# registry_world [plain]: the world of the registry benchmarks: nook's
+# store, a private Podman for every podman call, the image of $LAYERS
+# layers of $LAYER_MB MB (layer_image) and a loopback registry.
+registry_world() {
+	layers=$LAYERS layer_mb=$LAYER_MB
+	export NOOK_ROOT=$work/nook-store
+	podman_world --export "$work/podman"
+	layer_image "$@"
+	registry_up "$work"
 }

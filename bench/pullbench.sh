@@ -25,27 +25,13 @@ set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
 bench_setup pullbench LAYERS=6 LAYER_MB=50 RUNS=5 NOOK_BEFORE@nook-before
-layers=${LAYERS:-6}
-layer_mb=${LAYER_MB:-50}
-runs=${RUNS:-5}
+runs=$RUNS
 need podman skopeo docker-registry python3 curl /usr/bin/time
 
-# Private worlds for both tools.
-export NOOK_ROOT=$work/nook-store
-podman_world "$work/podman"
-export $podenv
-
-layout=$work/layout-${layers}x${layer_mb}
-if [ ! -f "$layout/index.json" ]; then
-	say "writing a ${layers} × ${layer_mb} MB image"
-	rm -rf "$layout"
-	python3 "$repo/bench/mkimage.py" "$layout" "$layers" "$layer_mb"
-fi
+# Private worlds for both tools, the image and the registry.
+registry_world
 blobs=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]+"/blobs/sha256/"+json.load(open(sys.argv[1]+"/index.json"))["manifests"][0]["digest"][7:])); print(" ".join(sys.argv[1]+"/blobs/sha256/"+l["digest"][7:] for l in m["layers"]))' "$layout")
 compressed=$(du -cm $blobs | tail -1 | cut -f1)
-
-# The registry, on a free loopback port.
-registry_up "$work"
 ref=127.0.0.1:$port/bench/pull:1
 skopeo copy -q --dest-tls-verify=false "oci:$layout:bench" "docker://$ref"
 

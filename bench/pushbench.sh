@@ -22,25 +22,12 @@ set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
 bench_setup pushbench LAYERS=6 LAYER_MB=50 RUNS=3
-layers=${LAYERS:-6}
-layer_mb=${LAYER_MB:-50}
-runs=${RUNS:-3}
+runs=$RUNS
 need hyperfine podman docker-registry python3 curl /usr/bin/time
 
-# Private worlds for both tools.
-export NOOK_ROOT=$work/nook-store
-podman_world "$work/podman"
-export $podenv
-
-layout=$work/layout-plain-${layers}x${layer_mb}
-if [ ! -f "$layout/index.json" ]; then
-	say "writing a ${layers} × ${layer_mb} MB image"
-	rm -rf "$layout"
-	python3 "$repo/bench/mkimage.py" "$layout" "$layers" "$layer_mb" plain
-fi
-
-# The registry, on a free loopback port; emptied before each run.
-registry_up "$work"
+# Private worlds for both tools, the image and the registry (emptied
+# before each run).
+registry_world plain
 empty="rm -rf $work/registry/docker"
 nref=127.0.0.1:$port/bench/nook:1
 pref=127.0.0.1:$port/bench/podman:1

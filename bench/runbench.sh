@@ -41,7 +41,7 @@ if [ "$(id -u)" = 0 ]; then
 	chmod 0666 /dev/fuse
 fi
 bench_setup runbench RUNS=30
-runs=${RUNS:-30}
+runs=$RUNS
 need hyperfine python3 busybox
 
 # Private worlds: nook's store and runtime dir; Podman's dirs, one set per

@@ -19,16 +19,15 @@ set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
 bench_setup saveload SIZE_MB=300 RUNS=5 PODMAN_DRIVER=overlay
-size_mb=${SIZE_MB:-300}
-runs=${RUNS:-5}
+size_mb=$SIZE_MB
+runs=$RUNS
 need hyperfine podman python3
 
 # Private worlds for both tools.
 export NOOK_ROOT=$work/nook-store
 driver=fuse
-[ "${PODMAN_DRIVER:-overlay}" != vfs ] || driver=vfs
-podman_world "$work/podman" "$driver"
-export $podenv
+[ "$PODMAN_DRIVER" != vfs ] || driver=vfs
+podman_world --export "$work/podman" "$driver"
 
 rootfs=$work/rootfs-${size_mb}.tar
 if [ ! -f "$rootfs" ]; then

@@ -17,8 +17,8 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 bench_user=${BENCH_USER:-nook-ci-single}
 bench_setup singleid RUNS=30 NOOK_TEST_DEBIAN=/var/tmp/nook-test-cache/debian-bookworm-minbase.tar
-deb=${NOOK_TEST_DEBIAN:-/var/tmp/nook-test-cache/debian-bookworm-minbase.tar}
-runs=${RUNS:-30}
+deb=$NOOK_TEST_DEBIAN
+runs=$RUNS
 nook_world store
 grep -q "^$(id -un):" /etc/subuid 2>/dev/null && { say "$(id -un) has subordinate ids: not single-id mode"; exit 1; }
 
