@@ -21,49 +21,17 @@
 # no-change rebuild under 0.5 s. The Markdown table goes to stdout.
 set -euo pipefail
 
-say() { echo "buildbench.sh: $*" >&2; }
-repo=$(cd "$(dirname "$0")/.." && pwd)
-bench_user=${BENCH_USER:-nook-ci}
-if [ "$(id -u)" = 0 ]; then
-	work=${BENCH_WORK:-/var/tmp/nook-buildbench-$bench_user}
-	mkdir -p "$work"
-	if [ -n "${NOOK:-}" ]; then
-		cp "$NOOK" "$work/nook"
-	else
-		say "building nook"
-		bash "$repo/build.sh" "$work/nook"
-	fi
-	chown -R "$bench_user" "$work" 2>/dev/null || true
-	exec runuser -u "$bench_user" -- env HOME="$(getent passwd "$bench_user" | cut -d: -f6)" \
-		PATH="$PATH:/usr/sbin:/sbin" BENCH_WORK="$work" NOOK="$work/nook" RUNS="${RUNS:-}" bash "$0"
-fi
-work=${BENCH_WORK:-${TMPDIR:-/var/tmp}/nook-buildbench-$(id -un)}
-mkdir -p "$work"
-nook=${NOOK:-}
-if [ -z "$nook" ]; then
-	nook=$work/nook
-	bash "$repo/build.sh" "$nook"
-fi
-runs=${RUNS:-3}
+. "$(dirname "$0")/lib.sh"
+bench_setup buildbench RUNS=3
+runs=$RUNS
 warm_runs=$((runs < 5 ? (runs == 1 ? 1 : 5) : runs))
-for tool in hyperfine podman python3 busybox; do
-	command -v "$tool" >/dev/null || { say "$tool is not installed"; exit 1; }
-done
+need hyperfine podman python3 busybox
 
 # Private worlds for both tools.
-export NOOK_ROOT=$work/nook-store XDG_RUNTIME_DIR=$work/run
-mkdir -p "$XDG_RUNTIME_DIR"
-chmod 700 "$XDG_RUNTIME_DIR"
-pod=$work/podman
+nook_world nook-store
 podrun=/tmp/nbb-$(id -u)
-podenv="XDG_CONFIG_HOME=$pod/config XDG_DATA_HOME=$pod/data XDG_RUNTIME_DIR=$podrun"
+podman_world --fresh --runc "$work/podman" fuse "$podrun"
 pm() { env $podenv podman "$@"; }
-if [ -d "$pod" ]; then pm system reset -f >/dev/null 2>&1 || true; fi
-rm -rf "$pod" "$podrun"
-mkdir -p "$pod/config/containers" "$pod/data" "$podrun"
-chmod 700 "$podrun"
-printf '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n' >"$pod/config/containers/containers.conf"
-printf '[storage]\ndriver = "overlay"\n[storage.options.overlay]\nmount_program = "/usr/bin/fuse-overlayfs"\n' >"$pod/config/containers/storage.conf"
 
 # The base image and the context.
 base=$work/base.tar
@@ -141,4 +109,4 @@ for case in ("cold", "warm", "changed"):
 EOF
 bash -c "$reset_nook" >/dev/null 2>&1 || true
 pm rmi -a -f >/dev/null 2>&1 || true
-pause=$(cat "$podrun/libpod/tmp/pause.pid" 2>/dev/null) && kill "$pause" 2>/dev/null || true
+podman_unpause "$podrun"

@@ -23,68 +23,15 @@
 # the plain unpack, RSS < 100 MB. The Markdown table goes to stdout.
 set -euo pipefail
 
-say() { echo "pullbench.sh: $*" >&2; }
-repo=$(cd "$(dirname "$0")/.." && pwd)
-bench_user=${BENCH_USER:-nook-ci}
-if [ "$(id -u)" = 0 ]; then
-	work=${BENCH_WORK:-/var/tmp/nook-pullbench-$bench_user}
-	mkdir -p "$work"
-	if [ -n "${NOOK:-}" ]; then
-		cp "$NOOK" "$work/nook"
-	else
-		say "building nook"
-		bash "$repo/build.sh" "$work/nook"
-	fi
-	[ -z "${NOOK_BEFORE:-}" ] || cp "$NOOK_BEFORE" "$work/nook-before"
-	chown -R "$bench_user" "$work"
-	exec runuser -u "$bench_user" -- env HOME="$(getent passwd "$bench_user" | cut -d: -f6)" \
-		PATH="$PATH" BENCH_WORK="$work" NOOK="$work/nook" LAYERS="${LAYERS:-6}" LAYER_MB="${LAYER_MB:-50}" \
-		RUNS="${RUNS:-5}" NOOK_BEFORE="${NOOK_BEFORE:+$work/nook-before}" bash "$0"
-fi
-work=${BENCH_WORK:-${TMPDIR:-/var/tmp}/nook-pullbench-$(id -un)}
-mkdir -p "$work"
-nook=${NOOK:-}
-if [ -z "$nook" ]; then
-	nook=$work/nook
-	bash "$repo/build.sh" "$nook"
-fi
-layers=${LAYERS:-6}
-layer_mb=${LAYER_MB:-50}
-runs=${RUNS:-5}
-for tool in podman skopeo docker-registry python3 /usr/bin/time; do
-	command -v "$tool" >/dev/null || { say "$tool is not installed"; exit 1; }
-done
+. "$(dirname "$0")/lib.sh"
+bench_setup pullbench LAYERS=6 LAYER_MB=50 RUNS=5 NOOK_BEFORE@nook-before
+runs=$RUNS
+need podman skopeo docker-registry python3 curl /usr/bin/time
 
-# Private worlds for both tools.
-export NOOK_ROOT=$work/nook-store
-pod=$work/podman
-mkdir -p "$pod/config/containers" "$pod/data" "$pod/run"
-chmod 700 "$pod/run"
-printf '[storage]\ndriver = "overlay"\n[storage.options.overlay]\nmount_program = "/usr/bin/fuse-overlayfs"\n' >"$pod/config/containers/storage.conf"
-export XDG_CONFIG_HOME=$pod/config XDG_DATA_HOME=$pod/data XDG_RUNTIME_DIR=$pod/run
-
-layout=$work/layout-${layers}x${layer_mb}
-if [ ! -f "$layout/index.json" ]; then
-	say "writing a ${layers} × ${layer_mb} MB image"
-	rm -rf "$layout"
-	python3 "$repo/bench/mkimage.py" "$layout" "$layers" "$layer_mb"
-fi
+# Private worlds for both tools, the image and the registry.
+registry_world
 blobs=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]+"/blobs/sha256/"+json.load(open(sys.argv[1]+"/index.json"))["manifests"][0]["digest"][7:])); print(" ".join(sys.argv[1]+"/blobs/sha256/"+l["digest"][7:] for l in m["layers"]))' "$layout")
 compressed=$(du -cm $blobs | tail -1 | cut -f1)
-
-# The registry, on a free loopback port.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mkdir -p "$work/registry"
-cat >"$work/registry.yml" <<EOF
-version: 0.1
-log: {level: error, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $work/registry}}
-http: {addr: 127.0.0.1:$port}
-EOF
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-regpid=$!
-trap 'kill $regpid 2>/dev/null || true' EXIT
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
 ref=127.0.0.1:$port/bench/pull:1
 skopeo copy -q --dest-tls-verify=false "oci:$layout:bench" "docker://$ref"
 

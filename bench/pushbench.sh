@@ -20,65 +20,14 @@
 # The Markdown table goes to stdout.
 set -euo pipefail
 
-say() { echo "pushbench.sh: $*" >&2; }
-repo=$(cd "$(dirname "$0")/.." && pwd)
-bench_user=${BENCH_USER:-nook-ci}
-if [ "$(id -u)" = 0 ]; then
-	work=${BENCH_WORK:-/var/tmp/nook-pushbench-$bench_user}
-	mkdir -p "$work"
-	if [ -n "${NOOK:-}" ]; then
-		cp "$NOOK" "$work/nook"
-	else
-		say "building nook"
-		bash "$repo/build.sh" "$work/nook"
-	fi
-	chown -R "$bench_user" "$work"
-	exec runuser -u "$bench_user" -- env HOME="$(getent passwd "$bench_user" | cut -d: -f6)" \
-		PATH="$PATH" BENCH_WORK="$work" NOOK="$work/nook" LAYERS="${LAYERS:-6}" LAYER_MB="${LAYER_MB:-50}" \
-		RUNS="${RUNS:-3}" bash "$0"
-fi
-work=${BENCH_WORK:-${TMPDIR:-/var/tmp}/nook-pushbench-$(id -un)}
-mkdir -p "$work"
-nook=${NOOK:-}
-if [ -z "$nook" ]; then
-	nook=$work/nook
-	bash "$repo/build.sh" "$nook"
-fi
-layers=${LAYERS:-6}
-layer_mb=${LAYER_MB:-50}
-runs=${RUNS:-3}
-for tool in hyperfine podman docker-registry python3 curl /usr/bin/time; do
-	command -v "$tool" >/dev/null || { say "$tool is not installed"; exit 1; }
-done
+. "$(dirname "$0")/lib.sh"
+bench_setup pushbench LAYERS=6 LAYER_MB=50 RUNS=3
+runs=$RUNS
+need hyperfine podman docker-registry python3 curl /usr/bin/time
 
-# Private worlds for both tools.
-export NOOK_ROOT=$work/nook-store
-pod=$work/podman
-mkdir -p "$pod/config/containers" "$pod/data" "$pod/run"
-chmod 700 "$pod/run"
-printf '[storage]\ndriver = "overlay"\n[storage.options.overlay]\nmount_program = "/usr/bin/fuse-overlayfs"\n' >"$pod/config/containers/storage.conf"
-export XDG_CONFIG_HOME=$pod/config XDG_DATA_HOME=$pod/data XDG_RUNTIME_DIR=$pod/run
-
-layout=$work/layout-plain-${layers}x${layer_mb}
-if [ ! -f "$layout/index.json" ]; then
-	say "writing a ${layers} × ${layer_mb} MB image"
-	rm -rf "$layout"
-	python3 "$repo/bench/mkimage.py" "$layout" "$layers" "$layer_mb" plain
-fi
-
-# The registry, on a free loopback port; emptied before each run.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mkdir -p "$work/registry"
-cat >"$work/registry.yml" <<EOF
-version: 0.1
-log: {level: error, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $work/registry}}
-http: {addr: 127.0.0.1:$port}
-EOF
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-regpid=$!
-trap 'kill $regpid 2>/dev/null || true' EXIT
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+# Private worlds for both tools, the image and the registry (emptied
+# before each run).
+registry_world plain
 empty="rm -rf $work/registry/docker"
 nref=127.0.0.1:$port/bench/nook:1
 pref=127.0.0.1:$port/bench/podman:1

@@ -34,82 +34,32 @@
 # under /tmp/nrb-UID-DRIVER runs in 0.4 s.
 set -euo pipefail
 
-say() { echo "runbench.sh: $*" >&2; }
-repo=$(cd "$(dirname "$0")/.." && pwd)
-bench_user=${BENCH_USER:-nook-ci}
+. "$(dirname "$0")/lib.sh"
 if [ "$(id -u)" = 0 ]; then
-	need=()
-	for p in bwrap:bubblewrap ch-run:charliecloud-runtime runc:runc podman:podman hyperfine:hyperfine busybox:busybox-static newuidmap:uidmap; do
-		command -v "${p%%:*}" >/dev/null || need+=("${p#*:}")
-	done
-	if [ ${#need[@]} -gt 0 ]; then
-		say "installing ${need[*]}"
-		apt-get update -qq
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2
-	fi
+	install_missing bwrap:bubblewrap ch-run:charliecloud-runtime runc:runc podman:podman hyperfine:hyperfine \
+		busybox:busybox-static newuidmap:uidmap
 	chmod 0666 /dev/fuse
-	work=${BENCH_WORK:-/var/tmp/nook-runbench-$bench_user}
-	mkdir -p "$work"
-	if [ -n "${NOOK:-}" ]; then
-		cp "$NOOK" "$work/nook"
-	else
-		say "building nook"
-		bash "$repo/build.sh" "$work/nook"
-	fi
-	chown -R "$bench_user" "$work"
-	exec runuser -u "$bench_user" -- env -i PATH="$PATH" USER="$bench_user" \
-		HOME="$(getent passwd "$bench_user" | cut -d: -f6)" \
-		BENCH_WORK="$work" NOOK="$work/nook" RUNS="${RUNS:-30}" bash "$0"
 fi
-work=${BENCH_WORK:-${TMPDIR:-/var/tmp}/nook-runbench-$(id -un)}
-mkdir -p "$work"
-nook=${NOOK:-}
-if [ -z "$nook" ]; then
-	nook=$work/nook
-	bash "$repo/build.sh" "$nook"
-fi
-runs=${RUNS:-30}
-export USER=${USER:-$(id -un)}
-for tool in hyperfine python3 busybox; do
-	command -v "$tool" >/dev/null || { say "$tool is not installed"; exit 1; }
-done
-has() { command -v "$1" >/dev/null; }
+bench_setup runbench RUNS=30
+runs=$RUNS
+need hyperfine python3 busybox
 
 # Private worlds: nook's store and runtime dir; Podman's dirs, one set per
 # storage driver (fuse-overlayfs, kernel overlay).
-export NOOK_ROOT=$work/nook-store XDG_RUNTIME_DIR=$work/run
-mkdir -p "$XDG_RUNTIME_DIR"
-chmod 700 "$XDG_RUNTIME_DIR"
+nook_world nook-store
 drivers=(fuse native)
-podenv() { # podenv DRIVER: the environment of that Podman
-	echo "XDG_CONFIG_HOME=$work/podman-$1/config XDG_DATA_HOME=$work/podman-$1/data XDG_RUNTIME_DIR=$(podrun "$1")"
-}
 podrun() { # podrun DRIVER: that Podman's runtime directory, a short path (see above)
 	echo "/tmp/nrb-$(id -u)-$1"
 }
+declare -A podenvs # DRIVER: the environment of that Podman
 pm() { # pm DRIVER ARGS...: podman with that driver's dirs
 	local d=$1
 	shift
-	env $(podenv "$d") podman "$@"
+	env ${podenvs[$d]} podman "$@"
 }
 for d in "${drivers[@]}"; do
-	dir=$work/podman-$d
-	if [ -d "$dir" ] && has podman; then
-		pm "$d" system reset -f >/dev/null 2>&1 || true
-	fi
-	rm -rf "$dir" "$(podrun "$d")" 2>/dev/null || true
-	mkdir -p "$dir/config/containers" "$dir/data" "$(podrun "$d")"
-	chmod 700 "$(podrun "$d")"
-	printf '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n' \
-		>"$dir/config/containers/containers.conf"
-	if [ "$d" = fuse ]; then
-		printf '[storage]\ndriver = "overlay"\n[storage.options.overlay]\nmount_program = "/usr/bin/fuse-overlayfs"\n' \
-			>"$dir/config/containers/storage.conf"
-	else
-		# No mount_program: Podman 4.3 uses the kernel's overlay when it
-		# can mount it in a user namespace (Linux 5.13 on).
-		printf '[storage]\ndriver = "overlay"\n' >"$dir/config/containers/storage.conf"
-	fi
+	podman_world --fresh --runc "$work/podman-$d" "$d" "$(podrun "$d")"
+	podenvs[$d]=$podenv
 done
 
 # The image: the host's static busybox and a few applets.
@@ -165,7 +115,7 @@ cmds+=(run.nook-unconfined "$nook run --rm --security-opt seccomp=unconfined $im
 has bwrap && cmds+=(run.bwrap "bwrap --unshare-user --unshare-pid --unshare-ipc --unshare-uts --bind $root / --proc /proc --dev /dev /bin/true")
 has ch-run && cmds+=(run.ch-run "ch-run $root -- /bin/true")
 for d in "${podman_ok[@]}"; do
-	cmds+=(run.podman-$d "env $(podenv "$d") podman run --rm --network none --pull=never docker.io/$img /bin/true")
+	cmds+=(run.podman-$d "env ${podenvs[$d]} podman run --rm --network none --pull=never docker.io/$img /bin/true")
 done
 bench "${cmds[@]}"
 
@@ -176,15 +126,13 @@ for d in "${podman_ok[@]}"; do
 done
 cmds=(exec.nook "$nook exec rb1 /bin/true" ps.nook "$nook ps")
 for d in "${podman_ok[@]}"; do
-	cmds+=(exec.podman-$d "env $(podenv "$d") podman exec rb1 /bin/true" ps.podman-$d "env $(podenv "$d") podman ps")
+	cmds+=(exec.podman-$d "env ${podenvs[$d]} podman exec rb1 /bin/true" ps.podman-$d "env ${podenvs[$d]} podman ps")
 done
 bench "${cmds[@]}"
 "$nook" rm -f $("$nook" ps -aq) >/dev/null
 for d in "${podman_ok[@]}"; do
 	pm "$d" rm -a -f -t 0 >/dev/null
-	# Rootless Podman keeps a pause process (catatonit) per runtime
-	# directory, and it would outlive the bench: stop it.
-	pause=$(cat "$(podrun "$d")/libpod/tmp/pause.pid" 2>/dev/null) && kill "$pause" 2>/dev/null || true
+	podman_unpause "$(podrun "$d")"
 done
 
 ms() { cat "$results/$1.ms" 2>/dev/null || echo -; }

@@ -17,47 +17,17 @@
 # PODMAN_DRIVER=vfs for vfs). The Markdown table goes to stdout.
 set -euo pipefail
 
-say() { echo "saveload.sh: $*" >&2; }
-repo=$(cd "$(dirname "$0")/.." && pwd)
-bench_user=${BENCH_USER:-nook-ci}
-if [ "$(id -u)" = 0 ]; then
-	work=${BENCH_WORK:-/var/tmp/nook-saveload-$bench_user}
-	mkdir -p "$work"
-	if [ -n "${NOOK:-}" ]; then
-		cp "$NOOK" "$work/nook"
-	else
-		say "building nook"
-		bash "$repo/build.sh" "$work/nook"
-	fi
-	chown -R "$bench_user" "$work"
-	exec runuser -u "$bench_user" -- env HOME="$(getent passwd "$bench_user" | cut -d: -f6)" \
-		BENCH_WORK="$work" NOOK="$work/nook" SIZE_MB="${SIZE_MB:-300}" RUNS="${RUNS:-5}" \
-		PODMAN_DRIVER="${PODMAN_DRIVER:-overlay}" bash "$0"
-fi
-work=${BENCH_WORK:-${TMPDIR:-/var/tmp}/nook-saveload-$(id -un)}
-mkdir -p "$work"
-nook=${NOOK:-}
-if [ -z "$nook" ]; then
-	nook=$work/nook
-	bash "$repo/build.sh" "$nook"
-fi
-size_mb=${SIZE_MB:-300}
-runs=${RUNS:-5}
-for tool in hyperfine podman python3; do
-	command -v "$tool" >/dev/null || { say "$tool is not installed"; exit 1; }
-done
+. "$(dirname "$0")/lib.sh"
+bench_setup saveload SIZE_MB=300 RUNS=5 PODMAN_DRIVER=overlay
+size_mb=$SIZE_MB
+runs=$RUNS
+need hyperfine podman python3
 
 # Private worlds for both tools.
 export NOOK_ROOT=$work/nook-store
-pod=$work/podman
-mkdir -p "$pod/config/containers" "$pod/data" "$pod/run"
-chmod 700 "$pod/run"
-if [ "${PODMAN_DRIVER:-overlay}" = vfs ]; then
-	printf '[storage]\ndriver = "vfs"\n' >"$pod/config/containers/storage.conf"
-else
-	printf '[storage]\ndriver = "overlay"\n[storage.options.overlay]\nmount_program = "/usr/bin/fuse-overlayfs"\n' >"$pod/config/containers/storage.conf"
-fi
-export XDG_CONFIG_HOME=$pod/config XDG_DATA_HOME=$pod/data XDG_RUNTIME_DIR=$pod/run
+driver=fuse
+[ "$PODMAN_DRIVER" != vfs ] || driver=vfs
+podman_world --export "$work/podman" "$driver"
 
 rootfs=$work/rootfs-${size_mb}.tar
 if [ ! -f "$rootfs" ]; then

@@ -14,23 +14,12 @@
 #   (Debian 12's 0.31 does not: "-").
 # The Markdown table goes to stdout, progress to stderr.
 set -euo pipefail
-say() { echo "singleid.sh: $*" >&2; }
-repo=$(cd "$(dirname "$0")/.." && pwd)
-user=${BENCH_USER:-nook-ci-single}
-deb=${NOOK_TEST_DEBIAN:-/var/tmp/nook-test-cache/debian-bookworm-minbase.tar}
-if [ "$(id -u)" = 0 ]; then
-	work=${BENCH_WORK:-/var/tmp/nook-singleid-$user}
-	mkdir -p "$work"
-	[ -n "${NOOK:-}" ] && cp "$NOOK" "$work/nook" || bash "$repo/build.sh" "$work/nook"
-	chown -R "$user" "$work"
-	exec runuser -u "$user" -- env -i PATH="$PATH" USER="$user" HOME="$(getent passwd "$user" | cut -d: -f6)" \
-		BENCH_WORK="$work" NOOK="$work/nook" RUNS="${RUNS:-60}" NOOK_TEST_DEBIAN="$deb" bash "$0"
-fi
-work=${BENCH_WORK:-/var/tmp/nook-singleid-$(id -un)}
-nook=${NOOK:-$work/nook}
-runs=${RUNS:-60}
-export NOOK_ROOT=$work/store XDG_RUNTIME_DIR=$work/run
-mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+. "$(dirname "$0")/lib.sh"
+bench_user=${BENCH_USER:-nook-ci-single}
+bench_setup singleid RUNS=60 NOOK_TEST_DEBIAN=/var/tmp/nook-test-cache/debian-bookworm-minbase.tar
+deb=$NOOK_TEST_DEBIAN
+runs=$RUNS
+nook_world store
 grep -q "^$(id -un):" /etc/subuid 2>/dev/null && { say "$(id -un) has subordinate ids: not single-id mode"; exit 1; }
 
 if ! "$nook" image inspect bb >/dev/null 2>&1; then
