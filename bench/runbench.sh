@@ -159,7 +159,7 @@ for i in $(seq "$runs"); do
 		opt=()
 		[ $mode = unconfined ] && opt=(--security-opt seccomp=unconfined)
 		NOOK_TRACE=1 "$nook" run --rm "${opt[@]}" "$img" /bin/true 2>&1 >/dev/null |
-			awk -v m=$mode '/ init config read/ {a = $2} / init payload started/ {b = $2} END {print m, (b - a) / 1000}'
+			awk -v m=$mode '/ init config read/ {a = $2} / init payload started| exec payload/ {b = $2} END {print m, (b - a) / 1000}'
 	done
 done >"$results/seccomp-trace"
 echo
