@@ -130,8 +130,10 @@ type union struct {
 
 	// srv is the mount's server, set before it serves.
 	srv *fuse.Server
-	// reads keeps the descriptors of the files read last.
-	reads readCache
+	// reads keeps the descriptors of the files read last; writes, of the
+	// upper files written last (in no-open mode no request carries a
+	// handle: without it each WRITE would open the file again).
+	reads, writes readCache
 	// opens counts the OPEN and OPENDIR requests the kernel sent: with
 	// no-open support, one of each per mount.
 	opens atomic.Uint64
@@ -213,6 +215,7 @@ type Server struct {
 func (s *Server) Wait() {
 	s.srv.Wait()
 	s.u.reads.closeAll()
+	s.u.writes.closeAll()
 	s.u.closeLayers()
 }
 

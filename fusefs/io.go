@@ -88,6 +88,18 @@ func (n *node) ioFd(f gofs.FileHandle, write bool) (fd int, done func(), errno s
 		if fd >= 0 {
 			return fd, func() { syscall.Close(fd) }, 0
 		}
+		if write {
+			return u.writes.get(n, func() (int, int32, syscall.Errno) {
+				u.mu.RLock()
+				defer u.mu.RUnlock()
+				layer, p := n.top(), n.realPath()
+				fd, err := p.open(syscall.O_WRONLY|syscall.O_NOFOLLOW, 0)
+				if err != nil {
+					return -1, 0, u.hostErr("open", p, err)
+				}
+				return fd, layer, 0
+			})
+		}
 		return u.reads.get(n, func() (int, int32, syscall.Errno) {
 			u.mu.RLock()
 			defer u.mu.RUnlock()
@@ -102,8 +114,9 @@ func (n *node) ioFd(f gofs.FileHandle, write bool) (fd int, done func(), errno s
 }
 
 // openLocked opens n's data for ioFd, with u.mu held: a copy of the
-// orphan descriptor, or the upper copy for a write; fd -1 for a read by
-// path. ok is false when a write must copy the data up first.
+// orphan descriptor; fd -1 for a read, or a write to the upper copy, by
+// path (ioFd's caches open those). ok is false when a write must copy the
+// data up first.
 func (n *node) openLocked(write bool) (fd int, errno syscall.Errno, ok bool) {
 	u := n.un()
 	if o := n.orphan.Load(); o != 0 {
@@ -122,12 +135,7 @@ func (n *node) openLocked(write bool) (fd int, errno syscall.Errno, ok bool) {
 	if !n.inUpper() {
 		return -1, 0, false
 	}
-	p := n.realPath()
-	fd, err := p.open(syscall.O_WRONLY|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return -1, u.hostErr("open", p, err), true
-	}
-	return fd, 0, true
+	return -1, 0, true // the upper copy, through u.writes
 }
 
 // copyUpOrphan replaces a read-only orphan by a writable unnamed copy;
@@ -233,6 +241,7 @@ var _ = (gofs.NodeOnForgetter)((*node)(nil))
 // inode once nothing has it open.
 func (n *node) OnForget() {
 	n.un().reads.drop(n)
+	n.un().writes.drop(n)
 	if o := n.orphan.Swap(0); o != 0 {
 		syscall.Close(int((o - 1) >> 2))
 	}

@@ -62,6 +62,7 @@ func (n *node) merged() []int32 {
 func (n *node) setLoc(layer int32, dirs []int32) {
 	if n.layer.Swap(layer) != layer {
 		n.un().reads.drop(n) // a cached descriptor reads the old copy
+		n.un().writes.drop(n)
 	}
 	if dirs == nil {
 		n.dirs.Store(nil)

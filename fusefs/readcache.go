@@ -9,7 +9,9 @@ import (
 // in many requests is then opened once, and the host's readahead, which
 // lives in the open file, ramps up: with a descriptor per request a cold
 // sequential read ran 2-4x slower. Reads of small files gain nothing and
-// lose nothing (one open and one close each, as before).
+// lose nothing (one open and one close each, as before). The union keeps
+// a second one for writes to upper files, which without a handle (no-open
+// mode) would open the file for every WRITE.
 type readCache struct {
 	mu    sync.Mutex
 	slots [readCacheSize]readSlot
