@@ -2,6 +2,7 @@ package build
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"nook/internal/testutil"
 )
 
 func TestParseErrorsNameFileAndLine(t *testing.T) {
@@ -100,14 +103,12 @@ func TestLayerTree(t *testing.T) {
 	}
 	os.MkdirAll(filepath.Join(upper, "etc"), 0o755)
 	os.WriteFile(filepath.Join(upper, "etc/passwd"), []byte("upper"), 0o644)
-	if err := unix.Mknod(filepath.Join(upper, "gone"), unix.S_IFCHR, 0); err != nil {
-		t.Skipf("cannot make a whiteout here: %v", err)
-	}
+	err := unix.Mknod(filepath.Join(upper, "gone"), unix.S_IFCHR, 0)
+	testutil.Require(t, err == nil, fmt.Sprintf("cannot make a whiteout here: %v", err))
 	os.MkdirAll(filepath.Join(upper, "opq"), 0o755)
 	os.WriteFile(filepath.Join(upper, "opq/new"), nil, 0o644)
-	if err := unix.Setxattr(filepath.Join(upper, "opq"), "user.overlay.opaque", []byte("y"), 0); err != nil {
-		t.Skipf("no user xattrs here: %v", err)
-	}
+	err = unix.Setxattr(filepath.Join(upper, "opq"), "user.overlay.opaque", []byte("y"), 0)
+	testutil.Require(t, err == nil, fmt.Sprintf("no user xattrs here: %v", err))
 	os.MkdirAll(filepath.Join(upper, "keep"), 0o755)
 	os.WriteFile(filepath.Join(upper, "keep/up"), nil, 0o644)
 	tr := layerTree{dirs: []string{upper, lower}}

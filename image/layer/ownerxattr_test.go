@@ -1,6 +1,7 @@
 package layer
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"nook/internal/ownerxattr"
+	"nook/internal/testutil"
 )
 
 // TestWriteRecordedOwner: a file or directory whose owner was recorded in
@@ -30,9 +32,7 @@ func TestWriteRecordedOwner(t *testing.T) {
 		if err == nil && rec != nil {
 			err = unix.Setxattr(p, ownerxattr.Name, rec, 0)
 		}
-		if err != nil {
-			t.Skipf("no user xattrs here: %v", err)
-		}
+		testutil.Require(t, err == nil, fmt.Sprintf("no user xattrs here: %v", err))
 	}
 	mk("app", true, ownerxattr.Encode(1000, 1000))
 	mk("su", false, ownerxattr.Encode(0, 42))
