@@ -71,6 +71,9 @@ func setupRootfs(cfg *InitConfig) error {
 		if err == nil {
 			err = os.MkdirAll(p, 0o755)
 		}
+		if pe := (*os.PathError)(nil); errors.As(err, &pe) {
+			err = pe.Err // its path is the host's: the message names cwd
+		}
 		if err != nil {
 			return fmt.Errorf("creating working directory %s: %w", cwd, err)
 		}

@@ -96,6 +96,12 @@ func TestExecWorkdir(t *testing.T) {
 	if got := e.ok(nil, "exec", "-w", "/tmp", "c", "pwd"); got != "/tmp\n" {
 		t.Errorf("exec -w /tmp pwd printed %q", got)
 	}
+	// run names the container's path alone: it printed the host's, under
+	// the store's merged/ directory.
+	r := e.nook(nil, "run", "--rm", "-w", "/etc/passwd", "bb", "pwd")
+	if want := "creating working directory /etc/passwd: not a directory"; r.code != 125 || !strings.Contains(r.stderr, want) || strings.Contains(r.stderr, "merged") {
+		t.Errorf("run -w /etc/passwd: %s; want 125 and %q without a host path", r, want)
+	}
 }
 
 // TestShimKilledSettles: a container whose shim was killed shows what is
