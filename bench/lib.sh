@@ -178,4 +178,6 @@ registry_world() {
 	podman_world --export "$work/podman"
 	layer_image "$@"
 	registry_up "$work"
+	# Podman's pause process would outlive the bench, as the registry would.
+	trap 'kill $regpid 2>/dev/null || true; podman_unpause "$work/podman/run"' EXIT
 }

@@ -28,6 +28,7 @@ export NOOK_ROOT=$work/nook-store
 driver=fuse
 [ "$PODMAN_DRIVER" != vfs ] || driver=vfs
 podman_world --export "$work/podman" "$driver"
+trap 'podman_unpause "$work/podman/run"' EXIT
 
 rootfs=$work/rootfs-${size_mb}.tar
 if [ ! -f "$rootfs" ]; then
