@@ -4,6 +4,7 @@
 #   bench/runbench.sh                 # 30 runs per command (hyperfine -N, min reported)
 #   RUNS=10 bench/runbench.sh         # quick
 #   NOOK=/path/to/nook bench/runbench.sh   # a prebuilt binary
+#   NOOK_BEFORE=/path/to/old/nook bench/runbench.sh # an older nook too, in the same hyperfine runs
 #
 # Measured, each as the bench user (nook-ci when started as root, else the
 # current user), in one hyperfine run per workload so the machine's load is
@@ -40,7 +41,7 @@ if [ "$(id -u)" = 0 ]; then
 		busybox:busybox-static newuidmap:uidmap
 	chmod 0666 /dev/fuse
 fi
-bench_setup runbench RUNS=30
+bench_setup runbench RUNS=30 NOOK_BEFORE@nook-before
 runs=$RUNS
 need hyperfine python3 busybox
 
@@ -80,6 +81,16 @@ say "importing the image"
 "$nook" image prune -a -f >/dev/null 2>&1 || true
 tar -C "$root" -cf "$work/rootfs.tar" .
 "$nook" import "$work/rootfs.tar" "$img" >/dev/null
+# An older nook, with a store and runtime directory of its own.
+before=
+if [ -n "${NOOK_BEFORE:-}" ]; then
+	mkdir -p "$work/run-before"
+	chmod 700 "$work/run-before"
+	before="env NOOK_ROOT=$work/nook-store-before XDG_RUNTIME_DIR=$work/run-before $NOOK_BEFORE"
+	$before rm -f $($before ps -aq 2>/dev/null) >/dev/null 2>&1 || true
+	$before image prune -a -f >/dev/null 2>&1 || true
+	$before import "$work/rootfs.tar" "$img" >/dev/null
+fi
 podman_ok=()
 if has podman && has runc; then
 	"$nook" save -o "$work/image.tar" "$img"
@@ -112,6 +123,7 @@ PY
 say "run --rm"
 cmds=(run.nook "$nook run --rm $img /bin/true")
 cmds+=(run.nook-unconfined "$nook run --rm --security-opt seccomp=unconfined $img /bin/true")
+[ -z "$before" ] || cmds+=(run.nook-before "$before run --rm $img /bin/true")
 has bwrap && cmds+=(run.bwrap "bwrap --unshare-user --unshare-pid --unshare-ipc --unshare-uts --bind $root / --proc /proc --dev /dev /bin/true")
 has ch-run && cmds+=(run.ch-run "ch-run $root -- /bin/true")
 for d in "${podman_ok[@]}"; do
@@ -125,11 +137,16 @@ for d in "${podman_ok[@]}"; do
 	for i in $(seq 20); do pm "$d" run -d --network none --pull=never --name "rb$i" "docker.io/$img" sleep 1000 >/dev/null; done
 done
 cmds=(exec.nook "$nook exec rb1 /bin/true" ps.nook "$nook ps")
+if [ -n "$before" ]; then
+	$before run -d --name rb1 "$img" sleep 1000 >/dev/null
+	cmds+=(exec.nook-before "$before exec rb1 /bin/true")
+fi
 for d in "${podman_ok[@]}"; do
 	cmds+=(exec.podman-$d "env ${podenvs[$d]} podman exec rb1 /bin/true" ps.podman-$d "env ${podenvs[$d]} podman ps")
 done
 bench "${cmds[@]}"
 "$nook" rm -f $("$nook" ps -aq) >/dev/null
+[ -z "$before" ] || $before rm -f rb1 >/dev/null
 for d in "${podman_ok[@]}"; do
 	pm "$d" rm -a -f -t 0 >/dev/null
 	podman_unpause "$(podrun "$d")"
@@ -149,6 +166,10 @@ for w in run exec ps; do
 	echo "| $w | $(ms $w.nook) | $(ms $w.bwrap) | $(ms $w.ch-run) | $(ms $w.podman-fuse) | $(ms $w.podman-native) |" \
 		"$(ratio $w.nook $w.bwrap) | $(ratio $w.nook $w.ch-run) | $(ratio $w.podman-fuse $w.nook) | $(ratio $w.podman-native $w.nook) |"
 done
+if [ -n "$before" ]; then
+	echo
+	echo "nook before (NOOK_BEFORE), same hyperfine runs: run --rm $(ms run.nook-before) ms (now $(ms run.nook)), exec $(ms exec.nook-before) ms (now $(ms exec.nook))"
+fi
 
 # The filter's cost is well under the whole run's noise on a busy machine:
 # also time init's own part, from its config read to the payload started
