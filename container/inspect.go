@@ -73,6 +73,10 @@ type HostConfig struct {
 	Privileged     bool              `json:"Privileged"`
 	GroupAdd       []string          `json:"GroupAdd"`
 	Devices        []DeviceMapping   `json:"Devices"`
+	Memory         int64             `json:"Memory"`
+	MemorySwap     int64             `json:"MemorySwap"`
+	NanoCpus       int64             `json:"NanoCpus"`
+	PidsLimit      *int64            `json:"PidsLimit"` // null when unlimited, as Docker shows it
 }
 
 // RestartPolicy is Docker's: the shim restarts the payload while it
@@ -144,7 +148,8 @@ func (m *Manager) Inspect(c *Container) Inspect {
 		HostConfig: HostConfig{Binds: []string{}, NetworkMode: c.Network, AutoRemove: c.AutoRemove, ReadonlyRootfs: c.ReadOnly,
 			Init: c.Init, ExtraHosts: c.ExtraHosts, ShmSize: cmp.Or(c.ShmSize, defaultShmSize), Ulimits: c.Ulimits,
 			SecurityOpt: c.securityOpt(), CapAdd: c.CapAdd, CapDrop: c.CapDrop, Privileged: c.Privileged,
-			GroupAdd: c.GroupAdd, Devices: c.Devices, RestartPolicy: c.RestartPolicy},
+			GroupAdd: c.GroupAdd, Devices: c.Devices, RestartPolicy: c.RestartPolicy,
+			Memory: c.Limits.Memory, MemorySwap: c.Limits.MemorySwap, NanoCpus: c.Limits.NanoCPUs},
 		GraphDriver: GraphDriver{Name: "nook-fuse", Data: map[string]string{
 			"LowerDir":  strings.Join(m.lowerDirs(c), ":"),
 			"UpperDir":  filepath.Join(c.dir, "upper"),
@@ -170,6 +175,9 @@ func (m *Manager) Inspect(c *Container) Inspect {
 	}
 	if c.Running() {
 		in.State.Pid = c.State.Pid
+	}
+	if c.Limits.Pids > 0 {
+		in.HostConfig.PidsLimit = &c.Limits.Pids
 	}
 	in.NetworkSettings.Networks = map[string]struct{}{c.Network: {}}
 	for _, v := range c.Mounts {

@@ -271,6 +271,7 @@ func (m *Manager) shimConfig(c *Container, o StartOptions) (shim.Config, error) 
 		NetNone: c.Network == "none", LogLevel: o.LogLevel,
 		AttachSocket: filepath.Join(run, c.ID[:32]+".attach"), OpenStdin: c.OpenStdin,
 		NoNewPrivileges: c.NoNewPrivileges, Reap: c.Init, Restart: c.RestartPolicy.shimRestart(),
+		Limits: c.Limits, Cgroup: "nook-" + c.ID,
 	}
 	if c.Tty && !o.Detach {
 		cfg.ConsoleSize = terminalSize(o.Stdin, o.Stdout)

@@ -62,6 +62,7 @@ import (
 
 	"nook/container/rootcopy"
 	"nook/fusefs"
+	"nook/internal/cgroups"
 	"nook/internal/logline"
 	"nook/internal/ready"
 	"nook/rootless"
@@ -123,6 +124,11 @@ type Config struct {
 	NoNewPrivileges bool `json:",omitempty"`
 	// Restart is the payload's restart policy (restart.go).
 	Restart Restart `json:",omitempty"`
+	// Limits are applied through the cgroup Cgroup, a child of the
+	// shim's own cgroup (internal/cgroups), which init joins before the
+	// payload starts.
+	Limits cgroups.Limits `json:",omitzero"`
+	Cgroup string         `json:",omitempty"`
 }
 
 // Rlimit is one resource limit, as setrlimit takes it.
@@ -170,6 +176,7 @@ type shim struct {
 	stdinW    *os.File           // -i: the payload's stdin, fed by clients
 	initIO    rootless.InitStdio // init's streams, again on each restart
 	restarts  int                // by the restart policy
+	cgroup    *cgroups.Group     // the container's, with its limits
 }
 
 func (s *shim) run() int {
@@ -189,6 +196,9 @@ func (s *shim) run() int {
 	}
 	st := State{Status: StatusRunning, Pid: ctr.Pid(), ShimPid: os.Getpid(),
 		AttachSocket: s.cfg.AttachSocket, StartedAt: start}
+	if s.cgroup != nil {
+		st.Cgroup = s.cgroup.Dir
+	}
 	go s.hub.serve()
 	_ = WriteState(s.cfg.Dir, st)
 	s.report(0, nil)
@@ -284,6 +294,10 @@ func (s *shim) launch() (*rootless.Init, error) {
 		li.Abort()
 		return nil, err
 	}
+	if err := s.intoCgroup(li.Pid()); err != nil {
+		li.Abort()
+		return nil, err
+	}
 	if first {
 		if err := s.mountRoot(); err != nil {
 			li.Abort()
@@ -307,6 +321,26 @@ func (s *shim) launch() (*rootless.Init, error) {
 		go rootless.ServeOwners(ctr.Notify, s.log)
 	}
 	return ctr, nil
+}
+
+// intoCgroup moves init's process pid, before it starts the payload, into
+// the container's cgroup, made with its limits the first time.
+func (s *shim) intoCgroup(pid int) error {
+	if !s.cfg.Limits.Set() {
+		return nil
+	}
+	if s.cgroup == nil {
+		t, err := cgroups.Host()
+		if err != nil {
+			return fmt.Errorf("applying resource limits: %w", err)
+		}
+		g, err := t.Create(s.cfg.Cgroup, s.cfg.Limits)
+		if err != nil {
+			return fmt.Errorf("applying resource limits: %w", err)
+		}
+		s.cgroup = &g
+	}
+	return s.cgroup.Add(pid)
 }
 
 // warmBudget bounds the warming: init's own start (~20 ms here) hides it,
@@ -513,6 +547,11 @@ func (s *shim) finish(status string, code int, why string, start time.Time) int 
 		_ = unix.Unmount(s.cfg.Init.Rootfs, unix.MNT_DETACH)
 	}
 	rootless.Trace("shim unmounted")
+	if s.cgroup != nil {
+		if err := s.cgroup.Remove(); err != nil {
+			s.log.Warn("removing the container's cgroup", "err", err)
+		}
+	}
 	if s.cfg.Remove {
 		if err := os.RemoveAll(s.cfg.Dir); err != nil {
 			s.log.Warn("removing the container", "err", err)

@@ -30,6 +30,7 @@ type State struct {
 	AttachSocket string `json:"attachSocket,omitempty"` // the shim's attach listener
 	ExitCode     int    `json:"exitCode"`
 	RestartCount int    `json:"restartCount,omitempty"` // restarts by the policy
+	Cgroup       string `json:"cgroup,omitempty"`       // the container's cgroup directory, with its limits
 
 	Error      string    `json:"error,omitempty"`
 	StartedAt  time.Time `json:"startedAt"`
