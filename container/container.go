@@ -300,8 +300,13 @@ func (c *Container) shimAlive() bool {
 	return errors.Is(err, unix.EWOULDBLOCK)
 }
 
-// Running reports whether the container runs now.
+// Running reports whether the container runs now, or is restarting
+// (Docker counts that as running too).
 func (c *Container) Running() bool { return c.State.Status == StatusRunning }
+
+// Restarting reports whether the container's payload exited and its
+// restart policy is about to start it again.
+func (c *Container) Restarting() bool { return c.Running() && c.State.Restarting }
 
 // writeJSON replaces name in r by rename, so readers never see half a
 // file. It does not fsync: that would cost `run` milliseconds, and after

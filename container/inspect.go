@@ -142,7 +142,8 @@ func (m *Manager) Inspect(c *Container) Inspect {
 		HostsPath: filepath.Join(c.dir, "hosts"), LogPath: filepath.Join(c.dir, shim.LogFile),
 		Driver: "nook-fuse", Platform: "linux",
 		State: InspectState{
-			Status: c.Status(), Running: c.Running(), Paused: c.Paused(), ExitCode: c.State.ExitCode, Error: c.State.Error,
+			Status: c.Status(), Running: c.Running(), Paused: c.Paused(), Restarting: c.Restarting(),
+			ExitCode: c.State.ExitCode, Error: c.State.Error,
 			StartedAt: dockerTime(c.State.StartedAt), FinishedAt: dockerTime(c.State.FinishedAt),
 		},
 		HostConfig: HostConfig{Binds: []string{}, NetworkMode: c.Network, AutoRemove: c.AutoRemove, ReadonlyRootfs: c.ReadOnly,

@@ -8,16 +8,26 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"nook/container/shim"
 )
 
 // Kill sends sig to the container's pid 1: its command, or with --init
 // nook's init, which passes it on; SIGKILL ends the container at once.
 func (m *Manager) Kill(c *Container, sig syscall.Signal) error {
-	if !c.Running() || c.State.Pid <= 0 {
+	if !c.Running() {
 		return fmt.Errorf("%s: %w", c.Name, ErrNotRunning)
 	}
 	if err := c.endsPolicy(sig); err != nil {
 		return err
+	}
+	if c.State.Pid <= 0 {
+		// Restarting: no process to signal; the shim sees the stop mark
+		// endsPolicy left, if sig ends the container, and ends it.
+		if _, err := c.fs.Stat(c.file(shim.StopFile)); err == nil {
+			return nil
+		}
+		return fmt.Errorf("%s: %w", c.Name, ErrNotRunning)
 	}
 	// pid 1 dies with its shim (parent-death signal), so while the shim
 	// holds the lock the recorded pid is still the container's.

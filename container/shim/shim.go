@@ -209,20 +209,38 @@ func (s *shim) run() int {
 		if !s.cfg.Restart.again(code, s.restarts) || s.stopped() {
 			return s.finish(StatusExited, code, "", start)
 		}
+		// Restarting, as Docker shows it: counted from now, no pid.
+		s.restarts++
+		st.Restarting, st.Pid, st.ExitCode, st.RestartCount = true, 0, code, s.restarts
+		st.FinishedAt = time.Now().UTC()
+		_ = WriteState(s.cfg.Dir, st)
 		delay = restartDelay(delay, time.Since(began))
-		time.Sleep(delay)
-		if s.stopped() {
+		if s.sleepUnlessStopped(delay) {
 			return s.finish(StatusExited, code, "", start)
 		}
 		if ctr, err = s.launch(); err != nil {
 			s.log.Warn("restarting the container", "err", err)
 			return s.finish(StatusExited, code, "", start)
 		}
-		s.restarts++
-		st.Pid, st.RestartCount = ctr.Pid(), s.restarts
+		st.Restarting, st.Pid, st.ExitCode, st.StartedAt = false, ctr.Pid(), 0, time.Now().UTC()
 		_ = WriteState(s.cfg.Dir, st)
 	}
 }
+
+// sleepUnlessStopped waits d before a restart, and reports whether `nook
+// stop` or `kill` ended the container meanwhile: the delay may be a minute.
+func (s *shim) sleepUnlessStopped(d time.Duration) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		if s.stopped() {
+			return true
+		}
+		time.Sleep(min(stopPoll, time.Until(end)))
+	}
+	return s.stopped()
+}
+
+// stopPoll is how often a restart's delay looks for the stop mark.
+const stopPoll = 50 * time.Millisecond
 
 // wait forwards signals to ctr until it exits and returns its status.
 func (s *shim) wait(ctr *rootless.Init) int {
