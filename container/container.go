@@ -191,13 +191,16 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// allLockFile in the containers' directory is lockAll's.
+const allLockFile = ".lock"
+
 // lockAll serializes creation and removal, which must see every name.
 func (m *Manager) lockAll() (func(), error) {
 	r, err := m.dirs(true)
 	if err != nil {
 		return nil, err
 	}
-	f, err := r.OpenFile(".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := r.OpenFile(allLockFile, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening the containers lock: %w", err)
 	}

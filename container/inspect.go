@@ -199,7 +199,9 @@ func (m *Manager) Inspect(c *Container) Inspect {
 			if v.ReadOnly {
 				spec += ":ro"
 			}
-			in.HostConfig.Binds = append(in.HostConfig.Binds, spec)
+			if !v.Anonymous { // Docker lists those in Config.Volumes
+				in.HostConfig.Binds = append(in.HostConfig.Binds, spec)
+			}
 			in.Mounts = append(in.Mounts, MountPoint{Type: "volume", Name: v.Source, Source: m.VolumeMountpoint(v.Source),
 				Driver: "local", Destination: v.Target, Mode: "z", RW: rw})
 		case "tmpfs":

@@ -125,6 +125,20 @@ func (m *Manager) Wait(c *Container) (int, error) {
 // running one is killed first. Files of the writable layer belong to the
 // container's ids: call it inside the user namespace.
 func (m *Manager) Remove(c *Container, force bool) error {
+	return m.RemoveWith(c, RemoveOptions{Force: force})
+}
+
+// RemoveOptions are rm's.
+type RemoveOptions struct {
+	Force bool // kill a running container first
+	// Volumes removes the container's anonymous volumes too (rm -v), as
+	// the removal of a --rm container always does.
+	Volumes bool
+}
+
+// RemoveWith removes c as o says.
+func (m *Manager) RemoveWith(c *Container, o RemoveOptions) error {
+	force := o.Force
 	if c.Running() {
 		if !force {
 			return fmt.Errorf("cannot remove %s: %w: stop it first or use -f", c.Name, ErrRunning)
@@ -151,6 +165,9 @@ func (m *Manager) Remove(c *Container, force bool) error {
 		if sock != "" {
 			_ = os.Remove(sock)
 		}
+	}
+	if o.Volumes || c.AutoRemove {
+		m.removeAnonymous(c)
 	}
 	return nil
 }

@@ -273,6 +273,14 @@ func (m *Manager) shimConfig(c *Container, o StartOptions) (shim.Config, error) 
 		NoNewPrivileges: c.NoNewPrivileges, Reap: c.Init, Restart: c.RestartPolicy.shimRestart(),
 		Limits: c.Limits, Cgroup: "nook-" + c.ID,
 	}
+	if c.AutoRemove {
+		for _, v := range c.Mounts {
+			if v.Type == "volume" && v.Anonymous {
+				cfg.RemoveVolumes = append(cfg.RemoveVolumes, filepath.Dir(m.VolumeMountpoint(v.Source)))
+			}
+		}
+		cfg.Lock = filepath.Join(m.root, allLockFile)
+	}
 	if c.Tty && !o.Detach {
 		cfg.ConsoleSize = terminalSize(o.Stdin, o.Stdout)
 	}

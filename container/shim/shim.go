@@ -129,6 +129,11 @@ type Config struct {
 	// payload starts.
 	Limits cgroups.Limits `json:",omitzero"`
 	Cgroup string         `json:",omitempty"`
+	// RemoveVolumes are the directories of the anonymous volumes a
+	// --rm container takes along (as Docker's --rm does), removed under
+	// the containers' lock, the file Lock.
+	RemoveVolumes []string `json:",omitempty"`
+	Lock          string   `json:",omitempty"`
 }
 
 // Rlimit is one resource limit, as setrlimit takes it.
@@ -574,6 +579,7 @@ func (s *shim) finish(status string, code int, why string, start time.Time) int 
 		if err := os.RemoveAll(s.cfg.Dir); err != nil {
 			s.log.Warn("removing the container", "err", err)
 		}
+		s.removeVolumes()
 		rootless.Trace("shim removed")
 		return code
 	}
@@ -586,6 +592,35 @@ func (s *shim) finish(status string, code int, why string, start time.Time) int 
 		s.log.Warn("recording the exit", "err", err)
 	}
 	return code
+}
+
+// VolumeFile is the description in a volume's directory: removed first,
+// the directory is no volume any more.
+const VolumeFile = "volume.json"
+
+// removeVolumes removes a --rm container's anonymous volumes.
+func (s *shim) removeVolumes() {
+	if len(s.cfg.RemoveVolumes) == 0 {
+		return
+	}
+	lock, err := os.OpenFile(s.cfg.Lock, os.O_RDWR|os.O_CREATE, 0o600)
+	if err == nil {
+		defer lock.Close()
+		err = unix.Flock(int(lock.Fd()), unix.LOCK_EX)
+	}
+	if err != nil {
+		s.log.Warn("keeping the container's anonymous volumes", "err", err)
+		return
+	}
+	for _, d := range s.cfg.RemoveVolumes {
+		err := os.Remove(filepath.Join(d, VolumeFile))
+		if err == nil || errors.Is(err, os.ErrNotExist) {
+			err = os.RemoveAll(d)
+		}
+		if err != nil {
+			s.log.Warn("removing an anonymous volume", "err", err)
+		}
+	}
 }
 
 // loopbackUp brings lo up in a new network namespace.
