@@ -332,6 +332,7 @@ func (m *Manager) shimConfig(c *Container, o StartOptions) (shim.Config, error) 
 	cfg.Init = rootless.InitConfig{
 		Rootfs:   filepath.Join(c.dir, "merged"),
 		ReadOnly: c.ReadOnly,
+		Unmasked: c.Privileged, // as Docker's --privileged
 		Mounts:   mounts,
 		Process: rootless.InitProcess{
 			Args: c.Args(), Env: c.Env, Cwd: c.WorkingDir, User: c.User, Terminal: c.Tty,

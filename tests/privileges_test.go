@@ -271,3 +271,26 @@ func TestRestartingState(t *testing.T) {
 		t.Errorf("after stop: %q", got)
 	}
 }
+
+// TestPrivilegedUnmasked: a container's /proc and /sys hide the host's
+// kernel secrets (/proc/keys covered by /dev/null, /sys/firmware by an
+// empty directory) and keep /proc/sys read-only, as Docker's MaskedPaths
+// and ReadonlyPaths do, in exec'd processes too; --privileged leaves them
+// whole, as Docker's does.
+func TestPrivilegedUnmasked(t *testing.T) {
+	e := runEnv(t)
+	probe := `stat -c %F /proc/keys; ls -A /sys/firmware | wc -l; grep -c ' /proc/sys proc ro,' /proc/mounts || true`
+	if got := e.ok(nil, "run", "--rm", "bb", "sh", "-c", probe); got != "character special file\n0\n1\n" {
+		t.Errorf("unprivileged: %q, want /proc/keys masked, /sys/firmware empty, /proc/sys read-only", got)
+	}
+	ents, _ := os.ReadDir("/sys/firmware")
+	want := fmt.Sprintf("regular empty file\n%d\n0\n", len(ents))
+	if got := e.ok(nil, "run", "--rm", "--privileged", "bb", "sh", "-c", probe); got != want {
+		t.Errorf("--privileged: %q, want %q: /proc/keys, /sys/firmware and /proc/sys as the kernel has them", got, want)
+	}
+	id := strings.TrimSpace(e.ok(nil, "run", "-d", "bb", "sleep", "100"))
+	if got := e.ok(nil, "exec", id, "stat", "-c", "%F", "/proc/keys"); got != "character special file\n" {
+		t.Errorf("exec sees /proc/keys as %q, want it masked", got)
+	}
+	e.ok(nil, "rm", "-f", id)
+}
