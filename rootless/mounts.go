@@ -65,9 +65,11 @@ func setupRootfs(cfg *InitConfig) error {
 		}
 	}
 	if !cfg.Unmasked {
+		Trace("init masking")
 		if err := maskProc(root); err != nil {
 			return err
 		}
+		Trace("init masked")
 	}
 	if cwd := cfg.Process.Cwd; cwd != "" {
 		// Docker creates a missing working directory; a read-only root
