@@ -24,7 +24,7 @@ type createFlags struct {
 	Workdir     string   `short:"w" help:"Working directory inside the container."`
 	User        string   `short:"u" placeholder:"USER[:GROUP]" help:"User to run as, by name or id."`
 	Entrypoint  *string  `help:"Replace the image's entrypoint (\"\" clears it)."`
-	Volume      []string `short:"v" sep:"none" placeholder:"HOST|VOLUME:CONTAINER[:ro]" help:"Bind a host path (/abs or ./rel) or a named volume into the container."`
+	Volume      []string `short:"v" sep:"none" placeholder:"[HOST|VOLUME:]CONTAINER[:ro]" help:"Bind a host path (/abs or ./rel) or a named volume into the container; a container path alone gets an anonymous volume."`
 	Mount       []string `sep:"none" placeholder:"type=bind|volume|tmpfs,..." help:"Mount a bind, named volume or tmpfs (Docker's --mount syntax)."`
 	Tmpfs       []string `sep:"none" placeholder:"PATH[:OPTIONS]" help:"Mount a tmpfs."`
 	ReadOnly    bool     `name:"read-only" help:"Mount the container's root read-only."`

@@ -121,8 +121,11 @@ type InspectConfig struct {
 	WorkingDir   string            `json:"WorkingDir"`
 	Entrypoint   []string          `json:"Entrypoint"`
 	Labels       map[string]string `json:"Labels"`
-	StopSignal   string            `json:"StopSignal,omitempty"`
-	StopTimeout  *int              `json:"StopTimeout,omitempty"`
+	// Volumes are the paths of the container's anonymous volumes; null
+	// without any, as Docker shows it.
+	Volumes     map[string]struct{} `json:"Volumes"`
+	StopSignal  string              `json:"StopSignal,omitempty"`
+	StopTimeout *int                `json:"StopTimeout,omitempty"`
 }
 
 // dockerTime is how Docker prints times; the zero time as Docker's zero.
@@ -199,8 +202,13 @@ func (m *Manager) Inspect(c *Container) Inspect {
 			if v.ReadOnly {
 				spec += ":ro"
 			}
-			if !v.Anonymous { // Docker lists those in Config.Volumes
+			if !v.Anonymous {
 				in.HostConfig.Binds = append(in.HostConfig.Binds, spec)
+			} else { // Docker lists those in Config.Volumes
+				if in.Config.Volumes == nil {
+					in.Config.Volumes = map[string]struct{}{}
+				}
+				in.Config.Volumes[v.Target] = struct{}{}
 			}
 			in.Mounts = append(in.Mounts, MountPoint{Type: "volume", Name: v.Source, Source: m.VolumeMountpoint(v.Source),
 				Driver: "local", Destination: v.Target, Mode: "z", RW: rw})

@@ -205,7 +205,7 @@ func TestImageVolume(t *testing.T) {
 	if len(vols) != 1 {
 		t.Fatalf("anonymous volumes %v, want one for VOLUME /vol", vols)
 	}
-	if got := e.ok(nil, "inspect", "-f", "{{range .Mounts}}{{.Name}} {{.Destination}}{{end}}", "v1"); got != vols[0]+" /vol\n" {
+	if got := e.ok(nil, "inspect", "-f", "{{range .Mounts}}{{.Name}} {{.Destination}}{{end}} {{json .Config.Volumes}} {{json .HostConfig.Binds}}", "v1"); got != vols[0]+` /vol {"/vol":{}} []`+"\n" {
 		t.Errorf("inspect Mounts = %q", got)
 	}
 	// The change lives in the volume, not in the container's layer.
