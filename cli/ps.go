@@ -121,6 +121,9 @@ func (c *PsCmd) row(ctr *container.Container) psRow {
 func statusText(c *container.Container) string {
 	switch c.State.Status {
 	case container.StatusRunning:
+		if c.Restarting() {
+			return fmt.Sprintf("Restarting (%d) %s ago", c.State.ExitCode, units.HumanDuration(time.Since(c.State.FinishedAt)))
+		}
 		if c.Paused() {
 			return "Up " + units.HumanDuration(time.Since(c.State.StartedAt)) + " (Paused)"
 		}

@@ -24,7 +24,7 @@ type createFlags struct {
 	Workdir     string   `short:"w" help:"Working directory inside the container."`
 	User        string   `short:"u" placeholder:"USER[:GROUP]" help:"User to run as, by name or id."`
 	Entrypoint  *string  `help:"Replace the image's entrypoint (\"\" clears it)."`
-	Volume      []string `short:"v" sep:"none" placeholder:"HOST|VOLUME:CONTAINER[:ro]" help:"Bind a host path (/abs or ./rel) or a named volume into the container."`
+	Volume      []string `short:"v" sep:"none" placeholder:"[HOST|VOLUME:]CONTAINER[:ro]" help:"Bind a host path (/abs or ./rel) or a named volume into the container; a container path alone gets an anonymous volume."`
 	Mount       []string `sep:"none" placeholder:"type=bind|volume|tmpfs,..." help:"Mount a bind, named volume or tmpfs (Docker's --mount syntax)."`
 	Tmpfs       []string `sep:"none" placeholder:"PATH[:OPTIONS]" help:"Mount a tmpfs."`
 	ReadOnly    bool     `name:"read-only" help:"Mount the container's root read-only."`
@@ -75,7 +75,7 @@ func (f *createFlags) options() (container.CreateOptions, error) {
 	if err := f.hostOptions(&o.HostOptions); err != nil {
 		return o, err
 	}
-	if err := f.limits(); err != nil {
+	if err := f.limits(&o.HostOptions); err != nil {
 		return o, err
 	}
 	for _, v := range f.Volume {
@@ -301,18 +301,19 @@ func (f *createFlags) hostOptions(h *container.HostOptions) error {
 
 // limits reads -m, --cpus and --pids-limit, which the host must be able
 // to apply.
-func (f *createFlags) limits() error {
+func (f *createFlags) limits(h *container.HostOptions) error {
 	var l container.Limits
 	if f.Memory != "" {
 		n, err := units.RAMInBytes(f.Memory)
 		if err != nil || n <= 0 {
 			return fmt.Errorf("--memory %q: want a positive size such as 512m", f.Memory)
 		}
-		l.Memory = n
+		l = l.WithMemory(n)
 	}
 	if f.CPUs < 0 || f.PidsLimit < -1 {
 		return fmt.Errorf("--cpus and --pids-limit take positive numbers")
 	}
-	l.CPUs, l.PidsLimit = f.CPUs, max(f.PidsLimit, 0)
+	l.NanoCPUs, l.Pids = int64(f.CPUs*1e9), max(f.PidsLimit, 0)
+	h.Limits = l
 	return container.CheckLimits(l)
 }

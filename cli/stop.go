@@ -66,7 +66,7 @@ func (c *WaitCmd) Run(g *Globals) error {
 // RmCmd is `nook rm`.
 type RmCmd struct {
 	Force      bool     `short:"f" help:"Kill a running container first; a container that does not exist is no error."`
-	Volumes    bool     `short:"v" help:"Accepted for Docker's sake: nook has no anonymous volumes."`
+	Volumes    bool     `short:"v" help:"Remove the container's anonymous volumes too."`
 	Containers []string `arg:"" help:"Containers to remove."`
 }
 
@@ -77,7 +77,7 @@ func (c *RmCmd) Run(g *Globals) error {
 		return err
 	}
 	return g.eachContainerOf(c.Containers, c.Force, func(m *container.Manager, ctr *container.Container) error {
-		if err := m.Remove(ctr, c.Force); err != nil {
+		if err := m.RemoveWith(ctr, container.RemoveOptions{Force: c.Force, Volumes: c.Volumes}); err != nil {
 			return err
 		}
 		fmt.Fprintln(g.Stdout, echoRef(c.Containers, ctr))

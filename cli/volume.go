@@ -195,7 +195,7 @@ func (c *VolumeRmCmd) Run(g *Globals) error {
 
 // VolumePruneCmd is `nook volume prune`.
 type VolumePruneCmd struct {
-	All   bool `short:"a" help:"Remove every unused volume; without it only anonymous ones, which nook does not make."`
+	All   bool `short:"a" help:"Remove every unused volume; without it only anonymous ones."`
 	Force bool `short:"f" help:"Do not ask for confirmation."`
 }
 

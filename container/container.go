@@ -191,13 +191,16 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// allLockFile in the containers' directory is lockAll's.
+const allLockFile = ".lock"
+
 // lockAll serializes creation and removal, which must see every name.
 func (m *Manager) lockAll() (func(), error) {
 	r, err := m.dirs(true)
 	if err != nil {
 		return nil, err
 	}
-	f, err := r.OpenFile(".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := r.OpenFile(allLockFile, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening the containers lock: %w", err)
 	}
@@ -300,8 +303,13 @@ func (c *Container) shimAlive() bool {
 	return errors.Is(err, unix.EWOULDBLOCK)
 }
 
-// Running reports whether the container runs now.
+// Running reports whether the container runs now, or is restarting
+// (Docker counts that as running too).
 func (c *Container) Running() bool { return c.State.Status == StatusRunning }
+
+// Restarting reports whether the container's payload exited and its
+// restart policy is about to start it again.
+func (c *Container) Restarting() bool { return c.Running() && c.State.Restarting }
 
 // writeJSON replaces name in r by rename, so readers never see half a
 // file. It does not fsync: that would cost `run` milliseconds, and after

@@ -116,6 +116,7 @@ func (m *Manager) create(opts CreateOptions, id string) (*Container, error) {
 	if err != nil {
 		return nil, err
 	}
+	opts.Mounts = imageVolumes(img, opts.Mounts)
 	return m.createFrom(img, opts, id)
 }
 
@@ -134,7 +135,7 @@ func (m *Manager) createFrom(img image.Image, opts CreateOptions, id string) (*C
 	if err := m.pickName(&cfg); err != nil {
 		return nil, err
 	}
-	if err := m.createVolumes(cfg); err != nil {
+	if err := m.createVolumes(&cfg); err != nil {
 		return nil, err
 	}
 	r, err := m.dirs(true)

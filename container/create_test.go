@@ -2,6 +2,7 @@ package container
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -108,5 +109,22 @@ func TestMkdirNoFollow(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(theirs); len(ents) != 0 {
 		t.Errorf("created through a link: %v", ents)
+	}
+}
+
+// TestImageVolumes: each of the image's VOLUME paths not covered by a
+// mount of the user's gets an anonymous volume, in order; "/" and
+// relative paths get none.
+func TestImageVolumes(t *testing.T) {
+	var img image.Image
+	img.Config.Config.Volumes = map[string]struct{}{"/b": {}, "/a/": {}, "/taken": {}, "/": {}, "rel": {}}
+	mine := []MountSpec{{Type: "bind", Source: "/h", Target: "/taken/"}}
+	got := imageVolumes(img, mine)
+	want := []MountSpec{mine[0], {Type: "volume", Target: "/a", Anonymous: true}, {Type: "volume", Target: "/b", Anonymous: true}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("imageVolumes = %+v, want %+v", got, want)
+	}
+	if len(mine) != 1 {
+		t.Errorf("the user's mounts changed: %+v", mine)
 	}
 }

@@ -28,6 +28,7 @@ type HostOptions struct {
 	NoNewPrivileges bool `json:"noNewPrivileges,omitempty"`
 	Privileges
 	RestartPolicy RestartPolicy `json:"restartPolicy,omitzero"` // restart.go
+	Limits        Limits        `json:"limits,omitzero"`        // limits.go
 }
 
 // ApplySecurityOpt reads one --security-opt other than seccomp's

@@ -73,6 +73,10 @@ type HostConfig struct {
 	Privileged     bool              `json:"Privileged"`
 	GroupAdd       []string          `json:"GroupAdd"`
 	Devices        []DeviceMapping   `json:"Devices"`
+	Memory         int64             `json:"Memory"`
+	MemorySwap     int64             `json:"MemorySwap"`
+	NanoCpus       int64             `json:"NanoCpus"`
+	PidsLimit      *int64            `json:"PidsLimit"` // null when unlimited, as Docker shows it
 }
 
 // RestartPolicy is Docker's: the shim restarts the payload while it
@@ -117,8 +121,11 @@ type InspectConfig struct {
 	WorkingDir   string            `json:"WorkingDir"`
 	Entrypoint   []string          `json:"Entrypoint"`
 	Labels       map[string]string `json:"Labels"`
-	StopSignal   string            `json:"StopSignal,omitempty"`
-	StopTimeout  *int              `json:"StopTimeout,omitempty"`
+	// Volumes are the paths of the container's anonymous volumes; null
+	// without any, as Docker shows it.
+	Volumes     map[string]struct{} `json:"Volumes"`
+	StopSignal  string              `json:"StopSignal,omitempty"`
+	StopTimeout *int                `json:"StopTimeout,omitempty"`
 }
 
 // dockerTime is how Docker prints times; the zero time as Docker's zero.
@@ -138,13 +145,15 @@ func (m *Manager) Inspect(c *Container) Inspect {
 		HostsPath: filepath.Join(c.dir, "hosts"), LogPath: filepath.Join(c.dir, shim.LogFile),
 		Driver: "nook-fuse", Platform: "linux",
 		State: InspectState{
-			Status: c.Status(), Running: c.Running(), Paused: c.Paused(), ExitCode: c.State.ExitCode, Error: c.State.Error,
+			Status: c.Status(), Running: c.Running(), Paused: c.Paused(), Restarting: c.Restarting(),
+			ExitCode: c.State.ExitCode, Error: c.State.Error,
 			StartedAt: dockerTime(c.State.StartedAt), FinishedAt: dockerTime(c.State.FinishedAt),
 		},
 		HostConfig: HostConfig{Binds: []string{}, NetworkMode: c.Network, AutoRemove: c.AutoRemove, ReadonlyRootfs: c.ReadOnly,
 			Init: c.Init, ExtraHosts: c.ExtraHosts, ShmSize: cmp.Or(c.ShmSize, defaultShmSize), Ulimits: c.Ulimits,
 			SecurityOpt: c.securityOpt(), CapAdd: c.CapAdd, CapDrop: c.CapDrop, Privileged: c.Privileged,
-			GroupAdd: c.GroupAdd, Devices: c.Devices, RestartPolicy: c.RestartPolicy},
+			GroupAdd: c.GroupAdd, Devices: c.Devices, RestartPolicy: c.RestartPolicy,
+			Memory: c.Limits.Memory, MemorySwap: c.Limits.MemorySwap, NanoCpus: c.Limits.NanoCPUs},
 		GraphDriver: GraphDriver{Name: "nook-fuse", Data: map[string]string{
 			"LowerDir":  strings.Join(m.lowerDirs(c), ":"),
 			"UpperDir":  filepath.Join(c.dir, "upper"),
@@ -171,6 +180,9 @@ func (m *Manager) Inspect(c *Container) Inspect {
 	if c.Running() {
 		in.State.Pid = c.State.Pid
 	}
+	if c.Limits.Pids > 0 {
+		in.HostConfig.PidsLimit = &c.Limits.Pids
+	}
 	in.NetworkSettings.Networks = map[string]struct{}{c.Network: {}}
 	for _, v := range c.Mounts {
 		mode, rw := "", !v.ReadOnly
@@ -190,7 +202,14 @@ func (m *Manager) Inspect(c *Container) Inspect {
 			if v.ReadOnly {
 				spec += ":ro"
 			}
-			in.HostConfig.Binds = append(in.HostConfig.Binds, spec)
+			if !v.Anonymous {
+				in.HostConfig.Binds = append(in.HostConfig.Binds, spec)
+			} else { // Docker lists those in Config.Volumes
+				if in.Config.Volumes == nil {
+					in.Config.Volumes = map[string]struct{}{}
+				}
+				in.Config.Volumes[v.Target] = struct{}{}
+			}
 			in.Mounts = append(in.Mounts, MountPoint{Type: "volume", Name: v.Source, Source: m.VolumeMountpoint(v.Source),
 				Driver: "local", Destination: v.Target, Mode: "z", RW: rw})
 		case "tmpfs":

@@ -3,49 +3,55 @@ package container
 import (
 	"fmt"
 	"strings"
+
+	"nook/internal/cgroups"
 )
 
 // Limits are the resource limits Docker's -m/--memory, --cpus and
-// --pids-limit ask for.
-type Limits struct {
-	Memory    int64   // bytes; 0: none
-	CPUs      float64 // 0: none
-	PidsLimit int64   // 0: none
-}
+// --pids-limit ask for, which the shim applies through a cgroup of the
+// user's delegated cgroup v2 subtree (internal/cgroups). That path was
+// tested against directory trees only: the host nook was developed on has
+// hybrid cgroups, where nothing can be delegated.
+type Limits = cgroups.Limits
 
-// flags names the limits set, as the flags are named.
-func (l Limits) flags() []string {
+// limitFlags names the limits set, as the flags are named.
+func limitFlags(l Limits) []string {
 	var f []string
 	if l.Memory != 0 {
 		f = append(f, "--memory")
 	}
-	if l.CPUs != 0 {
+	if l.NanoCPUs != 0 {
 		f = append(f, "--cpus")
 	}
-	if l.PidsLimit != 0 {
+	if l.Pids != 0 {
 		f = append(f, "--pids-limit")
 	}
 	return f
 }
 
 // CheckLimits refuses limits this host cannot apply, in one line saying
-// why: they need a delegated cgroup v2 subtree with the cpu, memory and
-// pids controllers (what `nook info`'s cgroups check reports), and nook
-// does not place containers in one yet.
+// why: they need a delegated cgroup v2 subtree with the controllers they
+// use (what `nook info`'s cgroups check reports).
 func CheckLimits(l Limits) error {
-	f := l.flags()
-	if len(f) == 0 {
+	if !l.Set() {
 		return nil
 	}
-	what := strings.Join(f, ", ")
-	c := checkCgroup(realHost())
-	if c.Verdict != VerdictOK {
-		e := &HostError{Problem: fmt.Sprintf("%s: resource limits need a delegated cgroup v2 subtree, and this host has none: %s", what, c.Detail),
-			Remedy: c.Remedy}
-		if e.Remedy == "" {
-			return fmt.Errorf("%s", e.Problem)
+	t, err := cgroups.Host()
+	if err == nil {
+		if err = t.Check(l.Controllers()); err == nil {
+			return nil
 		}
-		return e
 	}
-	return fmt.Errorf("%s: nook does not yet place containers in the delegated cgroup v2 subtree (%s)", what, c.Detail)
+	what := strings.Join(limitFlags(l), ", ")
+	c := checkCgroup(realHost())
+	detail, remedy := c.Detail, c.Remedy
+	if c.Verdict == VerdictOK {
+		detail, remedy = err.Error(), "" // a controller these limits need, missing
+	}
+	e := &HostError{Problem: fmt.Sprintf("%s: resource limits need a delegated cgroup v2 subtree, and this host has none: %s", what, detail),
+		Remedy: remedy}
+	if e.Remedy == "" {
+		return fmt.Errorf("%s", e.Problem)
+	}
+	return e
 }

@@ -8,16 +8,26 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"nook/container/shim"
 )
 
 // Kill sends sig to the container's pid 1: its command, or with --init
 // nook's init, which passes it on; SIGKILL ends the container at once.
 func (m *Manager) Kill(c *Container, sig syscall.Signal) error {
-	if !c.Running() || c.State.Pid <= 0 {
+	if !c.Running() {
 		return fmt.Errorf("%s: %w", c.Name, ErrNotRunning)
 	}
 	if err := c.endsPolicy(sig); err != nil {
 		return err
+	}
+	if c.State.Pid <= 0 {
+		// Restarting: no process to signal; the shim sees the stop mark
+		// endsPolicy left, if sig ends the container, and ends it.
+		if _, err := c.fs.Stat(c.file(shim.StopFile)); err == nil {
+			return nil
+		}
+		return fmt.Errorf("%s: %w", c.Name, ErrNotRunning)
 	}
 	// pid 1 dies with its shim (parent-death signal), so while the shim
 	// holds the lock the recorded pid is still the container's.
@@ -115,6 +125,20 @@ func (m *Manager) Wait(c *Container) (int, error) {
 // running one is killed first. Files of the writable layer belong to the
 // container's ids: call it inside the user namespace.
 func (m *Manager) Remove(c *Container, force bool) error {
+	return m.RemoveWith(c, RemoveOptions{Force: force})
+}
+
+// RemoveOptions are rm's.
+type RemoveOptions struct {
+	Force bool // kill a running container first
+	// Volumes removes the container's anonymous volumes too (rm -v), as
+	// the removal of a --rm container always does.
+	Volumes bool
+}
+
+// RemoveWith removes c as o says.
+func (m *Manager) RemoveWith(c *Container, o RemoveOptions) error {
+	force := o.Force
 	if c.Running() {
 		if !force {
 			return fmt.Errorf("cannot remove %s: %w: stop it first or use -f", c.Name, ErrRunning)
@@ -141,6 +165,9 @@ func (m *Manager) Remove(c *Container, force bool) error {
 		if sock != "" {
 			_ = os.Remove(sock)
 		}
+	}
+	if o.Volumes || c.AutoRemove {
+		m.removeAnonymous(c)
 	}
 	return nil
 }

@@ -47,10 +47,18 @@ func (c *Container) readPaused() {
 // Paused reports whether c is running and paused.
 func (c *Container) Paused() bool { return c.paused }
 
-// Status is Docker's status word: created, running, paused or exited.
+// StatusRestarting is Docker's status of a container between its
+// payload's exit and the restart its policy asks for.
+const StatusRestarting = "restarting"
+
+// Status is Docker's status word: created, running, paused, restarting
+// or exited.
 func (c *Container) Status() string {
 	if c.paused {
 		return StatusPaused
+	}
+	if c.Restarting() {
+		return StatusRestarting
 	}
 	return c.State.Status
 }

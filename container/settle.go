@@ -35,7 +35,7 @@ func (m *Manager) settleDead(c *Container) (removed bool) {
 		c.State.ExitCode = shimDiedCode
 		c.State.Error = "the container's shim died, and its processes with it"
 		c.State.FinishedAt = time.Now().UTC()
-		c.State.Pid, c.State.ShimPid = 0, 0
+		c.State.Pid, c.State.ShimPid, c.State.Restarting = 0, 0, false
 		if err := writeJSON(c.fs, c.file(stateFile), c.State); err != nil {
 			m.log.Debug("recording a dead shim", "container", c.ID, "err", err)
 		}

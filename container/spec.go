@@ -26,6 +26,9 @@ type MountSpec struct {
 	Options  []string `json:"options,omitempty"` // tmpfs: size=, mode=, noexec...
 	// NoCopy keeps an empty volume empty: it is not filled from the image.
 	NoCopy bool `json:"noCopy,omitempty"`
+	// Anonymous: a volume made for this container under a random name
+	// (-v /path, an image's VOLUME), which rm -v and --rm remove with it.
+	Anonymous bool `json:"anonymous,omitempty"`
 	// populate is set on a volume turned into its bind (volumeBind).
 	populate bool
 }
@@ -34,8 +37,13 @@ type MountSpec struct {
 // and propagation modes, the last ones accepted and ignored; nocopy). The
 // source is a host path, absolute or relative to the working directory
 // when it starts with "." as Docker ≥ 23 reads it, or else a volume name.
+// A container path alone is an anonymous volume.
 func ParseVolume(s string) (MountSpec, error) {
 	parts := strings.Split(s, ":")
+	if len(parts) == 1 && path.IsAbs(s) {
+		m := MountSpec{Type: "volume", Target: s, Anonymous: true}
+		return m, checkTarget(s, m)
+	}
 	if len(parts) < 2 || len(parts) > 3 {
 		return MountSpec{}, fmt.Errorf("volume %q: want HOST-PATH:CONTAINER-PATH[:ro]", s)
 	}
@@ -134,9 +142,8 @@ func ParseMount(s string) (MountSpec, error) {
 		m.Source = abs
 	case "volume":
 		if m.Source == "" {
-			return m, fmt.Errorf("mount %q: anonymous volumes are not supported; name one with source=NAME", s)
-		}
-		if err := CheckVolumeName(m.Source); err != nil {
+			m.Anonymous = true
+		} else if err := CheckVolumeName(m.Source); err != nil {
 			return m, fmt.Errorf("mount %q: %w", s, err)
 		}
 	case "tmpfs":

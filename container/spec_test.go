@@ -31,7 +31,9 @@ func TestParseVolume(t *testing.T) {
 		{in: "../x/:/c", want: MountSpec{Type: "bind", Source: filepath.Dir(wd) + "/x", Target: "/c"}},
 		{in: "/h:c", err: "not absolute"},
 		{in: "/h:/", err: "over /"},
-		{in: "/h", err: "want HOST-PATH"},
+		{in: "/h", want: MountSpec{Type: "volume", Target: "/h", Anonymous: true}},
+		{in: "h", err: "want HOST-PATH"},
+		{in: "/proc/x", err: "inside /proc"},
 		{in: "/h:/c:bogus", err: "unknown option"},
 		{in: "/a:/b:ro:x", err: "want HOST-PATH"},
 		// Over the container's own proc and sys, or inside proc, as runc's
@@ -69,7 +71,7 @@ func TestParseMount(t *testing.T) {
 		{in: `type=bind,"source=/a,b",target=/c`, want: MountSpec{Type: "bind", Source: "/a,b", Target: "/c"}},
 		{in: "type=volume,source=vol,target=/c", want: MountSpec{Type: "volume", Source: "vol", Target: "/c"}},
 		{in: "type=volume,src=vol,dst=/c,volume-nocopy,ro", want: MountSpec{Type: "volume", Source: "vol", Target: "/c", ReadOnly: true, NoCopy: true}},
-		{in: "type=volume,target=/c", err: "anonymous volumes"},
+		{in: "type=volume,target=/c", want: MountSpec{Type: "volume", Target: "/c", Anonymous: true}},
 		{in: "type=volume,source=../x,target=/c", err: "are allowed"},
 		{in: "type=npipe,source=x,target=/c", err: "not supported"},
 		{in: "source=/h,target=/c", err: "are allowed"}, // type defaults to volume

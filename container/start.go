@@ -271,6 +271,15 @@ func (m *Manager) shimConfig(c *Container, o StartOptions) (shim.Config, error) 
 		NetNone: c.Network == "none", LogLevel: o.LogLevel,
 		AttachSocket: filepath.Join(run, c.ID[:32]+".attach"), OpenStdin: c.OpenStdin,
 		NoNewPrivileges: c.NoNewPrivileges, Reap: c.Init, Restart: c.RestartPolicy.shimRestart(),
+		Limits: c.Limits, Cgroup: "nook-" + c.ID,
+	}
+	if c.AutoRemove {
+		for _, v := range c.Mounts {
+			if v.Type == "volume" && v.Anonymous {
+				cfg.RemoveVolumes = append(cfg.RemoveVolumes, filepath.Dir(m.VolumeMountpoint(v.Source)))
+			}
+		}
+		cfg.Lock = filepath.Join(m.root, allLockFile)
 	}
 	if c.Tty && !o.Detach {
 		cfg.ConsoleSize = terminalSize(o.Stdin, o.Stdout)
@@ -323,6 +332,7 @@ func (m *Manager) shimConfig(c *Container, o StartOptions) (shim.Config, error) 
 	cfg.Init = rootless.InitConfig{
 		Rootfs:   filepath.Join(c.dir, "merged"),
 		ReadOnly: c.ReadOnly,
+		Unmasked: c.Privileged, // as Docker's --privileged
 		Mounts:   mounts,
 		Process: rootless.InitProcess{
 			Args: c.Args(), Env: c.Env, Cwd: c.WorkingDir, User: c.User, Terminal: c.Tty,

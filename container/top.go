@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"nook/internal/cgroups"
 )
 
 // Proc is one process of a running container, read from /proc.
@@ -148,7 +150,7 @@ func readProc(pid int, uidMap []idRange) (Proc, error) {
 type Stats struct {
 	CPUPercent     float64 // of one CPU, over the sampling interval
 	Memory         uint64  // resident bytes
-	MemoryLimit    uint64  // the host's memory: nook sets no limit
+	MemoryLimit    uint64  // -m's, else the host's memory
 	Pids           int
 	BlockRead      uint64
 	BlockWritten   uint64
@@ -185,6 +187,15 @@ func (m *Manager) Stats(c *Container, interval time.Duration) (Stats, error) {
 		st.BlockWritten += p.Written
 	}
 	st.CPUPercent = float64(ticks) / clockTicks / elapsed.Seconds() * 100
+	if c.State.Cgroup != "" {
+		// The container's cgroup counts its page cache too, as Docker's does.
+		if n, err := (cgroups.Group{Dir: c.State.Cgroup}).MemoryCurrent(); err == nil {
+			st.Memory = n
+		}
+		if c.Limits.Memory > 0 {
+			st.MemoryLimit = uint64(c.Limits.Memory)
+		}
+	}
 	return st, nil
 }
 

@@ -5,12 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"time"
+
+	"nook/container/shim"
+	"nook/image"
 )
 
 // Named volumes live in the store as volumes/NAME/_data, Docker's layout,
@@ -31,7 +36,7 @@ var validVolumeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 const (
 	volumesDir = "volumes"
 	volumeData = "_data"
-	volumeMeta = "volume.json"
+	volumeMeta = shim.VolumeFile
 )
 
 // Volume is a named volume in docker volume inspect's shape.
@@ -227,13 +232,9 @@ func (m *Manager) removeVolume(name string) error {
 }
 
 // PruneVolumes removes the volumes no container mounts and returns their
-// names. Docker (≥ 23) prunes only anonymous volumes unless all is set;
-// nook makes no anonymous volumes, so without all nothing goes.
+// names: as Docker (≥ 23), only anonymous ones unless all is set.
 // The bytes they held are reclaimed.
 func (m *Manager) PruneVolumes(all bool) (gone []string, reclaimed int64, err error) {
-	if !all {
-		return nil, 0, nil
-	}
 	unlock, err := m.lockAll()
 	if err != nil {
 		return nil, 0, err
@@ -248,7 +249,7 @@ func (m *Manager) PruneVolumes(all bool) (gone []string, reclaimed int64, err er
 		return nil, 0, err
 	}
 	for _, v := range vols {
-		if len(users[v.Name]) > 0 {
+		if _, anon := v.Labels[anonymousLabel]; len(users[v.Name]) > 0 || !all && !anon {
 			continue
 		}
 		size := VolumeSize(v)
@@ -275,18 +276,55 @@ func VolumeSize(v Volume) int64 {
 	return n
 }
 
+// anonymousLabel marks an anonymous volume, as Docker (≥ 23) does; prune
+// without --all removes only such volumes.
+const anonymousLabel = "com.docker.volume.anonymous"
+
 // createVolumes makes the volumes cfg mounts that do not exist yet, under
-// the containers' lock, as docker create does.
-func (m *Manager) createVolumes(cfg Config) error {
-	for _, v := range cfg.Mounts {
+// the containers' lock, as docker create does; an anonymous one gets a
+// random name, as Docker's do.
+func (m *Manager) createVolumes(cfg *Config) error {
+	for i, v := range cfg.Mounts {
 		if v.Type != "volume" {
 			continue
 		}
-		if _, err := m.createVolume(v.Source, nil); err != nil {
+		var labels map[string]string
+		if v.Anonymous && v.Source == "" {
+			cfg.Mounts[i].Source, labels = newID(), map[string]string{anonymousLabel: ""}
+		}
+		if _, err := m.createVolume(cfg.Mounts[i].Source, labels); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// imageVolumes adds to mounts an anonymous volume for each of the image's
+// volumes (VOLUME) that no mount covers already. A build's steps get none
+// (createFrom), as BuildKit's RUN does not.
+func imageVolumes(img image.Image, mounts []MountSpec) []MountSpec {
+	targets := slices.Sorted(maps.Keys(img.Config.Config.Volumes))
+	out := slices.Clone(mounts)
+	for _, t := range targets {
+		t = path.Clean(t)
+		if !path.IsAbs(t) || t == "/" || slices.ContainsFunc(mounts, func(m MountSpec) bool { return path.Clean(m.Target) == t }) {
+			continue
+		}
+		out = append(out, MountSpec{Type: "volume", Target: t, Anonymous: true})
+	}
+	return out
+}
+
+// removeAnonymous removes c's anonymous volumes, once c is gone; one that
+// another container mounts is kept, as Docker keeps it.
+func (m *Manager) removeAnonymous(c *Container) {
+	for _, v := range c.Mounts {
+		if v.Type == "volume" && v.Anonymous {
+			if err := m.removeVolume(v.Source); err != nil && !errors.Is(err, ErrNoSuchVolume) {
+				m.log.Warn("keeping an anonymous volume", "volume", v.Source, "err", err)
+			}
+		}
+	}
 }
 
 // volumeBind turns a volume mount into the bind of its data, filled from

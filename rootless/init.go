@@ -59,6 +59,9 @@ type InitConfig struct {
 	Rootfs string
 	// ReadOnly makes the root mount read-only once set up.
 	ReadOnly bool
+	// Unmasked leaves /proc and /sys whole (--privileged): no masked or
+	// read-only paths (procmount.go).
+	Unmasked bool `json:",omitempty"`
 	// Mounts are made after proc, sys and dev, in order: the container's
 	// /etc/hosts and friends, volumes, tmpfs.
 	Mounts []Mount

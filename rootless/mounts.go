@@ -64,6 +64,13 @@ func setupRootfs(cfg *InitConfig) error {
 			return err
 		}
 	}
+	if !cfg.Unmasked {
+		Trace("init masking")
+		if err := maskProc(root); err != nil {
+			return err
+		}
+		Trace("init masked")
+	}
 	if cwd := cfg.Process.Cwd; cwd != "" {
 		// Docker creates a missing working directory; a read-only root
 		// must get it before it turns read-only.

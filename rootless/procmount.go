@@ -1,12 +1,14 @@
 package rootless
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"path/filepath"
 	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
+	"golang.org/x/sys/unix"
 )
 
 // CheckProcMount refuses a mount target (an absolute path inside the
@@ -48,4 +50,59 @@ func checkResolvedMount(root, target string) error {
 		return fmt.Errorf("mount point %s, through a link: %w", target, err)
 	}
 	return nil
+}
+
+// maskedPaths are hidden from an unprivileged container, as Docker's
+// default spec hides them (its MaskedPaths): what the kernel says there
+// about the host (its memory, keys, timers, scheduler, firmware) is none
+// of the container's business. A file is covered by /dev/null, a
+// directory by an empty read-only tmpfs.
+var maskedPaths = []string{
+	"/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+	"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+	"/sys/firmware", "/sys/devices/virtual/powercap",
+}
+
+// readonlyPaths are made read-only, as Docker's ReadonlyPaths are: the
+// host's kernel settings and triggers.
+var readonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+
+// maskProc applies maskedPaths and readonlyPaths below root, once /proc
+// and /sys are mounted there; a path the kernel does not have is skipped.
+// --privileged skips it all, as Docker's does.
+func maskProc(root string) error {
+	for _, p := range maskedPaths {
+		if err := maskPath(filepath.Join(root, p)); err != nil {
+			return fmt.Errorf("masking %s: %w", p, err)
+		}
+	}
+	for _, p := range readonlyPaths {
+		t := filepath.Join(root, p)
+		err := unix.Mount(t, t, "", unix.MS_BIND|unix.MS_REC, "")
+		if errors.Is(err, unix.ENOENT) {
+			continue
+		}
+		if err == nil {
+			err = setReadOnly(t, true)
+		}
+		if err != nil {
+			return fmt.Errorf("making %s read-only: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// maskPath covers the file or directory p, as runc's maskPath does.
+func maskPath(p string) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0")
+	}
+	return unix.Mount("/dev/null", p, "", unix.MS_BIND, "")
 }

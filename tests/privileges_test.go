@@ -226,3 +226,71 @@ func TestRestartPolicy(t *testing.T) {
 		t.Errorf("--restart sometimes: %s", r)
 	}
 }
+
+// TestRestartingState: between a payload's exit and its restart, ps and
+// inspect show what Docker shows: "Restarting (CODE) … ago", status
+// restarting, State.Restarting and Running true, no pid; the count
+// grows with each restart, and stop ends a restarting container.
+func TestRestartingState(t *testing.T) {
+	e := runEnv(t)
+	id := strings.TrimSpace(e.ok(nil, "run", "-d", "--restart", "always", "bb", "sh", "-c", "exit 3"))
+	var counts []int
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no two restarts seen while restarting; counts %v", counts)
+		}
+		ps := e.ok(nil, "ps", "-a", "--filter", "id="+id, "--format", "{{.Status}}|{{.State}}")
+		status, state, _ := strings.Cut(strings.TrimSpace(ps), "|")
+		if !strings.HasPrefix(status, "Restarting (3) ") || !strings.HasSuffix(status, " ago") {
+			continue
+		}
+		if state != "restarting" {
+			t.Errorf("ps STATE while %q: %q", status, state)
+		}
+		got := strings.Fields(e.ok(nil, "inspect", "-f",
+			"{{.State.Status}} {{.State.Restarting}} {{.State.Running}} {{.State.Pid}} {{.State.ExitCode}} {{.RestartCount}}", id))
+		if len(got) != 6 || got[0] != "restarting" {
+			continue // restarted meanwhile
+		}
+		if got[1] != "true" || got[2] != "true" || got[3] != "0" || got[4] != "3" {
+			t.Errorf("inspect while restarting: %v, want restarting true true 0 3 N", got)
+		}
+		n, _ := strconv.Atoi(got[5])
+		if len(counts) == 0 || n > counts[len(counts)-1] {
+			counts = append(counts, n)
+		}
+		if len(counts) >= 2 {
+			break
+		}
+	}
+	if counts[0] < 1 {
+		t.Errorf("RestartCount while restarting the first time: %d, want ≥ 1", counts[0])
+	}
+	e.ok(nil, "stop", id)
+	if got := strings.TrimSpace(e.ok(nil, "inspect", "-f", "{{.State.Status}} {{.State.Restarting}}", id)); got != "exited false" {
+		t.Errorf("after stop: %q", got)
+	}
+}
+
+// TestPrivilegedUnmasked: a container's /proc and /sys hide the host's
+// kernel secrets (/proc/keys covered by /dev/null, /sys/firmware by an
+// empty directory) and keep /proc/sys read-only, as Docker's MaskedPaths
+// and ReadonlyPaths do, in exec'd processes too; --privileged leaves them
+// whole, as Docker's does.
+func TestPrivilegedUnmasked(t *testing.T) {
+	e := runEnv(t)
+	probe := `stat -c %F /proc/keys; ls -A /sys/firmware | wc -l; grep -c ' /proc/sys proc ro,' /proc/mounts || true`
+	if got := e.ok(nil, "run", "--rm", "bb", "sh", "-c", probe); got != "character special file\n0\n1\n" {
+		t.Errorf("unprivileged: %q, want /proc/keys masked, /sys/firmware empty, /proc/sys read-only", got)
+	}
+	ents, _ := os.ReadDir("/sys/firmware")
+	want := fmt.Sprintf("regular empty file\n%d\n0\n", len(ents))
+	if got := e.ok(nil, "run", "--rm", "--privileged", "bb", "sh", "-c", probe); got != want {
+		t.Errorf("--privileged: %q, want %q: /proc/keys, /sys/firmware and /proc/sys as the kernel has them", got, want)
+	}
+	id := strings.TrimSpace(e.ok(nil, "run", "-d", "bb", "sleep", "100"))
+	if got := e.ok(nil, "exec", id, "stat", "-c", "%F", "/proc/keys"); got != "character special file\n" {
+		t.Errorf("exec sees /proc/keys as %q, want it masked", got)
+	}
+	e.ok(nil, "rm", "-f", id)
+}

@@ -111,7 +111,7 @@ func TestVolumeVerbs(t *testing.T) {
 		t.Errorf("volume rm -f of a volume in use: %s", r)
 	}
 	if got := e.ok(nil, "volume", "prune", "-f"); got != "Total reclaimed space: 0B\n" {
-		t.Errorf("volume prune without -a (only anonymous volumes, which nook has none of) = %q", got)
+		t.Errorf("volume prune without -a (only anonymous volumes, none here) = %q", got)
 	}
 	got := e.ok(nil, "volume", "prune", "-a", "-f")
 	if !strings.Contains(got, "Deleted Volumes:\nloose\nmade\n") || !strings.Contains(got, "Total reclaimed space: 3kB") {
@@ -132,4 +132,97 @@ func TestVolumeVerbs(t *testing.T) {
 func jsonOf(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// anonVolumes lists the volumes whose names are Docker's anonymous ones:
+// 64 hex digits.
+func anonVolumes(t *testing.T, e *env) []string {
+	t.Helper()
+	var out []string
+	for _, n := range strings.Fields(e.ok(nil, "volume", "ls", "-q")) {
+		if len(n) == 64 && strings.Trim(n, "0123456789abcdef") == "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// TestAnonymousVolume: -v /path and --mount without a source make a fresh
+// volume with a random 64-hex name, listed by volume ls and inspect's
+// Mounts, filled from the image; plain rm keeps it, rm -v removes it, and
+// so does run --rm, as with Docker.
+func TestAnonymousVolume(t *testing.T) {
+	e := volumeEnv(t)
+	e.ok(nil, "run", "--name", "a", "-v", "/etc", "bb", "sh", "-c", "test -s /etc/passwd && echo mine > /etc/mine")
+	vols := anonVolumes(t, e)
+	if len(vols) != 1 {
+		t.Fatalf("after run -v /etc: anonymous volumes %v, want one", vols)
+	}
+	got := e.ok(nil, "inspect", "-f", "{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}} {{.Source}}{{end}}", "a")
+	want := "volume " + vols[0] + " /etc " + filepath.Join(e.store, "volumes", vols[0], "_data") + "\n"
+	if got != want {
+		t.Errorf("inspect Mounts = %q, want %q", got, want)
+	}
+	e.ok(nil, "rm", "a")
+	if got := anonVolumes(t, e); len(got) != 1 || got[0] != vols[0] {
+		t.Errorf("plain rm left volumes %v, want %s kept", got, vols[0])
+	}
+
+	e.ok(nil, "create", "--name", "b", "--mount", "type=volume,dst=/d", "bb", "true")
+	if got := anonVolumes(t, e); len(got) != 2 {
+		t.Errorf("create --mount type=volume,dst=/d: volumes %v, want a second one", got)
+	}
+	e.ok(nil, "rm", "-v", "b")
+	if got := anonVolumes(t, e); len(got) != 1 || got[0] != vols[0] {
+		t.Errorf("rm -v left volumes %v, want only %s", got, vols[0])
+	}
+
+	if got := e.ok(nil, "run", "--rm", "-v", "/d", "bb", "sh", "-c", "echo x > /d/x && cat /d/x"); got != "x\n" {
+		t.Errorf("run --rm -v /d printed %q", got)
+	}
+	if got := anonVolumes(t, e); len(got) != 1 || got[0] != vols[0] {
+		t.Errorf("run --rm left volumes %v, want only %s", got, vols[0])
+	}
+	// Prune without -a removes the anonymous volume no container uses.
+	e.ok(nil, "volume", "create", "named")
+	e.ok(nil, "volume", "prune", "-f")
+	if got := e.ok(nil, "volume", "ls", "-q"); got != "named\n" {
+		t.Errorf("after volume prune: %q, want named only", got)
+	}
+}
+
+// TestImageVolume: an image's VOLUME gives each container a fresh
+// anonymous volume there, filled from the image's content, unless a
+// mount of the user's covers it.
+func TestImageVolume(t *testing.T) {
+	e := volumeEnv(t)
+	ctx := writeContext(t, map[string]string{"Dockerfile": "FROM bb\nRUN mkdir /vol && echo img > /vol/f\nVOLUME /vol\n"})
+	e.ok(nil, "build", "-q", "-t", "volimg", ctx)
+	if got := e.ok(nil, "run", "--name", "v1", "volimg", "sh", "-c", "cat /vol/f; echo changed > /vol/f"); got != "img\n" {
+		t.Errorf("the volume at /vol holds %q, want the image's img", got)
+	}
+	vols := anonVolumes(t, e)
+	if len(vols) != 1 {
+		t.Fatalf("anonymous volumes %v, want one for VOLUME /vol", vols)
+	}
+	if got := e.ok(nil, "inspect", "-f", "{{range .Mounts}}{{.Name}} {{.Destination}}{{end}} {{json .Config.Volumes}} {{json .HostConfig.Binds}}", "v1"); got != vols[0]+` /vol {"/vol":{}} []`+"\n" {
+		t.Errorf("inspect Mounts = %q", got)
+	}
+	// The change lives in the volume, not in the container's layer.
+	if got := e.ok(nil, "diff", "v1"); strings.Contains(got, "/vol") {
+		t.Errorf("diff shows the volume's files: %q", got)
+	}
+	// A second container gets a fresh volume with the image's content.
+	if got := e.ok(nil, "run", "--rm", "volimg", "cat", "/vol/f"); got != "img\n" {
+		t.Errorf("a second container saw %q, want a fresh volume's img", got)
+	}
+	// A named volume there replaces the anonymous one.
+	e.ok(nil, "run", "--rm", "-v", "mine:/vol", "volimg", "true")
+	if got := anonVolumes(t, e); len(got) != 1 {
+		t.Errorf("anonymous volumes %v after runs with --rm and a named volume, want v1's only", got)
+	}
+	e.ok(nil, "rm", "-v", "v1")
+	if got := anonVolumes(t, e); len(got) != 0 {
+		t.Errorf("rm -v v1 left %v", got)
+	}
 }

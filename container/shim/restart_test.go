@@ -1,6 +1,8 @@
 package shim
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -38,5 +40,21 @@ func TestRestartDelay(t *testing.T) {
 	}
 	if d = restartDelay(time.Minute, 11*time.Second); d != 100*time.Millisecond {
 		t.Errorf("after a long run: %v", d)
+	}
+}
+
+// TestSleepUnlessStopped: the restart's delay ends early, reporting so,
+// once `nook stop` leaves its mark; without the mark it runs out.
+func TestSleepUnlessStopped(t *testing.T) {
+	s := &shim{cfg: Config{Dir: t.TempDir()}}
+	if s.sleepUnlessStopped(10 * time.Millisecond) {
+		t.Error("stopped without a mark")
+	}
+	if err := os.WriteFile(filepath.Join(s.cfg.Dir, StopFile), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A minute's delay: the mark ends it at the first look.
+	if !s.sleepUnlessStopped(time.Minute) {
+		t.Error("the stop mark did not end the delay")
 	}
 }

@@ -62,6 +62,7 @@ import (
 
 	"nook/container/rootcopy"
 	"nook/fusefs"
+	"nook/internal/cgroups"
 	"nook/internal/logline"
 	"nook/internal/ready"
 	"nook/rootless"
@@ -123,6 +124,16 @@ type Config struct {
 	NoNewPrivileges bool `json:",omitempty"`
 	// Restart is the payload's restart policy (restart.go).
 	Restart Restart `json:",omitempty"`
+	// Limits are applied through the cgroup Cgroup, a child of the
+	// shim's own cgroup (internal/cgroups), which init joins before the
+	// payload starts.
+	Limits cgroups.Limits `json:",omitzero"`
+	Cgroup string         `json:",omitempty"`
+	// RemoveVolumes are the directories of the anonymous volumes a
+	// --rm container takes along (as Docker's --rm does), removed under
+	// the containers' lock, the file Lock.
+	RemoveVolumes []string `json:",omitempty"`
+	Lock          string   `json:",omitempty"`
 }
 
 // Rlimit is one resource limit, as setrlimit takes it.
@@ -170,6 +181,7 @@ type shim struct {
 	stdinW    *os.File           // -i: the payload's stdin, fed by clients
 	initIO    rootless.InitStdio // init's streams, again on each restart
 	restarts  int                // by the restart policy
+	cgroup    *cgroups.Group     // the container's, with its limits
 }
 
 func (s *shim) run() int {
@@ -189,6 +201,9 @@ func (s *shim) run() int {
 	}
 	st := State{Status: StatusRunning, Pid: ctr.Pid(), ShimPid: os.Getpid(),
 		AttachSocket: s.cfg.AttachSocket, StartedAt: start}
+	if s.cgroup != nil {
+		st.Cgroup = s.cgroup.Dir
+	}
 	go s.hub.serve()
 	_ = WriteState(s.cfg.Dir, st)
 	s.report(0, nil)
@@ -199,20 +214,38 @@ func (s *shim) run() int {
 		if !s.cfg.Restart.again(code, s.restarts) || s.stopped() {
 			return s.finish(StatusExited, code, "", start)
 		}
+		// Restarting, as Docker shows it: counted from now, no pid.
+		s.restarts++
+		st.Restarting, st.Pid, st.ExitCode, st.RestartCount = true, 0, code, s.restarts
+		st.FinishedAt = time.Now().UTC()
+		_ = WriteState(s.cfg.Dir, st)
 		delay = restartDelay(delay, time.Since(began))
-		time.Sleep(delay)
-		if s.stopped() {
+		if s.sleepUnlessStopped(delay) {
 			return s.finish(StatusExited, code, "", start)
 		}
 		if ctr, err = s.launch(); err != nil {
 			s.log.Warn("restarting the container", "err", err)
 			return s.finish(StatusExited, code, "", start)
 		}
-		s.restarts++
-		st.Pid, st.RestartCount = ctr.Pid(), s.restarts
+		st.Restarting, st.Pid, st.ExitCode, st.StartedAt = false, ctr.Pid(), 0, time.Now().UTC()
 		_ = WriteState(s.cfg.Dir, st)
 	}
 }
+
+// sleepUnlessStopped waits d before a restart, and reports whether `nook
+// stop` or `kill` ended the container meanwhile: the delay may be a minute.
+func (s *shim) sleepUnlessStopped(d time.Duration) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		if s.stopped() {
+			return true
+		}
+		time.Sleep(min(stopPoll, time.Until(end)))
+	}
+	return s.stopped()
+}
+
+// stopPoll is how often a restart's delay looks for the stop mark.
+const stopPoll = 50 * time.Millisecond
 
 // wait forwards signals to ctr until it exits and returns its status.
 func (s *shim) wait(ctr *rootless.Init) int {
@@ -284,6 +317,10 @@ func (s *shim) launch() (*rootless.Init, error) {
 		li.Abort()
 		return nil, err
 	}
+	if err := s.intoCgroup(li.Pid()); err != nil {
+		li.Abort()
+		return nil, err
+	}
 	if first {
 		if err := s.mountRoot(); err != nil {
 			li.Abort()
@@ -307,6 +344,26 @@ func (s *shim) launch() (*rootless.Init, error) {
 		go rootless.ServeOwners(ctr.Notify, s.log)
 	}
 	return ctr, nil
+}
+
+// intoCgroup moves init's process pid, before it starts the payload, into
+// the container's cgroup, made with its limits the first time.
+func (s *shim) intoCgroup(pid int) error {
+	if !s.cfg.Limits.Set() {
+		return nil
+	}
+	if s.cgroup == nil {
+		t, err := cgroups.Host()
+		if err != nil {
+			return fmt.Errorf("applying resource limits: %w", err)
+		}
+		g, err := t.Create(s.cfg.Cgroup, s.cfg.Limits)
+		if err != nil {
+			return fmt.Errorf("applying resource limits: %w", err)
+		}
+		s.cgroup = &g
+	}
+	return s.cgroup.Add(pid)
 }
 
 // warmBudget bounds the warming: init's own start (~20 ms here) hides it,
@@ -513,10 +570,16 @@ func (s *shim) finish(status string, code int, why string, start time.Time) int 
 		_ = unix.Unmount(s.cfg.Init.Rootfs, unix.MNT_DETACH)
 	}
 	rootless.Trace("shim unmounted")
+	if s.cgroup != nil {
+		if err := s.cgroup.Remove(); err != nil {
+			s.log.Warn("removing the container's cgroup", "err", err)
+		}
+	}
 	if s.cfg.Remove {
 		if err := os.RemoveAll(s.cfg.Dir); err != nil {
 			s.log.Warn("removing the container", "err", err)
 		}
+		s.removeVolumes()
 		rootless.Trace("shim removed")
 		return code
 	}
@@ -529,6 +592,35 @@ func (s *shim) finish(status string, code int, why string, start time.Time) int 
 		s.log.Warn("recording the exit", "err", err)
 	}
 	return code
+}
+
+// VolumeFile is the description in a volume's directory: removed first,
+// the directory is no volume any more.
+const VolumeFile = "volume.json"
+
+// removeVolumes removes a --rm container's anonymous volumes.
+func (s *shim) removeVolumes() {
+	if len(s.cfg.RemoveVolumes) == 0 {
+		return
+	}
+	lock, err := os.OpenFile(s.cfg.Lock, os.O_RDWR|os.O_CREATE, 0o600)
+	if err == nil {
+		defer lock.Close()
+		err = unix.Flock(int(lock.Fd()), unix.LOCK_EX)
+	}
+	if err != nil {
+		s.log.Warn("keeping the container's anonymous volumes", "err", err)
+		return
+	}
+	for _, d := range s.cfg.RemoveVolumes {
+		err := os.Remove(filepath.Join(d, VolumeFile))
+		if err == nil || errors.Is(err, os.ErrNotExist) {
+			err = os.RemoveAll(d)
+		}
+		if err != nil {
+			s.log.Warn("removing an anonymous volume", "err", err)
+		}
+	}
 }
 
 // loopbackUp brings lo up in a new network namespace.

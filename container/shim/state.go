@@ -30,6 +30,11 @@ type State struct {
 	AttachSocket string `json:"attachSocket,omitempty"` // the shim's attach listener
 	ExitCode     int    `json:"exitCode"`
 	RestartCount int    `json:"restartCount,omitempty"` // restarts by the policy
+	// Restarting: the payload exited (ExitCode, FinishedAt) and the
+	// policy starts it again after its delay; Status stays running, as
+	// Docker's State.Running does, and Pid is 0.
+	Restarting bool   `json:"restarting,omitempty"`
+	Cgroup     string `json:"cgroup,omitempty"` // the container's cgroup directory, with its limits
 
 	Error      string    `json:"error,omitempty"`
 	StartedAt  time.Time `json:"startedAt"`
