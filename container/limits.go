@@ -2,6 +2,7 @@ package container
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 
 	"nook/internal/cgroups"
@@ -35,6 +36,10 @@ func limitFlags(l Limits) []string {
 func CheckLimits(l Limits) error {
 	if !l.Set() {
 		return nil
+	}
+	// Docker's range: a hundredth of a CPU up to every CPU the host has.
+	if n := int64(runtime.NumCPU()); l.NanoCPUs != 0 && (l.NanoCPUs < 1e7 || l.NanoCPUs > n*1e9) {
+		return fmt.Errorf("--cpus: range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", n, n)
 	}
 	t, err := cgroups.Host()
 	if err == nil {

@@ -340,6 +340,12 @@ func TestLimitsRefused(t *testing.T) {
 	if r := e.nook(nil, "run", "--rm", "-m", "lots", "bb", "true"); r.code != 125 || !strings.Contains(r.stderr, `--memory "lots"`) {
 		t.Errorf("-m lots: %s", r)
 	}
+	// More CPUs than the host has, or less than a hundredth, as Docker says.
+	for _, cpus := range []string{"1000", "0.001"} {
+		if r := e.nook(nil, "run", "--rm", "--cpus", cpus, "bb", "true"); r.code != 125 || !strings.Contains(r.stderr, "range of CPUs is from 0.01 to") {
+			t.Errorf("--cpus %s: %s", cpus, r)
+		}
+	}
 	if got := e.ok(nil, "ps", "-aq"); got != "" {
 		t.Errorf("refused runs left containers: %q", got)
 	}
