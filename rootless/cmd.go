@@ -1,7 +1,6 @@
 package rootless
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,20 +36,11 @@ type Cmd struct {
 	// entry point (unshare.go): with newuidmap, Go then starts it with a
 	// vfork instead of a fork of this process.
 	SelfUnshare bool
-	// EarlyExit makes Wait return the status the stage sends with
-	// ReportExit as soon as it arrives: the kernel then still tears down
-	// the child's namespaces for milliseconds before the process ends. The
-	// child is reaped in the background. A child that exits without
-	// reporting is waited for as usual, and so is one whose Stdin, Stdout
-	// or Stderr is not an *os.File: its output is complete only when it
-	// has exited.
-	EarlyExit bool
 }
 
 // Process is a started stage.
 type Process struct {
 	cmd     *exec.Cmd
-	early   bool // Cmd.EarlyExit
 	sock    *net.UnixConn
 	written chan struct{} // closed when the config writer is done
 }
@@ -125,8 +115,7 @@ func (c *Cmd) Launch() (*Launched, error) {
 		}
 		return nil, fmt.Errorf("starting stage %s: %w", c.Stage, err)
 	}
-	p := &Process{cmd: cmd, sock: sock, written: make(chan struct{}),
-		early: c.EarlyExit && fileOrNil(c.Stdin) && fileOrNil(c.Stdout) && fileOrNil(c.Stderr)}
+	p := &Process{cmd: cmd, sock: sock, written: make(chan struct{})}
 	l := &Launched{p: p, stage: c.Stage, mapped: make(chan setupResult, 1), setup: make(chan setupResult, 1)}
 	go l.handshake(mappers)
 	return l, nil
@@ -183,18 +172,6 @@ func (l *Launched) Abort() {
 	}
 	close(l.p.written) // no config writer runs
 	_, _ = l.p.Wait()
-}
-
-// fileOrNil says whether os/exec passes v to the child as it is, without a
-// copying goroutine that Wait must wait for.
-func fileOrNil(v any) bool {
-	switch f := v.(type) {
-	case nil:
-		return true
-	case *os.File:
-		return f != nil
-	}
-	return false
 }
 
 // syncPair returns the parent's end of the sync socket, with a poller so
@@ -376,11 +353,6 @@ func runMapper(path string, pid int, maps []IDMap) error {
 // Wait waits for the child and returns its exit status; a child killed by
 // signal N gives 128+N. The error is nil unless waiting itself failed.
 func (p *Process) Wait() (int, error) {
-	if p.early {
-		if code, ok := p.reportedExit(); ok {
-			return code, nil
-		}
-	}
 	err := p.cmd.Wait()
 	// The child is gone; closing ends a config write it never read.
 	p.sock.Close()
@@ -398,21 +370,6 @@ func (p *Process) Wait() (int, error) {
 		return code, fmt.Errorf("waiting for stage: %w", err)
 	}
 	return code, nil
-}
-
-// reportedExit reads the child's msgExit; without one (the child died or
-// sent something else) the caller waits for the process.
-func (p *Process) reportedExit() (int, bool) {
-	typ, payload, err := readFrame(p.sock)
-	if err != nil || typ != msgExit || len(payload) != 4 {
-		return 0, false
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		p.sock.Close()
-	}()
-	<-p.written
-	return int(int32(binary.BigEndian.Uint32(payload))), true
 }
 
 // Forwarded are the signals a process that stands for another passes on
@@ -433,14 +390,6 @@ func (c *Cmd) Run() (int, error) {
 		return -1, err
 	}
 	return l.run(c.Config, sigs)
-}
-
-// Run is Cmd.Run for a launched stage: it sends config, forwards signals
-// and returns the exit status.
-func (l *Launched) Run(config any) (int, error) {
-	sigs := notifyForwarded()
-	defer signal.Stop(sigs)
-	return l.run(config, sigs)
 }
 
 // notifyForwarded catches the signals Run passes on; before the start, so

@@ -12,8 +12,6 @@
 package rootless
 
 import (
-	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -215,20 +213,4 @@ func InUserNS() bool {
 		return false
 	}
 	return st.Ino != procUserInitIno && os.Geteuid() == 0
-}
-
-// ReportExit sends code to a parent that set Cmd.EarlyExit, so it need not
-// wait for this process to end. A stage calls it last, once nothing it
-// does may still be observed (files removed, mounts gone). Without a
-// parent listening it does nothing.
-func ReportExit(code int) {
-	if !isSocket(syncFD) {
-		return
-	}
-	var status [4]byte
-	binary.BigEndian.PutUint32(status[:], uint32(int32(code)))
-	var frame bytes.Buffer
-	_ = writeFrame(&frame, msgExit, status[:])
-	// MSG_NOSIGNAL: a parent gone must not raise SIGPIPE.
-	_ = unix.Sendto(syncFD, frame.Bytes(), unix.MSG_NOSIGNAL, nil)
 }

@@ -394,11 +394,6 @@ func sentFDs(console, notify *os.File) []int {
 	return fds
 }
 
-func isSocket(fd int) bool {
-	var st unix.Stat_t
-	return unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK
-}
-
 // Exit statuses shared with Docker, the one definition in nook: of a
 // payload that never ran, and ExitSetupFailed of nook itself failing (the
 // CLI's status for its own errors, the entry point's in unshare_amd64.s).

@@ -29,7 +29,11 @@ func TestLaunchThenConfig(t *testing.T) {
 			// Long enough for the child to be waiting on its config.
 			time.Sleep(50 * time.Millisecond)
 			cfg := map[string]any{"decided": "late", "n": 2.0}
-			code, err := l.Run(cfg)
+			p, err := l.Start(cfg)
+			if err != nil {
+				t.Fatalf("start: %v, stderr %q", err, errb.String())
+			}
+			code, err := p.Wait()
 			if err != nil || code != 0 {
 				t.Fatalf("code %d, err %v, stderr %q", code, err, errb.String())
 			}

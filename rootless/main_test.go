@@ -74,7 +74,6 @@ func testStages() map[string]func() int {
 		},
 		"spawn":  stageSpawn,
 		"nested": stageNested,
-		"early":  stageEarly,
 	}
 }
 

@@ -21,7 +21,6 @@ package rootless
 //	           ◀─── msgReady | msgError{text}
 //	Start returns                             fd 3 becomes close-on-exec;
 //	                                          the stage runs
-//	[Cmd.EarlyExit] Wait returns ◀─ msgExit ─ ReportExit(status), then exit
 //	Wait: exit status
 //
 // A program that unshares its namespaces itself (Cmd.SelfUnshare) first
@@ -47,7 +46,6 @@ const (
 	msgConfig = 'C' // parent → child: the JSON of Cmd.Config
 	msgReady  = 'R' // child → parent: setup done, the stage runs now
 	msgError  = 'E' // child → parent: setup failed; payload is the text
-	msgExit   = 'X' // child → parent: the stage's exit status, int32 (ReportExit)
 )
 
 // syncFD is the child's end of the socket. It is fixed, not named in the
