@@ -114,7 +114,7 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 		close(notified)
 	}()
 	defer func() { <-notified; signal.Stop(sigs) }()
-	s, err := rootless.Exec(program, c.State.Pid, p, stdio)
+	s, err := rootless.Exec(program, c.State.Pid, p, stdio, nil)
 	<-notified
 	if err != nil {
 		var ie *rootless.InitError

@@ -111,12 +111,7 @@ func (p InitProcess) keptCaps() []string {
 // Cutting it once on one thread let Go fork payloads from other threads
 // with every capability.
 func dropCapabilities(keep []string) error {
-	last := lastCap()
-	names := capNames()
-	for c := 0; c <= last; c++ {
-		if c < len(names) && slices.Contains(keep, names[c]) {
-			continue
-		}
+	for _, c := range capDrops(keep) {
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
 			return fmt.Errorf("dropping capability %d: %w", c, err)
 		}
@@ -137,6 +132,20 @@ func dropCapabilities(keep []string) error {
 		return fmt.Errorf("clearing inheritable capabilities: %w", err)
 	}
 	return nil
+}
+
+// capDrops are the capabilities, by number, that leave the bounding set
+// to keep only keep: every one this kernel knows but those.
+func capDrops(keep []string) []int {
+	names := capNames()
+	var drops []int
+	for c := 0; c <= lastCap(); c++ {
+		if c < len(names) && slices.Contains(keep, names[c]) {
+			continue
+		}
+		drops = append(drops, c)
+	}
+	return drops
 }
 
 // lastCap is the highest capability this kernel knows.
