@@ -90,6 +90,8 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 	if o.User != "" {
 		p.User = o.User
 	}
+	// Asked first: the shim's answer is the longest wait of the start.
+	run := m.execProgram(c, p)
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
 		return 0, err
@@ -114,7 +116,7 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 		close(notified)
 	}()
 	defer func() { <-notified; signal.Stop(sigs) }()
-	s, err := rootless.Exec(program, c.State.Pid, p, stdio, nil)
+	s, err := rootless.Exec(program, c.State.Pid, p, stdio, run)
 	<-notified
 	if err != nil {
 		var ie *rootless.InitError
@@ -162,6 +164,29 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 		}
 	}
 	return code, err
+}
+
+// execProgram asks c's shim for p's exec program, which starts it faster
+// than the exec stage; the answer is waited for once the stage's program
+// runs. A terminal needs the stage: nil then.
+func (m *Manager) execProgram(c *Container, p rootless.InitProcess) func() (*rootless.ExecProgram, error) {
+	if p.Terminal || c.State.AttachSocket == "" {
+		return nil
+	}
+	type answer struct {
+		prog *rootless.ExecProgram
+		err  error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		prog, err := shim.ExecProgram(c.State.AttachSocket, c.State.Pid, p)
+		rootless.Trace("exec program answered")
+		ch <- answer{prog, err}
+	}()
+	return func() (*rootless.ExecProgram, error) {
+		a := <-ch
+		return a.prog, a.err
+	}
 }
 
 // forwardToSession passes the caller's signals to the exec'd process and

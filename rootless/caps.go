@@ -137,9 +137,9 @@ func dropCapabilities(keep []string) error {
 // capDrops are the capabilities, by number, that leave the bounding set
 // to keep only keep: every one this kernel knows but those.
 func capDrops(keep []string) []int {
-	names := capNames()
+	names, last := capNames(), lastCap()
 	var drops []int
-	for c := 0; c <= lastCap(); c++ {
+	for c := 0; c <= last; c++ {
 		if c < len(names) && slices.Contains(keep, names[c]) {
 			continue
 		}

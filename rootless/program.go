@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -203,6 +204,36 @@ func (b *program) encode() *ExecProgram {
 // it.
 var ErrNoProgram = errors.New("the exec needs the Go stage")
 
+// ExecPrograms builds the exec programs of one container's processes,
+// compiling each seccomp filter once: the exec processes of a container
+// mostly share its profile and capabilities, and compiling Docker's
+// profile takes longer than the rest.
+type ExecPrograms struct {
+	mu      sync.Mutex
+	filters map[string][]unix.SockFilter
+}
+
+// Build is BuildExecProgram with the filters compiled before.
+func (e *ExecPrograms) Build(pid int, p InitProcess) (*ExecProgram, error) {
+	key := p.Seccomp + "\x00" + strings.Join(p.keptCaps(), ",")
+	return buildExecProgram(pid, p, func() ([]unix.SockFilter, error) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if f, ok := e.filters[key]; ok {
+			return f, nil
+		}
+		f, err := compileFilter(p, false, false)
+		if err != nil {
+			return nil, err
+		}
+		if e.filters == nil {
+			e.filters = map[string][]unix.SockFilter{}
+		}
+		e.filters[key] = f
+		return f, nil
+	})
+}
+
 // BuildExecProgram resolves p in the container whose pid 1 is pid, as the
 // exec stage would inside (preparePayload), and returns its exec as a
 // program. The caller is in the container's user namespace with its
@@ -210,6 +241,10 @@ var ErrNoProgram = errors.New("the exec needs the Go stage")
 // Any lookup that fails, and a process that needs the Go stage, gives an
 // error: the caller then starts the Go stage, which reports it exactly.
 func BuildExecProgram(pid int, p InitProcess) (*ExecProgram, error) {
+	return buildExecProgram(pid, p, func() ([]unix.SockFilter, error) { return compileFilter(p, false, false) })
+}
+
+func buildExecProgram(pid int, p InitProcess, compile func() ([]unix.SockFilter, error)) (*ExecProgram, error) {
 	proc := fmt.Sprintf("/proc/%d", pid)
 	if p.Terminal {
 		return nil, fmt.Errorf("%w: a terminal", ErrNoProgram)
@@ -233,7 +268,7 @@ func BuildExecProgram(pid int, p InitProcess) (*ExecProgram, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoProgram, err)
 	}
-	filter, err := compileFilter(p, false, false)
+	filter, err := compile()
 	if err != nil {
 		return nil, err
 	}

@@ -55,6 +55,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -170,6 +171,8 @@ type shim struct {
 	stdinW    *os.File           // -i: the payload's stdin, fed by clients
 	initIO    rootless.InitStdio // init's streams, again on each restart
 	restarts  int                // by the restart policy
+	pid       atomic.Int64       // the payload's, for exec programs
+	programs  rootless.ExecPrograms
 }
 
 func (s *shim) run() int {
@@ -189,6 +192,7 @@ func (s *shim) run() int {
 	}
 	st := State{Status: StatusRunning, Pid: ctr.Pid(), ShimPid: os.Getpid(),
 		AttachSocket: s.cfg.AttachSocket, StartedAt: start}
+	s.pid.Store(int64(ctr.Pid()))
 	go s.hub.serve()
 	_ = WriteState(s.cfg.Dir, st)
 	s.report(0, nil)
@@ -210,6 +214,7 @@ func (s *shim) run() int {
 		}
 		s.restarts++
 		st.Pid, st.RestartCount = ctr.Pid(), s.restarts
+		s.pid.Store(int64(ctr.Pid()))
 		_ = WriteState(s.cfg.Dir, st)
 	}
 }
@@ -243,6 +248,9 @@ func (s *shim) setup() (*rootless.Init, error) {
 	var err error
 	if s.hub, err = newAttachHub(s.cfg.AttachSocket, s.first); err != nil {
 		return nil, err
+	}
+	s.hub.execProgram = func(req []byte) (byte, []byte) {
+		return buildExecProgram(&s.programs, req, int(s.pid.Load()))
 	}
 	s.hub.owners = func(l *os.File) {
 		go func() {
