@@ -115,7 +115,9 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 		signal.Notify(sigs, rootless.Forwarded()...)
 		close(notified)
 	}()
-	defer func() { <-notified; signal.Stop(sigs) }()
+	// Stopped off the exit's path: Stop waits for the runtime's signal
+	// loop, a few tenths of a millisecond of an exec.
+	defer func() { go func() { <-notified; signal.Stop(sigs) }() }()
 	s, err := rootless.Exec(program, c.State.Pid, p, stdio, run)
 	<-notified
 	if err != nil {
@@ -167,26 +169,13 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 }
 
 // execProgram asks c's shim for p's exec program, which starts it faster
-// than the exec stage; the answer is waited for once the stage's program
-// runs. A terminal needs the stage: nil then.
+// than the exec stage; the answer is read once the stage's program runs.
+// A terminal needs the stage: nil then.
 func (m *Manager) execProgram(c *Container, p rootless.InitProcess) func() (*rootless.ExecProgram, error) {
 	if p.Terminal || c.State.AttachSocket == "" {
 		return nil
 	}
-	type answer struct {
-		prog *rootless.ExecProgram
-		err  error
-	}
-	ch := make(chan answer, 1)
-	go func() {
-		prog, err := shim.ExecProgram(c.State.AttachSocket, c.State.Pid, p)
-		rootless.Trace("exec program answered")
-		ch <- answer{prog, err}
-	}()
-	return func() (*rootless.ExecProgram, error) {
-		a := <-ch
-		return a.prog, a.err
-	}
+	return shim.ExecProgram(c.State.AttachSocket, c.State.Pid, p)
 }
 
 // forwardToSession passes the caller's signals to the exec'd process and

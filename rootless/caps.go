@@ -136,8 +136,11 @@ func dropCapabilities(keep []string) error {
 
 // capDrops are the capabilities, by number, that leave the bounding set
 // to keep only keep: every one this kernel knows but those.
-func capDrops(keep []string) []int {
-	names, last := capNames(), lastCap()
+func capDrops(keep []string) []int { return capDropsUpTo(keep, lastCap()) }
+
+// capDropsUpTo is capDrops for a kernel whose last capability is last.
+func capDropsUpTo(keep []string, last int) []int {
+	names := capNames()
 	var drops []int
 	for c := 0; c <= last; c++ {
 		if c < len(names) && slices.Contains(keep, names[c]) {

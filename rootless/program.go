@@ -2,8 +2,10 @@ package rootless
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -52,6 +54,7 @@ const (
 type ExecProgram struct {
 	Blob []byte
 	Ops  []ProgramOp
+	ops  []byte // Ops' JSON, not decoded yet (UnmarshalBinary)
 }
 
 // ProgramOp says what an op of an ExecProgram does.
@@ -63,8 +66,35 @@ type ProgramOp struct {
 	Exec bool `json:"exec,omitempty"`
 }
 
+// MarshalBinary encodes p to be sent: the length of the ops' JSON (u32),
+// the ops' JSON, the blob.
+func (p *ExecProgram) MarshalBinary() ([]byte, error) {
+	ops, err := json.Marshal(p.Ops)
+	if err != nil {
+		return nil, err
+	}
+	b := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(ops)+len(p.Blob)), uint32(len(ops)))
+	return append(append(b, ops...), p.Blob...), nil
+}
+
+// UnmarshalBinary decodes what MarshalBinary encoded. The ops are decoded
+// only when one fails.
+func (p *ExecProgram) UnmarshalBinary(b []byte) error {
+	if len(b) < 4 || uint64(binary.BigEndian.Uint32(b)) > uint64(len(b)-4) {
+		return fmt.Errorf("exec program of %d bytes: %w", len(b), io.ErrUnexpectedEOF)
+	}
+	n := 4 + int(binary.BigEndian.Uint32(b))
+	p.Ops, p.ops, p.Blob = nil, b[4:n], b[n:]
+	return nil
+}
+
 // failure is the error of op i failing with errno.
 func (p *ExecProgram) failure(i int, errno unix.Errno) error {
+	if p.Ops == nil && p.ops != nil {
+		if err := json.Unmarshal(p.ops, &p.Ops); err != nil {
+			return fmt.Errorf("exec program: op %d failed: %w (its ops: %w)", i, errno, err)
+		}
+	}
 	if i >= len(p.Ops) {
 		return fmt.Errorf("exec program: op %d of %d failed: %w", i, len(p.Ops), errno)
 	}
@@ -210,24 +240,24 @@ var ErrNoProgram = errors.New("the exec needs the Go stage")
 // profile takes longer than the rest.
 type ExecPrograms struct {
 	mu      sync.Mutex
-	filters map[string][]unix.SockFilter
+	filters map[string][]byte
 }
 
 // Build is BuildExecProgram with the filters compiled before.
 func (e *ExecPrograms) Build(pid int, p InitProcess) (*ExecProgram, error) {
 	key := p.Seccomp + "\x00" + strings.Join(p.keptCaps(), ",")
-	return buildExecProgram(pid, p, func() ([]unix.SockFilter, error) {
+	return buildExecProgram(pid, p, func() ([]byte, error) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		if f, ok := e.filters[key]; ok {
 			return f, nil
 		}
-		f, err := compileFilter(p, false, false)
+		f, err := filterBytes(p)
 		if err != nil {
 			return nil, err
 		}
 		if e.filters == nil {
-			e.filters = map[string][]unix.SockFilter{}
+			e.filters = map[string][]byte{}
 		}
 		e.filters[key] = f
 		return f, nil
@@ -241,10 +271,20 @@ func (e *ExecPrograms) Build(pid int, p InitProcess) (*ExecProgram, error) {
 // Any lookup that fails, and a process that needs the Go stage, gives an
 // error: the caller then starts the Go stage, which reports it exactly.
 func BuildExecProgram(pid int, p InitProcess) (*ExecProgram, error) {
-	return buildExecProgram(pid, p, func() ([]unix.SockFilter, error) { return compileFilter(p, false, false) })
+	return buildExecProgram(pid, p, func() ([]byte, error) { return filterBytes(p) })
 }
 
-func buildExecProgram(pid int, p InitProcess, compile func() ([]unix.SockFilter, error)) (*ExecProgram, error) {
+// filterBytes is p's filter (compileFilter) as the kernel reads it, nil
+// for none.
+func filterBytes(p InitProcess) ([]byte, error) {
+	filter, err := compileFilter(p, false, false)
+	if err != nil || filter == nil {
+		return nil, err
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&filter[0])), len(filter)*int(unsafe.Sizeof(filter[0]))), nil
+}
+
+func buildExecProgram(pid int, p InitProcess, compile func() ([]byte, error)) (*ExecProgram, error) {
 	proc := fmt.Sprintf("/proc/%d", pid)
 	if p.Terminal {
 		return nil, fmt.Errorf("%w: a terminal", ErrNoProgram)
@@ -276,8 +316,9 @@ func buildExecProgram(pid int, p InitProcess, compile func() ([]unix.SockFilter,
 }
 
 // execOps is execPayload's work after preparePayload, for a process
-// without a terminal or a listener, as system calls.
-func execOps(p InitProcess, pr payload, filter []unix.SockFilter, noSetgroups bool) *ExecProgram {
+// without a terminal or a listener, as system calls; filter is the
+// seccomp filter's instructions (sock_filter), nil for none.
+func execOps(p InitProcess, pr payload, filter []byte, noSetgroups bool) *ExecProgram {
 	var b program
 	u := pr.user
 	// Dispatch's: the socket reports until the exec, not after.
@@ -288,7 +329,8 @@ func execOps(p InitProcess, pr payload, filter []unix.SockFilter, noSetgroups bo
 	b.call(ProgramOp{What: "unblocking signals"}, 0, unix.SYS_RT_SIGPROCMASK,
 		val(unix.SIG_SETMASK), ptr(b.bytes(make([]byte, 8))), null(), val(8))
 	// dropCapabilities
-	for _, c := range capDrops(p.keptCaps()) {
+	last := lastCap()
+	for _, c := range capDropsUpTo(p.keptCaps(), last) {
 		b.call(ProgramOp{What: fmt.Sprintf("dropping capability %d", c)}, 0, unix.SYS_PRCTL,
 			val(unix.PR_CAPBSET_DROP), intArg(c))
 	}
@@ -297,7 +339,7 @@ func execOps(p InitProcess, pr payload, filter []unix.SockFilter, noSetgroups bo
 	// setns gave the joined process every capability of the namespace,
 	// permitted and effective, none inheritable: the set stays, the
 	// inheritable cleared as dropCapabilities does it.
-	full := uint64(1)<<(lastCap()+1) - 1
+	full := uint64(1)<<(last+1) - 1
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	data := [2]unix.CapUserData{
 		{Effective: uint32(full), Permitted: uint32(full)},
@@ -307,13 +349,9 @@ func execOps(p InitProcess, pr payload, filter []unix.SockFilter, noSetgroups bo
 		ptr(b.bytes(structBytes(&hdr))), ptr(b.bytes(structBytes(&data))))
 	// confine: while the namespace's CAP_SYS_ADMIN is still held.
 	if filter != nil {
-		fb := make([]byte, 0, 8*len(filter))
-		for _, f := range filter {
-			fb = append(fb, structBytes(&f)...)
-		}
-		insns := b.bytes(fb)
+		insns := b.bytes(filter)
 		var fprog [16]byte // struct sock_fprog: u16 len, padding, the filter
-		binary.LittleEndian.PutUint16(fprog[:], uint16(len(filter)))
+		binary.LittleEndian.PutUint16(fprog[:], uint16(len(filter)/int(unsafe.Sizeof(unix.SockFilter{}))))
 		at := b.bytes(fprog[:])
 		b.pointer(at+8, insns)
 		b.call(ProgramOp{What: "installing seccomp filter"}, 0, unix.SYS_SECCOMP,

@@ -102,7 +102,7 @@ func TestProgramEncoding(t *testing.T) {
 // groups call left out where setgroups is denied; failures map to
 // Docker's statuses.
 func TestExecOps(t *testing.T) {
-	filter := []unix.SockFilter{{Code: 6, K: 0x7fff0000}}
+	filter := structBytes(&unix.SockFilter{Code: 6, K: 0x7fff0000})
 	pr := payload{user: &user.ExecUser{Uid: 5, Gid: 6, Sgids: []int{7, 8}}, env: []string{"A=b"}, path: "/bin/true"}
 	p := InitProcess{Args: []string{"true"}, Cwd: "/tmp", Caps: dockerCaps()}
 	nrs := func(prog *ExecProgram) []uint64 {
@@ -119,7 +119,7 @@ func TestExecOps(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
 		noSetgroups bool
-		filter      []unix.SockFilter
+		filter      []byte
 		want        []uint64
 	}{
 		{"all", false, filter, []uint64{unix.SYS_SETGROUPS, unix.SYS_SETRESGID, unix.SYS_SETRESUID, unix.SYS_CHDIR, unix.SYS_EXECVE}},

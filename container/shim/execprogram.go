@@ -43,21 +43,34 @@ type execRequest struct {
 }
 
 // ExecProgram asks the shim serving the attach socket at path for p's
-// exec program in its container, whose pid 1 is pid.
-func ExecProgram(path string, pid int, p rootless.InitProcess) (*rootless.ExecProgram, error) {
+// exec program in its container, whose pid 1 is pid; the answer returns
+// it. The question is sent at once, so that the shim works on it while
+// the caller goes on.
+func ExecProgram(path string, pid int, p rootless.InitProcess) (answer func() (*rootless.ExecProgram, error)) {
+	failed := func(err error) func() (*rootless.ExecProgram, error) {
+		return func() (*rootless.ExecProgram, error) { return nil, err }
+	}
 	req, err := json.Marshal(execRequest{Pid: pid, Process: p})
 	if err != nil {
-		return nil, err
+		return failed(err)
 	}
 	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
-		return nil, fmt.Errorf("asking the shim for the exec program: %w", err)
+		return failed(fmt.Errorf("asking the shim for the exec program: %w", err))
 	}
-	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(programWait))
 	if err := WriteAttachFrame(c, FrameExecProgram, req); err != nil {
-		return nil, fmt.Errorf("asking the shim for the exec program: %w", err)
+		c.Close()
+		return failed(fmt.Errorf("asking the shim for the exec program: %w", err))
 	}
+	return func() (*rootless.ExecProgram, error) {
+		defer c.Close()
+		return readProgram(c)
+	}
+}
+
+// readProgram reads the shim's answer.
+func readProgram(c *net.UnixConn) (*rootless.ExecProgram, error) {
 	for {
 		typ, payload, err := ReadAttachFrame(c)
 		if err != nil {
@@ -66,7 +79,7 @@ func ExecProgram(path string, pid int, p rootless.InitProcess) (*rootless.ExecPr
 		switch typ {
 		case FrameProgram:
 			var prog rootless.ExecProgram
-			if err := json.Unmarshal(payload, &prog); err != nil {
+			if err := prog.UnmarshalBinary(payload); err != nil {
 				return nil, fmt.Errorf("decoding the shim's exec program: %w", err)
 			}
 			return &prog, nil
@@ -92,7 +105,7 @@ func buildExecProgram(progs *rootless.ExecPrograms, req []byte, pid int) (byte, 
 	if err != nil {
 		return FrameNoProgram, []byte(err.Error())
 	}
-	b, err := json.Marshal(prog)
+	b, err := prog.MarshalBinary()
 	if err != nil {
 		return FrameNoProgram, []byte(err.Error())
 	}
