@@ -172,7 +172,7 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 // than the exec stage; the answer is read once the stage's program runs.
 // A terminal needs the stage: nil then.
 func (m *Manager) execProgram(c *Container, p rootless.InitProcess) func() (*rootless.ExecProgram, error) {
-	if p.Terminal || c.State.AttachSocket == "" {
+	if p.Terminal || !c.State.ExecPrograms || c.State.AttachSocket == "" {
 		return nil
 	}
 	return shim.ExecProgram(c.State.AttachSocket, c.State.Pid, p)

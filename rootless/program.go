@@ -325,7 +325,8 @@ func execOps(p InitProcess, pr payload, filter []byte, noSetgroups bool) *ExecPr
 	b.call(ProgramOp{What: "closing the sync socket on exec"}, 0, unix.SYS_FCNTL,
 		val(syncFD), val(unix.F_SETFD), val(unix.FD_CLOEXEC))
 	b.call(ProgramOp{What: "setsid"}, opIgnore, unix.SYS_SETSID)
-	// Go's exec gives the payload a mask without the runtime's signals.
+	// No signal blocked, as runc leaves it (the stage's Go runtime
+	// unblocks its own; the rest stay as nook found them).
 	b.call(ProgramOp{What: "unblocking signals"}, 0, unix.SYS_RT_SIGPROCMASK,
 		val(unix.SIG_SETMASK), ptr(b.bytes(make([]byte, 8))), null(), val(8))
 	// dropCapabilities

@@ -32,8 +32,9 @@ const (
 	FrameNoProgram   = 'F'
 )
 
-// programWait bounds the wait for the shim's answer: one that predates
-// FrameExecProgram never answers, and the exec stage then starts.
+// programWait bounds the wait for the shim's answer (a shim that predates
+// FrameExecProgram, which never answers, says so in its State); the exec
+// stage then starts.
 const programWait = 2 * time.Second
 
 // execRequest is FrameExecProgram's payload.

@@ -191,7 +191,7 @@ func (s *shim) run() int {
 		return code
 	}
 	st := State{Status: StatusRunning, Pid: ctr.Pid(), ShimPid: os.Getpid(),
-		AttachSocket: s.cfg.AttachSocket, StartedAt: start}
+		AttachSocket: s.cfg.AttachSocket, StartedAt: start, ExecPrograms: true}
 	s.pid.Store(int64(ctr.Pid()))
 	go s.hub.serve()
 	_ = WriteState(s.cfg.Dir, st)

@@ -30,6 +30,9 @@ type State struct {
 	AttachSocket string `json:"attachSocket,omitempty"` // the shim's attach listener
 	ExitCode     int    `json:"exitCode"`
 	RestartCount int    `json:"restartCount,omitempty"` // restarts by the policy
+	// ExecPrograms says the shim answers FrameExecProgram (a shim of an
+	// older nook never does).
+	ExecPrograms bool `json:"execPrograms,omitempty"`
 
 	Error      string    `json:"error,omitempty"`
 	StartedAt  time.Time `json:"startedAt"`
