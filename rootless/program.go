@@ -434,7 +434,11 @@ func (r *rootAt) open(name string, flags uint64) (*os.File, error) {
 	return os.NewFile(uintptr(fd), name), nil
 }
 
-func (r *rootAt) Open(name string) (*os.File, error) { return r.open(name, unix.O_RDONLY) }
+// Open opens name to read. Non-blocking: a FIFO in its place must not
+// hold the caller (the shim) for ever; a regular file reads as usual.
+func (r *rootAt) Open(name string) (*os.File, error) {
+	return r.open(name, unix.O_RDONLY|unix.O_NONBLOCK)
+}
 
 func (r *rootAt) Stat(name string) (os.FileInfo, error) {
 	f, err := r.open(name, unix.O_PATH)

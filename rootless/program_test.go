@@ -3,6 +3,8 @@ package rootless
 import (
 	"bytes"
 	"encoding/binary"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/moby/sys/user"
@@ -182,4 +184,55 @@ func equal(a, b []uint64) bool {
 		}
 	}
 	return true
+}
+
+// TestRootAt: names resolve in the container's root as in a chroot, the
+// exec stage's view: absolute symbolic links and ".." stay inside; a
+// missing file is no file, a lookup that fails otherwise is kept, for the
+// Go stage to do it.
+func TestRootAt(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"usr/bin", "etc", "outside"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root := filepath.Join(dir, "root")
+	for _, l := range []struct{ name, target string }{
+		{"root/bin", "/usr/bin"}, {"root/up", "../../.."}, {"root/etc", "/etc2"}, {"root/loop", "/loop"},
+	} {
+		_ = os.MkdirAll(filepath.Dir(filepath.Join(dir, l.name)), 0o755)
+		if err := os.Symlink(l.target, filepath.Join(dir, l.name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"root/usr/bin/tool", "root/etc2/passwd", "usr/bin/hosttool"} {
+		_ = os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name      string
+		found     bool
+		uncertain bool
+	}{
+		{"/bin/tool", true, false},
+		{"bin/tool", true, false},
+		{"/up/usr/bin/tool", true, false},      // .. stops at the root
+		{"/up/usr/bin/hosttool", false, false}, // the host's is not seen
+		{"/etc/passwd", true, false},           // an absolute link, inside
+		{"/nosuch", false, false},
+		{"/loop/x", false, true}, // a loop: the stage decides
+	} {
+		r, err := openRootAt(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = r.Stat(tc.name)
+		if (err == nil) != tc.found || (r.err != nil) != tc.uncertain {
+			t.Errorf("Stat(%q): %v, kept %v; want found %v, kept %v", tc.name, err, r.err, tc.found, tc.uncertain)
+		}
+		r.Close()
+	}
 }
