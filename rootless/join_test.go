@@ -122,7 +122,10 @@ func TestExecProgram(t *testing.T) {
 	if line, _ := bufio.NewReader(holderOut).ReadString('\n'); line != "ready\n" {
 		t.Fatalf("holder printed %q", line)
 	}
-	const report = `id -u; id -g; id -G; pwd; env | sort; ps -o sid= -p $$ | grep -qw $$ && echo leader; ` +
+	// The holder has no /proc of its own: /proc/self/stat read by the
+	// shell itself says, in the host's pids, whether it leads its session.
+	const report = `id -u; id -g; id -G; pwd; env | sort; read -r pid comm state ppid pgrp sid rest </proc/self/stat; ` +
+		`[ "$pid" = "$sid" ] && echo leader; ` +
 		`grep -E '^(Seccomp|Cap(Inh|Prm|Eff|Bnd|Amb)|SigBlk|NoNewPrivs):' /proc/self/status; exit 3`
 	sh := func(p rootless.InitProcess) rootless.InitProcess {
 		p.Args = []string{"/bin/sh", "-c", report}
@@ -166,6 +169,9 @@ func TestExecProgram(t *testing.T) {
 			}
 			if results[true] != results[false] {
 				t.Errorf("the exec program's process:\n%s\nthe exec stage's:\n%s", results[true], results[false])
+			}
+			if !strings.Contains(results[true], "\nleader\n") {
+				t.Errorf("the process does not lead a session of its own:\n%s", results[true])
 			}
 			if tc.p.Seccomp == "" && !strings.Contains(results[true], "Seccomp:\t2") {
 				t.Errorf("no seccomp filter:\n%s", results[true])
