@@ -148,6 +148,10 @@ func (j *Joined) close() {
 
 // Start starts the stage and returns once it runs.
 func (c Join) Start() (*Joined, error) {
+	config, err := json.Marshal(c.Config)
+	if err != nil {
+		return nil, fmt.Errorf("encoding config of stage %s: %w", c.Stage, err)
+	}
 	nsfds, err := c.namespaces()
 	defer closeAll(nsfds)
 	if err != nil {
@@ -188,13 +192,6 @@ func (c Join) Start() (*Joined, error) {
 		j.program = c.sendProgram(mine)
 	}
 	if j.program == nil {
-		// Encoded only now: an exec program needs no config.
-		config, err := json.Marshal(c.Config)
-		if err != nil {
-			_ = unix.Kill(first, unix.SIGKILL)
-			_, _ = j.Wait()
-			return nil, fmt.Errorf("encoding config of stage %s: %w", c.Stage, err)
-		}
 		// Queued for the stage before it starts, so it never waits for
 		// us; a child that died fails the write, and readJoined says
 		// why.
