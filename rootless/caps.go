@@ -113,14 +113,14 @@ func (p InitProcess) keptCaps() []string {
 func dropCapabilities(keep []string) error {
 	for _, c := range capDrops(keep) {
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
-			return fmt.Errorf("dropping capability %d: %w", c, err)
+			return fmt.Errorf("%s: %w", stepDropCap(c), err)
 		}
 	}
 	// Stages start with every capability inheritable and ambient
 	// (allCaps): an exec as root would add the inheritable set to the
 	// payload's, bounding set or not.
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
-		return fmt.Errorf("clearing ambient capabilities: %w", err)
+		return fmt.Errorf("%s: %w", stepAmbient, err)
 	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
@@ -129,7 +129,7 @@ func dropCapabilities(keep []string) error {
 	}
 	data[0].Inheritable, data[1].Inheritable = 0, 0
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("clearing inheritable capabilities: %w", err)
+		return fmt.Errorf("%s: %w", stepInheritable, err)
 	}
 	return nil
 }

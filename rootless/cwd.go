@@ -23,10 +23,10 @@ func checkCwd(root payloadFS, cwd string) error {
 		if errors.As(err, &pe) {
 			err = pe.Err // the bare errno, as chdir's
 		}
-		return fmt.Errorf("working directory %s: %w", cwd, err)
+		return fmt.Errorf("%s: %w", stepCwd(cwd), err)
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("working directory %s: %w", cwd, unix.ENOTDIR)
+		return fmt.Errorf("%s: %w", stepCwd(cwd), unix.ENOTDIR)
 	}
 	return nil
 }

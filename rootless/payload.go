@@ -70,7 +70,7 @@ func startProcess(p InitProcess, stdio []uintptr, notify **os.File) (pid int, co
 		}
 		if pid, err = syscall.ForkExec(path, p.Args, attr); err != nil {
 			code = execFailureCode(err)
-			err = fmt.Errorf("starting %s: %w", p.Args[0], err)
+			err = fmt.Errorf("%s: %w", stepStart(p.Args[0]), err)
 		}
 	}()
 	<-forked
@@ -332,12 +332,12 @@ func execPayload(p InitProcess, pdeathsig unix.Signal, notify bool, sent func(co
 	}
 	if p.Cwd != "" {
 		if err := unix.Chdir(p.Cwd); err != nil {
-			return ExitCannotExec, fmt.Errorf("working directory %s: %w", p.Cwd, err)
+			return ExitCannotExec, fmt.Errorf("%s: %w", stepCwd(p.Cwd), err)
 		}
 	}
 	Trace("exec payload")
 	err = unix.Exec(pr.path, p.Args, pr.env)
-	return execFailureCode(err), fmt.Errorf("starting %s: %w", p.Args[0], err)
+	return execFailureCode(err), fmt.Errorf("%s: %w", stepStart(p.Args[0]), err)
 }
 
 // sizePty gives the pty the size p asks for, if any.
@@ -376,15 +376,15 @@ func becomeUser(u *user.ExecUser) error {
 			p = unsafe.Pointer(&groups[0])
 		}
 		if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(groups)), uintptr(p), 0); e != 0 {
-			return fmt.Errorf("setting the groups of uid %d: %w", u.Uid, e)
+			return fmt.Errorf("%s: %w", stepGroups(u.Uid), e)
 		}
 	}
 	gid, uid := uintptr(u.Gid), uintptr(u.Uid)
 	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, gid, gid, gid); e != 0 {
-		return fmt.Errorf("setting gid %d: %w", u.Gid, e)
+		return fmt.Errorf("%s: %w", stepGID(u.Gid), e)
 	}
 	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uid, uid, uid); e != 0 {
-		return fmt.Errorf("setting uid %d: %w", u.Uid, e)
+		return fmt.Errorf("%s: %w", stepUID(u.Uid), e)
 	}
 	return nil
 }

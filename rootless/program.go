@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"nook/internal/seccomp"
 )
 
 // The exec program: an exec's last steps as a list of system calls that
@@ -332,10 +334,10 @@ func execOps(p InitProcess, pr payload, filter []byte, noSetgroups bool) *ExecPr
 	// dropCapabilities
 	last := lastCap()
 	for _, c := range capDropsUpTo(p.keptCaps(), last) {
-		b.call(ProgramOp{What: fmt.Sprintf("dropping capability %d", c)}, 0, unix.SYS_PRCTL,
+		b.call(ProgramOp{What: stepDropCap(c)}, 0, unix.SYS_PRCTL,
 			val(unix.PR_CAPBSET_DROP), intArg(c))
 	}
-	b.call(ProgramOp{What: "clearing ambient capabilities"}, 0, unix.SYS_PRCTL,
+	b.call(ProgramOp{What: stepAmbient}, 0, unix.SYS_PRCTL,
 		val(unix.PR_CAP_AMBIENT), val(unix.PR_CAP_AMBIENT_CLEAR_ALL), val(0), val(0), val(0))
 	// setns gave the joined process every capability of the namespace,
 	// permitted and effective, none inheritable: the set stays, the
@@ -346,7 +348,7 @@ func execOps(p InitProcess, pr payload, filter []byte, noSetgroups bool) *ExecPr
 		{Effective: uint32(full), Permitted: uint32(full)},
 		{Effective: uint32(full >> 32), Permitted: uint32(full >> 32)},
 	}
-	b.call(ProgramOp{What: "clearing inheritable capabilities"}, 0, unix.SYS_CAPSET,
+	b.call(ProgramOp{What: stepInheritable}, 0, unix.SYS_CAPSET,
 		ptr(b.bytes(structBytes(&hdr))), ptr(b.bytes(structBytes(&data))))
 	// confine: while the namespace's CAP_SYS_ADMIN is still held.
 	if filter != nil {
@@ -355,7 +357,7 @@ func execOps(p InitProcess, pr payload, filter []byte, noSetgroups bool) *ExecPr
 		binary.LittleEndian.PutUint16(fprog[:], uint16(len(filter)/int(unsafe.Sizeof(unix.SockFilter{}))))
 		at := b.bytes(fprog[:])
 		b.pointer(at+8, insns)
-		b.call(ProgramOp{What: "installing seccomp filter"}, 0, unix.SYS_SECCOMP,
+		b.call(ProgramOp{What: seccomp.Installing}, 0, unix.SYS_SECCOMP,
 			val(unix.SECCOMP_SET_MODE_FILTER), val(0), ptr(at))
 	}
 	// becomeUser
@@ -368,21 +370,35 @@ func execOps(p InitProcess, pr payload, filter []byte, noSetgroups bool) *ExecPr
 		if len(groups) > 0 {
 			list = ptr(b.bytes(groups))
 		}
-		b.call(ProgramOp{What: fmt.Sprintf("setting the groups of uid %d", u.Uid)}, 0, unix.SYS_SETGROUPS,
+		b.call(ProgramOp{What: stepGroups(u.Uid)}, 0, unix.SYS_SETGROUPS,
 			intArg(len(u.Sgids)), list)
 	}
-	b.call(ProgramOp{What: fmt.Sprintf("setting gid %d", u.Gid)}, 0, unix.SYS_SETRESGID,
+	b.call(ProgramOp{What: stepGID(u.Gid)}, 0, unix.SYS_SETRESGID,
 		intArg(u.Gid), intArg(u.Gid), intArg(u.Gid))
-	b.call(ProgramOp{What: fmt.Sprintf("setting uid %d", u.Uid)}, 0, unix.SYS_SETRESUID,
+	b.call(ProgramOp{What: stepUID(u.Uid)}, 0, unix.SYS_SETRESUID,
 		intArg(u.Uid), intArg(u.Uid), intArg(u.Uid))
 	if p.Cwd != "" {
-		b.call(ProgramOp{What: "working directory " + p.Cwd, Code: ExitCannotExec}, 0, unix.SYS_CHDIR,
+		b.call(ProgramOp{What: stepCwd(p.Cwd), Code: ExitCannotExec}, 0, unix.SYS_CHDIR,
 			ptr(b.cstring(p.Cwd)))
 	}
-	b.call(ProgramOp{What: "starting " + p.Args[0], Exec: true}, 0, unix.SYS_EXECVE,
+	b.call(ProgramOp{What: stepStart(p.Args[0]), Exec: true}, 0, unix.SYS_EXECVE,
 		ptr(b.cstring(pr.path)), ptr(b.strv(p.Args)), ptr(b.strv(pr.env)))
 	return b.encode()
 }
+
+// The steps of a payload's start as their failures name them: the exec
+// stage's calls (execPayload) and the exec program's ops say the same.
+const (
+	stepAmbient     = "clearing ambient capabilities"
+	stepInheritable = "clearing inheritable capabilities"
+)
+
+func stepDropCap(c int) string        { return fmt.Sprintf("dropping capability %d", c) }
+func stepGroups(uid int) string       { return fmt.Sprintf("setting the groups of uid %d", uid) }
+func stepGID(gid int) string          { return fmt.Sprintf("setting gid %d", gid) }
+func stepUID(uid int) string          { return fmt.Sprintf("setting uid %d", uid) }
+func stepCwd(cwd string) string       { return "working directory " + cwd }
+func stepStart(command string) string { return "starting " + command }
 
 // structBytes is the memory of *v, a struct of fixed-size fields.
 func structBytes[T any](v *T) []byte {
