@@ -111,21 +111,16 @@ func (p InitProcess) keptCaps() []string {
 // Cutting it once on one thread let Go fork payloads from other threads
 // with every capability.
 func dropCapabilities(keep []string) error {
-	last := lastCap()
-	names := capNames()
-	for c := 0; c <= last; c++ {
-		if c < len(names) && slices.Contains(keep, names[c]) {
-			continue
-		}
+	for _, c := range capDrops(keep) {
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
-			return fmt.Errorf("dropping capability %d: %w", c, err)
+			return fmt.Errorf("%s: %w", stepDropCap(c), err)
 		}
 	}
 	// Stages start with every capability inheritable and ambient
 	// (allCaps): an exec as root would add the inheritable set to the
 	// payload's, bounding set or not.
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
-		return fmt.Errorf("clearing ambient capabilities: %w", err)
+		return fmt.Errorf("%s: %w", stepAmbient, err)
 	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
@@ -134,9 +129,26 @@ func dropCapabilities(keep []string) error {
 	}
 	data[0].Inheritable, data[1].Inheritable = 0, 0
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("clearing inheritable capabilities: %w", err)
+		return fmt.Errorf("%s: %w", stepInheritable, err)
 	}
 	return nil
+}
+
+// capDrops are the capabilities, by number, that leave the bounding set
+// to keep only keep: every one this kernel knows but those.
+func capDrops(keep []string) []int { return capDropsUpTo(keep, lastCap()) }
+
+// capDropsUpTo is capDrops for a kernel whose last capability is last.
+func capDropsUpTo(keep []string, last int) []int {
+	names := capNames()
+	var drops []int
+	for c := 0; c <= last; c++ {
+		if c < len(names) && slices.Contains(keep, names[c]) {
+			continue
+		}
+		drops = append(drops, c)
+	}
+	return drops
 }
 
 // lastCap is the highest capability this kernel knows.

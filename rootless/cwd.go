@@ -1,7 +1,9 @@
 package rootless
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 
 	"golang.org/x/sys/unix"
 )
@@ -11,16 +13,20 @@ import (
 // own ("starting pwd: no such file or directory") and maps to 127, "not
 // found"; Docker's exec gives 126 for any process that cannot start
 // (moby's ContainerExecStart), the working directory included.
-func checkCwd(cwd string) error {
+func checkCwd(root payloadFS, cwd string) error {
 	if cwd == "" {
 		return nil
 	}
-	var st unix.Stat_t
-	if err := unix.Stat(cwd, &st); err != nil {
-		return fmt.Errorf("working directory %s: %w", cwd, err)
+	fi, err := root.Stat(cwd)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the bare errno, as chdir's
+		}
+		return fmt.Errorf("%s: %w", stepCwd(cwd), err)
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return fmt.Errorf("working directory %s: %w", cwd, unix.ENOTDIR)
+	if !fi.IsDir() {
+		return fmt.Errorf("%s: %w", stepCwd(cwd), unix.ENOTDIR)
 	}
 	return nil
 }

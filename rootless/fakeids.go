@@ -42,11 +42,13 @@ const (
 // the only case in which the identity calls are faked.
 func SingleIDNamespace() bool {
 	b, err := os.ReadFile("/proc/self/uid_map")
-	if err != nil {
-		return false
-	}
+	return err == nil && mapsOneID(string(b))
+}
+
+// mapsOneID reports whether uid_map, as /proc shows it, maps one id.
+func mapsOneID(uidMap string) bool {
 	var total uint64
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(uidMap), "\n") {
 		var in, out, n uint64
 		if _, err := fmt.Sscan(line, &in, &out, &n); err == nil {
 			total += n

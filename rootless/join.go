@@ -28,6 +28,21 @@ package rootless
 //	kill(pid, sig) / wait4(pid): the caller's own child
 //	StageCall: the handler runs in the joined process, exit status = its status
 //
+// An exec with an exec program (Join.Run, program.go) needs no Go in the
+// child: the decisions the stage makes inside were made from outside by
+// BuildExecProgram (the container's shim), and the entry point makes the
+// stage's system calls itself. The program comes in place of msgConfig,
+// and the child falls back to the stage when there is none:
+//
+//	caller (Join.Start, Run)             first (entry point)               child (entry point)
+//	  _NOOK_SETNS=<n|joinFork|joinRun> ─▶ setns…, clone(CLONE_PARENT) ──▶ read u64 length
+//	   ── length, blob (program.go) ────────────────────────────────────▶ 0: Go starts, the
+//	                                                                      stage as above
+//	   ◀── joinOK, pid ─────────────────  exits 0                         mmap, read the blob,
+//	                                                                      relocate; each op:
+//	   ◀── joinProgramFailed, op (u16), errno (u32) (exit 125) ─────────  a call that failed
+//	   ◀── EOF: the execve happened (the socket is close-on-exec) ──────  execve
+//
 // The process that joins is non-dumpable and its memory was made in the
 // caller's user namespace, so nothing in the container can trace it or
 // read its /proc files. A call (cp into a running container) joins only
@@ -62,10 +77,11 @@ const (
 	setnsPrefixLen = len(setnsEnv) + 1
 	joinCountMask  = 0xff
 	joinFork       = 0x100
-	joinOK         = 'J' // followed by the pid, 4 bytes little-endian
-	joinFailed     = 'G' // followed by one byte, the errno
-	joinConsole    = 'T' // StageExec: the pty master rides along
-	joinListener   = 'L' // StageExec: the faked chowns' seccomp listener rides along
+	joinRun        = 0x200 // with joinFork: the child reads an exec program (program.go)
+	joinOK         = 'J'   // followed by the pid, 4 bytes little-endian
+	joinFailed     = 'G'   // followed by one byte, the errno
+	joinConsole    = 'T'   // StageExec: the pty master rides along
+	joinListener   = 'L'   // StageExec: the faked chowns' seccomp listener rides along
 )
 
 // joinOrder is the order namespaces are joined in: the user namespace
@@ -83,12 +99,19 @@ type Join struct {
 	Fork   bool
 	Stdio  [3]*os.File
 	Config any
+	// Run, with Fork, gives an exec program (program.go) that the child
+	// runs instead of the stage; it is called once the child is started.
+	// When it fails the stage runs, with Config.
+	Run func() (*ExecProgram, error)
 }
 
 // Joined is a stage running in a container's namespaces.
 type Joined struct {
 	pid  int
 	sock int // our end of the sync socket
+	// program is the exec program the child runs, nil when it runs the
+	// stage.
+	program *ExecProgram
 }
 
 // Pid is the joined process's pid as the caller sees it.
@@ -142,6 +165,9 @@ func (c Join) Start() (*Joined, error) {
 	flags := len(nsfds)
 	if c.Fork {
 		flags |= joinFork
+		if c.Run != nil {
+			flags |= joinRun
+		}
 	}
 	env := append(cleanEnv(os.Environ()), StageEnv+"="+c.Stage, syncEnv+"="+strconv.Itoa(syncFD),
 		setnsEnv+"="+strconv.Itoa(flags))
@@ -162,9 +188,15 @@ func (c Join) Start() (*Joined, error) {
 		return nil, fmt.Errorf("starting stage %s: %w", c.Stage, err)
 	}
 	j := &Joined{pid: first, sock: mine}
-	// Queued for the stage before it starts, so it never waits for us; a
-	// child that died fails the write, and readJoined says why.
-	_ = writeFrame(fdWriter(mine), msgConfig, config)
+	if flags&joinRun != 0 {
+		j.program = c.sendProgram(mine)
+	}
+	if j.program == nil {
+		// Queued for the stage before it starts, so it never waits for
+		// us; a child that died fails the write, and readJoined says
+		// why.
+		_ = writeFrame(fdWriter(mine), msgConfig, config)
+	}
 	pid, err := readJoined(fdReader(mine))
 	if c.Fork {
 		// It exits once its child is born; reaped even when it failed.
@@ -184,6 +216,10 @@ func (c Join) Start() (*Joined, error) {
 		return nil, fmt.Errorf("joining container process %d: %w", c.Pid, err)
 	}
 	j.pid = pid
+	if j.program != nil {
+		Trace("joined exec program")
+		return j, nil // no Dispatch to report
+	}
 	if err := j.handshake(); err != nil {
 		_ = unix.Kill(j.pid, unix.SIGKILL)
 		_, _ = j.Wait()
@@ -191,6 +227,23 @@ func (c Join) Start() (*Joined, error) {
 	}
 	Trace("joined stage " + c.Stage)
 	return j, nil
+}
+
+// sendProgram sends the child its exec program, or a length of 0 when
+// there is none: the stage then runs. It returns the program sent.
+func (c Join) sendProgram(sock int) *ExecProgram {
+	prog, err := c.Run()
+	if err != nil {
+		Trace("exec stage: " + err.Error())
+		prog = nil
+	}
+	var b []byte
+	if prog != nil {
+		b = prog.Blob
+	}
+	msg := binary.LittleEndian.AppendUint64(make([]byte, 0, 8+len(b)), uint64(len(b)))
+	_, _ = fdWriter(sock).Write(append(msg, b...))
+	return prog
 }
 
 // namespaces opens the namespaces of c.Pid that are not the caller's, in

@@ -105,10 +105,12 @@ type ExecSession struct {
 
 // Exec starts p in the container whose pid 1 is pid, from program (linked
 // with EntrySymbol). stdio are its streams unless it runs on a terminal.
-// A process that could not start gives an *InitError.
-func Exec(program string, pid int, p InitProcess, stdio [3]*os.File) (*ExecSession, error) {
+// run, when not nil, gives p as an exec program (BuildExecProgram),
+// which starts it faster than the exec stage; an error from it starts the
+// stage. A process that could not start gives an *InitError.
+func Exec(program string, pid int, p InitProcess, stdio [3]*os.File, run func() (*ExecProgram, error)) (*ExecSession, error) {
 	j, err := Join{Program: program, Pid: pid, Stage: StageExec, Fork: true, Stdio: stdio,
-		Config: ExecConfig{Process: p}}.Start()
+		Config: ExecConfig{Process: p}, Run: run}.Start()
 	if err != nil {
 		return nil, err
 	}
@@ -126,6 +128,10 @@ func Exec(program string, pid int, p InitProcess, stdio [3]*os.File) (*ExecSessi
 	}
 	return s, nil
 }
+
+// RanProgram says whether the process was started by an exec program,
+// not by the exec stage.
+func (s *ExecSession) RanProgram() bool { return s.program != nil }
 
 // started reads the exec stage's reports up to its exec: the socket
 // closes then.
@@ -155,8 +161,15 @@ func (s *ExecSession) started() error {
 			continue
 		}
 		closeAll(fds)
-		switch buf[0] {
-		case msgError:
+		switch {
+		case buf[0] == joinProgramFailed && s.program != nil:
+			var b [programFailedLen]byte
+			if _, err := io.ReadFull(fdReader(s.sock), b[1:]); err != nil {
+				return fmt.Errorf("reading the exec program's error: %w", err)
+			}
+			return s.program.failure(int(binary.LittleEndian.Uint16(b[2:])),
+				unix.Errno(binary.LittleEndian.Uint32(b[4:])))
+		case buf[0] == msgError:
 			var b [4]byte
 			if _, err := io.ReadFull(fdReader(s.sock), b[:]); err != nil {
 				return fmt.Errorf("reading the exec'd process's error: %w", err)

@@ -3,6 +3,7 @@ package rootless
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -23,7 +24,7 @@ const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 // the payload runs under the faked identity calls (fakeids.go), and when
 // notify is not nil it receives the filter's notification listener.
 func startProcess(p InitProcess, stdio []uintptr, notify **os.File) (pid int, console *os.File, code int, err error) {
-	pr, code, err := preparePayload(p)
+	pr, code, err := preparePayload(p, ownRoot{})
 	if err != nil {
 		return 0, nil, code, err
 	}
@@ -69,7 +70,7 @@ func startProcess(p InitProcess, stdio []uintptr, notify **os.File) (pid int, co
 		}
 		if pid, err = syscall.ForkExec(path, p.Args, attr); err != nil {
 			code = execFailureCode(err)
-			err = fmt.Errorf("starting %s: %w", p.Args[0], err)
+			err = fmt.Errorf("%s: %w", stepStart(p.Args[0]), err)
 		}
 	}()
 	<-forked
@@ -96,32 +97,61 @@ type payload struct {
 	path string
 }
 
-// preparePayload looks p's user and command up in the container's files
-// (its root is this process's). On failure code is the exit status Docker
-// gives: 125 setup, 126 cannot execute, 127 not found.
-func preparePayload(p InitProcess) (payload, int, error) {
+// payloadFS is the container's root, where a payload's user and command
+// are looked up: this process's own root (init, the exec stage), or the
+// container's seen from outside (rootAt, the exec program).
+type payloadFS interface {
+	Open(name string) (*os.File, error)
+	Stat(name string) (os.FileInfo, error)
+}
+
+// ownRoot is this process's root.
+type ownRoot struct{}
+
+func (ownRoot) Open(name string) (*os.File, error)    { return os.Open(name) }
+func (ownRoot) Stat(name string) (os.FileInfo, error) { return os.Stat(name) }
+
+// preparePayload looks p's user and command up in the container's files,
+// in root. On failure code is the exit status Docker gives: 125 setup,
+// 126 cannot execute, 127 not found.
+func preparePayload(p InitProcess, root payloadFS) (payload, int, error) {
 	if len(p.Args) == 0 {
 		return payload{}, ExitSetupFailed, errors.New("no command given")
 	}
-	u, err := user.GetExecUserPath(p.User, &user.ExecUser{Home: "/"}, "/etc/passwd", "/etc/group")
+	// As user.GetExecUserPath and GetAdditionalGroupsPath: a file that
+	// cannot be opened is no file.
+	open := func(name string) (io.Reader, func()) {
+		f, err := root.Open(name)
+		if err != nil {
+			return nil, func() {}
+		}
+		return f, func() { f.Close() }
+	}
+	passwd, closePasswd := open("/etc/passwd")
+	defer closePasswd()
+	group, closeGroup := open("/etc/group")
+	defer closeGroup()
+	u, err := user.GetExecUser(p.User, &user.ExecUser{Home: "/"}, passwd, group)
 	if err != nil {
 		return payload{}, ExitSetupFailed, fmt.Errorf("finding user %q: %w", p.User, err)
 	}
 	if len(p.Groups) > 0 {
-		extra, err := user.GetAdditionalGroupsPath(p.Groups, "/etc/group")
+		group, closeGroup := open("/etc/group")
+		defer closeGroup()
+		extra, err := user.GetAdditionalGroups(p.Groups, group)
 		if err != nil {
 			return payload{}, ExitSetupFailed, fmt.Errorf("finding groups %s: %w", strings.Join(p.Groups, ","), err)
 		}
 		u.Sgids = append(u.Sgids, extra...)
 	}
-	if err := checkCwd(p.Cwd); err != nil {
+	if err := checkCwd(root, p.Cwd); err != nil {
 		return payload{}, ExitCannotExec, err
 	}
 	env := p.Environ(u.Home)
 	if p.fakesIDs() {
 		env = aptNoSandbox(env)
 	}
-	path, err := lookPath(p.Args[0], env)
+	path, err := lookPath(root, p.Args[0], env)
 	if err != nil {
 		return payload{}, ExitNotFound, err
 	}
@@ -153,9 +183,9 @@ func (p InitProcess) Environ(home string) []string {
 }
 
 // lookPath finds name in the payload's PATH, inside the container's root.
-func lookPath(name string, env []string) (string, error) {
+func lookPath(root payloadFS, name string, env []string) (string, error) {
 	stat := func(p string) (os.FileInfo, bool) {
-		fi, err := os.Stat(p)
+		fi, err := root.Stat(p)
 		return fi, err == nil
 	}
 	if p, ok := SearchPath(name, env, stat); ok {
@@ -204,8 +234,12 @@ func execFailureCode(err error) int {
 
 // setgroupsDenied reports whether setgroups(2) is refused in this user
 // namespace, as it is with a single-id map.
-func setgroupsDenied() bool {
-	b, err := os.ReadFile("/proc/self/setgroups")
+func setgroupsDenied() bool { return setgroupsDeniedIn("/proc/self") }
+
+// setgroupsDeniedIn reports it for the user namespace of the process whose
+// /proc directory is proc.
+func setgroupsDeniedIn(proc string) bool {
+	b, err := os.ReadFile(proc + "/setgroups")
 	return err == nil && strings.TrimSpace(string(b)) == "deny"
 }
 
@@ -242,7 +276,7 @@ func openPty(uid int) (master, slave *os.File, err error) {
 // container's pid 1 must die with its shim, which serves its root. It
 // returns only on failure, with Docker's exit status for it.
 func execPayload(p InitProcess, pdeathsig unix.Signal, notify bool, sent func(console, listener *os.File) error) (int, error) {
-	pr, code, err := preparePayload(p)
+	pr, code, err := preparePayload(p, ownRoot{})
 	if err != nil {
 		return code, err
 	}
@@ -298,12 +332,12 @@ func execPayload(p InitProcess, pdeathsig unix.Signal, notify bool, sent func(co
 	}
 	if p.Cwd != "" {
 		if err := unix.Chdir(p.Cwd); err != nil {
-			return ExitCannotExec, fmt.Errorf("working directory %s: %w", p.Cwd, err)
+			return ExitCannotExec, fmt.Errorf("%s: %w", stepCwd(p.Cwd), err)
 		}
 	}
 	Trace("exec payload")
 	err = unix.Exec(pr.path, p.Args, pr.env)
-	return execFailureCode(err), fmt.Errorf("starting %s: %w", p.Args[0], err)
+	return execFailureCode(err), fmt.Errorf("%s: %w", stepStart(p.Args[0]), err)
 }
 
 // sizePty gives the pty the size p asks for, if any.
@@ -342,15 +376,15 @@ func becomeUser(u *user.ExecUser) error {
 			p = unsafe.Pointer(&groups[0])
 		}
 		if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(groups)), uintptr(p), 0); e != 0 {
-			return fmt.Errorf("setting the groups of uid %d: %w", u.Uid, e)
+			return fmt.Errorf("%s: %w", stepGroups(u.Uid), e)
 		}
 	}
 	gid, uid := uintptr(u.Gid), uintptr(u.Uid)
 	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, gid, gid, gid); e != 0 {
-		return fmt.Errorf("setting gid %d: %w", u.Gid, e)
+		return fmt.Errorf("%s: %w", stepGID(u.Gid), e)
 	}
 	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uid, uid, uid); e != 0 {
-		return fmt.Errorf("setting uid %d: %w", u.Uid, e)
+		return fmt.Errorf("%s: %w", stepUID(u.Uid), e)
 	}
 	return nil
 }

@@ -33,7 +33,7 @@ func TestLookPath(t *testing.T) {
 		{"./rel", "./rel", true},
 	}
 	for _, tc := range tests {
-		got, err := lookPath(tc.name, env)
+		got, err := lookPath(ownRoot{}, tc.name, env)
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("lookPath(%q) = %q, %v; want %q, ok=%v", tc.name, got, err, tc.want, tc.ok)
 		}

@@ -25,7 +25,7 @@ func confine(p InitProcess, notify bool) (*os.File, error) {
 	fake := p.fakesIDs()
 	get := p.filter
 	if get == nil {
-		get = func() ([]unix.SockFilter, error) { return compileFilter(p, notify) }
+		get = func() ([]unix.SockFilter, error) { return compileFilter(p, fake, notify) }
 	}
 	filter, err := get()
 	if err != nil || filter == nil {
@@ -59,7 +59,7 @@ func compileAhead(p InitProcess, notify bool) func() ([]unix.SockFilter, error) 
 	}
 	ch := make(chan result, 1)
 	go func() {
-		f, err := compileFilter(p, notify)
+		f, err := compileFilter(p, p.fakesIDs(), notify)
 		Trace("init seccomp compiled")
 		ch <- result{f, err}
 	}()
@@ -70,15 +70,15 @@ func compileAhead(p InitProcess, notify bool) func() ([]unix.SockFilter, error) 
 }
 
 // compileFilter is the filter p.Seccomp names (nil for none), for p's
-// capabilities, with the faked identity calls ahead of it when p fakes
-// them.
-func compileFilter(p InitProcess, notify bool) ([]unix.SockFilter, error) {
+// capabilities, with the faked identity calls ahead of it when fake (p
+// fakes them in its namespace: InitProcess.fakesIDs).
+func compileFilter(p InitProcess, fake, notify bool) ([]unix.SockFilter, error) {
 	prof, err := SeccompProfile(p.Seccomp)
 	if err != nil {
 		return nil, err
 	}
 	var rules []seccomp.Rule
-	if p.fakesIDs() {
+	if fake {
 		if prof == nil {
 			prof = &seccomp.Profile{LinuxSeccomp: specs.LinuxSeccomp{DefaultAction: specs.ActAllow}}
 		}

@@ -16,7 +16,9 @@
 // joinOK and the child's pid (4 bytes, little-endian) to the sync socket
 // (syncFD) and exits 0 — the child goes on; without joinFork it writes
 // joinOK and its own pid and goes on itself. On failure it writes
-// joinFailed and the errno and exits ExitSetupFailed.
+// joinFailed and the errno and exits ExitSetupFailed. With joinRun too,
+// the child runs an exec program (program.go) instead of Go, if the
+// caller sends one.
 //
 // Else, if one variable is _NOOK_UNSHARE=<decimal flags>, it calls
 // unshare(flags), renames the variable .NOOK_UNSHARE for Dispatch to see
@@ -92,13 +94,18 @@ joined:
 	MOVQ	$56, AX			// SYS_clone: a fork, as a sibling
 	SYSCALL
 	TESTQ	AX, AX
-	JZ	start			// the child: Go starts here
+	JZ	child
 	JS	setnsFailed
 	MOVQ	AX, R12			// the child's pid, as we see it
 	CALL	joinReport<>(SB)
 	XORQ	DI, DI
 	MOVQ	$231, AX		// SYS_exit_group(0)
 	SYSCALL
+
+child:
+	TESTQ	$const_joinRun, R12
+	JZ	start			// Go starts here
+	JMP	program<>(SB)
 
 self:
 	MOVQ	$39, AX			// SYS_getpid
@@ -122,6 +129,107 @@ failed:					// SI = reply, its first byte set; AX = -errno
 
 start:
 	JMP	_rt0_amd64_linux(SB)
+
+// program runs an exec program (program.go) in the joined child: it
+// reads a u64 length from the sync socket (0: no program, Go starts),
+// maps that many bytes and reads the blob into them, adds the blob's
+// address to each slot the relocations name, then makes each op's system
+// call. An op that fails writes joinProgramFailed, the op's index and the
+// errno, and exits ExitSetupFailed; the last op, execve, does not return.
+// Registers: R12 the length, R13 the blob, R14 the ops left, R15 the
+// op's index, BX the op (SYSCALL keeps all of them).
+TEXT program<>(SB),NOSPLIT|NOFRAME,$0
+	LEAQ	reply<>(SB), SI
+	MOVQ	$8, DX
+	CALL	readfull<>(SB)
+	MOVQ	reply<>(SB), R12
+	TESTQ	R12, R12
+	JZ	gostart
+	XORQ	DI, DI
+	MOVQ	R12, SI
+	MOVQ	$3, DX			// PROT_READ|PROT_WRITE
+	MOVQ	$0x22, R10		// MAP_PRIVATE|MAP_ANONYMOUS
+	MOVQ	$-1, R8
+	XORQ	R9, R9
+	MOVQ	$9, AX			// SYS_mmap
+	SYSCALL
+	CMPQ	AX, $-4095
+	JCC	exit			// an errno (unsigned ≥ -4095)
+	MOVQ	AX, R13
+	MOVQ	R13, SI
+	MOVQ	R12, DX
+	CALL	readfull<>(SB)
+
+	MOVQ	0(R13), CX		// relocations
+	LEAQ	16(R13), BX
+reloc:
+	TESTQ	CX, CX
+	JZ	ops
+	MOVQ	0(BX), AX
+	ADDQ	R13, (R13)(AX*1)
+	ADDQ	$8, BX
+	DECQ	CX
+	JMP	reloc
+
+ops:					// BX = &ops[0]
+	MOVQ	8(R13), R14
+	XORQ	R15, R15
+op:
+	CMPQ	R15, R14
+	JCC	exit			// past the last (execve returned nothing)
+	MOVQ	16(BX), DI
+	MOVQ	24(BX), SI
+	MOVQ	32(BX), DX
+	MOVQ	40(BX), R10
+	MOVQ	48(BX), R8
+	MOVQ	56(BX), R9
+	MOVQ	0(BX), AX
+	SYSCALL
+	CMPQ	AX, $-4095
+	JCS	next			// not an errno
+	TESTQ	$const_opIgnore, 8(BX)
+	JZ	opFailed
+next:
+	ADDQ	$const_opSize, BX
+	INCQ	R15
+	JMP	op
+
+opFailed:
+	NEGQ	AX
+	LEAQ	reply<>(SB), SI
+	MOVB	$const_joinProgramFailed, 0(SI)
+	MOVW	R15, 2(SI)
+	MOVL	AX, 4(SI)
+	MOVQ	$const_programFailedLen, DX
+	CALL	report<>(SB)
+exit:
+	MOVQ	$const_ExitSetupFailed, DI
+	MOVQ	$231, AX		// SYS_exit_group(DI)
+	SYSCALL
+
+gostart:
+	JMP	_rt0_amd64_linux(SB)
+
+// readfull reads DX bytes from the sync socket into SI, or exits
+// ExitSetupFailed at its end or an error.
+TEXT readfull<>(SB),NOSPLIT|NOFRAME,$0
+more:
+	TESTQ	DX, DX
+	JZ	done
+	MOVQ	$const_syncFD, DI
+	XORQ	AX, AX			// SYS_read(DI, SI, DX)
+	SYSCALL
+	TESTQ	AX, AX
+	JLE	fail
+	ADDQ	AX, SI
+	SUBQ	AX, DX
+	JMP	more
+done:
+	RET
+fail:
+	MOVQ	$const_ExitSetupFailed, DI
+	MOVQ	$231, AX		// SYS_exit_group(DI)
+	SYSCALL
 
 // findenv looks for the variable whose name and "=" are the R10 bytes at
 // R9; it returns R8 = the address past the "=" (0: none) and DI = the

@@ -19,6 +19,8 @@ package shim
 //	  ─── frame 'n' + SCM_RIGHTS listener ───▶  an exec'd process's faked chowns
 //	      (exec in single-id mode)              (rootless.ServeOwners records them)
 //	  ◀── EOF ───────────────────────────────  taken: this connection ends
+//	  ─── frame 'p' exec request ────────────▶  an exec's program (execprogram.go)
+//	  ◀── frame 'P' program | 'F' why not, EOF
 //	  ◀── frame 'x' status (int32) ────────────  the container stopped
 //	  ◀── EOF ─────────────────────────────────
 //	ctrl-p ctrl-q, or the client dies: it hangs up; the container runs on
@@ -77,6 +79,8 @@ type attachHub struct {
 	first *net.UnixConn // the foreground CLI, attached from the start
 	// owners serves the seccomp listener a FrameOwners brings.
 	owners func(*os.File)
+	// execProgram answers a FrameExecProgram (execprogram.go).
+	execProgram func(req []byte) (byte, []byte)
 }
 
 // newAttachHub listens on path; first, when not nil, is a client from the
@@ -156,6 +160,13 @@ func (h *attachHub) client(c *net.UnixConn) {
 			closeFDs(r.fds[1:])
 			r.fds = nil
 			return // no attach client: the hang-up tells it the listener is taken
+		case typ == FrameExecProgram && h.execProgram != nil:
+			h.mu.Lock()
+			delete(h.clients, c) // no output frames from now
+			h.mu.Unlock()
+			typ, answer := h.execProgram(p)
+			_ = WriteAttachFrame(c, typ, answer)
+			return
 		case typ == FrameInput && h.input != nil:
 			_, _ = h.input.Write(p)
 		case typ == FrameEOF && h.stdin != nil:

@@ -55,6 +55,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -182,6 +183,8 @@ type shim struct {
 	initIO    rootless.InitStdio // init's streams, again on each restart
 	restarts  int                // by the restart policy
 	cgroup    *cgroups.Group     // the container's, with its limits
+	pid       atomic.Int64       // the payload's, for exec programs
+	programs  rootless.ExecPrograms
 }
 
 func (s *shim) run() int {
@@ -200,10 +203,11 @@ func (s *shim) run() int {
 		return code
 	}
 	st := State{Status: StatusRunning, Pid: ctr.Pid(), ShimPid: os.Getpid(),
-		AttachSocket: s.cfg.AttachSocket, StartedAt: start}
+		AttachSocket: s.cfg.AttachSocket, StartedAt: start, ExecPrograms: true}
 	if s.cgroup != nil {
 		st.Cgroup = s.cgroup.Dir
 	}
+	s.pid.Store(int64(ctr.Pid()))
 	go s.hub.serve()
 	_ = WriteState(s.cfg.Dir, st)
 	s.report(0, nil)
@@ -228,6 +232,7 @@ func (s *shim) run() int {
 			return s.finish(StatusExited, code, "", start)
 		}
 		st.Restarting, st.Pid, st.ExitCode, st.StartedAt = false, ctr.Pid(), 0, time.Now().UTC()
+		s.pid.Store(int64(ctr.Pid()))
 		_ = WriteState(s.cfg.Dir, st)
 	}
 }
@@ -276,6 +281,9 @@ func (s *shim) setup() (*rootless.Init, error) {
 	var err error
 	if s.hub, err = newAttachHub(s.cfg.AttachSocket, s.first); err != nil {
 		return nil, err
+	}
+	s.hub.execProgram = func(req []byte) (byte, []byte) {
+		return buildExecProgram(&s.programs, req, int(s.pid.Load()))
 	}
 	s.hub.owners = func(l *os.File) {
 		go func() {

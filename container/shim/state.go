@@ -35,6 +35,9 @@ type State struct {
 	// Docker's State.Running does, and Pid is 0.
 	Restarting bool   `json:"restarting,omitempty"`
 	Cgroup     string `json:"cgroup,omitempty"` // the container's cgroup directory, with its limits
+	// ExecPrograms says the shim answers FrameExecProgram (a shim of an
+	// older nook never does).
+	ExecPrograms bool `json:"execPrograms,omitempty"`
 
 	Error      string    `json:"error,omitempty"`
 	StartedAt  time.Time `json:"startedAt"`
