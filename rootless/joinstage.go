@@ -109,8 +109,13 @@ type ExecSession struct {
 // which starts it faster than the exec stage; an error from it starts the
 // stage. A process that could not start gives an *InitError.
 func Exec(program string, pid int, p InitProcess, stdio [3]*os.File, run func() (*ExecProgram, error)) (*ExecSession, error) {
-	j, err := Join{Program: program, Pid: pid, Stage: StageExec, Fork: true, Stdio: stdio,
-		Config: ExecConfig{Process: p}, Run: run}.Start()
+	return execJoin(Join{Program: program, Pid: pid, Stage: StageExec, Fork: true, Stdio: stdio,
+		Config: ExecConfig{Process: p}, Run: run})
+}
+
+// execJoin starts the exec stage (or its exec program) as c says.
+func execJoin(c Join) (*ExecSession, error) {
+	j, err := c.Start()
 	if err != nil {
 		return nil, err
 	}
