@@ -121,7 +121,11 @@ var joinOrder = [...]namespace{
 type Join struct {
 	Program string
 	Pid     int
-	Stage   string
+	// Namespaces, when not 0, are Pid's namespaces that are not the
+	// caller's (CLONE_NEW* flags), as the caller knows them: then they
+	// are not compared with the caller's one by one (Target).
+	Namespaces int
+	Stage      string
 	// Fork joins the pid namespace too: the stage then runs in a child,
 	// which is the caller's own child.
 	Fork   bool
@@ -332,7 +336,7 @@ func (c Join) namespaces(pidfd bool) (joinNamespaces, error) {
 		if err == nil {
 			flags := 0
 			for _, ns := range c.joined() {
-				if !c.shared(ns.name) {
+				if c.Namespaces != 0 && c.Namespaces&ns.flag != 0 || c.Namespaces == 0 && !c.shared(ns.name) {
 					flags |= ns.flag
 				}
 			}

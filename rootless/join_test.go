@@ -48,7 +48,7 @@ func TestJoin(t *testing.T) {
 		if fast {
 			program = func() (*rootless.ExecProgram, error) { return rootless.BuildExecProgram(holder.Pid(), p) }
 		}
-		s, err := rootless.Exec(prog, holder.Pid(), p, [3]*os.File{os.Stdin, w, os.Stderr}, program)
+		s, err := rootless.Exec(prog, rootless.Target{Pid: holder.Pid()}, p, [3]*os.File{os.Stdin, w, os.Stderr}, program)
 		w.Close()
 		if err != nil {
 			return 0, "", false, err
@@ -153,7 +153,7 @@ func TestExecProgram(t *testing.T) {
 				if fast {
 					program = func() (*rootless.ExecProgram, error) { return rootless.BuildExecProgram(holder.Pid(), tc.p) }
 				}
-				s, err := rootless.Exec(prog, holder.Pid(), tc.p, [3]*os.File{os.Stdin, w, w}, program)
+				s, err := rootless.Exec(prog, rootless.Target{Pid: holder.Pid()}, tc.p, [3]*os.File{os.Stdin, w, w}, program)
 				w.Close()
 				if err != nil {
 					r.Close()
@@ -217,13 +217,17 @@ func TestJoinKernels(t *testing.T) {
 		}
 		want = append(want, l)
 	}
+	// The namespaces the holder made, as a container's caller knows them.
+	const made = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC
 	for _, tc := range []struct {
-		name string
-		open func(pid, flags int) (int, error)
+		name  string
+		known int // Target.Namespaces
+		open  func(pid, flags int) (int, error)
 	}{
-		{"pidfd", unix.PidfdOpen},
-		{"no pidfd_open", func(int, int) (int, error) { return -1, unix.ENOSYS }},
-		{"setns refuses a pidfd", func(int, int) (int, error) {
+		{"pidfd", 0, unix.PidfdOpen},
+		{"pidfd, namespaces known", made, unix.PidfdOpen},
+		{"no pidfd_open", 0, func(int, int) (int, error) { return -1, unix.ENOSYS }},
+		{"setns refuses a pidfd", made, func(int, int) (int, error) {
 			// Not a namespace: setns says EINVAL, as before 5.8.
 			return unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		}},
@@ -241,7 +245,7 @@ func TestJoinKernels(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := rootless.ExecOpeningPidfd(open, prog, holder.Pid(), p, [3]*os.File{os.Stdin, w, os.Stderr}, run)
+			s, err := rootless.ExecOpeningPidfd(open, prog, rootless.Target{Pid: holder.Pid(), Namespaces: tc.known}, p, [3]*os.File{os.Stdin, w, os.Stderr}, run)
 			w.Close()
 			if err != nil {
 				r.Close()
