@@ -10,7 +10,9 @@ package rootless
 //	caller (Join.Start)                  entry point (one thread)          the stage (Go)
 //	pidfd = pidfd_open(PID); flags =
 //	  CLONE_NEW{USER,NS,[PID,UTS,IPC,NET,CGROUP]}
-//	  but those PID shares with us (stat)
+//	  but those PID shares with us (stat;
+//	  Join.Namespaces when the caller
+//	  knows them: an exec, Target)
 //	  [no pidfd_open: fds = open /proc/
 //	   PID/ns/{the same names}, not ours]
 //	socketpair; vfork + exec with
