@@ -25,6 +25,9 @@ package rootless
 //	                                    container's pid namespace]
 //	   ── msgConfig {json}, queued at once ─────────────────────────▶    (read by the stage)
 //	   ◀── joinOK, pid (4 bytes LE) ── | joinFailed, errno (exit 125)
+//	[joinFailed EPERM with Join.Namespaces:
+//	 one is ours after all; all again from
+//	 vfork, each compared]
 //	[joinFailed EINVAL|ENOSYS of a
 //	 pidfd: a kernel before 5.8; all
 //	 again from vfork, with fds]
@@ -217,6 +220,16 @@ func (c Join) Start() (*Joined, error) {
 	}
 	j, err := c.start(config, ns)
 	closeAll(ns.fds)
+	if c.Namespaces != 0 && ns.flags != 0 && errors.Is(err, unix.EPERM) {
+		// The caller was wrong about one (a namespace it shares after
+		// all): each is compared with ours.
+		c.Namespaces = 0
+		if ns, err = c.namespaces(true); err != nil {
+			return nil, err
+		}
+		j, err = c.start(config, ns)
+		closeAll(ns.fds)
+	}
 	if ns.flags != 0 && (errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS)) {
 		// A kernel older than 5.8 takes one namespace's fd at a time.
 		if ns, err = c.namespaces(false); err != nil {
