@@ -240,6 +240,9 @@ func (m *Manager) Get(ref string) (*Container, error) {
 	if ref == "" {
 		return nil, fmt.Errorf("container %q: %w", ref, ErrNotFound)
 	}
+	if c := m.getExact(ref); c != nil {
+		return c, nil
+	}
 	all, err := m.List()
 	if err != nil {
 		return nil, err
@@ -260,6 +263,53 @@ func (m *Manager) Get(ref string) (*Container, error) {
 		return byPrefix[0], nil
 	}
 	return nil, fmt.Errorf("%s matches %d containers: %w", ref, len(byPrefix), ErrAmbiguous)
+}
+
+// getExact finds the container whose id or name is ref, as Get does,
+// reading no more of the others than their names: an exec finds its
+// container on every start. Nil when none is, or it cannot be loaded:
+// Get's search of them all then says why.
+func (m *Manager) getExact(ref string) *Container {
+	ents, err := m.list()
+	if err != nil {
+		return nil
+	}
+	r, err := m.dirs(false)
+	if err != nil {
+		return nil
+	}
+	var found string
+	var newest time.Time
+	for _, e := range ents {
+		id := e.Name()
+		if !e.IsDir() || strings.HasPrefix(id, ".") {
+			continue
+		}
+		if id == ref {
+			found = id
+			break
+		}
+		b, err := r.ReadFile(path.Join(id, configFile))
+		if err != nil {
+			continue
+		}
+		var named struct {
+			Name    string    `json:"name"`
+			Created time.Time `json:"created"`
+		}
+		// Get prefers the newest of the containers of one name.
+		if json.Unmarshal(b, &named) == nil && named.Name == ref && (found == "" || named.Created.After(newest)) {
+			found, newest = id, named.Created
+		}
+	}
+	if found == "" {
+		return nil
+	}
+	c, err := m.load(found)
+	if err != nil {
+		return nil
+	}
+	return c
 }
 
 // load reads a container's files and settles its state: a container whose

@@ -118,7 +118,11 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 	// Stopped off the exit's path: Stop waits for the runtime's signal
 	// loop, a few tenths of a millisecond of an exec.
 	defer func() { go func() { <-notified; signal.Stop(sigs) }() }()
-	s, err := rootless.Exec(program, c.State.Pid, p, stdio, run)
+	// The namespaces it enters are known from the container's network,
+	// not looked up in /proc: pid 1 is in init's pid namespace, and the
+	// others are the shim's.
+	ns := shimNamespaces(c.Network) | unix.CLONE_NEWPID
+	s, err := rootless.Exec(program, rootless.Target{Pid: c.State.Pid, Namespaces: ns}, p, stdio, run)
 	<-notified
 	if err != nil {
 		var ie *rootless.InitError

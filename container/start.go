@@ -95,6 +95,17 @@ func (s *launchedShim) close() {
 	}
 }
 
+// shimNamespaces is the namespaces the shim unshares for a container on
+// network: those it shares with no one but its init (which unshares a
+// mount and a pid namespace of its own). The others are the host's.
+func shimNamespaces(network string) int {
+	flags := unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC
+	if network == "none" {
+		flags |= unix.CLONE_NEWNET
+	}
+	return flags
+}
+
 // launchShim starts the shim's process, holding lock; finishStart gives
 // it its config. Everything it needs to be started with is known before
 // the container exists: network, whether stdin is open, the options. It
@@ -106,10 +117,7 @@ func (m *Manager) launchShim(lock *os.File, network string, o StartOptions) (*la
 	if err != nil {
 		return nil, err
 	}
-	flags := uintptr(unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
-	if network == "none" {
-		flags |= unix.CLONE_NEWNET
-	}
+	flags := uintptr(shimNamespaces(network))
 	program, err := "", error(nil)
 	if stagebin.Embedded() {
 		var bin *os.Root

@@ -29,12 +29,29 @@ var ErrNoProgram = errors.New("the exec needs the Go stage")
 type ExecPrograms struct {
 	mu      sync.Mutex
 	filters map[string][]byte
+	facts   map[int]execFacts // by pid 1's pid
 }
 
-// Build is BuildExecProgram with the filters compiled before.
+// Build is BuildExecProgram with the filters compiled before, and the
+// container's facts read once.
 func (e *ExecPrograms) Build(pid int, p InitProcess) (*ExecProgram, error) {
+	e.mu.Lock()
+	f, ok := e.facts[pid]
+	e.mu.Unlock()
+	if !ok {
+		var err error
+		if f, err = factsOf(pid); err != nil {
+			return nil, err
+		}
+		e.mu.Lock()
+		if e.facts == nil {
+			e.facts = map[int]execFacts{}
+		}
+		e.facts[pid] = f
+		e.mu.Unlock()
+	}
 	key := p.Seccomp + "\x00" + strings.Join(p.keptCaps(), ",")
-	return buildExecProgram(pid, p, func() ([]byte, error) {
+	return buildExecProgram(pid, p, f, func() ([]byte, error) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		if f, ok := e.filters[key]; ok {
@@ -59,7 +76,29 @@ func (e *ExecPrograms) Build(pid int, p InitProcess) (*ExecProgram, error) {
 // Any lookup that fails, and a process that needs the Go stage, gives an
 // error: the caller then starts the Go stage, which reports it exactly.
 func BuildExecProgram(pid int, p InitProcess) (*ExecProgram, error) {
-	return buildExecProgram(pid, p, func() ([]byte, error) { return filterBytes(p) })
+	f, err := factsOf(pid)
+	if err != nil {
+		return nil, err
+	}
+	return buildExecProgram(pid, p, f, func() ([]byte, error) { return filterBytes(p) })
+}
+
+// execFacts are what an exec program depends on in a container that stay
+// while its pid 1 runs: read once per container by ExecPrograms.
+type execFacts struct {
+	single      bool // its user namespace maps one id (SingleIDNamespace)
+	noSetgroups bool // setgroups is denied in it
+	lastCap     int  // the kernel's
+}
+
+// factsOf reads the facts of the container whose pid 1 is pid.
+func factsOf(pid int) (execFacts, error) {
+	proc := fmt.Sprintf("/proc/%d", pid)
+	single, err := singleIDIn(proc)
+	if err != nil {
+		return execFacts{}, err
+	}
+	return execFacts{single: single, noSetgroups: setgroupsDeniedIn(proc), lastCap: lastCap()}, nil
 }
 
 // filterBytes is p's filter (compileFilter) as the kernel reads it, nil
@@ -72,18 +111,17 @@ func filterBytes(p InitProcess) ([]byte, error) {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&filter[0])), len(filter)*int(unsafe.Sizeof(filter[0]))), nil
 }
 
-func buildExecProgram(pid int, p InitProcess, compile func() ([]byte, error)) (*ExecProgram, error) {
+func buildExecProgram(pid int, p InitProcess, f execFacts, compile func() ([]byte, error)) (*ExecProgram, error) {
 	proc := fmt.Sprintf("/proc/%d", pid)
 	if p.Terminal {
 		return nil, fmt.Errorf("%w: a terminal", ErrNoProgram)
 	}
-	single, err := singleIDIn(proc)
-	if err != nil {
-		return nil, err
-	}
-	if p.FakeIDs != FakeIDsNone && single {
+	if p.FakeIDs != FakeIDsNone && f.single {
 		return nil, fmt.Errorf("%w: faked ids", ErrNoProgram)
 	}
+	// Nothing is faked in a namespace of many ids: said here, so that
+	// preparePayload does not read the uid map again to find it out.
+	p.FakeIDs = FakeIDsNone
 	root, err := openRootAt(proc + "/root")
 	if err != nil {
 		return nil, err
@@ -100,13 +138,13 @@ func buildExecProgram(pid int, p InitProcess, compile func() ([]byte, error)) (*
 	if err != nil {
 		return nil, err
 	}
-	return execOps(p, pr, filter, setgroupsDeniedIn(proc)), nil
+	return execOps(p, pr, filter, f), nil
 }
 
 // execOps is execPayload's work after preparePayload, for a process
 // without a terminal or a listener, as system calls; filter is the
 // seccomp filter's instructions (sock_filter), nil for none.
-func execOps(p InitProcess, pr payload, filter []byte, noSetgroups bool) *ExecProgram {
+func execOps(p InitProcess, pr payload, filter []byte, f execFacts) *ExecProgram {
 	var b program
 	u := pr.user
 	// Dispatch's: the socket reports until the exec, not after.
@@ -118,7 +156,7 @@ func execOps(p InitProcess, pr payload, filter []byte, noSetgroups bool) *ExecPr
 	b.call(ProgramOp{What: "unblocking signals"}, 0, unix.SYS_RT_SIGPROCMASK,
 		val(unix.SIG_SETMASK), ptr(b.bytes(make([]byte, 8))), null(), val(8))
 	// dropCapabilities
-	last := lastCap()
+	last := f.lastCap
 	for _, c := range capDropsUpTo(p.keptCaps(), last) {
 		b.call(ProgramOp{What: stepDropCap(c)}, 0, unix.SYS_PRCTL,
 			val(unix.PR_CAPBSET_DROP), intArg(c))
@@ -147,7 +185,7 @@ func execOps(p InitProcess, pr payload, filter []byte, noSetgroups bool) *ExecPr
 			val(unix.SECCOMP_SET_MODE_FILTER), val(0), ptr(at))
 	}
 	// becomeUser
-	if !noSetgroups {
+	if !f.noSetgroups {
 		groups := make([]byte, 0, 4*len(u.Sgids))
 		for _, g := range u.Sgids {
 			groups = binary.LittleEndian.AppendUint32(groups, uint32(g))

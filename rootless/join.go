@@ -8,17 +8,31 @@ package rootless
 // program does it at its entry point (unshare_amd64.s), before Go starts.
 //
 //	caller (Join.Start)                  entry point (one thread)          the stage (Go)
-//	open /proc/PID/ns/{user,mnt,[pid],uts,ipc,[net]}: those not ours
+//	pidfd = pidfd_open(PID); flags =
+//	  CLONE_NEW{USER,NS,[PID,UTS,IPC,NET,CGROUP]}
+//	  but those PID shares with us (stat;
+//	  Join.Namespaces when the caller
+//	  knows them: an exec, Target)
+//	  [no pidfd_open: fds = open /proc/
+//	   PID/ns/{the same names}, not ours]
 //	socketpair; vfork + exec with
-//	  fd 3 = sync, fd 4… = those,
-//	  _NOOK_SETNS=<n | joinFork>  ──▶  non-dumpable; setns(fd) each,
-//	                                   user first, closing them
+//	  fd 3 = sync, fd 4 = pidfd | fd 4… = fds,
+//	  _NOOK_SETNS=<flags | n | joinFork> ─▶ non-dumpable; setns(pidfd, flags)
+//	                                   once | setns(fd) each, user first;
+//	                                   closing them
 //	                                   [Fork: clone(CLONE_PARENT): the
 //	                                    child is the caller's, in the
 //	                                    container's pid namespace]
 //	   ── msgConfig {json}, queued at once ─────────────────────────▶    (read by the stage)
 //	   ◀── joinOK, pid (4 bytes LE) ── | joinFailed, errno (exit 125)
-//	[Fork: reaps it]                   [Fork: exits 0]                   Dispatch: the stage
+//	[joinFailed EPERM with Join.Namespaces:
+//	 one is ours after all; all again from
+//	 vfork, each compared]
+//	[joinFailed EINVAL|ENOSYS of a
+//	 pidfd: a kernel before 5.8; all
+//	 again from vfork, with fds]
+//	[Fork: reaped at the caller's      [Fork: exits 0]                   Dispatch: the stage
+//	 next Wait or Release]
 //	   ◀── msgReady | msgError ───────────────────────────────────────   (no id maps to await)
 //	StageExec:                                                           user, command looked up
 //	   ◀── [Terminal: joinConsole + SCM_RIGHTS pty master] ────────────
@@ -58,6 +72,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -84,16 +99,38 @@ const (
 	joinListener   = 'L'   // StageExec: the faked chowns' seccomp listener rides along
 )
 
-// joinOrder is the order namespaces are joined in: the user namespace
-// first, which gives the capabilities to join the others it owns.
-var joinOrder = [...]string{"user", "mnt", "pid", "uts", "ipc", "net", "cgroup"}
+// With any of these bits in _NOOK_SETNS, its one fd is a pidfd and setns
+// joins these namespaces of its process at once (Linux ≥ 5.8).
+//
+//lint:ignore U1000 used by unshare_amd64.s only
+const joinNamespaceMask = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS |
+	unix.CLONE_NEWIPC | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP
+
+// A namespace: its name in /proc/PID/ns and its flag for setns.
+type namespace struct {
+	name string
+	flag int
+}
+
+// joinOrder is the order namespaces are joined in one at a time: the user
+// namespace first, which gives the capabilities to join the others it
+// owns (a pidfd's setns orders them itself).
+var joinOrder = [...]namespace{
+	{"user", unix.CLONE_NEWUSER}, {"mnt", unix.CLONE_NEWNS}, {"pid", unix.CLONE_NEWPID},
+	{"uts", unix.CLONE_NEWUTS}, {"ipc", unix.CLONE_NEWIPC}, {"net", unix.CLONE_NEWNET},
+	{"cgroup", unix.CLONE_NEWCGROUP},
+}
 
 // Join runs a stage of Program (linked with EntrySymbol) inside the
 // namespaces of process Pid.
 type Join struct {
 	Program string
 	Pid     int
-	Stage   string
+	// Namespaces, when not 0, are Pid's namespaces that are not the
+	// caller's (CLONE_NEW* flags), as the caller knows them: then they
+	// are not compared with the caller's one by one (Target).
+	Namespaces int
+	Stage      string
 	// Fork joins the pid namespace too: the stage then runs in a child,
 	// which is the caller's own child.
 	Fork   bool
@@ -103,12 +140,16 @@ type Join struct {
 	// runs instead of the stage; it is called once the child is started.
 	// When it fails the stage runs, with Config.
 	Run func() (*ExecProgram, error)
+
+	// pidfdOpen stands in for pidfd_open in tests (nil: the kernel's).
+	pidfdOpen func(pid, flags int) (int, error)
 }
 
 // Joined is a stage running in a container's namespaces.
 type Joined struct {
-	pid  int
-	sock int // our end of the sync socket
+	pid   int
+	sock  int // our end of the sync socket
+	first int // with Fork, the process that joined, still to reap (0: none)
 	// program is the exec program the child runs, nil when it runs the
 	// stage.
 	program *ExecProgram
@@ -123,6 +164,9 @@ func (j *Joined) Signal(sig syscall.Signal) error { return unix.Kill(j.pid, sig)
 // Wait returns the process's exit status (128+N when killed by signal N).
 func (j *Joined) Wait() (int, error) {
 	j.close()
+	if j.pid == j.first {
+		j.first = 0 // a Fork that failed: the only process
+	}
 	var ws unix.WaitStatus
 	for {
 		_, err := unix.Wait4(j.pid, &ws, 0, nil)
@@ -144,6 +188,20 @@ func (j *Joined) close() {
 		unix.Close(j.sock)
 		j.sock = -1
 	}
+	if j.first > 0 {
+		reap(j.first)
+		j.first = 0
+	}
+}
+
+// reap waits for pid, which has exited or is about to.
+func reap(pid int) {
+	var ws unix.WaitStatus
+	for {
+		if _, err := unix.Wait4(pid, &ws, 0, nil); !errors.Is(err, unix.EINTR) {
+			return
+		}
+	}
 }
 
 // Start starts the stage and returns once it runs.
@@ -152,17 +210,48 @@ func (c Join) Start() (*Joined, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding config of stage %s: %w", c.Stage, err)
 	}
-	nsfds, err := c.namespaces()
-	defer closeAll(nsfds)
+	if c.Run != nil {
+		// Asked once, though the start may be tried twice.
+		c.Run = sync.OnceValues(c.Run)
+	}
+	ns, err := c.namespaces(true)
 	if err != nil {
 		return nil, err
 	}
+	j, err := c.start(config, ns)
+	closeAll(ns.fds)
+	if c.Namespaces != 0 && ns.flags != 0 && errors.Is(err, unix.EPERM) {
+		// The caller was wrong about one (a namespace it shares after
+		// all): each is compared with ours.
+		c.Namespaces = 0
+		if ns, err = c.namespaces(true); err != nil {
+			return nil, err
+		}
+		j, err = c.start(config, ns)
+		closeAll(ns.fds)
+	}
+	if ns.flags != 0 && (errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS)) {
+		// A kernel older than 5.8 takes one namespace's fd at a time.
+		if ns, err = c.namespaces(false); err != nil {
+			return nil, err
+		}
+		j, err = c.start(config, ns)
+		closeAll(ns.fds)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// start starts the stage in the namespaces ns names.
+func (c Join) start(config []byte, ns joinNamespaces) (*Joined, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("creating sync socket: %w", err)
 	}
 	mine := fds[0]
-	flags := len(nsfds)
+	flags := len(ns.fds) | ns.flags
 	if c.Fork {
 		flags |= joinFork
 		if c.Run != nil {
@@ -177,7 +266,7 @@ func (c Join) Start() (*Joined, error) {
 		env = append(env, "GOMAXPROCS=1", "GOGC=off")
 	}
 	files := []uintptr{c.Stdio[0].Fd(), c.Stdio[1].Fd(), c.Stdio[2].Fd(), uintptr(fds[1])}
-	for _, fd := range nsfds {
+	for _, fd := range ns.fds {
 		files = append(files, uintptr(fd))
 	}
 	Trace("exec joining stage " + c.Stage)
@@ -199,20 +288,15 @@ func (c Join) Start() (*Joined, error) {
 	}
 	pid, err := readJoined(fdReader(mine))
 	if c.Fork {
-		// It exits once its child is born; reaped even when it failed.
-		var ws unix.WaitStatus
-		for {
-			if _, werr := unix.Wait4(first, &ws, 0, nil); !errors.Is(werr, unix.EINTR) {
-				break
-			}
-		}
+		// It exits once its child is born (or failed): reaped when the
+		// caller next waits, not now, while its exit is under way.
+		j.first = first
 	}
 	if err != nil {
 		if !c.Fork {
 			_ = unix.Kill(first, unix.SIGKILL)
-			_, _ = j.Wait()
 		}
-		j.close()
+		_, _ = j.Wait()
 		return nil, fmt.Errorf("joining container process %d: %w", c.Pid, err)
 	}
 	j.pid = pid
@@ -246,31 +330,82 @@ func (c Join) sendProgram(sock int) *ExecProgram {
 	return prog
 }
 
-// namespaces opens the namespaces of c.Pid that are not the caller's, in
-// joinOrder.
-func (c Join) namespaces() ([]int, error) {
-	var fds []int
-	for _, ns := range joinOrder {
-		if !c.Fork && ns != "user" && ns != "mnt" {
-			continue
+// joinNamespaces is what the entry point joins: with flags, fds holds a
+// pidfd of the process and flags its namespaces to join, in one setns;
+// else fds holds one fd per namespace, in joinOrder.
+type joinNamespaces struct {
+	fds   []int
+	flags int
+}
+
+// namespaces finds the namespaces of c.Pid that are not the caller's:
+// by a pidfd when pidfd is set and the kernel has pidfd_open, else by
+// opening each.
+func (c Join) namespaces(pidfd bool) (joinNamespaces, error) {
+	if pidfd {
+		open := c.pidfdOpen
+		if open == nil {
+			open = unix.PidfdOpen
 		}
-		p := fmt.Sprintf("/proc/%d/ns/%s", c.Pid, ns)
+		fd, err := open(c.Pid, 0)
+		if err == nil {
+			flags := 0
+			for _, ns := range c.joined() {
+				if c.Namespaces != 0 && c.Namespaces&ns.flag != 0 || c.Namespaces == 0 && !c.shared(ns.name) {
+					flags |= ns.flag
+				}
+			}
+			return joinNamespaces{fds: []int{fd}, flags: flags}, nil
+		}
+		if !errors.Is(err, unix.ENOSYS) {
+			return joinNamespaces{}, fmt.Errorf("opening process %d: %w", c.Pid, err)
+		}
+	}
+	var fds []int
+	for _, ns := range c.joined() {
+		p := c.nsPath(ns.name)
 		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if errors.Is(err, unix.ENOENT) && ns == "cgroup" {
+		if errors.Is(err, unix.ENOENT) && ns.name == "cgroup" {
 			continue
 		}
 		if err != nil {
-			return fds, fmt.Errorf("opening %s: %w", p, err)
+			closeAll(fds)
+			return joinNamespaces{}, fmt.Errorf("opening %s: %w", p, err)
 		}
 		var theirs, ours unix.Stat_t
-		if unix.Fstat(fd, &theirs) == nil && unix.Stat("/proc/self/ns/"+ns, &ours) == nil &&
+		if unix.Fstat(fd, &theirs) == nil && unix.Stat("/proc/self/ns/"+ns.name, &ours) == nil &&
 			theirs.Ino == ours.Ino && theirs.Dev == ours.Dev {
 			unix.Close(fd) // shared with the host (--network host): nothing to join
 			continue
 		}
 		fds = append(fds, fd)
 	}
-	return fds, nil
+	return joinNamespaces{fds: fds}, nil
+}
+
+// joined is the namespaces c joins where they are not the caller's: the
+// user and mount namespaces, and with Fork all of joinOrder.
+func (c Join) joined() []namespace {
+	if !c.Fork {
+		return joinOrder[:2]
+	}
+	return joinOrder[:]
+}
+
+// shared says whether c.Pid's namespace ns is the caller's own (the host
+// network of --network host) or missing (a kernel without cgroup
+// namespaces), which setns must leave out: joining a namespace owned
+// outside the container's user namespace is refused.
+func (c Join) shared(ns string) bool {
+	var theirs, ours unix.Stat_t
+	if err := unix.Stat(c.nsPath(ns), &theirs); err != nil {
+		return errors.Is(err, unix.ENOENT) && ns == "cgroup"
+	}
+	return unix.Stat("/proc/self/ns/"+ns, &ours) == nil && theirs.Ino == ours.Ino && theirs.Dev == ours.Dev
+}
+
+func (c Join) nsPath(ns string) string {
+	return "/proc/" + strconv.Itoa(c.Pid) + "/ns/" + ns
 }
 
 // readJoined reads the entry point's report: the pid of the process that

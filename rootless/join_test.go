@@ -48,7 +48,7 @@ func TestJoin(t *testing.T) {
 		if fast {
 			program = func() (*rootless.ExecProgram, error) { return rootless.BuildExecProgram(holder.Pid(), p) }
 		}
-		s, err := rootless.Exec(prog, holder.Pid(), p, [3]*os.File{os.Stdin, w, os.Stderr}, program)
+		s, err := rootless.Exec(prog, rootless.Target{Pid: holder.Pid()}, p, [3]*os.File{os.Stdin, w, os.Stderr}, program)
 		w.Close()
 		if err != nil {
 			return 0, "", false, err
@@ -153,7 +153,7 @@ func TestExecProgram(t *testing.T) {
 				if fast {
 					program = func() (*rootless.ExecProgram, error) { return rootless.BuildExecProgram(holder.Pid(), tc.p) }
 				}
-				s, err := rootless.Exec(prog, holder.Pid(), tc.p, [3]*os.File{os.Stdin, w, w}, program)
+				s, err := rootless.Exec(prog, rootless.Target{Pid: holder.Pid()}, tc.p, [3]*os.File{os.Stdin, w, w}, program)
 				w.Close()
 				if err != nil {
 					r.Close()
@@ -177,5 +177,100 @@ func TestExecProgram(t *testing.T) {
 				t.Errorf("no seccomp filter:\n%s", results[true])
 			}
 		})
+	}
+}
+
+// TestJoinKernels: the namespaces are joined by one setns of a pidfd
+// where the kernel has it (≥ 5.8), else one namespace's fd at a time:
+// without pidfd_open, and when setns refuses a pidfd (EINVAL, as before
+// 5.8) after pidfd_open worked, when the start is tried again. Each way
+// the exec'd process is in the holder's namespaces and not in the ones
+// it shares with the caller (net, cgroup), and the exec program is asked
+// for once. Namespaces the caller names (Target.Namespaces) are joined
+// without comparing; a wrong name is refused and then compared.
+func TestJoinKernels(t *testing.T) {
+	maps := needFullMap(t)
+	prog := stagesProgram(t)
+	holderOut, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder, err := (&rootless.Cmd{Stage: "sleep", IDMaps: maps, Stdout: w, Pdeathsig: unix.SIGKILL,
+		Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC}).Start()
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = holder.Signal(unix.SIGKILL); _, _ = holder.Wait() })
+	if line, _ := bufio.NewReader(holderOut).ReadString('\n'); line != "ready\n" {
+		t.Fatalf("holder printed %q", line)
+	}
+	names := []string{"user", "mnt", "pid", "uts", "ipc", "net"}
+	var want []string
+	for i, ns := range names {
+		pid := holder.Pid()
+		if i == len(names)-1 {
+			pid = os.Getpid() // net is the caller's
+		}
+		l, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, ns))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, l)
+	}
+	// The namespaces the holder made, as a container's caller knows them.
+	const made = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC
+	for _, tc := range []struct {
+		name  string
+		known int // Target.Namespaces
+		open  func(pid, flags int) (int, error)
+	}{
+		{"pidfd", 0, unix.PidfdOpen},
+		{"pidfd, namespaces known", made, unix.PidfdOpen},
+		// The net namespace is the caller's: joining it is refused, and
+		// the start is tried again with each namespace compared.
+		{"pidfd, namespaces known wrongly", made | unix.CLONE_NEWNET, unix.PidfdOpen},
+		{"no pidfd_open", 0, func(int, int) (int, error) { return -1, unix.ENOSYS }},
+		{"setns refuses a pidfd", made, func(int, int) (int, error) {
+			// Not a namespace: setns says EINVAL, as before 5.8.
+			return unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		}},
+	} {
+		for _, fast := range []bool{false, true} {
+			p := rootless.InitProcess{Args: []string{"/bin/sh", "-c",
+				"for n in " + strings.Join(names, " ") + "; do readlink /proc/self/ns/$n; done; exit 5"}}
+			opened, asked := 0, 0
+			open := func(pid, flags int) (int, error) { opened++; return tc.open(pid, flags) }
+			var run func() (*rootless.ExecProgram, error)
+			if fast {
+				run = func() (*rootless.ExecProgram, error) { asked++; return rootless.BuildExecProgram(holder.Pid(), p) }
+			}
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := rootless.ExecOpeningPidfd(open, prog, rootless.Target{Pid: holder.Pid(), Namespaces: tc.known}, p, [3]*os.File{os.Stdin, w, os.Stderr}, run)
+			w.Close()
+			if err != nil {
+				r.Close()
+				t.Fatalf("%s (fast %v): %v", tc.name, fast, err)
+			}
+			b, _ := io.ReadAll(r)
+			r.Close()
+			code, err := s.Wait()
+			if err != nil || code != 5 {
+				t.Errorf("%s (fast %v): status %d, %v, want 5", tc.name, fast, code, err)
+			}
+			if got := strings.Fields(string(b)); strings.Join(got, " ") != strings.Join(want, " ") {
+				t.Errorf("%s (fast %v): the exec'd process's namespaces:\n%v\nwant\n%v", tc.name, fast, got, want)
+			}
+			if tc.known&unix.CLONE_NEWNET != 0 {
+				opened-- // the second try opens another pidfd
+			}
+			if opened != 1 || fast && (asked != 1 || !s.RanProgram()) {
+				t.Errorf("%s (fast %v): pidfd_open called %d times, the program asked for %d times (ran it: %v), want once each",
+					tc.name, fast, opened, asked, s.RanProgram())
+			}
+		}
 	}
 }

@@ -108,9 +108,23 @@ type ExecSession struct {
 // run, when not nil, gives p as an exec program (BuildExecProgram),
 // which starts it faster than the exec stage; an error from it starts the
 // stage. A process that could not start gives an *InitError.
-func Exec(program string, pid int, p InitProcess, stdio [3]*os.File, run func() (*ExecProgram, error)) (*ExecSession, error) {
-	j, err := Join{Program: program, Pid: pid, Stage: StageExec, Fork: true, Stdio: stdio,
-		Config: ExecConfig{Process: p}, Run: run}.Start()
+func Exec(program string, t Target, p InitProcess, stdio [3]*os.File, run func() (*ExecProgram, error)) (*ExecSession, error) {
+	return execJoin(Join{Program: program, Pid: t.Pid, Namespaces: t.Namespaces, Stage: StageExec, Fork: true,
+		Stdio: stdio, Config: ExecConfig{Process: p}, Run: run})
+}
+
+// Target is the process whose namespaces an exec enters.
+type Target struct {
+	Pid int
+	// Namespaces are those of Pid's namespaces (CLONE_NEW* flags) that are
+	// not the caller's, when the caller knows them (it made them); 0: each
+	// is compared with the caller's.
+	Namespaces int
+}
+
+// execJoin starts the exec stage (or its exec program) as c says.
+func execJoin(c Join) (*ExecSession, error) {
+	j, err := c.Start()
 	if err != nil {
 		return nil, err
 	}

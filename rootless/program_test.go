@@ -127,7 +127,7 @@ func TestExecOps(t *testing.T) {
 		{"all", false, filter, []uint64{unix.SYS_SETGROUPS, unix.SYS_SETRESGID, unix.SYS_SETRESUID, unix.SYS_CHDIR, unix.SYS_EXECVE}},
 		{"setgroups denied, no filter", true, nil, []uint64{unix.SYS_SETRESGID, unix.SYS_SETRESUID, unix.SYS_CHDIR, unix.SYS_EXECVE}},
 	} {
-		prog := execOps(p, pr, tc.filter, tc.noSetgroups)
+		prog := execOps(p, pr, tc.filter, execFacts{noSetgroups: tc.noSetgroups, lastCap: lastCap()})
 		got := nrs(prog)
 		head := []uint64{unix.SYS_FCNTL, unix.SYS_SETSID, unix.SYS_RT_SIGPROCMASK}
 		if !equal(got[:3], head) {

@@ -8,9 +8,11 @@
 // or mount namespace require. The kernel starts it with argc at 0(SP),
 // then argv, a NULL, envp and a NULL.
 //
-// If one variable is _NOOK_SETNS=<decimal n | joinFork>, it makes the
-// process non-dumpable, calls setns on its fds ExtraFilesFD … +n-1 in that
-// order (the user namespace first) and closes them, renames the variable
+// If one variable is _NOOK_SETNS=<decimal n | joinFork | namespaces>, it
+// makes the process non-dumpable; with namespaces (CLONE_NEW* bits,
+// joinNamespaceMask) it calls setns once on fd ExtraFilesFD, a pidfd,
+// with them; else it calls setns on its fds ExtraFilesFD … +n-1 in that
+// order (the user namespace first); it closes them, renames the variable
 // .NOOK_SETNS; with joinFork it then clones a child with CLONE_PARENT (a
 // sibling: the caller's child, in the joined pid namespace), writes
 // joinOK and the child's pid (4 bytes, little-endian) to the sync socket
@@ -64,6 +66,20 @@ setns:
 	XORQ	SI, SI
 	SYSCALL
 	MOVQ	$const_ExtraFilesFD, R13	// the next fd
+	MOVQ	R12, SI
+	ANDQ	$const_joinNamespaceMask, SI
+	JZ	perNamespace
+	MOVQ	R13, DI
+	MOVQ	$308, AX		// SYS_setns(pidfd, namespaces): all at once
+	SYSCALL
+	TESTQ	AX, AX
+	JNZ	setnsFailed
+	MOVQ	R13, DI
+	MOVQ	$3, AX			// SYS_close(pidfd)
+	SYSCALL
+	JMP	joined
+
+perNamespace:
 	MOVQ	R12, R14
 	ANDQ	$const_joinCountMask, R14	// how many are left
 

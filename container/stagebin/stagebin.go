@@ -78,8 +78,14 @@ func Embedded() bool {
 }
 
 func path(fsys fs.FS, dir string) (string, error) {
-	if _, _, ok := embedded(fsys); !ok {
+	size, sum, ok := embedded(fsys)
+	if !ok {
 		return "", nil
+	}
+	// Written out already, as on every exec but the first: one lstat.
+	p := filepath.Join(dir, prefix+sum[:16])
+	if st, err := os.Lstat(p); err == nil && st.Mode().IsRegular() && st.Size() == size {
+		return p, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("writing the container stages: %w", err)
