@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"nook/image"
@@ -49,7 +50,10 @@ type CreateOptions struct {
 // ErrNoCommand means neither the options nor the image give a command.
 var ErrNoCommand = errors.New("no command specified")
 
-var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+// validName is compiled on first use, not at init (see validVolumeName).
+var validName = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+})
 
 // Create makes a container from an image: its directory with an empty
 // writable layer, its configuration, and state "created".
@@ -271,7 +275,7 @@ func (m *Manager) pickName(c *Config) error {
 	}
 	if c.Name != "" {
 		c.Name = strings.TrimPrefix(c.Name, "/")
-		if !validName.MatchString(c.Name) {
+		if !validName().MatchString(c.Name) {
 			return fmt.Errorf("invalid container name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", c.Name)
 		}
 		if taken[c.Name] {

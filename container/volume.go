@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"nook/container/shim"
@@ -31,7 +32,11 @@ var (
 	ErrVolumeExists = errors.New("volume already exists")
 )
 
-var validVolumeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+// validVolumeName is compiled on first use, not at init: every nook
+// process (a `nook exec` too) would pay for it before main.
+var validVolumeName = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+})
 
 const (
 	volumesDir = "volumes"
@@ -57,7 +62,7 @@ type volumeFile struct {
 
 // CheckVolumeName validates a volume name as Docker does.
 func CheckVolumeName(name string) error {
-	if !validVolumeName.MatchString(name) {
+	if !validVolumeName().MatchString(name) {
 		return fmt.Errorf("volume name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, two characters or more", name)
 	}
 	return nil
