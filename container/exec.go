@@ -80,6 +80,7 @@ func (m *Manager) Exec(c *Container, o ExecOptions) (int, error) {
 	p := rootless.InitProcess{
 		Args: o.Args, Env: mergeEnv(c.Env, o.Env), Cwd: c.WorkingDir, User: c.User, Terminal: o.Tty,
 		Seccomp: c.seccompSpec(), FakeIDs: c.FakeIDs, Caps: c.caps(o.Privileged), Groups: c.GroupAdd,
+		NoNewPrivileges: c.NoNewPrivileges, // as Docker's exec inherits it
 	}
 	if o.WorkingDir != "" {
 		p.Cwd = o.WorkingDir

@@ -174,6 +174,10 @@ func execOps(p InitProcess, pr payload, filter []byte, f execFacts) *ExecProgram
 	}
 	b.call(ProgramOp{What: stepInheritable}, 0, unix.SYS_CAPSET,
 		ptr(b.bytes(structBytes(&hdr))), ptr(b.bytes(structBytes(&data))))
+	if p.NoNewPrivileges {
+		b.call(ProgramOp{What: stepNoNewPrivs}, 0, unix.SYS_PRCTL,
+			val(unix.PR_SET_NO_NEW_PRIVS), val(1), val(0), val(0), val(0))
+	}
 	// confine: while the namespace's CAP_SYS_ADMIN is still held.
 	if filter != nil {
 		insns := b.bytes(filter)
@@ -215,6 +219,7 @@ func execOps(p InitProcess, pr payload, filter []byte, f execFacts) *ExecProgram
 const (
 	stepAmbient     = "clearing ambient capabilities"
 	stepInheritable = "clearing inheritable capabilities"
+	stepNoNewPrivs  = "setting no_new_privs"
 )
 
 func stepDropCap(c int) string        { return fmt.Sprintf("dropping capability %d", c) }

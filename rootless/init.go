@@ -109,6 +109,10 @@ type InitProcess struct {
 	// Groups are supplementary groups beyond the user's own, by name in
 	// the container's /etc/group or by number (--group-add).
 	Groups []string `json:",omitempty"`
+	// NoNewPrivileges sets no_new_privs before the exec (--security-opt
+	// no-new-privileges): an exec'd process needs it set, the container's
+	// pid 1 has it from the shim already.
+	NoNewPrivileges bool `json:",omitempty"`
 }
 
 // InitStatus is init's report to the shim.

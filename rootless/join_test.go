@@ -141,6 +141,7 @@ func TestExecProgram(t *testing.T) {
 		{"named user", sh(rootless.InitProcess{User: "nobody", Env: []string{"HOME=/x"}})},
 		{"caps and profile", sh(rootless.InitProcess{Caps: []string{"CAP_CHOWN", "CAP_SYS_ADMIN"}, Seccomp: "unconfined"})},
 		{"no caps", sh(rootless.InitProcess{Caps: []string{}})},
+		{"no new privileges", sh(rootless.InitProcess{NoNewPrivileges: true})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			results := map[bool]string{}
@@ -175,6 +176,9 @@ func TestExecProgram(t *testing.T) {
 			}
 			if tc.p.Seccomp == "" && !strings.Contains(results[true], "Seccomp:\t2") {
 				t.Errorf("no seccomp filter:\n%s", results[true])
+			}
+			if want := fmt.Sprintf("NoNewPrivs:\t%d\n", map[bool]int{false: 0, true: 1}[tc.p.NoNewPrivileges]); !strings.Contains(results[true], want) {
+				t.Errorf("want %q:\n%s", want, results[true])
 			}
 		})
 	}

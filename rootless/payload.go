@@ -304,6 +304,12 @@ func execPayload(p InitProcess, pdeathsig unix.Signal, notify bool, sent func(co
 		closeConsole()
 		return ExitSetupFailed, err
 	}
+	if p.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			closeConsole()
+			return ExitSetupFailed, fmt.Errorf("%s: %w", stepNoNewPrivs, err)
+		}
+	}
 	// The filter goes on while this thread still has CAP_SYS_ADMIN in the
 	// user namespace (no no_new_privs needed), and stays with the exec.
 	listener, err := confine(p, notify)

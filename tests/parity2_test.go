@@ -288,6 +288,12 @@ func TestHostOptions(t *testing.T) {
 			t.Errorf("create %s: want exit 125 naming the flag:\n%s", strings.Join(bad, " "), r)
 		}
 	}
+	// An exec'd process gets no_new_privs from its container too, as
+	// Docker's exec does (it had none: nothing it ran came from the shim).
+	e.ok(nil, "run", "-d", "--name", "nnp", "--security-opt", "no-new-privileges", "bb", "sleep", "1000")
+	if got := e.ok(nil, "exec", "nnp", "grep", "NoNewPrivs", "/proc/self/status"); got != "NoNewPrivs:\t1\n" {
+		t.Errorf("exec in a no-new-privileges container printed %q", got)
+	}
 	e.ok(nil, "create", "--name", "opts", "--add-host", "db:10.0.0.5", "--shm-size", "1g", "--ulimit", "nproc=10:20",
 		"--security-opt", "no-new-privileges", "bb")
 	got := e.ok(nil, "inspect", "-f", "{{json .HostConfig.ExtraHosts}} {{.HostConfig.ShmSize}} {{json .HostConfig.Ulimits}} {{json .HostConfig.SecurityOpt}}", "opts")
