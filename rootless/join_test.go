@@ -21,20 +21,7 @@ import (
 func TestJoin(t *testing.T) {
 	maps := needFullMap(t)
 	prog := stagesProgram(t)
-	holderOut, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	holder, err := (&rootless.Cmd{Stage: "sleep", IDMaps: maps, Stdout: w, Pdeathsig: unix.SIGKILL,
-		Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC}).Start()
-	w.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = holder.Signal(unix.SIGKILL); _, _ = holder.Wait() })
-	if line, _ := bufio.NewReader(holderOut).ReadString('\n'); line != "ready\n" {
-		t.Fatalf("holder printed %q", line)
-	}
+	holder := startHolder(t, maps, unix.CLONE_NEWUSER|unix.CLONE_NEWNS|unix.CLONE_NEWPID|unix.CLONE_NEWUTS|unix.CLONE_NEWIPC)
 	// run starts p by the exec program when fast and it can, else by
 	// the exec stage; ran says which.
 	run := func(p rootless.InitProcess, fast bool) (code int, out string, ran bool, err error) {
@@ -108,20 +95,7 @@ func TestJoin(t *testing.T) {
 func TestExecProgram(t *testing.T) {
 	maps := needFullMap(t)
 	prog := stagesProgram(t)
-	holderOut, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	holder, err := (&rootless.Cmd{Stage: "sleep", IDMaps: maps, Stdout: w, Pdeathsig: unix.SIGKILL,
-		Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID}).Start()
-	w.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = holder.Signal(unix.SIGKILL); _, _ = holder.Wait() })
-	if line, _ := bufio.NewReader(holderOut).ReadString('\n'); line != "ready\n" {
-		t.Fatalf("holder printed %q", line)
-	}
+	holder := startHolder(t, maps, unix.CLONE_NEWUSER|unix.CLONE_NEWNS|unix.CLONE_NEWPID)
 	// The holder has no /proc of its own: /proc/self/stat read by the
 	// shell itself says, in the host's pids, whether it leads its session.
 	const report = `id -u; id -g; id -G; pwd; env | sort; read -r pid comm state ppid pgrp sid rest </proc/self/stat; ` +
@@ -195,20 +169,7 @@ func TestExecProgram(t *testing.T) {
 func TestJoinKernels(t *testing.T) {
 	maps := needFullMap(t)
 	prog := stagesProgram(t)
-	holderOut, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	holder, err := (&rootless.Cmd{Stage: "sleep", IDMaps: maps, Stdout: w, Pdeathsig: unix.SIGKILL,
-		Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC}).Start()
-	w.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = holder.Signal(unix.SIGKILL); _, _ = holder.Wait() })
-	if line, _ := bufio.NewReader(holderOut).ReadString('\n'); line != "ready\n" {
-		t.Fatalf("holder printed %q", line)
-	}
+	holder := startHolder(t, maps, unix.CLONE_NEWUSER|unix.CLONE_NEWNS|unix.CLONE_NEWPID|unix.CLONE_NEWUTS|unix.CLONE_NEWIPC)
 	names := []string{"user", "mnt", "pid", "uts", "ipc", "net"}
 	var want []string
 	for i, ns := range names {
@@ -277,4 +238,24 @@ func TestJoinKernels(t *testing.T) {
 			}
 		}
 	}
+}
+
+// startHolder starts a process that sleeps in new namespaces (flags), as a
+// running container's pid 1 does, and kills it when the test ends.
+func startHolder(t *testing.T, maps rootless.IDMaps, flags uintptr) *rootless.Process {
+	t.Helper()
+	out, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder, err := (&rootless.Cmd{Stage: "sleep", IDMaps: maps, Stdout: w, Pdeathsig: unix.SIGKILL, Cloneflags: flags}).Start()
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = holder.Signal(unix.SIGKILL); _, _ = holder.Wait() })
+	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
+		t.Fatalf("holder printed %q", line)
+	}
+	return holder
 }
