@@ -1,6 +1,7 @@
 package main
 
 import (
+	"go/ast"
 	"go/parser"
 	"go/token"
 	"io/fs"
@@ -47,21 +48,7 @@ func group(importPath string) string {
 // TestImportDirection holds every import of nook's own packages, tests
 // included, to the table above.
 func TestImportDirection(t *testing.T) {
-	fset := token.NewFileSet()
-	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && path != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
-			return filepath.SkipDir
-		}
-		if d.IsDir() || !strings.HasSuffix(path, ".go") {
-			return nil
-		}
-		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
-		if err != nil {
-			return err
-		}
+	walkGo(t, true, parser.ImportsOnly, func(path string, f *ast.File, _ *token.FileSet) {
 		pkg := "nook"
 		if dir := filepath.Dir(path); dir != "." {
 			pkg = "nook/" + filepath.ToSlash(dir)
@@ -70,7 +57,7 @@ func TestImportDirection(t *testing.T) {
 		allowed, known := layers()[from]
 		if !known {
 			t.Errorf("%s: package group %q has no row in the import table", path, from)
-			return nil
+			return
 		}
 		for _, imp := range f.Imports {
 			p, _ := strconv.Unquote(imp.Path.Value)
@@ -82,6 +69,29 @@ func TestImportDirection(t *testing.T) {
 				t.Errorf("%s imports %s: %s may import only %q", path, p, from, allowed)
 			}
 		}
+	})
+}
+
+// walkGo parses every Go file of the module (tests too when tests) with
+// mode and hands each to fn.
+func walkGo(t *testing.T, tests bool, mode parser.Mode, fn func(path string, f *ast.File, fset *token.FileSet)) {
+	t.Helper()
+	fset := token.NewFileSet()
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || !tests && strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, mode)
+		if err != nil {
+			return err
+		}
+		fn(path, f, fset)
 		return nil
 	})
 	if err != nil {
