@@ -138,7 +138,8 @@ for d in "${podman_ok[@]}"; do
 done
 cmds=(exec.nook "$nook exec rb1 /bin/true" ps.nook "$nook ps")
 if [ -n "$before" ]; then
-	$before run -d --name rb1 "$img" sleep 1000 >/dev/null
+	# As many containers as nook's store has: exec finds its own by name.
+	for i in $(seq 20); do $before run -d --name "rb$i" "$img" sleep 1000 >/dev/null; done
 	cmds+=(exec.nook-before "$before exec rb1 /bin/true")
 fi
 for d in "${podman_ok[@]}"; do
@@ -146,7 +147,7 @@ for d in "${podman_ok[@]}"; do
 done
 bench "${cmds[@]}"
 "$nook" rm -f $("$nook" ps -aq) >/dev/null
-[ -z "$before" ] || $before rm -f rb1 >/dev/null
+[ -z "$before" ] || $before rm -f $($before ps -aq) >/dev/null
 for d in "${podman_ok[@]}"; do
 	pm "$d" rm -a -f -t 0 >/dev/null
 	podman_unpause "$(podrun "$d")"
