@@ -133,14 +133,14 @@ func readChown(n *seccompNotif) (chownCall, error) {
 	a := n.Data.Args
 	c := chownCall{pid: int(n.Pid), dirfd: unix.AT_FDCWD}
 	var addr uint64
-	switch n.Data.Nr {
-	case unix.SYS_CHOWN, unix.SYS_LCHOWN:
-		addr, c.uid, c.gid = a[0], uint32(a[1]), uint32(a[2])
-		c.nofollow = n.Data.Nr == unix.SYS_LCHOWN
-	case unix.SYS_FCHOWN:
+	path, nofollow := pathChown(n.Data.Nr)
+	switch {
+	case path:
+		addr, c.uid, c.gid, c.nofollow = a[0], uint32(a[1]), uint32(a[2]), nofollow
+	case n.Data.Nr == unix.SYS_FCHOWN:
 		c.dirfd, c.uid, c.gid, c.empty = int(int32(a[0])), uint32(a[1]), uint32(a[2]), true
 		return c, nil
-	case unix.SYS_FCHOWNAT:
+	case n.Data.Nr == unix.SYS_FCHOWNAT:
 		c.dirfd, addr, c.uid, c.gid = int(int32(a[0])), a[1], uint32(a[2]), uint32(a[3])
 		c.nofollow = a[4]&unix.AT_SYMLINK_NOFOLLOW != 0
 		c.empty = a[4]&unix.AT_EMPTY_PATH != 0
